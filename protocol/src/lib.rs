@@ -1,0 +1,31 @@
+//! The keyward wire protocol, shared by `keywardd` and every client.
+//!
+//! This crate is one of keyward's two API boundaries (the other is `keyward-client`). It holds:
+//! - the request and response types ([`Request`], [`Response`]) and the stable error codes
+//!   ([`ErrorCode`]) that callers branch on;
+//! - framing: a big-endian `u32` length prefix and a bincode body, capped at [`MAX_FRAME_LEN`]
+//!   ([`frame`]), and the one module that calls bincode ([`codec`]);
+//! - the version handshake ([`Hello`], [`HelloReply`]);
+//! - the token format: generation, parsing and checksum ([`token`]), and [`Secret`], the type that
+//!   keeps secrets out of `Debug` output.
+//!
+//! It depends on neither sled nor a tokio runtime, so fuzzers and third-party clients can use it.
+
+pub mod codec;
+pub mod frame;
+mod error;
+mod handshake;
+mod message;
+mod model;
+mod secret;
+pub mod token;
+
+pub use error::{ErrorCode, WireError};
+pub use frame::MAX_FRAME_LEN;
+pub use handshake::{Hello, HelloReply, MAGIC, PROTOCOL_VERSION};
+pub use message::{
+    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
+    CredentialInfo, Op, Reply, Request, Response, SessionIssued, Stats, TestKeyCreated, Verified,
+};
+pub use model::{CredentialKind, Env, Level, ParseEnumError, ScopeRequirement, Scopes, UnixMillis};
+pub use secret::Secret;

@@ -1,0 +1,343 @@
+//! Requests and responses: the body of every frame after the handshake.
+//!
+//! Every [`Request`] carries an id that its [`Response`] echoes, so a client may pipeline
+//! requests on one connection. The daemon answers requests of one connection in order.
+
+use crate::{CredentialKind, Env, ScopeRequirement, Scopes, Secret, UnixMillis, WireError};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Chosen by the client; echoed in the response.
+    pub id: u64,
+    /// The admin key, for operations that need one ([`Op::needs_admin_key`]).
+    pub admin_key: Option<Secret>,
+    /// What to do.
+    pub op: Op,
+}
+
+/// The operations the daemon offers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// The cheapest request: answers with the daemon's version.
+    Ping,
+    /// Host admin only: mint an admin key.
+    AdminKeyCreate {
+        /// A name for people.
+        label: String,
+        /// The environment the key works in.
+        env: Env,
+    },
+    /// Host admin only: list admin keys.
+    AdminKeyList,
+    /// Host admin only: revoke an admin key.
+    AdminKeyRevoke {
+        /// The key's public id.
+        id: Uuid,
+    },
+    /// Create a client and its first session.
+    ClientCreate {
+        /// A name for people.
+        label: Option<String>,
+        /// The client's seat limit; `None` uses the daemon default.
+        max_sessions: Option<u32>,
+        /// The client's scopes.
+        scopes: Scopes,
+    },
+    /// Show one client and its credentials.
+    ClientShow {
+        /// The client's id.
+        client_id: Uuid,
+    },
+    /// List the clients of the admin key's environment.
+    ClientList,
+    /// Revoke every session of a client.
+    ClientRevokeSessions {
+        /// The client's id.
+        client_id: Uuid,
+    },
+    /// Issue a fresh session for an existing client (the seeds' refresh call).
+    SessionIssue {
+        /// The client's id.
+        client_id: Uuid,
+    },
+    /// Create the client's test key, which never expires.
+    TestKeyCreate {
+        /// The client's id.
+        client_id: Uuid,
+    },
+    /// Create an API token: a scoped pseudo-user principal.
+    ApiTokenCreate {
+        /// A name for people.
+        name: String,
+        /// The token's scopes.
+        scopes: Scopes,
+        /// Seconds until it expires; `None` never expires.
+        expires_in_secs: Option<u64>,
+    },
+    /// Check a token; on success slides a session's idle expiry.
+    Verify {
+        /// The token presented.
+        token: Secret,
+        /// A scope and minimum level the credential must hold.
+        require: Option<ScopeRequirement>,
+    },
+    /// Revoke the presented token.
+    Logout {
+        /// The token presented.
+        token: Secret,
+    },
+    /// Revoke one credential by its public id.
+    Revoke {
+        /// The credential's public id.
+        credential_id: Uuid,
+    },
+    /// Counts of what the daemon holds and has done.
+    Stats,
+}
+
+impl Op {
+    /// Whether the request must carry an admin key.
+    pub fn needs_admin_key(&self) -> bool {
+        matches!(
+            self,
+            Op::ClientCreate { .. }
+                | Op::ClientShow { .. }
+                | Op::ClientList
+                | Op::ClientRevokeSessions { .. }
+                | Op::SessionIssue { .. }
+                | Op::TestKeyCreate { .. }
+                | Op::ApiTokenCreate { .. }
+                | Op::Revoke { .. }
+        )
+    }
+
+    /// Whether only a host admin (decided from the peer's uid/gid) may send it.
+    pub fn needs_host_admin(&self) -> bool {
+        matches!(
+            self,
+            Op::AdminKeyCreate { .. } | Op::AdminKeyList | Op::AdminKeyRevoke { .. }
+        )
+    }
+
+    /// A short name for logs. Never includes arguments, which may be secret.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Ping => "ping",
+            Op::AdminKeyCreate { .. } => "admin_key_create",
+            Op::AdminKeyList => "admin_key_list",
+            Op::AdminKeyRevoke { .. } => "admin_key_revoke",
+            Op::ClientCreate { .. } => "client_create",
+            Op::ClientShow { .. } => "client_show",
+            Op::ClientList => "client_list",
+            Op::ClientRevokeSessions { .. } => "client_revoke_sessions",
+            Op::SessionIssue { .. } => "session_issue",
+            Op::TestKeyCreate { .. } => "test_key_create",
+            Op::ApiTokenCreate { .. } => "api_token_create",
+            Op::Verify { .. } => "verify",
+            Op::Logout { .. } => "logout",
+            Op::Revoke { .. } => "revoke",
+            Op::Stats => "stats",
+        }
+    }
+}
+
+/// The answer to one [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// The id of the request this answers.
+    pub id: u64,
+    /// The outcome.
+    pub result: Result<Reply, WireError>,
+}
+
+/// A successful outcome, one variant per [`Op`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// To [`Op::Ping`].
+    Pong {
+        /// The daemon's package version.
+        version: String,
+    },
+    /// To [`Op::AdminKeyCreate`].
+    AdminKeyCreated(AdminKeyCreated),
+    /// To [`Op::AdminKeyList`].
+    AdminKeys(Vec<AdminKeyInfo>),
+    /// To the revoking operations that name one credential.
+    Revoked {
+        /// The revoked credential's id.
+        id: Uuid,
+    },
+    /// To [`Op::ClientCreate`].
+    ClientCreated(ClientCreated),
+    /// To [`Op::ClientShow`].
+    Client(ClientDetails),
+    /// To [`Op::ClientList`].
+    Clients(Vec<ClientSummary>),
+    /// To [`Op::ClientRevokeSessions`].
+    RevokedCount {
+        /// How many sessions were revoked.
+        count: u64,
+    },
+    /// To [`Op::SessionIssue`].
+    SessionIssued(SessionIssued),
+    /// To [`Op::TestKeyCreate`].
+    TestKeyCreated(TestKeyCreated),
+    /// To [`Op::ApiTokenCreate`].
+    ApiTokenCreated(ApiTokenCreated),
+    /// To [`Op::Verify`].
+    Verified(Verified),
+    /// To [`Op::Stats`].
+    Stats(Stats),
+}
+
+/// A new admin key. The secret is shown here once and never again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminKeyCreated {
+    /// Public id.
+    pub id: Uuid,
+    /// Label given at creation.
+    pub label: String,
+    /// Environment.
+    pub env: Env,
+    /// The key itself.
+    pub secret: Secret,
+}
+
+/// An admin key as listed: no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminKeyInfo {
+    /// Public id.
+    pub id: Uuid,
+    /// Label given at creation.
+    pub label: String,
+    /// Environment.
+    pub env: Env,
+    /// When it was created.
+    pub created_at: UnixMillis,
+    /// When it was last used, if ever (updated lazily).
+    pub last_used_at: Option<UnixMillis>,
+}
+
+/// A new session. The token is shown here once and never again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionIssued {
+    /// The session's credential id.
+    pub id: Uuid,
+    /// The session token.
+    pub token: Secret,
+    /// When it expires unless used.
+    pub expires_at: UnixMillis,
+    /// The latest it can ever expire, however much it is used.
+    pub max_expires_at: UnixMillis,
+}
+
+/// A new client with its first session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCreated {
+    /// The client's id.
+    pub client_id: Uuid,
+    /// Its first session.
+    pub session: SessionIssued,
+}
+
+/// A client's test key. The token is shown here once and never again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestKeyCreated {
+    /// The test key's credential id.
+    pub id: Uuid,
+    /// The key.
+    pub token: Secret,
+}
+
+/// A new API token. The token is shown here once and never again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenCreated {
+    /// The token's credential id (used to revoke it).
+    pub id: Uuid,
+    /// The pseudo-user principal the token authenticates as.
+    pub principal_id: Uuid,
+    /// The token.
+    pub token: Secret,
+    /// When it expires, if ever.
+    pub expires_at: Option<UnixMillis>,
+}
+
+/// A client as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSummary {
+    /// The client's id.
+    pub client_id: Uuid,
+    /// Its label.
+    pub label: Option<String>,
+}
+
+/// One of a client's credentials, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialInfo {
+    /// Public id.
+    pub id: Uuid,
+    /// Session or test key.
+    pub kind: CredentialKind,
+    /// When it was issued.
+    pub created_at: UnixMillis,
+    /// When it was last used, if ever (updated lazily).
+    pub last_used_at: Option<UnixMillis>,
+    /// When it expires unless used; `None` never expires.
+    pub expires_at: Option<UnixMillis>,
+}
+
+/// A client in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientDetails {
+    /// The client's id.
+    pub client_id: Uuid,
+    /// Its label.
+    pub label: Option<String>,
+    /// Its environment.
+    pub env: Env,
+    /// Its scopes.
+    pub scopes: Scopes,
+    /// Its own seat limit, if set.
+    pub max_sessions: Option<u32>,
+    /// Its live credentials.
+    pub credentials: Vec<CredentialInfo>,
+}
+
+/// Who a verified token belongs to, and with what rights.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verified {
+    /// The client, API-token principal or admin key the token authenticates.
+    pub principal_id: Uuid,
+    /// The credential's kind.
+    pub kind: CredentialKind,
+    /// Its environment.
+    pub env: Env,
+    /// The principal's scopes (empty for admin keys).
+    pub scopes: Scopes,
+    /// When it now expires unless used again; `None` never expires.
+    pub expires_at: Option<UnixMillis>,
+    /// The credential's public id.
+    pub credential_id: Uuid,
+}
+
+/// What the daemon holds and has done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Clients, both environments.
+    pub clients: u64,
+    /// Sessions that have not expired.
+    pub live_sessions: u64,
+    /// Test keys.
+    pub test_keys: u64,
+    /// API tokens that have not expired.
+    pub api_tokens: u64,
+    /// Admin keys.
+    pub admin_keys: u64,
+    /// Sweeps run since the data dir was created.
+    pub sweeps_run: u64,
+    /// Credentials deleted by sweeps since the data dir was created.
+    pub credentials_swept: u64,
+}

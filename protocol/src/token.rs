@@ -1,0 +1,341 @@
+//! The token format: generation, parsing and checksum.
+//!
+//! A token reads `kw_<kind>_<env>_<body>`, for example `kw_ses_live_0h3k…`:
+//! - `kind` is `adm` (admin key), `ses` (session), `tst` (test key) or `api` (API token);
+//! - `env` is `live` or `test`;
+//! - `body` is 58 characters of lowercase base32hex (RFC 4648 §7, no padding) encoding 32 bytes
+//!   from the OS CSPRNG followed by a big-endian CRC-32 of the prefix and those bytes.
+//!
+//! Only `[a-z0-9_]` appear, which are safe unquoted in a shell, a URL and an HTTP header. The
+//! prefix is part of the token and is covered by the checksum, so a token with its prefix cut
+//! off, or with another kind's prefix pasted on, is refused before any lookup, with a message
+//! that says what is wrong (the forum seed's user lost an hour to a `TOKEN-` prefix that looked
+//! like a label).
+//!
+//! The daemon stores only [`hash`] of a token: SHA-256 of its full text. The 256 random bits make
+//! the hash irreversible, so a copy of the data dir yields no usable token.
+
+use crate::{CredentialKind, Env, Secret};
+use data_encoding::BASE32_DNSSEC;
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// Bytes of CSPRNG output in every token.
+pub const RANDOM_LEN: usize = 32;
+/// Bytes of checksum appended to the random bytes.
+const CHECKSUM_LEN: usize = 4;
+/// Characters in the base32 body.
+pub const BODY_LEN: usize = 58;
+/// Every token starts with this.
+pub const PREFIX: &str = "kw_";
+/// Characters in a whole token.
+pub const TOKEN_LEN: usize = PREFIX.len() + 4 + 5 + BODY_LEN;
+
+/// A stored token hash: SHA-256 of the token text.
+pub type TokenHash = [u8; 32];
+
+/// The parts of a well-formed token. Holds no secret material.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// What the token claims to be.
+    pub kind: CredentialKind,
+    /// The environment it claims.
+    pub env: Env,
+}
+
+/// Why a token is not well formed. Messages never include the token's text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedToken {
+    /// Nothing was given.
+    #[error("the token is empty")]
+    Empty,
+    /// Spaces, line breaks or control characters were pasted in.
+    #[error(
+        "the token contains whitespace or control characters: copy it exactly, without spaces or line breaks"
+    )]
+    Whitespace,
+    /// A token body without its `kw_<kind>_<env>_` prefix.
+    #[error(
+        "the token is missing its prefix: the leading 'kw_<kind>_<env>_' is part of the token, not a label; copy the whole value"
+    )]
+    MissingPrefix,
+    /// Not a keyward token at all.
+    #[error(
+        "not a keyward token: keyward tokens start with 'kw_', and that prefix is part of the token"
+    )]
+    NotKeyward,
+    /// The kind after `kw_` is not one keyward issues.
+    #[error("unknown token kind after 'kw_': expected adm, ses, tst or api")]
+    UnknownKind,
+    /// The environment is not `live` or `test`.
+    #[error("unknown token environment: expected 'live' or 'test' after the kind")]
+    UnknownEnv,
+    /// The token is too short, as when cut off while copying.
+    #[error("the token is {found} characters long but should be {TOKEN_LEN}: it looks truncated")]
+    Truncated {
+        /// Characters found.
+        found: usize,
+    },
+    /// The token is too long, as when two values were pasted together.
+    #[error("the token is {found} characters long but should be {TOKEN_LEN}: extra characters were pasted")]
+    TooLong {
+        /// Characters found.
+        found: usize,
+    },
+    /// A character that never appears in a token body.
+    #[error("the token has a character at position {position} that never appears in keyward tokens (only a-z, 0-9 and '_')")]
+    BadCharacter {
+        /// Zero-based character position.
+        position: usize,
+    },
+    /// The checksum does not match.
+    #[error("the token's checksum does not match: it was mistyped or altered")]
+    Checksum,
+}
+
+fn kind_code(kind: CredentialKind) -> &'static str {
+    match kind {
+        CredentialKind::AdminKey => "adm",
+        CredentialKind::Session => "ses",
+        CredentialKind::TestKey => "tst",
+        CredentialKind::ApiToken => "api",
+    }
+}
+
+fn kind_from_code(code: &str) -> Option<CredentialKind> {
+    Some(match code {
+        "adm" => CredentialKind::AdminKey,
+        "ses" => CredentialKind::Session,
+        "tst" => CredentialKind::TestKey,
+        "api" => CredentialKind::ApiToken,
+        _ => return None,
+    })
+}
+
+fn prefix_of(kind: CredentialKind, env: Env) -> String {
+    format!("{PREFIX}{}_{}_", kind_code(kind), env.as_str())
+}
+
+fn checksum(prefix: &str, random: &[u8]) -> [u8; CHECKSUM_LEN] {
+    let mut h = crc32fast::Hasher::new();
+    h.update(prefix.as_bytes());
+    h.update(random);
+    h.finalize().to_be_bytes()
+}
+
+fn encode_body(prefix: &str, random: &[u8; RANDOM_LEN]) -> String {
+    let mut raw = [0u8; RANDOM_LEN + CHECKSUM_LEN];
+    raw[..RANDOM_LEN].copy_from_slice(random);
+    raw[RANDOM_LEN..].copy_from_slice(&checksum(prefix, random));
+    BASE32_DNSSEC.encode(&raw)
+}
+
+/// Why a token could not be generated.
+#[derive(Debug, thiserror::Error)]
+#[error("the OS random number generator failed: {0}")]
+pub struct RandomError(getrandom::Error);
+
+/// Generates a new token of `kind` in `env` from the OS CSPRNG.
+///
+/// # Errors
+/// Only if the operating system's random source fails.
+pub fn generate(kind: CredentialKind, env: Env) -> Result<Secret, RandomError> {
+    let mut random = [0u8; RANDOM_LEN];
+    getrandom::getrandom(&mut random).map_err(RandomError)?;
+    Ok(assemble(kind, env, &random))
+}
+
+/// Builds the token for given random bytes. Public so tests and fuzzers can make valid tokens.
+pub fn assemble(kind: CredentialKind, env: Env, random: &[u8; RANDOM_LEN]) -> Secret {
+    let prefix = prefix_of(kind, env);
+    let body = encode_body(&prefix, random);
+    Secret::new(prefix + &body)
+}
+
+/// Checks that `text` is a well-formed token and says what it claims to be.
+///
+/// # Errors
+/// A [`MalformedToken`] that names the first problem found.
+pub fn parse(text: &str) -> Result<TokenInfo, MalformedToken> {
+    if text.is_empty() {
+        return Err(MalformedToken::Empty);
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(MalformedToken::Whitespace);
+    }
+    let Some(rest) = text.strip_prefix(PREFIX) else {
+        if text.len() == BODY_LEN && BASE32_DNSSEC.decode(text.as_bytes()).is_ok() {
+            return Err(MalformedToken::MissingPrefix);
+        }
+        return Err(MalformedToken::NotKeyward);
+    };
+    let mut parts = rest.splitn(3, '_');
+    let kind = parts
+        .next()
+        .and_then(kind_from_code)
+        .ok_or(MalformedToken::UnknownKind)?;
+    let env = match parts.next() {
+        Some("live") => Env::Live,
+        Some("test") => Env::Test,
+        _ => return Err(MalformedToken::UnknownEnv),
+    };
+    let found = text.chars().count();
+    if found < TOKEN_LEN {
+        return Err(MalformedToken::Truncated { found });
+    }
+    if found > TOKEN_LEN {
+        return Err(MalformedToken::TooLong { found });
+    }
+    let prefix_len = TOKEN_LEN - BODY_LEN;
+    let body = &text[prefix_len..];
+    if let Some(offset) = body
+        .bytes()
+        .position(|b| !(b.is_ascii_digit() || (b'a'..=b'v').contains(&b)))
+    {
+        return Err(MalformedToken::BadCharacter {
+            position: prefix_len + offset,
+        });
+    }
+    let raw = BASE32_DNSSEC
+        .decode(body.as_bytes())
+        .map_err(|_| MalformedToken::Checksum)?;
+    let (random, sum) = raw.split_at(RANDOM_LEN);
+    if checksum(&text[..prefix_len], random) != sum {
+        return Err(MalformedToken::Checksum);
+    }
+    Ok(TokenInfo { kind, env })
+}
+
+/// The stored form of a token: SHA-256 of its full text.
+pub fn hash(text: &str) -> TokenHash {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+impl fmt::Display for TokenInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.kind, self.env)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> String {
+        assemble(CredentialKind::Session, Env::Live, &[7u8; RANDOM_LEN])
+            .expose()
+            .to_owned()
+    }
+
+    /// Generated tokens have the documented shape and parse back to their kind and env.
+    #[test]
+    fn generated_tokens_parse() {
+        for kind in [
+            CredentialKind::AdminKey,
+            CredentialKind::Session,
+            CredentialKind::TestKey,
+            CredentialKind::ApiToken,
+        ] {
+            for env in [Env::Live, Env::Test] {
+                let t = generate(kind, env).unwrap();
+                let text = t.expose();
+                assert_eq!(text.len(), TOKEN_LEN, "{kind} {env}");
+                assert!(text
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+                assert_eq!(parse(text).unwrap(), TokenInfo { kind, env });
+            }
+        }
+    }
+
+    /// Two generated tokens differ: the randomness is real.
+    #[test]
+    fn tokens_are_unique() {
+        let a = generate(CredentialKind::Session, Env::Live).unwrap();
+        let b = generate(CredentialKind::Session, Env::Live).unwrap();
+        assert_ne!(a, b);
+        assert_ne!(hash(a.expose()), hash(b.expose()));
+    }
+
+    /// A token cut short says it looks truncated.
+    #[test]
+    fn truncated() {
+        let t = sample();
+        let err = parse(&t[..t.len() - 5]).unwrap_err();
+        assert_eq!(err, MalformedToken::Truncated { found: TOKEN_LEN - 5 });
+        assert!(err.to_string().contains("truncated"));
+    }
+
+    /// Extra characters are reported as such.
+    #[test]
+    fn too_long() {
+        let t = sample() + "a";
+        assert!(matches!(parse(&t), Err(MalformedToken::TooLong { .. })));
+    }
+
+    /// A body without its prefix is recognised, and the message says the prefix belongs to it.
+    #[test]
+    fn missing_prefix_explains_itself() {
+        let t = sample();
+        let err = parse(&t[TOKEN_LEN - BODY_LEN..]).unwrap_err();
+        assert_eq!(err, MalformedToken::MissingPrefix);
+        assert!(err.to_string().contains("part of the token"));
+        let err = parse("TOKEN-da921ac3-ab8a-437b").unwrap_err();
+        assert_eq!(err, MalformedToken::NotKeyward);
+        assert!(err.to_string().contains("part of the token"));
+    }
+
+    /// One mistyped character fails the checksum.
+    #[test]
+    fn mistyped_character_fails_checksum() {
+        let mut t = sample().into_bytes();
+        let i = TOKEN_LEN - 10;
+        t[i] = if t[i] == b'a' { b'b' } else { b'a' };
+        let t = String::from_utf8(t).unwrap();
+        assert_eq!(parse(&t), Err(MalformedToken::Checksum));
+    }
+
+    /// Swapping the kind in the prefix fails the checksum, since the prefix is covered.
+    #[test]
+    fn relabelled_kind_fails_checksum() {
+        let t = sample().replacen("kw_ses_", "kw_tst_", 1);
+        assert_eq!(parse(&t), Err(MalformedToken::Checksum));
+    }
+
+    /// Uppercase, whitespace, unknown kinds and envs are each named.
+    #[test]
+    fn other_mistakes_are_named() {
+        let t = sample();
+        assert_eq!(parse(""), Err(MalformedToken::Empty));
+        assert_eq!(parse(&format!("{t}\n")), Err(MalformedToken::Whitespace));
+        assert_eq!(
+            parse(&t.to_uppercase()),
+            Err(MalformedToken::NotKeyward),
+            "KW_ is not the prefix"
+        );
+        let upper_body = format!("{}{}", &t[..12], t[12..].to_uppercase());
+        assert!(matches!(
+            parse(&upper_body),
+            Err(MalformedToken::BadCharacter { .. })
+        ));
+        assert_eq!(
+            parse(&t.replacen("_ses_", "_xyz_", 1)),
+            Err(MalformedToken::UnknownKind)
+        );
+        assert_eq!(
+            parse(&t.replacen("_live_", "_prod_", 1)),
+            Err(MalformedToken::UnknownEnv)
+        );
+    }
+
+    /// Error messages never echo the token.
+    #[test]
+    fn messages_do_not_echo_the_token() {
+        let t = sample();
+        let body = &t[TOKEN_LEN - BODY_LEN..];
+        for bad in [&t[..40], body, &t.replacen("_ses_", "_xyz_", 1)] {
+            let msg = parse(bad).unwrap_err().to_string();
+            assert!(!msg.contains(&body[..10]), "{msg}");
+        }
+    }
+}

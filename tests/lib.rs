@@ -1,0 +1,1 @@
+//! Integration tests for keyward live in `it/`; this crate has no library code.
