@@ -1,0 +1,41 @@
+//! `keyward-client`: talk to `keywardd` over its Unix socket.
+//!
+//! [`Client`] is async (tokio); [`blocking::Client`] wraps it for synchronous callers. Both speak
+//! the handshake, pipeline-capable framing and typed errors of `keyward-protocol`, and map every
+//! daemon error to [`Error::Daemon`] with its [`ErrorCode`], so callers branch on codes, never on
+//! text.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), keyward_client::Error> {
+//! use keyward_client::{Client, Secret};
+//! let mut client = Client::connect("/run/keyward/keyward.sock").await?;
+//! let who = client.verify(&Secret::new("kw_ses_live_..."), None).await?;
+//! println!("{} ({})", who.principal_id, who.kind);
+//! # Ok(()) }
+//! ```
+
+pub mod blocking;
+mod client;
+mod error;
+
+pub use client::Client;
+pub use error::Error;
+pub use keyward_protocol::{
+    paths, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails,
+    ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode, Level, Op, Reply,
+    ScopeRequirement, Scopes, Secret, SessionIssued, Stats, TestKeyCreated, UnixMillis, Verified,
+    WireError,
+};
+
+/// The socket path a client uses when none is given: `$KEYWARD_SOCKET`, else the daemon's
+/// default rule ([`paths::default_socket_path`]).
+pub fn default_socket_path() -> std::path::PathBuf {
+    if let Some(p) = paths::non_empty_var("KEYWARD_SOCKET") {
+        return p.into();
+    }
+    paths::default_socket_path(&paths::PathEnv::from_process(effective_uid()))
+}
+
+fn effective_uid() -> u32 {
+    nix::unistd::geteuid().as_raw()
+}

@@ -1,0 +1,21 @@
+//! `keywardd`: a single-host credential and session authority served over a Unix socket.
+//!
+//! The binary is thin; everything lives here so tests can drive the same code. Data flows
+//! peer → [`connection`] (handshake, frames, deadlines) → [`dispatch`] (authorization) →
+//! [`authority`] (the credential rules, with an injectable [`clock`]) → [`store`] (the only code
+//! that touches sled). The [`sweeper`] deletes expired credentials on a timer; [`daemon::run`]
+//! wires it all together and [`signals`] ends it.
+
+pub mod authority;
+pub mod clock;
+pub mod config;
+mod connection;
+pub mod daemon;
+mod dispatch;
+mod listener;
+mod lock;
+mod peer;
+mod server;
+mod signals;
+pub mod store;
+mod sweeper;

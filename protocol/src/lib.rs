@@ -13,6 +13,7 @@
 
 pub mod codec;
 pub mod frame;
+pub mod paths;
 mod error;
 mod handshake;
 mod message;

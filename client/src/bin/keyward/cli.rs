@@ -1,0 +1,433 @@
+//! The command line: every subcommand, flag and argument of `keyward`, as clap derive types.
+//!
+//! Parsing only. Nothing here reads a file, standard input or the environment beyond what clap
+//! itself does for `--socket`; values that need I/O (a token given as `-`, the admin key) are
+//! resolved by [`crate::request`] and [`crate::secrets`].
+
+use crate::scope::ScopeGrant;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use keyward_client::{Env, Level};
+use std::path::PathBuf;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Shown at the end of `keyward --help`: the exit statuses are part of the contract.
+const AFTER_HELP: &str = "\
+Secrets are never needed on the command line: the admin key comes from $KEYWARD_ADMIN_KEY or \
+--admin-key-file, and every TOKEN argument accepts '-' to read the token from standard input.
+
+Exit status: 0 success, 1 the daemon refused (its error code is printed), 2 usage error, \
+3 the daemon could not be reached.";
+
+/// `keyward`: manage and check credentials held by keywardd.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyward",
+    version,
+    about = "Manage and check credentials held by keywardd",
+    after_help = AFTER_HELP
+)]
+pub(crate) struct Cli {
+    /// Options accepted before or after any subcommand.
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Options every subcommand accepts, before or after its name.
+#[derive(Debug, Args)]
+pub(crate) struct GlobalArgs {
+    /// The daemon's socket [default: $RUNTIME_DIRECTORY/keyward.sock under systemd,
+    /// /run/keyward/keyward.sock as root, else $XDG_RUNTIME_DIR/keyward/keyward.sock]
+    #[arg(long, global = true, env = "KEYWARD_SOCKET", value_name = "PATH")]
+    pub(crate) socket: Option<PathBuf>,
+
+    /// Print exactly one JSON object on stdout, errors included
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    /// Read the admin key from this file (wins over $KEYWARD_ADMIN_KEY)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) admin_key_file: Option<PathBuf>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Check that the daemon answers, and show its version
+    Ping,
+    /// Create, list and revoke admin keys (host admin only)
+    #[command(subcommand)]
+    AdminKey(AdminKeyCommand),
+    /// Create, show, list clients and revoke their sessions (needs an admin key)
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Issue sessions for existing clients (needs an admin key)
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Create a client's non-expiring test key (needs an admin key)
+    #[command(subcommand)]
+    TestKey(TestKeyCommand),
+    /// Create scoped API tokens (needs an admin key)
+    #[command(subcommand)]
+    ApiToken(ApiTokenCommand),
+    /// Check a token and show whom it belongs to
+    Verify(VerifyArgs),
+    /// Revoke the token presented
+    Logout {
+        /// The token to revoke, or '-' to read it from standard input
+        #[arg(value_name = "TOKEN")]
+        token: String,
+    },
+    /// Revoke one credential by its id (needs an admin key)
+    Revoke {
+        /// The credential's id, as shown when it was created or by `client show`
+        #[arg(value_name = "CREDENTIAL_ID")]
+        credential_id: Uuid,
+    },
+    /// Show counts of what the daemon holds and has done
+    Stats,
+}
+
+/// `keyward admin-key …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminKeyCommand {
+    /// Mint an admin key; its secret is shown once
+    Create {
+        /// A name for people
+        #[arg(long, value_name = "LABEL")]
+        label: String,
+        /// The environment the key, and everything it creates, belongs to
+        #[arg(long, value_enum, default_value_t = EnvArg::Live)]
+        env: EnvArg,
+    },
+    /// List admin keys (never their secrets)
+    List,
+    /// Revoke an admin key
+    Revoke {
+        /// The admin key's id
+        #[arg(value_name = "ID")]
+        id: Uuid,
+    },
+}
+
+/// `keyward client …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Create a client and its first session; the session token is shown once
+    Create {
+        /// A name for people
+        #[arg(long, value_name = "LABEL")]
+        label: Option<String>,
+        /// How many live sessions the client may hold [default: the daemon's setting]
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_sessions: Option<u32>,
+        /// A scope the client holds, as NAME=LEVEL with LEVEL read, write or admin; repeatable
+        #[arg(long = "scope", value_name = "NAME=LEVEL", value_parser = ScopeGrant::parse)]
+        scopes: Vec<ScopeGrant>,
+    },
+    /// Show a client, its scopes and its live credentials
+    Show {
+        /// The client's id
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: Uuid,
+    },
+    /// List the clients of the admin key's environment
+    List,
+    /// Revoke every session of a client
+    RevokeSessions {
+        /// The client's id
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: Uuid,
+    },
+}
+
+/// `keyward session …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SessionCommand {
+    /// Issue a fresh session for a client; its token is shown once
+    Issue {
+        /// The client's id
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: Uuid,
+    },
+}
+
+/// `keyward test-key …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TestKeyCommand {
+    /// Create a client's test key, which never expires; it is shown once
+    Create {
+        /// The client's id
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: Uuid,
+    },
+}
+
+/// `keyward api-token …`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ApiTokenCommand {
+    /// Create an API token, a scoped pseudo-user; it is shown once
+    Create {
+        /// A name for people
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// A scope the token holds, as NAME=LEVEL with LEVEL read, write or admin; repeatable
+        #[arg(long = "scope", value_name = "NAME=LEVEL", value_parser = ScopeGrant::parse)]
+        scopes: Vec<ScopeGrant>,
+        /// How long until the token expires, e.g. 30d or 12h [default: never]
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        expires_in: Option<Duration>,
+    },
+}
+
+/// `keyward verify TOKEN [--scope NAME --level LEVEL]`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The token to check, or '-' to read it from standard input
+    #[arg(value_name = "TOKEN")]
+    pub(crate) token: String,
+    /// Also demand at least --level in this scope
+    #[arg(long, value_name = "NAME", requires = "level")]
+    pub(crate) scope: Option<String>,
+    /// The minimum level demanded in --scope
+    #[arg(long, value_enum, value_name = "LEVEL", requires = "scope")]
+    pub(crate) level: Option<LevelArg>,
+}
+
+/// `--env` values. A mirror of [`Env`], because clap's `ValueEnum` cannot be implemented on a
+/// protocol type from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EnvArg {
+    /// Development and testing
+    Test,
+    /// Production
+    Live,
+}
+
+impl From<EnvArg> for Env {
+    fn from(env: EnvArg) -> Env {
+        match env {
+            EnvArg::Test => Env::Test,
+            EnvArg::Live => Env::Live,
+        }
+    }
+}
+
+/// `--level` values. A mirror of [`Level`], for the same reason as [`EnvArg`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LevelArg {
+    /// May read
+    Read,
+    /// May read and write
+    Write,
+    /// May do anything within the scope
+    Admin,
+}
+
+impl From<LevelArg> for Level {
+    fn from(level: LevelArg) -> Level {
+        match level {
+            LevelArg::Read => Level::Read,
+            LevelArg::Write => Level::Write,
+            LevelArg::Admin => Level::Admin,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+    use clap::CommandFactory;
+
+    const ID: &str = "0b6f3c1e-5a2d-4c1b-9e7f-2d3c4b5a6978";
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("keyward").chain(args.iter().copied()))
+    }
+
+    /// The clap definition is internally consistent (names, `requires` targets, defaults).
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Global options are accepted before and after the subcommand.
+    #[test]
+    fn global_options_go_anywhere() {
+        for args in [
+            &["--json", "--socket", "/s", "--admin-key-file", "/k", "client", "list"][..],
+            &["client", "list", "--json", "--socket", "/s", "--admin-key-file", "/k"][..],
+            &["client", "--json", "list", "--socket=/s", "--admin-key-file=/k"][..],
+        ] {
+            let cli = parse(args).unwrap();
+            assert!(cli.global.json, "{args:?}");
+            assert_eq!(cli.global.socket.as_deref(), Some("/s".as_ref()), "{args:?}");
+            assert_eq!(cli.global.admin_key_file.as_deref(), Some("/k".as_ref()));
+            assert!(matches!(cli.command, Command::Client(ClientCommand::List)));
+        }
+    }
+
+    /// `admin-key create` needs a label and defaults to the live environment.
+    #[test]
+    fn admin_key_create_defaults_to_live() {
+        let cli = parse(&["admin-key", "create", "--label", "ci"]).unwrap();
+        match cli.command {
+            Command::AdminKey(AdminKeyCommand::Create { label, env }) => {
+                assert_eq!(label, "ci");
+                assert_eq!(env, EnvArg::Live);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = parse(&["admin-key", "create", "--label", "ci", "--env", "test"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::AdminKey(AdminKeyCommand::Create {
+                env: EnvArg::Test,
+                ..
+            })
+        ));
+        let err = parse(&["admin-key", "create"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        let err = parse(&["admin-key", "create", "--label", "x", "--env", "prod"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidValue);
+    }
+
+    /// `client create` collects repeated scopes and its seat limit.
+    #[test]
+    fn client_create_collects_scopes() {
+        let cli = parse(&[
+            "client",
+            "create",
+            "--label",
+            "phone",
+            "--max-sessions",
+            "3",
+            "--scope",
+            "photos=write",
+            "--scope=music=read",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Client(ClientCommand::Create {
+                label,
+                max_sessions,
+                scopes,
+            }) => {
+                assert_eq!(label.as_deref(), Some("phone"));
+                assert_eq!(max_sessions, Some(3));
+                let names: Vec<_> = scopes.iter().map(|s| (s.name.as_str(), s.level)).collect();
+                assert_eq!(names, [("photos", Level::Write), ("music", Level::Read)]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Scope syntax errors and a zero seat limit are usage errors (exit 2).
+    #[test]
+    fn bad_scopes_are_usage_errors() {
+        for args in [
+            &["client", "create", "--scope", "photos"][..],
+            &["client", "create", "--scope", "photos=owner"][..],
+            &["api-token", "create", "--name", "n", "--scope", "=read"][..],
+            &["client", "create", "--max-sessions", "0"][..],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{args:?}");
+            assert_eq!(err.exit_code(), 2);
+        }
+        let err = parse(&["client", "create", "--scope", "photos"]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("NAME=LEVEL") && text.contains("read, write, admin"), "{text}");
+    }
+
+    /// Ids that are not UUIDs are usage errors.
+    #[test]
+    fn bad_uuids_are_usage_errors() {
+        for args in [
+            &["client", "show", "nope"][..],
+            &["session", "issue", "1234"][..],
+            &["test-key", "create", "x"][..],
+            &["revoke", "kw_ses_live_abc"][..],
+            &["admin-key", "revoke", ""][..],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{args:?}");
+        }
+        let cli = parse(&["client", "revoke-sessions", ID]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Client(ClientCommand::RevokeSessions { client_id }) if client_id.to_string() == ID
+        ));
+    }
+
+    /// `--expires-in` takes humantime durations; nonsense is a usage error.
+    #[test]
+    fn expires_in_is_a_humantime_duration() {
+        let cli = parse(&["api-token", "create", "--name", "n", "--expires-in", "30d"]).unwrap();
+        match cli.command {
+            Command::ApiToken(ApiTokenCommand::Create { expires_in, .. }) => {
+                assert_eq!(expires_in, Some(Duration::from_secs(30 * 86_400)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = parse(&["api-token", "create", "--name", "n", "--expires-in", "soon"]);
+        assert_eq!(err.unwrap_err().kind(), ErrorKind::ValueValidation);
+    }
+
+    /// `verify` takes `--scope` and `--level` together or not at all.
+    #[test]
+    fn verify_scope_and_level_go_together() {
+        let cli = parse(&["verify", "-", "--scope", "photos", "--level", "write"]).unwrap();
+        match cli.command {
+            Command::Verify(v) => {
+                assert_eq!(v.token, "-");
+                assert_eq!(v.scope.as_deref(), Some("photos"));
+                assert_eq!(v.level, Some(LevelArg::Write));
+            }
+            other => panic!("{other:?}"),
+        }
+        for args in [
+            &["verify", "t", "--scope", "photos"][..],
+            &["verify", "t", "--level", "read"][..],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument, "{args:?}");
+        }
+    }
+
+    /// Every documented command line parses.
+    #[test]
+    fn every_command_parses() {
+        for args in [
+            &["ping"][..],
+            &["admin-key", "list"][..],
+            &["admin-key", "revoke", ID][..],
+            &["client", "create"][..],
+            &["client", "show", ID][..],
+            &["client", "list"][..],
+            &["session", "issue", ID][..],
+            &["test-key", "create", ID][..],
+            &["api-token", "create", "--name", "ci"][..],
+            &["verify", "kw_ses_live_x"][..],
+            &["logout", "-"][..],
+            &["revoke", ID][..],
+            &["stats"][..],
+        ] {
+            parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
+
+    /// A missing subcommand and an unknown one are errors, not silent no-ops.
+    #[test]
+    fn subcommand_is_required() {
+        assert!(parse(&[]).is_err());
+        assert_eq!(
+            parse(&["frobnicate"]).unwrap_err().kind(),
+            ErrorKind::InvalidSubcommand
+        );
+    }
+}

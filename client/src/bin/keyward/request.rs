@@ -1,0 +1,280 @@
+//! The request each command sends, and the reply it must get back.
+//!
+//! Building the [`Op`] is where arguments are checked beyond clap's reach (repeated scopes, a
+//! sub-second expiry) and where a token given as `-` is read, so every usage error is found
+//! before the daemon is contacted.
+
+use crate::cli::{
+    AdminKeyCommand, ApiTokenCommand, ClientCommand, Command, SessionCommand, TestKeyCommand,
+    VerifyArgs,
+};
+use crate::failure::Failure;
+use crate::{scope, secrets};
+use keyward_client::{Op, Reply, ScopeRequirement};
+use std::io::Read;
+
+/// The operation `command` asks for. `stdin` is read only for a token given as `-`.
+///
+/// # Errors
+/// A usage failure for arguments the daemon should never see.
+pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failure> {
+    Ok(match command {
+        Command::Ping => Op::Ping,
+        Command::AdminKey(AdminKeyCommand::Create { label, env }) => Op::AdminKeyCreate {
+            label: label.clone(),
+            env: (*env).into(),
+        },
+        Command::AdminKey(AdminKeyCommand::List) => Op::AdminKeyList,
+        Command::AdminKey(AdminKeyCommand::Revoke { id }) => Op::AdminKeyRevoke { id: *id },
+        Command::Client(ClientCommand::Create {
+            label,
+            max_sessions,
+            scopes,
+        }) => Op::ClientCreate {
+            label: label.clone(),
+            max_sessions: *max_sessions,
+            scopes: scope::collect(scopes).map_err(Failure::Usage)?,
+        },
+        Command::Client(ClientCommand::Show { client_id }) => Op::ClientShow {
+            client_id: *client_id,
+        },
+        Command::Client(ClientCommand::List) => Op::ClientList,
+        Command::Client(ClientCommand::RevokeSessions { client_id }) => {
+            Op::ClientRevokeSessions {
+                client_id: *client_id,
+            }
+        }
+        Command::Session(SessionCommand::Issue { client_id }) => Op::SessionIssue {
+            client_id: *client_id,
+        },
+        Command::TestKey(TestKeyCommand::Create { client_id }) => Op::TestKeyCreate {
+            client_id: *client_id,
+        },
+        Command::ApiToken(ApiTokenCommand::Create {
+            name,
+            scopes,
+            expires_in,
+        }) => Op::ApiTokenCreate {
+            name: name.clone(),
+            scopes: scope::collect(scopes).map_err(Failure::Usage)?,
+            expires_in_secs: expires_in.map(whole_seconds).transpose()?,
+        },
+        Command::Verify(VerifyArgs {
+            token,
+            scope,
+            level,
+        }) => Op::Verify {
+            token: secrets::token(token, stdin)?,
+            // clap's `requires` makes these come as a pair.
+            require: scope.clone().zip(*level).map(|(scope, level)| ScopeRequirement {
+                scope,
+                level: level.into(),
+            }),
+        },
+        Command::Logout { token } => Op::Logout {
+            token: secrets::token(token, stdin)?,
+        },
+        Command::Revoke { credential_id } => Op::Revoke {
+            credential_id: *credential_id,
+        },
+        Command::Stats => Op::Stats,
+    })
+}
+
+/// Whether `reply` is the kind of answer `op` gets. A mismatch means daemon and client disagree
+/// about the protocol, and printing the wrong shape would break scripts more quietly than an
+/// error.
+pub(crate) fn answers(op: &Op, reply: &Reply) -> bool {
+    match op {
+        Op::Ping => matches!(reply, Reply::Pong { .. }),
+        Op::AdminKeyCreate { .. } => matches!(reply, Reply::AdminKeyCreated(_)),
+        Op::AdminKeyList => matches!(reply, Reply::AdminKeys(_)),
+        Op::AdminKeyRevoke { .. } | Op::Logout { .. } | Op::Revoke { .. } => {
+            matches!(reply, Reply::Revoked { .. })
+        }
+        Op::ClientCreate { .. } => matches!(reply, Reply::ClientCreated(_)),
+        Op::ClientShow { .. } => matches!(reply, Reply::Client(_)),
+        Op::ClientList => matches!(reply, Reply::Clients(_)),
+        Op::ClientRevokeSessions { .. } => matches!(reply, Reply::RevokedCount { .. }),
+        Op::SessionIssue { .. } => matches!(reply, Reply::SessionIssued(_)),
+        Op::TestKeyCreate { .. } => matches!(reply, Reply::TestKeyCreated(_)),
+        Op::ApiTokenCreate { .. } => matches!(reply, Reply::ApiTokenCreated(_)),
+        Op::Verify { .. } => matches!(reply, Reply::Verified(_)),
+        Op::Stats => matches!(reply, Reply::Stats(_)),
+    }
+}
+
+/// `--expires-in` in the protocol's whole seconds.
+///
+/// # Errors
+/// A usage failure under one second, which would round to an already-expired token.
+fn whole_seconds(duration: std::time::Duration) -> Result<u64, Failure> {
+    match duration.as_secs() {
+        0 => Err(Failure::Usage(
+            "--expires-in must be at least one second, e.g. 30d or 12h".to_owned(),
+        )),
+        secs => Ok(secs),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+    use keyward_client::{Env, Level, Scopes, Secret};
+    use std::io::Cursor;
+    use uuid::Uuid;
+
+    const ID: &str = "0b6f3c1e-5a2d-4c1b-9e7f-2d3c4b5a6978";
+
+    fn op_with_stdin(args: &[&str], stdin: &str) -> Result<Op, Failure> {
+        let cli = Cli::try_parse_from(std::iter::once("keyward").chain(args.iter().copied()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        build(&cli.command, &mut Cursor::new(stdin.as_bytes().to_vec()))
+    }
+
+    fn op(args: &[&str]) -> Op {
+        op_with_stdin(args, "").unwrap_or_else(|f| panic!("{args:?}: {f:?}"))
+    }
+
+    fn usage(result: Result<Op, Failure>) -> String {
+        match result {
+            Err(Failure::Usage(m)) => m,
+            other => panic!("expected a usage failure, got {other:?}"),
+        }
+    }
+
+    /// Commands map to the operations the contract names, with their arguments.
+    #[test]
+    fn commands_map_to_ops() {
+        let id: Uuid = ID.parse().unwrap();
+        assert_eq!(op(&["ping"]), Op::Ping);
+        assert_eq!(
+            op(&["admin-key", "create", "--label", "ci"]),
+            Op::AdminKeyCreate {
+                label: "ci".into(),
+                env: Env::Live
+            }
+        );
+        assert_eq!(op(&["admin-key", "list"]), Op::AdminKeyList);
+        assert_eq!(op(&["admin-key", "revoke", ID]), Op::AdminKeyRevoke { id });
+        assert_eq!(
+            op(&["client", "create", "--scope", "photos=write", "--max-sessions", "2"]),
+            Op::ClientCreate {
+                label: None,
+                max_sessions: Some(2),
+                scopes: Scopes::from([("photos".to_owned(), Level::Write)]),
+            }
+        );
+        assert_eq!(op(&["client", "show", ID]), Op::ClientShow { client_id: id });
+        assert_eq!(op(&["client", "list"]), Op::ClientList);
+        assert_eq!(
+            op(&["client", "revoke-sessions", ID]),
+            Op::ClientRevokeSessions { client_id: id }
+        );
+        assert_eq!(op(&["session", "issue", ID]), Op::SessionIssue { client_id: id });
+        assert_eq!(op(&["test-key", "create", ID]), Op::TestKeyCreate { client_id: id });
+        assert_eq!(
+            op(&["api-token", "create", "--name", "ci", "--expires-in", "12h"]),
+            Op::ApiTokenCreate {
+                name: "ci".into(),
+                scopes: Scopes::new(),
+                expires_in_secs: Some(12 * 3600),
+            }
+        );
+        assert_eq!(
+            op(&["verify", "kw_x", "--scope", "photos", "--level", "read"]),
+            Op::Verify {
+                token: Secret::new("kw_x"),
+                require: Some(ScopeRequirement {
+                    scope: "photos".into(),
+                    level: Level::Read
+                }),
+            }
+        );
+        assert_eq!(op(&["revoke", ID]), Op::Revoke { credential_id: id });
+        assert_eq!(op(&["stats"]), Op::Stats);
+    }
+
+    /// Exactly the commands the contract lists need an admin key, agreeing with the protocol.
+    #[test]
+    fn admin_key_commands() {
+        let needs = [
+            &["client", "create"][..],
+            &["client", "show", ID][..],
+            &["client", "list"][..],
+            &["client", "revoke-sessions", ID][..],
+            &["session", "issue", ID][..],
+            &["test-key", "create", ID][..],
+            &["api-token", "create", "--name", "n"][..],
+            &["revoke", ID][..],
+        ];
+        let needs_not = [
+            &["ping"][..],
+            &["admin-key", "create", "--label", "l"][..],
+            &["admin-key", "list"][..],
+            &["admin-key", "revoke", ID][..],
+            &["verify", "t"][..],
+            &["logout", "t"][..],
+            &["stats"][..],
+        ];
+        for args in needs {
+            assert!(op(args).needs_admin_key(), "{args:?}");
+        }
+        for args in needs_not {
+            assert!(!op(args).needs_admin_key(), "{args:?}");
+        }
+    }
+
+    /// `-` reads the token from standard input, trimmed; otherwise stdin is left alone.
+    #[test]
+    fn tokens_from_stdin() {
+        assert_eq!(
+            op_with_stdin(&["logout", "-"], "kw_tok\n").unwrap(),
+            Op::Logout {
+                token: Secret::new("kw_tok")
+            }
+        );
+        assert_eq!(
+            op_with_stdin(&["verify", "kw_arg"], "kw_stdin").unwrap(),
+            Op::Verify {
+                token: Secret::new("kw_arg"),
+                require: None
+            }
+        );
+    }
+
+    /// A repeated scope and a sub-second expiry are usage errors, found before any connection.
+    #[test]
+    fn local_usage_errors() {
+        let msg = usage(op_with_stdin(
+            &["client", "create", "--scope", "a=read", "--scope", "a=write"],
+            "",
+        ));
+        assert!(msg.contains("more than once"), "{msg}");
+        let msg = usage(op_with_stdin(
+            &["api-token", "create", "--name", "n", "--expires-in", "500ms"],
+            "",
+        ));
+        assert!(msg.contains("at least one second"), "{msg}");
+    }
+
+    /// Each operation accepts its own reply kind and refuses another.
+    #[test]
+    fn replies_must_match() {
+        let pong = Reply::Pong {
+            version: "0.1.0".into(),
+        };
+        let revoked = Reply::Revoked { id: Uuid::nil() };
+        assert!(answers(&Op::Ping, &pong));
+        assert!(!answers(&Op::Ping, &revoked));
+        assert!(answers(
+            &Op::Logout {
+                token: Secret::new("t")
+            },
+            &revoked
+        ));
+        assert!(!answers(&Op::Stats, &pong));
+    }
+}

@@ -1,0 +1,80 @@
+//! A synchronous facade over [`crate::Client`], for callers without an async runtime.
+//!
+//! Each [`Client`] owns a single-threaded tokio runtime and blocks on it, the way
+//! `reqwest::blocking` does. Do not use it from inside an async context.
+
+use crate::{Error, Secret};
+use keyward_protocol::{
+    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
+    Env, Op, Reply, ScopeRequirement, Scopes, SessionIssued, Stats, TestKeyCreated, Verified,
+};
+use std::path::Path;
+use uuid::Uuid;
+
+/// A blocking connection to `keywardd`.
+#[derive(Debug)]
+pub struct Client {
+    runtime: tokio::runtime::Runtime,
+    inner: crate::Client,
+}
+
+macro_rules! blocking {
+    ($(#[$doc:meta])* fn $name:ident(&mut self $(, $arg:ident: $ty:ty)*) -> $ret:ty) => {
+        $(#[$doc])*
+        pub fn $name(&mut self $(, $arg: $ty)*) -> Result<$ret, Error> {
+            self.runtime.block_on(self.inner.$name($($arg),*))
+        }
+    };
+}
+
+impl Client {
+    /// Connects and performs the handshake.
+    ///
+    /// # Errors
+    /// As [`crate::Client::connect`], or [`Error::Io`] if no runtime can be built.
+    pub fn connect(path: impl AsRef<Path>) -> Result<Client, Error> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let inner = runtime.block_on(crate::Client::connect(path))?;
+        Ok(Client { runtime, inner })
+    }
+
+    /// Sets the admin key sent with operations that need one.
+    pub fn set_admin_key(&mut self, key: Secret) {
+        self.inner.set_admin_key(key);
+    }
+
+    blocking!(/// See [`crate::Client::call`].
+        fn call(&mut self, op: Op) -> Reply);
+    blocking!(/// See [`crate::Client::ping`].
+        fn ping(&mut self) -> String);
+    blocking!(/// See [`crate::Client::admin_key_create`].
+        fn admin_key_create(&mut self, label: &str, env: Env) -> AdminKeyCreated);
+    blocking!(/// See [`crate::Client::admin_key_list`].
+        fn admin_key_list(&mut self) -> Vec<AdminKeyInfo>);
+    blocking!(/// See [`crate::Client::admin_key_revoke`].
+        fn admin_key_revoke(&mut self, id: Uuid) -> Uuid);
+    blocking!(/// See [`crate::Client::client_create`].
+        fn client_create(&mut self, label: Option<String>, max_sessions: Option<u32>, scopes: Scopes) -> ClientCreated);
+    blocking!(/// See [`crate::Client::client_show`].
+        fn client_show(&mut self, client_id: Uuid) -> ClientDetails);
+    blocking!(/// See [`crate::Client::client_list`].
+        fn client_list(&mut self) -> Vec<ClientSummary>);
+    blocking!(/// See [`crate::Client::client_revoke_sessions`].
+        fn client_revoke_sessions(&mut self, client_id: Uuid) -> u64);
+    blocking!(/// See [`crate::Client::session_issue`].
+        fn session_issue(&mut self, client_id: Uuid) -> SessionIssued);
+    blocking!(/// See [`crate::Client::test_key_create`].
+        fn test_key_create(&mut self, client_id: Uuid) -> TestKeyCreated);
+    blocking!(/// See [`crate::Client::api_token_create`].
+        fn api_token_create(&mut self, name: &str, scopes: Scopes, expires_in_secs: Option<u64>) -> ApiTokenCreated);
+    blocking!(/// See [`crate::Client::verify`].
+        fn verify(&mut self, token: &Secret, require: Option<ScopeRequirement>) -> Verified);
+    blocking!(/// See [`crate::Client::logout`].
+        fn logout(&mut self, token: &Secret) -> Uuid);
+    blocking!(/// See [`crate::Client::revoke`].
+        fn revoke(&mut self, credential_id: Uuid) -> Uuid);
+    blocking!(/// See [`crate::Client::stats`].
+        fn stats(&mut self) -> Stats);
+}

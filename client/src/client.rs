@@ -1,0 +1,319 @@
+//! The async client: one connection, handshake on connect, pipelining by request id.
+
+use bytes::BytesMut;
+use keyward_protocol::frame::{self, FrameError};
+use keyward_protocol::{
+    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
+    Env, Hello, HelloReply, Op, Reply, Request, Response, ScopeRequirement, Scopes, Secret,
+    SessionIssued, Stats, TestKeyCreated, Verified, PROTOCOL_VERSION,
+};
+use std::path::Path;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio_util::codec::LengthDelimitedCodec;
+use uuid::Uuid;
+
+use crate::Error;
+
+/// A connection to `keywardd`.
+///
+/// Calls on one `Client` are answered in order. For concurrency, open several clients, or send a
+/// batch with [`Client::pipeline`].
+pub struct Client {
+    stream: UnixStream,
+    framing: LengthDelimitedCodec,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    next_id: u64,
+    admin_key: Option<Secret>,
+    server_version: String,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server_version", &self.server_version)
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Connects to the daemon at `path` and performs the version handshake.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] if the socket cannot be reached; [`Error::Daemon`] if the daemon refuses
+    /// the handshake (for example, a protocol version mismatch).
+    pub async fn connect(path: impl AsRef<Path>) -> Result<Client, Error> {
+        let path = path.as_ref();
+        let stream = UnixStream::connect(path).await.map_err(|source| Error::Connect {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut client = Client {
+            stream,
+            framing: frame::codec(),
+            read_buf: BytesMut::with_capacity(4096),
+            write_buf: BytesMut::with_capacity(4096),
+            next_id: 1,
+            admin_key: None,
+            server_version: String::new(),
+        };
+        client.send(&Hello::current(concat!("keyward-client/", env!("CARGO_PKG_VERSION"))))?;
+        client.flush().await?;
+        match client.receive::<HelloReply>().await? {
+            HelloReply::Accepted { version, server } if version == PROTOCOL_VERSION => {
+                client.server_version = server;
+                Ok(client)
+            }
+            HelloReply::Accepted { version, .. } => Err(Error::Protocol(format!(
+                "daemon speaks protocol {version}, this client speaks {PROTOCOL_VERSION}"
+            ))),
+            HelloReply::Refused(e) => Err(Error::Daemon(e)),
+        }
+    }
+
+    /// Sets the admin key sent with operations that need one.
+    pub fn set_admin_key(&mut self, key: Secret) {
+        self.admin_key = Some(key);
+    }
+
+    /// The daemon's package version, from the handshake.
+    pub fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    /// Sends one operation and waits for its reply.
+    ///
+    /// # Errors
+    /// [`Error::Daemon`] with the daemon's code, or a connection error.
+    pub async fn call(&mut self, op: Op) -> Result<Reply, Error> {
+        let mut replies = self.pipeline(vec![op]).await?;
+        replies.pop().expect("one reply per request").map_err(Error::Daemon)
+    }
+
+    /// Sends every operation in one write, then reads their replies in order.
+    ///
+    /// Per-operation failures are returned in place; only connection failures fail the batch.
+    ///
+    /// # Errors
+    /// A connection or protocol error.
+    pub async fn pipeline(
+        &mut self,
+        ops: Vec<Op>,
+    ) -> Result<Vec<Result<Reply, keyward_protocol::WireError>>, Error> {
+        let first = self.next_id;
+        for op in ops.iter().cloned() {
+            let admin_key = op.needs_admin_key().then(|| self.admin_key.clone()).flatten();
+            let request = Request {
+                id: self.next_id,
+                admin_key,
+                op,
+            };
+            self.next_id += 1;
+            self.send(&request)?;
+        }
+        self.flush().await?;
+        let mut out = Vec::with_capacity(ops.len());
+        for expected in first..self.next_id {
+            let response: Response = self.receive().await?;
+            if response.id != expected {
+                return Err(Error::Protocol(format!(
+                    "reply to request {} arrived where {expected} was expected",
+                    response.id
+                )));
+            }
+            out.push(response.result);
+        }
+        Ok(out)
+    }
+
+    fn send<T: serde::Serialize>(&mut self, message: &T) -> Result<(), Error> {
+        frame::write_message(&mut self.framing, message, &mut self.write_buf)
+            .map_err(|e| Error::Protocol(e.to_string()))
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
+        self.stream.write_all(&self.write_buf).await?;
+        self.write_buf.clear();
+        Ok(())
+    }
+
+    async fn receive<T: serde::de::DeserializeOwned>(&mut self) -> Result<T, Error> {
+        loop {
+            match frame::read_message(&mut self.framing, &mut self.read_buf) {
+                Ok(Some(message)) => return Ok(message),
+                Ok(None) => {}
+                Err(FrameError::Framing(e)) => return Err(Error::Io(e)),
+                Err(FrameError::Body(e)) => return Err(Error::Protocol(e.to_string())),
+            }
+            if self.stream.read_buf(&mut self.read_buf).await? == 0 {
+                return Err(Error::Protocol(
+                    "the daemon closed the connection".to_owned(),
+                ));
+            }
+        }
+    }
+
+    /// Checks the daemon is alive; returns its version.
+    pub async fn ping(&mut self) -> Result<String, Error> {
+        match self.call(Op::Ping).await? {
+            Reply::Pong { version } => Ok(version),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Host admin: mints an admin key.
+    pub async fn admin_key_create(
+        &mut self,
+        label: &str,
+        env: Env,
+    ) -> Result<AdminKeyCreated, Error> {
+        let op = Op::AdminKeyCreate {
+            label: label.to_owned(),
+            env,
+        };
+        match self.call(op).await? {
+            Reply::AdminKeyCreated(k) => Ok(k),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Host admin: lists admin keys.
+    pub async fn admin_key_list(&mut self) -> Result<Vec<AdminKeyInfo>, Error> {
+        match self.call(Op::AdminKeyList).await? {
+            Reply::AdminKeys(k) => Ok(k),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Host admin: revokes an admin key.
+    pub async fn admin_key_revoke(&mut self, id: Uuid) -> Result<Uuid, Error> {
+        self.expect_revoked(Op::AdminKeyRevoke { id }).await
+    }
+
+    /// Admin key: creates a client and its first session.
+    pub async fn client_create(
+        &mut self,
+        label: Option<String>,
+        max_sessions: Option<u32>,
+        scopes: Scopes,
+    ) -> Result<ClientCreated, Error> {
+        let op = Op::ClientCreate {
+            label,
+            max_sessions,
+            scopes,
+        };
+        match self.call(op).await? {
+            Reply::ClientCreated(c) => Ok(c),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: shows a client and its credentials.
+    pub async fn client_show(&mut self, client_id: Uuid) -> Result<ClientDetails, Error> {
+        match self.call(Op::ClientShow { client_id }).await? {
+            Reply::Client(c) => Ok(c),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: lists clients.
+    pub async fn client_list(&mut self) -> Result<Vec<ClientSummary>, Error> {
+        match self.call(Op::ClientList).await? {
+            Reply::Clients(c) => Ok(c),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: revokes every session of a client; returns how many.
+    pub async fn client_revoke_sessions(&mut self, client_id: Uuid) -> Result<u64, Error> {
+        match self.call(Op::ClientRevokeSessions { client_id }).await? {
+            Reply::RevokedCount { count } => Ok(count),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: issues a fresh session for a client.
+    pub async fn session_issue(&mut self, client_id: Uuid) -> Result<SessionIssued, Error> {
+        match self.call(Op::SessionIssue { client_id }).await? {
+            Reply::SessionIssued(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: creates a client's test key.
+    pub async fn test_key_create(&mut self, client_id: Uuid) -> Result<TestKeyCreated, Error> {
+        match self.call(Op::TestKeyCreate { client_id }).await? {
+            Reply::TestKeyCreated(t) => Ok(t),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: creates an API token.
+    pub async fn api_token_create(
+        &mut self,
+        name: &str,
+        scopes: Scopes,
+        expires_in_secs: Option<u64>,
+    ) -> Result<ApiTokenCreated, Error> {
+        let op = Op::ApiTokenCreate {
+            name: name.to_owned(),
+            scopes,
+            expires_in_secs,
+        };
+        match self.call(op).await? {
+            Reply::ApiTokenCreated(t) => Ok(t),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Verifies a token, optionally demanding a scope level.
+    pub async fn verify(
+        &mut self,
+        token: &Secret,
+        require: Option<ScopeRequirement>,
+    ) -> Result<Verified, Error> {
+        let op = Op::Verify {
+            token: token.clone(),
+            require,
+        };
+        match self.call(op).await? {
+            Reply::Verified(v) => Ok(v),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Revokes the presented token; returns its credential id.
+    pub async fn logout(&mut self, token: &Secret) -> Result<Uuid, Error> {
+        self.expect_revoked(Op::Logout {
+            token: token.clone(),
+        })
+        .await
+    }
+
+    /// Admin key: revokes a credential by id.
+    pub async fn revoke(&mut self, credential_id: Uuid) -> Result<Uuid, Error> {
+        self.expect_revoked(Op::Revoke { credential_id }).await
+    }
+
+    /// Counts of what the daemon holds.
+    pub async fn stats(&mut self) -> Result<Stats, Error> {
+        match self.call(Op::Stats).await? {
+            Reply::Stats(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn expect_revoked(&mut self, op: Op) -> Result<Uuid, Error> {
+        match self.call(op).await? {
+            Reply::Revoked { id } => Ok(id),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+fn unexpected(reply: &Reply) -> Error {
+    // Reply's Debug redacts secrets, so it is safe to show.
+    Error::Protocol(format!("unexpected reply {reply:?}"))
+}

@@ -1,0 +1,261 @@
+//! Creating credentials: admin keys, clients with their first session, sessions, test keys and
+//! API tokens.
+
+use keyward_protocol::token::{self, TokenHash};
+use keyward_protocol::{
+    AdminKeyCreated, ApiTokenCreated, ClientCreated, CredentialKind, Env, Scopes, Secret,
+    SessionIssued, TestKeyCreated,
+};
+use uuid::Uuid;
+
+use super::{allowed, refuse, expiry, AdminContext, Authority, Denied, Fault, Outcome};
+use crate::clock::millis;
+use crate::store::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
+
+/// The longest label, name or scope name accepted, in bytes.
+const MAX_NAME_LEN: usize = 256;
+/// The most scopes one principal may hold.
+const MAX_SCOPES: usize = 64;
+
+fn check_name(what: &str, name: &str) -> Result<(), Denied> {
+    if name.trim().is_empty() {
+        return Err(Denied::BadRequest(format!("{what} must not be empty")));
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(Denied::BadRequest(format!(
+            "{what} is {} bytes; the limit is {MAX_NAME_LEN}",
+            name.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_scopes(scopes: &Scopes) -> Result<(), Denied> {
+    if scopes.len() > MAX_SCOPES {
+        return Err(Denied::BadRequest(format!(
+            "{} scopes given; the limit is {MAX_SCOPES}",
+            scopes.len()
+        )));
+    }
+    scopes.keys().try_for_each(|name| check_name("a scope name", name))
+}
+
+/// A freshly generated token and its stored hash.
+struct Minted {
+    token: Secret,
+    hash: TokenHash,
+}
+
+fn mint(kind: CredentialKind, env: Env) -> Result<Minted, Fault> {
+    let token = token::generate(kind, env)?;
+    let hash = token::hash(token.expose());
+    Ok(Minted { token, hash })
+}
+
+impl Authority {
+    /// Mints an admin key (host admins only; the caller checks that).
+    pub fn create_admin_key(&self, label: &str, env: Env) -> Outcome<AdminKeyCreated> {
+        allowed!(check_name("the label", label));
+        let minted = mint(CredentialKind::AdminKey, env)?;
+        let record = CredentialRecord {
+            id: Uuid::new_v4(),
+            kind: StoredKind::AdminKey,
+            env: env.into(),
+            owner: Uuid::nil(),
+            label: Some(label.to_owned()),
+            created_at: self.now(),
+            last_used_at: None,
+            expires_at: None,
+            max_expires_at: None,
+        };
+        self.store.insert_credential(&minted.hash, &record)?;
+        self.durable(AdminKeyCreated {
+            id: record.id,
+            label: label.to_owned(),
+            env,
+            secret: minted.token,
+        })
+    }
+
+    /// Creates a client in the admin key's environment, with its first session.
+    pub fn create_client(
+        &self,
+        ctx: AdminContext,
+        label: Option<&str>,
+        max_sessions: Option<u32>,
+        scopes: &Scopes,
+    ) -> Outcome<ClientCreated> {
+        if let Some(label) = label {
+            allowed!(check_name("the label", label));
+        }
+        allowed!(check_scopes(scopes));
+        if max_sessions == Some(0) {
+            refuse!(Denied::BadRequest(
+                "max_sessions must be at least 1: a client needs a seat for its first session"
+                    .into()
+            ));
+        }
+        let client = PrincipalRecord {
+            id: Uuid::new_v4(),
+            kind: PrincipalKind::Client,
+            env: ctx.env.into(),
+            label: label.map(str::to_owned),
+            scopes: PrincipalRecord::stored_scopes(scopes),
+            max_sessions,
+            created_at: self.now(),
+        };
+        self.store.insert_principal(&client)?;
+        let session = self.insert_session(&client)?;
+        self.durable(ClientCreated {
+            client_id: client.id,
+            session,
+        })
+    }
+
+    /// Issues a fresh session for an existing client: the seeds' refresh call.
+    pub fn issue_session(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<SessionIssued> {
+        let issued = {
+            let _guard = self.lock_writes();
+            let client = allowed!(self.client_in(ctx, client_id)?);
+            if let Some(limit) = self.seat_limit(&client) {
+                let now = self.now();
+                let live = self
+                    .store
+                    .credentials_of(client.id)?
+                    .into_iter()
+                    .filter(|f| f.record.kind == StoredKind::Session && f.record.is_live(now))
+                    .count();
+                if live >= limit as usize {
+                    refuse!(Denied::SessionLimit { limit });
+                }
+            }
+            self.insert_session(&client)?
+        };
+        self.durable(issued)
+    }
+
+    /// Creates the client's test key. A client has at most one.
+    pub fn create_test_key(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<TestKeyCreated> {
+        let created = {
+            let _guard = self.lock_writes();
+            let client = allowed!(self.client_in(ctx, client_id)?);
+            let existing = self
+                .store
+                .credentials_of(client.id)?
+                .into_iter()
+                .find(|f| f.record.kind == StoredKind::TestKey);
+            if let Some(found) = existing {
+                refuse!(Denied::BadRequest(format!(
+                    "client already has a test key ({}); revoke it first",
+                    found.record.id
+                )));
+            }
+            let minted = mint(CredentialKind::TestKey, ctx.env)?;
+            let record = CredentialRecord {
+                id: Uuid::new_v4(),
+                kind: StoredKind::TestKey,
+                env: ctx.env.into(),
+                owner: client.id,
+                label: None,
+                created_at: self.now(),
+                last_used_at: None,
+                expires_at: None,
+                max_expires_at: None,
+            };
+            self.store.insert_credential(&minted.hash, &record)?;
+            TestKeyCreated {
+                id: record.id,
+                token: minted.token,
+            }
+        };
+        self.durable(created)
+    }
+
+    /// Creates an API token: a pseudo-user principal with scopes, and its one token.
+    pub fn create_api_token(
+        &self,
+        ctx: AdminContext,
+        name: &str,
+        scopes: &Scopes,
+        expires_in: Option<std::time::Duration>,
+    ) -> Outcome<ApiTokenCreated> {
+        allowed!(check_name("the name", name));
+        allowed!(check_scopes(scopes));
+        if expires_in.is_some_and(|d| d.is_zero()) {
+            refuse!(Denied::BadRequest("expires_in must be above zero".into()));
+        }
+        let now = self.now();
+        let principal = PrincipalRecord {
+            id: Uuid::new_v4(),
+            kind: PrincipalKind::ApiToken,
+            env: ctx.env.into(),
+            label: Some(name.to_owned()),
+            scopes: PrincipalRecord::stored_scopes(scopes),
+            max_sessions: None,
+            created_at: now,
+        };
+        let minted = mint(CredentialKind::ApiToken, ctx.env)?;
+        let expires_at = expires_in.map(|d| now.saturating_add(millis(d)));
+        let record = CredentialRecord {
+            id: Uuid::new_v4(),
+            kind: StoredKind::ApiToken,
+            env: ctx.env.into(),
+            owner: principal.id,
+            label: None,
+            created_at: now,
+            last_used_at: None,
+            expires_at,
+            max_expires_at: None,
+        };
+        self.store.insert_principal(&principal)?;
+        self.store.insert_credential(&minted.hash, &record)?;
+        self.durable(ApiTokenCreated {
+            id: record.id,
+            principal_id: principal.id,
+            token: minted.token,
+            expires_at,
+        })
+    }
+
+    /// The client `id` if it exists in the caller's environment.
+    pub(super) fn client_in(
+        &self,
+        ctx: AdminContext,
+        id: Uuid,
+    ) -> Result<Result<PrincipalRecord, Denied>, Fault> {
+        Ok(match self.store.principal(id)? {
+            Some(p) if p.kind == PrincipalKind::Client && p.env() == ctx.env => Ok(p),
+            // Another environment's client is indistinguishable from a missing one.
+            _ => Err(Denied::NotFound("client")),
+        })
+    }
+
+    fn seat_limit(&self, client: &PrincipalRecord) -> Option<u32> {
+        let default = self.policy().max_sessions_per_client;
+        client.max_sessions.or((default > 0).then_some(default))
+    }
+
+    fn insert_session(&self, client: &PrincipalRecord) -> Result<SessionIssued, Fault> {
+        let now = self.now();
+        let (expires_at, max_expires_at) = expiry::new_session(now, &self.policy());
+        let minted = mint(CredentialKind::Session, client.env())?;
+        let record = CredentialRecord {
+            id: Uuid::new_v4(),
+            kind: StoredKind::Session,
+            env: client.env,
+            owner: client.id,
+            label: None,
+            created_at: now,
+            last_used_at: None,
+            expires_at: Some(expires_at),
+            max_expires_at: Some(max_expires_at),
+        };
+        self.store.insert_credential(&minted.hash, &record)?;
+        Ok(SessionIssued {
+            id: record.id,
+            token: minted.token,
+            expires_at,
+            max_expires_at,
+        })
+    }
+}

@@ -1,0 +1,189 @@
+//! The authority: issue, verify and revoke rules over the store and the clock.
+//!
+//! Every method is synchronous and returns [`Outcome`]: the outer `Result` is a [`Fault`] (the
+//! operation could not be carried out: storage or the random source failed), the inner one a
+//! [`Denied`] (the caller asked for something the rules refuse). Callers branch on `Denied`;
+//! they report `Fault`s.
+//!
+//! Changes are acknowledged only once durable: each mutating method flushes the store before it
+//! returns `Ok`. Revocations delete the credential's record before anything else, so it stops
+//! verifying at once on every connection. Seat checks and the writes they guard run under one
+//! lock so concurrent issues cannot overfill a client.
+
+mod expiry;
+mod issue;
+mod query;
+mod revoke;
+mod sweep;
+mod verify;
+
+pub use sweep::SweepReport;
+
+use keyward_protocol::token::{MalformedToken, RandomError};
+use keyward_protocol::{Env, ErrorCode, WireError};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::Policy;
+use crate::store::{Store, StoreError};
+
+/// The result of an authority call: a fault, a refusal, or the value.
+pub type Outcome<T> = Result<Result<T, Denied>, Fault>;
+
+/// The rules refused the request. Each variant maps to one wire [`ErrorCode`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// The token is not well formed; no lookup was made.
+    #[error("{0}")]
+    Malformed(#[from] MalformedToken),
+    /// The credential is unknown, revoked or expired.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The client holds as many live sessions as it may.
+    #[error("the client already holds {limit} live sessions, its limit; revoke one or let one expire")]
+    SessionLimit {
+        /// The limit in force.
+        limit: u32,
+    },
+    /// No such object in the caller's environment.
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    /// An argument is invalid.
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl Denied {
+    /// The wire code callers branch on.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Denied::Malformed(_) => ErrorCode::CredentialMalformed,
+            Denied::Invalid(_) => ErrorCode::CredentialInvalid,
+            Denied::Forbidden(_) => ErrorCode::Forbidden,
+            Denied::SessionLimit { .. } => ErrorCode::SessionLimit,
+            Denied::NotFound(_) => ErrorCode::NotFound,
+            Denied::BadRequest(_) => ErrorCode::BadRequest,
+        }
+    }
+
+    /// The error as sent to the peer.
+    pub fn to_wire(&self) -> WireError {
+        WireError::new(self.code(), self.to_string())
+    }
+}
+
+/// The operation could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum Fault {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The OS random source failed.
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
+
+impl Fault {
+    /// The error as sent to the peer: storage trouble may pass, corruption is internal.
+    pub fn to_wire(&self) -> WireError {
+        let code = match self {
+            Fault::Store(StoreError::Corrupt { .. }) => ErrorCode::Internal,
+            Fault::Store(StoreError::Sled(_)) | Fault::Random(_) => ErrorCode::Unavailable,
+        };
+        WireError::new(code, self.to_string())
+    }
+}
+
+/// A caller authenticated by an admin key: what it may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminContext {
+    /// The admin key's id.
+    pub key_id: Uuid,
+    /// The only environment it sees.
+    pub env: Env,
+}
+
+/// The credential rules, over a store and a clock.
+pub struct Authority {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    policy: RwLock<Policy>,
+    /// Serialises check-then-write sequences (seat counts, the one-test-key rule).
+    writes: Mutex<()>,
+}
+
+impl std::fmt::Debug for Authority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authority")
+            .field("policy", &self.policy())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authority {
+    /// An authority over `store`, reading time from `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>, policy: Policy) -> Self {
+        Authority {
+            store,
+            clock,
+            policy: RwLock::new(policy),
+            writes: Mutex::new(()),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> Policy {
+        self.policy.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Replaces the policy; credentials already issued keep the expiry they were given.
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(|p| p.into_inner()) = policy;
+    }
+
+    /// The store underneath.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    fn lock_writes(&self) -> MutexGuard<'_, ()> {
+        // The guarded data is `()`; a panic elsewhere cannot leave it inconsistent.
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Flushes, turning a value into an acknowledged outcome.
+    fn durable<T>(&self, value: T) -> Outcome<T> {
+        self.store.flush()?;
+        Ok(Ok(value))
+    }
+}
+
+/// Returns early from an [`Outcome`]-returning function with a refusal.
+macro_rules! refuse {
+    ($denied:expr) => {
+        return Ok(Err($denied))
+    };
+}
+pub(crate) use refuse;
+
+/// Unwraps an inner `Result<T, Denied>`, returning early with the refusal.
+macro_rules! allowed {
+    ($outcome:expr) => {
+        match $outcome {
+            Ok(v) => v,
+            Err(d) => return Ok(Err(d)),
+        }
+    };
+}
+pub(crate) use allowed;
+
+#[cfg(test)]
+mod tests;

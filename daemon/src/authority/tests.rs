@@ -1,0 +1,313 @@
+//! Rules under an injected clock: sliding, the cap, kinds that never expire, seats, revocation,
+//! environments and the sweep.
+
+use super::*;
+use crate::clock::ManualClock;
+use keyward_protocol::{CredentialKind, Level, ScopeRequirement, Scopes, Secret};
+use std::time::Duration;
+
+const H: i64 = 3_600_000;
+const START: i64 = 1_700_000_000_000;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    clock: ManualClock,
+    auth: Authority,
+    live: AdminContext,
+}
+
+fn fixture_with(policy: Policy) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(START);
+    let store = Store::open(dir.path()).unwrap();
+    let auth = Authority::new(store, Arc::new(clock.clone()), policy);
+    let key = auth.create_admin_key("backend", Env::Live).unwrap().unwrap();
+    let live = auth.authenticate_admin(&key.secret).unwrap().unwrap();
+    Fixture {
+        _dir: dir,
+        clock,
+        auth,
+        live,
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(Policy::default())
+}
+
+fn ok<T>(o: Outcome<T>) -> T {
+    o.expect("no fault").expect("allowed")
+}
+
+fn denied<T: std::fmt::Debug>(o: Outcome<T>) -> Denied {
+    o.expect("no fault").expect_err("denied")
+}
+
+fn scopes(pairs: &[(&str, Level)]) -> Scopes {
+    pairs.iter().map(|(n, l)| (n.to_string(), *l)).collect()
+}
+
+impl Fixture {
+    fn client(&self) -> (uuid::Uuid, Secret) {
+        let c = ok(self.auth.create_client(self.live, Some("alice"), None, &Scopes::new()));
+        (c.client_id, c.session.token)
+    }
+
+    fn verify(&self, token: &Secret) -> Outcome<keyward_protocol::Verified> {
+        self.auth.verify(token, None)
+    }
+}
+
+/// An unused session expires 24 h after issue, and not a moment later.
+#[test]
+fn idle_session_expires_after_24h() {
+    let f = fixture();
+    let (_, token) = f.client();
+    f.clock.advance_ms(24 * H - 1);
+    ok(f.verify(&token));
+    let f2 = fixture();
+    let (_, token) = f2.client();
+    f2.clock.advance_ms(24 * H);
+    assert_eq!(denied(f2.verify(&token)).code(), ErrorCode::CredentialInvalid);
+}
+
+/// Each use pushes the expiry to 24 h after that use.
+#[test]
+fn use_slides_expiry() {
+    let f = fixture();
+    let (_, token) = f.client();
+    f.clock.advance_ms(20 * H);
+    let v = ok(f.verify(&token));
+    assert_eq!(v.expires_at, Some(START + 44 * H));
+    f.clock.advance_ms(23 * H);
+    ok(f.verify(&token));
+}
+
+/// Daily use keeps a session alive for 7 days from issue, and no longer.
+#[test]
+fn sliding_is_capped_at_seven_days() {
+    let f = fixture();
+    let (_, token) = f.client();
+    for _ in 0..7 {
+        f.clock.advance_ms(23 * H);
+        ok(f.verify(&token));
+    }
+    f.clock.set(START + 168 * H - 1);
+    assert_eq!(ok(f.verify(&token)).expires_at, Some(START + 168 * H));
+    f.clock.set(START + 168 * H);
+    assert_eq!(denied(f.verify(&token)).code(), ErrorCode::CredentialInvalid);
+}
+
+/// Test keys and API tokens without expiry verify years later; admin keys too.
+#[test]
+fn never_expiring_kinds() {
+    let f = fixture();
+    let (client, _) = f.client();
+    let test_key = ok(f.auth.create_test_key(f.live, client));
+    let api = ok(f.auth.create_api_token(f.live, "ci", &Scopes::new(), None));
+    let admin = ok(f.auth.create_admin_key("other", Env::Live));
+    f.clock.advance_ms(5 * 365 * 24 * H);
+    assert_eq!(ok(f.verify(&test_key.token)).expires_at, None);
+    assert_eq!(ok(f.verify(&api.token)).kind, CredentialKind::ApiToken);
+    assert_eq!(ok(f.verify(&admin.secret)).kind, CredentialKind::AdminKey);
+    f.auth.sweep().unwrap();
+    ok(f.verify(&test_key.token));
+}
+
+/// An API token created with an expiry stops verifying then, swept or not.
+#[test]
+fn api_token_with_expiry() {
+    let f = fixture();
+    let api = ok(f.auth.create_api_token(f.live, "ci", &Scopes::new(), Some(Duration::from_secs(60))));
+    assert_eq!(api.expires_at, Some(START + 60_000));
+    f.clock.advance_ms(60_000);
+    assert_eq!(denied(f.verify(&api.token)).code(), ErrorCode::CredentialInvalid);
+    assert_eq!(f.auth.sweep().unwrap().swept, 1);
+    assert_eq!(denied(f.verify(&api.token)).code(), ErrorCode::CredentialInvalid);
+}
+
+/// Seats: the limit holds; expiry and revocation free a seat at once; test keys and API tokens
+/// never take one.
+#[test]
+fn seat_counting() {
+    let f = fixture();
+    let c = ok(f.auth.create_client(f.live, None, Some(2), &Scopes::new()));
+    ok(f.auth.create_test_key(f.live, c.client_id));
+    ok(f.auth.create_api_token(f.live, "x", &Scopes::new(), None));
+    let second = ok(f.auth.issue_session(f.live, c.client_id));
+    assert_eq!(
+        denied(f.auth.issue_session(f.live, c.client_id)),
+        Denied::SessionLimit { limit: 2 }
+    );
+    ok(f.auth.logout(&second.token));
+    let third = ok(f.auth.issue_session(f.live, c.client_id));
+    // Keep the third alive; let the first expire without sweeping: its seat frees anyway.
+    f.clock.advance_ms(12 * H);
+    ok(f.verify(&third.token));
+    f.clock.advance_ms(12 * H);
+    ok(f.auth.issue_session(f.live, c.client_id));
+    assert!(matches!(
+        denied(f.auth.issue_session(f.live, c.client_id)),
+        Denied::SessionLimit { .. }
+    ));
+}
+
+/// The daemon-wide default applies to clients without their own limit.
+#[test]
+fn default_seat_limit() {
+    let f = fixture_with(Policy {
+        max_sessions_per_client: 1,
+        ..Policy::default()
+    });
+    let (client, _) = f.client();
+    assert!(matches!(
+        denied(f.auth.issue_session(f.live, client)),
+        Denied::SessionLimit { limit: 1 }
+    ));
+}
+
+/// Every kind of revocation takes effect at once.
+#[test]
+fn revocations() {
+    let f = fixture();
+    let (client, first) = f.client();
+    let second = ok(f.auth.issue_session(f.live, client));
+    let tk = ok(f.auth.create_test_key(f.live, client));
+    assert_eq!(ok(f.auth.revoke(f.live, tk.id)), tk.id);
+    assert_eq!(denied(f.verify(&tk.token)).code(), ErrorCode::CredentialInvalid);
+    assert_eq!(ok(f.auth.revoke_sessions(f.live, client)), 2);
+    assert_eq!(denied(f.verify(&first)).code(), ErrorCode::CredentialInvalid);
+    assert_eq!(denied(f.verify(&second.token)).code(), ErrorCode::CredentialInvalid);
+    let key = ok(f.auth.create_admin_key("temp", Env::Live));
+    ok(f.auth.revoke_admin_key(key.id));
+    assert_eq!(
+        denied(f.auth.authenticate_admin(&key.secret)).code(),
+        ErrorCode::CredentialInvalid
+    );
+}
+
+/// A client has at most one test key.
+#[test]
+fn one_test_key_per_client() {
+    let f = fixture();
+    let (client, _) = f.client();
+    let first = ok(f.auth.create_test_key(f.live, client));
+    assert!(matches!(
+        denied(f.auth.create_test_key(f.live, client)),
+        Denied::BadRequest(_)
+    ));
+    ok(f.auth.revoke(f.live, first.id));
+    ok(f.auth.create_test_key(f.live, client));
+}
+
+/// An admin key sees only its own environment; the other's objects are NOT_FOUND.
+#[test]
+fn environments_are_isolated() {
+    let f = fixture();
+    let (client, token) = f.client();
+    let key = ok(f.auth.create_admin_key("staging", Env::Test));
+    let test = ok(f.auth.authenticate_admin(&key.secret));
+    assert_eq!(test.env, Env::Test);
+    assert_eq!(denied(f.auth.issue_session(test, client)), Denied::NotFound("client"));
+    assert_eq!(denied(f.auth.show_client(test, client)), Denied::NotFound("client"));
+    let id = ok(f.verify(&token)).credential_id;
+    assert_eq!(denied(f.auth.revoke(test, id)), Denied::NotFound("credential"));
+    assert!(f.auth.list_clients(test).unwrap().is_empty());
+}
+
+/// Scope requirements: enough level passes, too little or a missing scope is FORBIDDEN.
+#[test]
+fn scope_requirements() {
+    let f = fixture();
+    let api = ok(f.auth.create_api_token(
+        f.live,
+        "importer",
+        &scopes(&[("photos", Level::Write)]),
+        None,
+    ));
+    let need = |scope: &str, level| ScopeRequirement {
+        scope: scope.into(),
+        level,
+    };
+    ok(f.auth.verify(&api.token, Some(&need("photos", Level::Read))));
+    ok(f.auth.verify(&api.token, Some(&need("photos", Level::Write))));
+    let d = denied(f.auth.verify(&api.token, Some(&need("photos", Level::Admin))));
+    assert_eq!(d.code(), ErrorCode::Forbidden);
+    let d = denied(f.auth.verify(&api.token, Some(&need("music", Level::Read))));
+    assert_eq!(d.code(), ErrorCode::Forbidden);
+}
+
+/// A session token is not an admin key.
+#[test]
+fn session_is_not_an_admin_key() {
+    let f = fixture();
+    let (_, token) = f.client();
+    assert_eq!(denied(f.auth.authenticate_admin(&token)).code(), ErrorCode::Forbidden);
+}
+
+/// The sweep deletes exactly the expired sessions, and moves the index of slid ones.
+#[test]
+fn sweep_deletes_only_expired() {
+    let f = fixture();
+    let (_, idle) = f.client();
+    let (_, active) = f.client();
+    f.clock.advance_ms(20 * H);
+    ok(f.verify(&active));
+    f.clock.advance_ms(5 * H);
+    let report = f.auth.sweep().unwrap();
+    assert_eq!(report, SweepReport { swept: 1, moved: 1 });
+    ok(f.verify(&active));
+    assert_eq!(denied(f.verify(&idle)).code(), ErrorCode::CredentialInvalid);
+    let stats = f.auth.stats().unwrap();
+    assert_eq!((stats.live_sessions, stats.sweeps_run, stats.credentials_swept), (1, 1, 1));
+}
+
+/// A moved-back clock does not revive an expired session, and moved-forward expires it.
+#[test]
+fn clock_jumps() {
+    let f = fixture();
+    let (_, token) = f.client();
+    f.clock.advance_ms(-H);
+    let v = ok(f.verify(&token));
+    assert_eq!(v.expires_at, Some(START + 24 * H), "no slide backwards");
+    f.clock.advance_ms(3 * 24 * H);
+    assert_eq!(denied(f.verify(&token)).code(), ErrorCode::CredentialInvalid);
+    f.clock.advance_ms(-3 * 24 * H);
+    f.auth.sweep().unwrap();
+}
+
+/// Reopening the store keeps every credential and every revocation.
+#[test]
+fn reopen_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(START);
+    let (token, revoked, key) = {
+        let auth = Authority::new(
+            Store::open(dir.path()).unwrap(),
+            Arc::new(clock.clone()),
+            Policy::default(),
+        );
+        let key = ok(auth.create_admin_key("k", Env::Live));
+        let ctx = ok(auth.authenticate_admin(&key.secret));
+        let c = ok(auth.create_client(ctx, None, None, &Scopes::new()));
+        let gone = ok(auth.issue_session(ctx, c.client_id));
+        ok(auth.logout(&gone.token));
+        (c.session.token, gone.token, key.secret)
+    };
+    let auth = Authority::new(Store::open(dir.path()).unwrap(), Arc::new(clock), Policy::default());
+    ok(auth.verify(&token, None));
+    ok(auth.authenticate_admin(&key));
+    assert_eq!(
+        denied(auth.verify(&revoked, None)).code(),
+        ErrorCode::CredentialInvalid
+    );
+}
+
+/// Malformed tokens are refused before any lookup, with the parser's explanation.
+#[test]
+fn malformed_tokens() {
+    let f = fixture();
+    let d = denied(f.verify(&Secret::new("TOKEN-da921ac3")));
+    assert_eq!(d.code(), ErrorCode::CredentialMalformed);
+    assert!(d.to_string().contains("prefix"), "{d}");
+}

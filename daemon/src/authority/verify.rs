@@ -1,0 +1,122 @@
+//! Verifying tokens: the hot path. One parse, one hash, one or two lookups, and at most one
+//! compare-and-swap to persist a slide.
+
+use keyward_protocol::token::{self, TokenInfo};
+use keyward_protocol::{CredentialKind, ScopeRequirement, Scopes, Secret, Verified};
+
+use super::{allowed, refuse, expiry, AdminContext, Authority, Denied, Outcome};
+use crate::store::{Found, StoredKind};
+
+/// The message for an unknown or revoked credential. Deliberately one text for both: the
+/// daemon does not say whether a token ever existed.
+const UNKNOWN: &str = "the credential is unknown or has been revoked";
+/// The message for an expired credential.
+const EXPIRED: &str = "the credential has expired; obtain a fresh one";
+
+impl Authority {
+    /// Checks a token and, for sessions, slides its idle expiry.
+    ///
+    /// With `require`, the credential's principal must hold at least that level in that scope,
+    /// or the answer is [`Denied::Forbidden`] (and nothing slides).
+    pub fn verify(&self, token: &Secret, require: Option<&ScopeRequirement>) -> Outcome<Verified> {
+        let now = self.now();
+        let (found, _) = allowed!(self.find_live(token)?);
+        let record = &found.record;
+        let scopes = match record.kind {
+            StoredKind::AdminKey => Scopes::new(),
+            StoredKind::Session | StoredKind::TestKey | StoredKind::ApiToken => {
+                match self.store.principal(record.owner)? {
+                    Some(p) => p.scopes(),
+                    // The principal is gone (a crash mid-revoke): the credential is dead too.
+                    None => refuse!(Denied::Invalid(UNKNOWN)),
+                }
+            }
+        };
+        if let Some(req) = require {
+            if !req.is_met_by(&scopes) {
+                let held = scopes
+                    .get(&req.scope)
+                    .map_or("no access".to_owned(), |l| format!("'{l}'"));
+                refuse!(Denied::Forbidden(format!(
+                    "the credential needs '{}' in scope '{}' but holds {held}",
+                    req.level, req.scope
+                )));
+            }
+        }
+        let expires_at = self.touch(&found, now)?;
+        Ok(Ok(Verified {
+            principal_id: match record.kind {
+                StoredKind::AdminKey => record.id,
+                _ => record.owner,
+            },
+            kind: record.kind(),
+            env: record.env(),
+            scopes,
+            expires_at,
+            credential_id: record.id,
+        }))
+    }
+
+    /// Authenticates an admin key for a management request.
+    pub fn authenticate_admin(&self, key: &Secret) -> Outcome<AdminContext> {
+        let (found, info) = allowed!(self.find_live(key)?);
+        if info.kind != CredentialKind::AdminKey {
+            refuse!(Denied::Forbidden(format!(
+                "this operation needs an admin key, but a {} was given",
+                info.kind
+            )));
+        }
+        self.touch(&found, self.now())?;
+        Ok(Ok(AdminContext {
+            key_id: found.record.id,
+            env: found.record.env(),
+        }))
+    }
+
+    /// Parses, looks up and expiry-checks a token.
+    pub(super) fn find_live(
+        &self,
+        token: &Secret,
+    ) -> Result<Result<(Found, TokenInfo), Denied>, super::Fault> {
+        let info = match token::parse(token.expose()) {
+            Ok(info) => info,
+            Err(malformed) => return Ok(Err(Denied::Malformed(malformed))),
+        };
+        let Some(found) = self.store.credential(&token::hash(token.expose()))? else {
+            return Ok(Err(Denied::Invalid(UNKNOWN)));
+        };
+        if found.record.kind() != info.kind || found.record.env() != info.env {
+            // Only a hash collision could get here; treat it as unknown.
+            return Ok(Err(Denied::Invalid(UNKNOWN)));
+        }
+        if !found.record.is_live(self.now()) {
+            return Ok(Err(Denied::Invalid(EXPIRED)));
+        }
+        Ok(Ok((found, info)))
+    }
+
+    /// Records a use: slides a session, or refreshes another kind's last-use stamp, when the
+    /// change is worth a write. Returns the expiry now in force.
+    fn touch(&self, found: &Found, now: i64) -> Result<Option<i64>, super::Fault> {
+        let record = &found.record;
+        let policy = self.policy();
+        let mut updated = record.clone();
+        match (record.kind, record.expires_at, record.max_expires_at) {
+            (StoredKind::Session, Some(at), Some(max)) => match expiry::slide(at, max, now, &policy)
+            {
+                Some(new_at) => updated.expires_at = Some(new_at),
+                None => return Ok(record.expires_at),
+            },
+            _ if expiry::touch_due(record.last_used_at, now, &policy) => {}
+            _ => return Ok(record.expires_at),
+        }
+        updated.last_used_at = Some(now);
+        // Not flushed: losing this write on a crash only shortens the session.
+        if self.store.replace_credential(found, &updated)? {
+            Ok(updated.expires_at)
+        } else {
+            // Revoked or slid by a concurrent request; the stored state stands.
+            Ok(record.expires_at)
+        }
+    }
+}

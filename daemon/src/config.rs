@@ -1,0 +1,331 @@
+//! Configuration: built-in defaults, the optional TOML file, and command-line overrides.
+//!
+//! The daemon runs with no set-up at all: every setting has a default, and the socket and data
+//! dir follow the rule in [`keyward_protocol::paths`] (systemd's directories, then root's
+//! standard paths, then the user's XDG directories).
+
+use keyward_protocol::paths::{self, non_empty_var, PathEnv};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid config: {0}")]
+    Invalid(String),
+    /// No data dir could be derived.
+    #[error("cannot choose a data dir: set $HOME, $XDG_STATE_HOME or pass --data-dir")]
+    NoDataDir,
+}
+
+/// The rules that decide how long credentials live and how many a client may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// A session expires this long after its last use.
+    pub idle_timeout: Duration,
+    /// A session never lives longer than this from issue, however much it is used.
+    pub max_lifetime: Duration,
+    /// Live sessions a client may hold unless it has its own limit; 0 is unlimited.
+    pub max_sessions_per_client: u32,
+    /// The most a session's stored expiry may lag behind its last use (write coalescing).
+    pub slide_granularity: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            idle_timeout: Duration::from_secs(24 * 3600),
+            max_lifetime: Duration::from_secs(7 * 24 * 3600),
+            max_sessions_per_client: 0,
+            slide_granularity: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Policy {
+    /// The coalescing step actually used: at most 1% of the idle timeout, so short test timeouts
+    /// still slide smoothly.
+    pub fn effective_granularity(&self) -> Duration {
+        self.slide_granularity.min(self.idle_timeout / 100)
+    }
+}
+
+/// Limits that protect the daemon from slow, hostile or numerous peers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; further peers wait in the listen backlog.
+    pub max_connections: usize,
+    /// A new connection must complete the handshake within this.
+    pub handshake_timeout: Duration,
+    /// A frame, once its first byte arrives, must arrive whole within this.
+    pub frame_timeout: Duration,
+    /// A connection with no request for this long is closed.
+    pub connection_idle_timeout: Duration,
+    /// A reply must be taken by the peer within this, or the connection is closed.
+    pub write_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(5),
+            frame_timeout: Duration::from_secs(5),
+            connection_idle_timeout: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Who counts as host admin besides root and the daemon's own uid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admins {
+    /// Extra uids.
+    pub uids: Vec<u32>,
+    /// Peers whose primary gid (as `SO_PEERCRED` reports it) is one of these.
+    pub gids: Vec<u32>,
+}
+
+/// Everything the daemon needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The Unix socket to listen on.
+    pub socket: PathBuf,
+    /// The sled data dir.
+    pub data_dir: PathBuf,
+    /// Credential lifetimes and seats.
+    pub policy: Policy,
+    /// Connection limits and deadlines.
+    pub limits: Limits,
+    /// Extra host admins.
+    pub admins: Admins,
+    /// How often the sweeper deletes expired credentials.
+    pub sweep_interval: Duration,
+    /// Log filter (`RUST_LOG` syntax); `RUST_LOG` itself wins when set.
+    pub log_level: String,
+}
+
+/// The TOML file's schema. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    socket: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    idle_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    max_lifetime: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    slide_granularity: Option<Duration>,
+    max_sessions_per_client: Option<u32>,
+    #[serde(default, with = "humantime_serde")]
+    sweep_interval: Option<Duration>,
+    admin_uids: Option<Vec<u32>>,
+    admin_gids: Option<Vec<u32>>,
+    max_connections: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    handshake_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    frame_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    connection_idle_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    write_timeout: Option<Duration>,
+    log_level: Option<String>,
+}
+
+/// Command-line overrides, which win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--socket`.
+    pub socket: Option<PathBuf>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--config`.
+    pub config_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Builds the configuration from defaults, the optional file and the overrides.
+    ///
+    /// # Errors
+    /// If the file cannot be read or parsed, a value is out of range, or no data dir can be
+    /// derived.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let file = match &overrides.config_file {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let uid = nix::unistd::geteuid().as_raw();
+        let socket = match overrides.socket.clone().or(file.socket.clone()) {
+            Some(s) => s,
+            None => paths::default_socket_path(&PathEnv::from_process(uid)),
+        };
+        let data_dir = match overrides.data_dir.clone().or(file.data_dir.clone()) {
+            Some(d) => d,
+            None => default_data_dir(uid).ok_or(ConfigError::NoDataDir)?,
+        };
+        Config::from_parts(socket, data_dir, file)
+    }
+
+    /// Parses `text` as a config file, with explicit socket and data dir. For tests.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn from_toml(socket: PathBuf, data_dir: PathBuf, text: &str) -> Result<Config, ConfigError> {
+        let file = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            message: e.to_string(),
+        })?;
+        Config::from_parts(socket, data_dir, file)
+    }
+
+    fn from_parts(socket: PathBuf, data_dir: PathBuf, file: FileConfig) -> Result<Config, ConfigError> {
+        let pd = Policy::default();
+        let policy = Policy {
+            idle_timeout: file.idle_timeout.unwrap_or(pd.idle_timeout),
+            max_lifetime: file.max_lifetime.unwrap_or(pd.max_lifetime),
+            max_sessions_per_client: file.max_sessions_per_client.unwrap_or(pd.max_sessions_per_client),
+            slide_granularity: file.slide_granularity.unwrap_or(pd.slide_granularity),
+        };
+        let ld = Limits::default();
+        let limits = Limits {
+            max_connections: file.max_connections.unwrap_or(ld.max_connections),
+            handshake_timeout: file.handshake_timeout.unwrap_or(ld.handshake_timeout),
+            frame_timeout: file.frame_timeout.unwrap_or(ld.frame_timeout),
+            connection_idle_timeout: file.connection_idle_timeout.unwrap_or(ld.connection_idle_timeout),
+            write_timeout: file.write_timeout.unwrap_or(ld.write_timeout),
+        };
+        let config = Config {
+            socket,
+            data_dir,
+            policy,
+            limits,
+            admins: Admins {
+                uids: file.admin_uids.unwrap_or_default(),
+                gids: file.admin_gids.unwrap_or_default(),
+            },
+            sweep_interval: file.sweep_interval.unwrap_or(Duration::from_secs(60)),
+            log_level: file.log_level.unwrap_or_else(|| "info".to_owned()),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let p = &self.policy;
+        if p.idle_timeout < Duration::from_millis(100) {
+            return Err(ConfigError::Invalid("idle_timeout must be at least 100ms".into()));
+        }
+        if p.max_lifetime < p.idle_timeout {
+            return Err(ConfigError::Invalid(
+                "max_lifetime must be at least idle_timeout".into(),
+            ));
+        }
+        if self.sweep_interval < Duration::from_millis(10) {
+            return Err(ConfigError::Invalid("sweep_interval must be at least 10ms".into()));
+        }
+        if self.limits.max_connections == 0 {
+            return Err(ConfigError::Invalid("max_connections must be at least 1".into()));
+        }
+        let l = &self.limits;
+        for (name, d) in [
+            ("handshake_timeout", l.handshake_timeout),
+            ("frame_timeout", l.frame_timeout),
+            ("connection_idle_timeout", l.connection_idle_timeout),
+            ("write_timeout", l.write_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::Invalid(format!("{name} must be above zero")));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// The default data dir: `$STATE_DIRECTORY`, `/var/lib/keyward` as root, else
+/// `$XDG_STATE_HOME/keyward` or `~/.local/state/keyward`.
+fn default_data_dir(uid: u32) -> Option<PathBuf> {
+    if let Some(dir) = non_empty_var("STATE_DIRECTORY") {
+        let first = dir.split(':').next().unwrap_or(&dir).to_owned();
+        return Some(first.into());
+    }
+    if uid == 0 {
+        return Some("/var/lib/keyward".into());
+    }
+    if let Some(xdg) = non_empty_var("XDG_STATE_HOME") {
+        return Some(PathBuf::from(xdg).join("keyward"));
+    }
+    non_empty_var("HOME").map(|h| PathBuf::from(h).join(".local/state/keyward"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty file gives the documented defaults.
+    #[test]
+    fn defaults() {
+        let c = Config::from_toml("/s".into(), "/d".into(), "").unwrap();
+        assert_eq!(c.policy.idle_timeout, Duration::from_secs(86_400));
+        assert_eq!(c.policy.max_lifetime, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.policy.max_sessions_per_client, 0);
+        assert_eq!(c.sweep_interval, Duration::from_secs(60));
+    }
+
+    /// Durations are human-readable, and unknown keys are refused rather than ignored.
+    #[test]
+    fn durations_and_unknown_keys() {
+        let c = Config::from_toml(
+            "/s".into(),
+            "/d".into(),
+            "idle_timeout = \"2s\"\nmax_lifetime = \"10s\"\nadmin_uids = [1000]\n",
+        )
+        .unwrap();
+        assert_eq!(c.policy.idle_timeout, Duration::from_secs(2));
+        assert_eq!(c.admins.uids, vec![1000]);
+        let err = Config::from_toml("/s".into(), "/d".into(), "idle_timout = \"2s\"").unwrap_err();
+        assert!(err.to_string().contains("idle_timout"), "{err}");
+    }
+
+    /// A max lifetime shorter than the idle timeout is refused.
+    #[test]
+    fn lifetime_below_idle_is_refused() {
+        let err = Config::from_toml(
+            "/s".into(),
+            "/d".into(),
+            "idle_timeout = \"1h\"\nmax_lifetime = \"1m\"",
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid(_)));
+    }
+}

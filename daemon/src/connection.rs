@@ -1,0 +1,228 @@
+//! One peer: the handshake, then frames in and responses out, each under a deadline.
+//!
+//! Deadlines:
+//! - the handshake must complete within `handshake_timeout`;
+//! - once a frame's first byte arrives, the rest must follow within `frame_timeout` (a peer that
+//!   trickles bytes is closed however slowly it trickles);
+//! - a connection with no request for `connection_idle_timeout` is closed;
+//! - a batch of replies must be taken by the peer within `write_timeout`.
+//!
+//! Reading stops while replies are being written, so a peer that never reads its replies holds
+//! at most one batch of them (bounded by what one read can carry) before it times out.
+
+use bytes::BytesMut;
+use keyward_protocol::frame::{self, FrameError};
+use keyward_protocol::{
+    ErrorCode, Hello, HelloReply, Request, Response, WireError, MAGIC, PROTOCOL_VERSION,
+};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+use tokio::time::{timeout, timeout_at, Instant};
+use tokio_util::codec::LengthDelimitedCodec;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Limits;
+use crate::dispatch::{dispatch, Shared};
+use crate::peer::Peer;
+
+/// Bytes read per `read` call; also the most unanswered request bytes buffered per connection.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Why a connection ended early. Logged at debug level: these are the peer's problems.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectionError {
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("handshake not completed in time")]
+    HandshakeTimeout,
+    #[error("frame not completed in time")]
+    FrameTimeout,
+    #[error("idle for too long")]
+    Idle,
+    #[error("peer did not take its replies in time")]
+    WriteTimeout,
+    #[error("protocol violation: {0}")]
+    Protocol(String),
+}
+
+/// One connection's state.
+pub(crate) struct Connection {
+    stream: UnixStream,
+    peer: Peer,
+    framing: LengthDelimitedCodec,
+    read_buf: BytesMut,
+    write_buf: BytesMut,
+    limits: Limits,
+    /// When the first byte of the frame now in `read_buf` arrived.
+    frame_started: Instant,
+}
+
+impl Connection {
+    pub fn new(stream: UnixStream, peer: Peer, limits: Limits) -> Self {
+        Connection {
+            stream,
+            peer,
+            framing: frame::codec(),
+            read_buf: BytesMut::with_capacity(READ_CHUNK),
+            write_buf: BytesMut::with_capacity(READ_CHUNK),
+            limits,
+            frame_started: Instant::now(),
+        }
+    }
+
+    /// Serves the peer until it leaves, misbehaves, or `shutdown` fires between requests.
+    pub async fn serve(
+        mut self,
+        shared: Arc<Shared>,
+        shutdown: CancellationToken,
+    ) -> Result<(), ConnectionError> {
+        if !self.handshake().await? {
+            return Ok(());
+        }
+        loop {
+            // Answer every whole frame already buffered, then write the batch in one go.
+            let mut answered = 0usize;
+            loop {
+                match frame::read_message::<Request>(&mut self.framing, &mut self.read_buf) {
+                    Ok(Some(request)) => {
+                        let id = request.id;
+                        let response = dispatch(&shared, self.peer, request).await;
+                        if self.queue(&response).is_err() {
+                            // A reply too big for one frame (a huge listing) becomes an error
+                            // rather than a dropped connection.
+                            self.queue(&Response {
+                                id,
+                                result: Err(WireError::new(
+                                    ErrorCode::Internal,
+                                    "the reply exceeds the frame size limit",
+                                )),
+                            })?;
+                        }
+                        answered += 1;
+                    }
+                    Ok(None) => break,
+                    Err(e) => return self.refuse(e).await,
+                }
+            }
+            if answered > 0 {
+                self.write_queued().await?;
+            }
+            if shutdown.is_cancelled() {
+                return Ok(());
+            }
+            let deadline = if self.read_buf.is_empty() {
+                Instant::now() + self.limits.connection_idle_timeout
+            } else {
+                self.frame_started + self.limits.frame_timeout
+            };
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled(), if self.read_buf.is_empty() => return Ok(()),
+                read = timeout_at(deadline, self.read_more()) => match read {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) => return self.eof(),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) if self.read_buf.is_empty() => return Err(ConnectionError::Idle),
+                    Err(_) => return Err(ConnectionError::FrameTimeout),
+                },
+            }
+        }
+    }
+
+    /// Reads and answers the hello. Returns `false` if the peer was refused.
+    async fn handshake(&mut self) -> Result<bool, ConnectionError> {
+        let hello = timeout(self.limits.handshake_timeout, async {
+            loop {
+                match frame::read_message::<Hello>(&mut self.framing, &mut self.read_buf) {
+                    Ok(Some(hello)) => return Ok(Some(hello)),
+                    Ok(None) => {}
+                    Err(e) => return Err(e),
+                }
+                match self.read_more().await {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(None),
+                    Err(e) => return Err(FrameError::Framing(e)),
+                }
+            }
+        })
+        .await
+        .map_err(|_| ConnectionError::HandshakeTimeout)?;
+        let refusal = match hello {
+            Ok(None) => return Ok(false),
+            Ok(Some(h)) if h.magic != MAGIC => "not a keyward client (bad magic)".to_owned(),
+            Ok(Some(h)) if h.version != PROTOCOL_VERSION => format!(
+                "protocol version {} is not supported; this daemon speaks {PROTOCOL_VERSION}",
+                h.version
+            ),
+            Ok(Some(_)) => {
+                let accepted = HelloReply::Accepted {
+                    version: PROTOCOL_VERSION,
+                    server: env!("CARGO_PKG_VERSION").to_owned(),
+                };
+                self.queue(&accepted)?;
+                self.write_queued().await?;
+                return Ok(true);
+            }
+            Err(e) => format!("invalid handshake: {e}"),
+        };
+        self.queue(&HelloReply::Refused(WireError::new(ErrorCode::BadRequest, refusal.clone())))?;
+        // Best effort: the peer may already be gone.
+        let _ = self.write_queued().await;
+        Err(ConnectionError::Protocol(refusal))
+    }
+
+    /// Reads more bytes. Returns `false` on end of stream.
+    async fn read_more(&mut self) -> std::io::Result<bool> {
+        let was_empty = self.read_buf.is_empty();
+        self.read_buf.reserve(READ_CHUNK);
+        let n = (&mut self.stream)
+            .take(READ_CHUNK as u64)
+            .read_buf(&mut self.read_buf)
+            .await?;
+        if was_empty && n > 0 {
+            self.frame_started = Instant::now();
+        }
+        Ok(n > 0)
+    }
+
+    fn eof(&self) -> Result<(), ConnectionError> {
+        if self.read_buf.is_empty() {
+            Ok(())
+        } else {
+            Err(ConnectionError::Protocol("connection closed mid-frame".into()))
+        }
+    }
+
+    /// Answers an undecodable or oversized frame with BAD_REQUEST, then closes: after a bad
+    /// frame the byte stream cannot be trusted to be in step.
+    async fn refuse(&mut self, error: FrameError) -> Result<(), ConnectionError> {
+        let message = match &error {
+            FrameError::Framing(_) => format!(
+                "frame rejected: its length prefix exceeds the {} byte limit",
+                keyward_protocol::MAX_FRAME_LEN
+            ),
+            FrameError::Body(e) => format!("request rejected: {e}"),
+        };
+        let response = Response {
+            id: 0,
+            result: Err(WireError::new(ErrorCode::BadRequest, message.clone())),
+        };
+        self.queue(&response)?;
+        let _ = self.write_queued().await;
+        Err(ConnectionError::Protocol(message))
+    }
+
+    fn queue<T: serde::Serialize>(&mut self, message: &T) -> Result<(), ConnectionError> {
+        frame::write_message(&mut self.framing, message, &mut self.write_buf)
+            .map_err(|e| ConnectionError::Protocol(e.to_string()))
+    }
+
+    async fn write_queued(&mut self) -> Result<(), ConnectionError> {
+        timeout(self.limits.write_timeout, self.stream.write_all(&self.write_buf))
+            .await
+            .map_err(|_| ConnectionError::WriteTimeout)??;
+        self.write_buf.clear();
+        Ok(())
+    }
+}

@@ -1,0 +1,71 @@
+//! The accept loop: a connection limit, one task per peer, and a graceful stop.
+//!
+//! The limit is a semaphore whose permit is taken *before* `accept()`, so at the limit new peers
+//! wait in the kernel's backlog instead of costing the daemon memory. Errors on one connection
+//! are logged inside its task and never reach this loop.
+
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::UnixListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Limits;
+use crate::connection::{Connection, ConnectionError};
+use crate::dispatch::Shared;
+use crate::peer::Peer;
+
+/// Pause after an `accept` failure such as EMFILE, so the loop does not spin while descriptors
+/// are exhausted.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Serves `listener` until `shutdown` fires, then waits for in-flight requests to finish.
+pub(crate) async fn run(
+    listener: &UnixListener,
+    shared: Arc<Shared>,
+    limits: Limits,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let tracker = TaskTracker::new();
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = Arc::clone(&permits).acquire_owned() => permit.expect("semaphore never closed"),
+        };
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let peer = match Peer::of(&stream) {
+            Ok(peer) => peer,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read peer credentials; closing");
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        let shutdown = shutdown.clone();
+        let limits = limits.clone();
+        tracker.spawn(async move {
+            let result = Connection::new(stream, peer, limits).serve(shared, shutdown).await;
+            match result {
+                Ok(()) => {}
+                // A peer hanging up mid-write is how clients end; not worth a warning.
+                Err(ConnectionError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => tracing::debug!(uid = peer.uid, pid = peer.pid, error = %e, "connection closed"),
+            }
+            drop(permit);
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+}
