@@ -46,10 +46,12 @@ impl Client {
     /// the handshake (for example, a protocol version mismatch).
     pub async fn connect(path: impl AsRef<Path>) -> Result<Client, Error> {
         let path = path.as_ref();
-        let stream = UnixStream::connect(path).await.map_err(|source| Error::Connect {
-            path: path.to_owned(),
-            source,
-        })?;
+        let stream = UnixStream::connect(path)
+            .await
+            .map_err(|source| Error::Connect {
+                path: path.to_owned(),
+                source,
+            })?;
         let mut client = Client {
             stream,
             framing: frame::codec(),
@@ -59,7 +61,10 @@ impl Client {
             admin_key: None,
             server_version: String::new(),
         };
-        client.send(&Hello::current(concat!("keyward-client/", env!("CARGO_PKG_VERSION"))))?;
+        client.send(&Hello::current(concat!(
+            "keyward-client/",
+            env!("CARGO_PKG_VERSION")
+        )))?;
         client.flush().await?;
         match client.receive::<HelloReply>().await? {
             HelloReply::Accepted { version, server } if version == PROTOCOL_VERSION => {
@@ -89,7 +94,10 @@ impl Client {
     /// [`Error::Daemon`] with the daemon's code, or a connection error.
     pub async fn call(&mut self, op: Op) -> Result<Reply, Error> {
         let mut replies = self.pipeline(vec![op]).await?;
-        replies.pop().expect("one reply per request").map_err(Error::Daemon)
+        replies
+            .pop()
+            .expect("one reply per request")
+            .map_err(Error::Daemon)
     }
 
     /// Sends every operation in one write, then reads their replies in order.
@@ -104,7 +112,10 @@ impl Client {
     ) -> Result<Vec<Result<Reply, keyward_protocol::WireError>>, Error> {
         let first = self.next_id;
         for op in ops.iter().cloned() {
-            let admin_key = op.needs_admin_key().then(|| self.admin_key.clone()).flatten();
+            let admin_key = op
+                .needs_admin_key()
+                .then(|| self.admin_key.clone())
+                .flatten();
             let request = Request {
                 id: self.next_id,
                 admin_key,

@@ -190,7 +190,11 @@ impl Config {
     ///
     /// # Errors
     /// As [`Config::load`].
-    pub fn from_toml(socket: PathBuf, data_dir: PathBuf, text: &str) -> Result<Config, ConfigError> {
+    pub fn from_toml(
+        socket: PathBuf,
+        data_dir: PathBuf,
+        text: &str,
+    ) -> Result<Config, ConfigError> {
         let file = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: PathBuf::from("<inline>"),
             message: e.to_string(),
@@ -198,12 +202,18 @@ impl Config {
         Config::from_parts(socket, data_dir, file)
     }
 
-    fn from_parts(socket: PathBuf, data_dir: PathBuf, file: FileConfig) -> Result<Config, ConfigError> {
+    fn from_parts(
+        socket: PathBuf,
+        data_dir: PathBuf,
+        file: FileConfig,
+    ) -> Result<Config, ConfigError> {
         let pd = Policy::default();
         let policy = Policy {
             idle_timeout: file.idle_timeout.unwrap_or(pd.idle_timeout),
             max_lifetime: file.max_lifetime.unwrap_or(pd.max_lifetime),
-            max_sessions_per_client: file.max_sessions_per_client.unwrap_or(pd.max_sessions_per_client),
+            max_sessions_per_client: file
+                .max_sessions_per_client
+                .unwrap_or(pd.max_sessions_per_client),
             slide_granularity: file.slide_granularity.unwrap_or(pd.slide_granularity),
         };
         let ld = Limits::default();
@@ -211,7 +221,9 @@ impl Config {
             max_connections: file.max_connections.unwrap_or(ld.max_connections),
             handshake_timeout: file.handshake_timeout.unwrap_or(ld.handshake_timeout),
             frame_timeout: file.frame_timeout.unwrap_or(ld.frame_timeout),
-            connection_idle_timeout: file.connection_idle_timeout.unwrap_or(ld.connection_idle_timeout),
+            connection_idle_timeout: file
+                .connection_idle_timeout
+                .unwrap_or(ld.connection_idle_timeout),
             write_timeout: file.write_timeout.unwrap_or(ld.write_timeout),
         };
         let config = Config {
@@ -233,7 +245,9 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         let p = &self.policy;
         if p.idle_timeout < Duration::from_millis(100) {
-            return Err(ConfigError::Invalid("idle_timeout must be at least 100ms".into()));
+            return Err(ConfigError::Invalid(
+                "idle_timeout must be at least 100ms".into(),
+            ));
         }
         if p.max_lifetime < p.idle_timeout {
             return Err(ConfigError::Invalid(
@@ -241,10 +255,14 @@ impl Config {
             ));
         }
         if self.sweep_interval < Duration::from_millis(10) {
-            return Err(ConfigError::Invalid("sweep_interval must be at least 10ms".into()));
+            return Err(ConfigError::Invalid(
+                "sweep_interval must be at least 10ms".into(),
+            ));
         }
         if self.limits.max_connections == 0 {
-            return Err(ConfigError::Invalid("max_connections must be at least 1".into()));
+            return Err(ConfigError::Invalid(
+                "max_connections must be at least 1".into(),
+            ));
         }
         let l = &self.limits;
         for (name, d) in [

@@ -166,7 +166,10 @@ impl Connection {
             }
             Err(e) => format!("invalid handshake: {e}"),
         };
-        self.queue(&HelloReply::Refused(WireError::new(ErrorCode::BadRequest, refusal.clone())))?;
+        self.queue(&HelloReply::Refused(WireError::new(
+            ErrorCode::BadRequest,
+            refusal.clone(),
+        )))?;
         // Best effort: the peer may already be gone.
         let _ = self.write_queued().await;
         Err(ConnectionError::Protocol(refusal))
@@ -190,7 +193,9 @@ impl Connection {
         if self.read_buf.is_empty() {
             Ok(())
         } else {
-            Err(ConnectionError::Protocol("connection closed mid-frame".into()))
+            Err(ConnectionError::Protocol(
+                "connection closed mid-frame".into(),
+            ))
         }
     }
 
@@ -219,9 +224,12 @@ impl Connection {
     }
 
     async fn write_queued(&mut self) -> Result<(), ConnectionError> {
-        timeout(self.limits.write_timeout, self.stream.write_all(&self.write_buf))
-            .await
-            .map_err(|_| ConnectionError::WriteTimeout)??;
+        timeout(
+            self.limits.write_timeout,
+            self.stream.write_all(&self.write_buf),
+        )
+        .await
+        .map_err(|_| ConnectionError::WriteTimeout)??;
         self.write_buf.clear();
         Ok(())
     }

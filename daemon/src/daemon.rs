@@ -11,8 +11,8 @@ use crate::authority::Authority;
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::dispatch::Shared;
-use crate::lock::{self, LockError};
 use crate::listener::{self, BindError};
+use crate::lock::{self, LockError};
 use crate::store::{Store, StoreError};
 use crate::{server, signals, sweeper};
 

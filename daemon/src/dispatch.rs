@@ -29,16 +29,22 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, peer: Peer, request: Request)
         Op::Ping => Ok(Reply::Pong {
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }),
-        Op::Verify { token, require } => {
-            flatten(shared.authority.verify(&token, require.as_ref()).map(|r| r.map(Reply::Verified)))
-        }
+        Op::Verify { token, require } => flatten(
+            shared
+                .authority
+                .verify(&token, require.as_ref())
+                .map(|r| r.map(Reply::Verified)),
+        ),
         op => {
             let shared = Arc::clone(shared);
             tokio::task::spawn_blocking(move || blocking(&shared, peer, admin_key, op))
                 .await
                 .unwrap_or_else(|e| {
                     tracing::error!(op = name, error = %e, "request handler panicked");
-                    Err(WireError::new(ErrorCode::Internal, "request handler failed"))
+                    Err(WireError::new(
+                        ErrorCode::Internal,
+                        "request handler failed",
+                    ))
                 })
         }
     };
@@ -59,7 +65,13 @@ fn blocking(
     let auth = &shared.authority;
     if op.needs_host_admin() {
         if !peer.is_host_admin(shared.daemon_uid, &shared.admins) {
-            tracing::warn!(op = op.name(), uid = peer.uid, gid = peer.gid, pid = peer.pid, "refused: not a host admin");
+            tracing::warn!(
+                op = op.name(),
+                uid = peer.uid,
+                gid = peer.gid,
+                pid = peer.pid,
+                "refused: not a host admin"
+            );
             return Err(WireError::new(
                 ErrorCode::Forbidden,
                 format!(
@@ -68,12 +80,21 @@ fn blocking(
                 ),
             ));
         }
-        tracing::info!(op = op.name(), uid = peer.uid, pid = peer.pid, "host admin action");
+        tracing::info!(
+            op = op.name(),
+            uid = peer.uid,
+            pid = peer.pid,
+            "host admin action"
+        );
         return match op {
-            Op::AdminKeyCreate { label, env } => {
-                flatten(auth.create_admin_key(&label, env).map(|r| r.map(Reply::AdminKeyCreated)))
-            }
-            Op::AdminKeyList => auth.list_admin_keys().map(Reply::AdminKeys).map_err(|f| f.to_wire()),
+            Op::AdminKeyCreate { label, env } => flatten(
+                auth.create_admin_key(&label, env)
+                    .map(|r| r.map(Reply::AdminKeyCreated)),
+            ),
+            Op::AdminKeyList => auth
+                .list_admin_keys()
+                .map(Reply::AdminKeys)
+                .map_err(|f| f.to_wire()),
             Op::AdminKeyRevoke { id } => revoked(auth.revoke_admin_key(id)),
             _ => unreachable!("needs_host_admin covers exactly the admin-key operations"),
         };
@@ -100,9 +121,10 @@ fn blocking(
             auth.create_client(ctx(), label.as_deref(), max_sessions, &scopes)
                 .map(|r| r.map(Reply::ClientCreated)),
         ),
-        Op::ClientShow { client_id } => {
-            flatten(auth.show_client(ctx(), client_id).map(|r| r.map(Reply::Client)))
-        }
+        Op::ClientShow { client_id } => flatten(
+            auth.show_client(ctx(), client_id)
+                .map(|r| r.map(Reply::Client)),
+        ),
         Op::ClientList => auth
             .list_clients(ctx())
             .map(Reply::Clients)
@@ -111,24 +133,35 @@ fn blocking(
             auth.revoke_sessions(ctx(), client_id)
                 .map(|r| r.map(|count| Reply::RevokedCount { count })),
         ),
-        Op::SessionIssue { client_id } => {
-            flatten(auth.issue_session(ctx(), client_id).map(|r| r.map(Reply::SessionIssued)))
-        }
-        Op::TestKeyCreate { client_id } => {
-            flatten(auth.create_test_key(ctx(), client_id).map(|r| r.map(Reply::TestKeyCreated)))
-        }
+        Op::SessionIssue { client_id } => flatten(
+            auth.issue_session(ctx(), client_id)
+                .map(|r| r.map(Reply::SessionIssued)),
+        ),
+        Op::TestKeyCreate { client_id } => flatten(
+            auth.create_test_key(ctx(), client_id)
+                .map(|r| r.map(Reply::TestKeyCreated)),
+        ),
         Op::ApiTokenCreate {
             name,
             scopes,
             expires_in_secs,
         } => flatten(
-            auth.create_api_token(ctx(), &name, &scopes, expires_in_secs.map(Duration::from_secs))
-                .map(|r| r.map(Reply::ApiTokenCreated)),
+            auth.create_api_token(
+                ctx(),
+                &name,
+                &scopes,
+                expires_in_secs.map(Duration::from_secs),
+            )
+            .map(|r| r.map(Reply::ApiTokenCreated)),
         ),
         Op::Revoke { credential_id } => revoked(auth.revoke(ctx(), credential_id)),
         Op::Logout { token } => revoked(auth.logout(&token)),
         Op::Stats => auth.stats().map(Reply::Stats).map_err(|f| f.to_wire()),
-        Op::Ping | Op::Verify { .. } | Op::AdminKeyCreate { .. } | Op::AdminKeyList | Op::AdminKeyRevoke { .. } => {
+        Op::Ping
+        | Op::Verify { .. }
+        | Op::AdminKeyCreate { .. }
+        | Op::AdminKeyList
+        | Op::AdminKeyRevoke { .. } => {
             unreachable!("handled before")
         }
     }

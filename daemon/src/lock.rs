@@ -58,10 +58,11 @@ pub(crate) fn claim(dir: &Path) -> Result<DataDirLock, LockError> {
         .mode(0o600)
         .open(&path)
         .map_err(io)?;
-    let mut lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| LockError::Held {
-        dir: dir.to_owned(),
-        file: path.clone(),
-    })?;
+    let mut lock =
+        Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| LockError::Held {
+            dir: dir.to_owned(),
+            file: path.clone(),
+        })?;
     // The pid is for people reading the file; the lock itself is what counts.
     lock.set_len(0).map_err(io)?;
     writeln!(lock, "{}", std::process::id()).map_err(io)?;

@@ -56,12 +56,16 @@ pub(crate) async fn run(
         let shutdown = shutdown.clone();
         let limits = limits.clone();
         tracker.spawn(async move {
-            let result = Connection::new(stream, peer, limits).serve(shared, shutdown).await;
+            let result = Connection::new(stream, peer, limits)
+                .serve(shared, shutdown)
+                .await;
             match result {
                 Ok(()) => {}
                 // A peer hanging up mid-write is how clients end; not worth a warning.
                 Err(ConnectionError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                Err(e) => tracing::debug!(uid = peer.uid, pid = peer.pid, error = %e, "connection closed"),
+                Err(e) => {
+                    tracing::debug!(uid = peer.uid, pid = peer.pid, error = %e, "connection closed")
+                }
             }
             drop(permit);
         });

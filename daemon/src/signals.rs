@@ -16,7 +16,11 @@ pub(crate) fn install() -> std::io::Result<Signals> {
 /// Cancels `shutdown` on the first SIGTERM or SIGINT.
 pub(crate) async fn watch(mut signals: Signals, shutdown: CancellationToken) {
     if let Some(signal) = signals.next().await {
-        let name = if signal == SIGTERM { "SIGTERM" } else { "SIGINT" };
+        let name = if signal == SIGTERM {
+            "SIGTERM"
+        } else {
+            "SIGINT"
+        };
         tracing::info!(signal = name, "shutting down");
         shutdown.cancel();
     }

@@ -7,7 +7,11 @@ use tokio_util::sync::CancellationToken;
 use crate::authority::Authority;
 
 /// Runs sweeps until `shutdown` fires.
-pub(crate) async fn run(authority: Arc<Authority>, interval: Duration, shutdown: CancellationToken) {
+pub(crate) async fn run(
+    authority: Arc<Authority>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
     let mut ticks = tokio::time::interval(interval);
     // A slow sweep should not be followed by a burst of catch-up sweeps.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

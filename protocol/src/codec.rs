@@ -44,7 +44,9 @@ pub struct EncodeError(String);
 impl EncodeError {
     /// A body of `len` bytes exceeds the frame limit.
     pub(crate) fn too_large(len: usize) -> Self {
-        EncodeError(format!("body of {len} bytes exceeds the {MAX_FRAME_LEN}-byte frame limit"))
+        EncodeError(format!(
+            "body of {len} bytes exceeds the {MAX_FRAME_LEN}-byte frame limit"
+        ))
     }
 
     /// The framing codec refused the body.
@@ -115,6 +117,9 @@ mod tests {
         // id=0, admin_key=Some, then a string length varint of u64::MAX (251 marker + 8 bytes).
         let mut bytes = vec![0u8, 1, 253];
         bytes.extend_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(decode::<Request>(&bytes), Err(DecodeError::Invalid(_))));
+        assert!(matches!(
+            decode::<Request>(&bytes),
+            Err(DecodeError::Invalid(_))
+        ));
     }
 }

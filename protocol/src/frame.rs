@@ -96,7 +96,9 @@ mod tests {
             let req: Request = read_message(&mut framing, &mut buf).unwrap().unwrap();
             assert_eq!(req.id, id);
         }
-        assert!(read_message::<Request>(&mut framing, &mut buf).unwrap().is_none());
+        assert!(read_message::<Request>(&mut framing, &mut buf)
+            .unwrap()
+            .is_none());
         buf.extend_from_slice(&last);
         let req: Request = read_message(&mut framing, &mut buf).unwrap().unwrap();
         assert_eq!(req.id, 2);
@@ -120,7 +122,9 @@ mod tests {
     fn bad_body_is_consumed() {
         let mut framing = codec();
         let mut buf = BytesMut::new();
-        framing.encode(Bytes::from_static(&[0xff; 5]), &mut buf).unwrap();
+        framing
+            .encode(Bytes::from_static(&[0xff; 5]), &mut buf)
+            .unwrap();
         let ok = Request {
             id: 9,
             admin_key: None,

@@ -12,12 +12,12 @@
 //! It depends on neither sled nor a tokio runtime, so fuzzers and third-party clients can use it.
 
 pub mod codec;
-pub mod frame;
-pub mod paths;
 mod error;
+pub mod frame;
 mod handshake;
 mod message;
 mod model;
+pub mod paths;
 mod secret;
 pub mod token;
 

@@ -149,7 +149,9 @@ pub struct ScopeRequirement {
 impl ScopeRequirement {
     /// Whether `scopes` grant this requirement.
     pub fn is_met_by(&self, scopes: &Scopes) -> bool {
-        scopes.get(&self.scope).is_some_and(|held| *held >= self.level)
+        scopes
+            .get(&self.scope)
+            .is_some_and(|held| *held >= self.level)
     }
 }
 

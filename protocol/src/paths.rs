@@ -69,15 +69,24 @@ mod tests {
             runtime_directory: Some("/run/keyward:/run/other".into()),
             xdg_runtime_dir: Some("/run/user/1000".into()),
         };
-        assert_eq!(default_socket_path(&env), PathBuf::from("/run/keyward/keyward.sock"));
+        assert_eq!(
+            default_socket_path(&env),
+            PathBuf::from("/run/keyward/keyward.sock")
+        );
         env.runtime_directory = None;
         assert_eq!(
             default_socket_path(&env),
             PathBuf::from("/run/user/1000/keyward/keyward.sock")
         );
         env.xdg_runtime_dir = None;
-        assert_eq!(default_socket_path(&env), PathBuf::from("/tmp/keyward-1000/keyward.sock"));
+        assert_eq!(
+            default_socket_path(&env),
+            PathBuf::from("/tmp/keyward-1000/keyward.sock")
+        );
         env.uid = 0;
-        assert_eq!(default_socket_path(&env), PathBuf::from("/run/keyward/keyward.sock"));
+        assert_eq!(
+            default_socket_path(&env),
+            PathBuf::from("/run/keyward/keyward.sock")
+        );
     }
 }

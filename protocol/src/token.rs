@@ -262,7 +262,12 @@ mod tests {
     fn truncated() {
         let t = sample();
         let err = parse(&t[..t.len() - 5]).unwrap_err();
-        assert_eq!(err, MalformedToken::Truncated { found: TOKEN_LEN - 5 });
+        assert_eq!(
+            err,
+            MalformedToken::Truncated {
+                found: TOKEN_LEN - 5
+            }
+        );
         assert!(err.to_string().contains("truncated"));
     }
 

@@ -1,1 +1,9 @@
+//! Integration tests: each starts the real `keywardd` on a temporary socket and data dir.
 
+mod access;
+mod cli;
+mod client_api;
+mod hostile;
+mod lifecycle;
+mod seeds;
+mod support;

@@ -13,7 +13,10 @@ use crate::config::Policy;
 /// A new session's `(expires_at, max_expires_at)`.
 pub(crate) fn new_session(now: UnixMillis, policy: &Policy) -> (UnixMillis, UnixMillis) {
     let max = now.saturating_add(millis(policy.max_lifetime));
-    (now.saturating_add(millis(policy.idle_timeout)).min(max), max)
+    (
+        now.saturating_add(millis(policy.idle_timeout)).min(max),
+        max,
+    )
 }
 
 /// The expiry a use at `now` would give a session, if it is worth persisting.
@@ -34,7 +37,11 @@ pub(crate) fn slide(
 }
 
 /// Whether a last-use stamp for a non-sliding credential is stale enough to rewrite.
-pub(crate) fn touch_due(last_used_at: Option<UnixMillis>, now: UnixMillis, policy: &Policy) -> bool {
+pub(crate) fn touch_due(
+    last_used_at: Option<UnixMillis>,
+    now: UnixMillis,
+    policy: &Policy,
+) -> bool {
     let step = millis(policy.slide_granularity).max(1);
     last_used_at.is_none_or(|at| now.saturating_sub(at) >= step)
 }

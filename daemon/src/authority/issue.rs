@@ -8,7 +8,7 @@ use keyward_protocol::{
 };
 use uuid::Uuid;
 
-use super::{allowed, refuse, expiry, AdminContext, Authority, Denied, Fault, Outcome};
+use super::{allowed, expiry, refuse, AdminContext, Authority, Denied, Fault, Outcome};
 use crate::clock::millis;
 use crate::store::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
 
@@ -37,7 +37,9 @@ fn check_scopes(scopes: &Scopes) -> Result<(), Denied> {
             scopes.len()
         )));
     }
-    scopes.keys().try_for_each(|name| check_name("a scope name", name))
+    scopes
+        .keys()
+        .try_for_each(|name| check_name("a scope name", name))
 }
 
 /// A freshly generated token and its stored hash.

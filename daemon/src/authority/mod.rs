@@ -44,7 +44,9 @@ pub enum Denied {
     #[error("{0}")]
     Forbidden(String),
     /// The client holds as many live sessions as it may.
-    #[error("the client already holds {limit} live sessions, its limit; revoke one or let one expire")]
+    #[error(
+        "the client already holds {limit} live sessions, its limit; revoke one or let one expire"
+    )]
     SessionLimit {
         /// The limit in force.
         limit: u32,
@@ -137,7 +139,10 @@ impl Authority {
 
     /// The policy in force.
     pub fn policy(&self) -> Policy {
-        self.policy.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.policy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Replaces the policy; credentials already issued keep the expiry they were given.

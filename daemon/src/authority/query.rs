@@ -1,8 +1,6 @@
 //! Read-only questions: listing admin keys and clients, showing a client, counting for stats.
 
-use keyward_protocol::{
-    AdminKeyInfo, ClientDetails, ClientSummary, CredentialInfo, Stats,
-};
+use keyward_protocol::{AdminKeyInfo, ClientDetails, ClientSummary, CredentialInfo, Stats};
 use uuid::Uuid;
 
 use super::{allowed, AdminContext, Authority, Fault, Outcome};
@@ -34,10 +32,13 @@ impl Authority {
         for p in self.store.principals() {
             let p = p?;
             if p.kind == PrincipalKind::Client && p.env() == ctx.env {
-                clients.push((p.created_at, ClientSummary {
-                    client_id: p.id,
-                    label: p.label,
-                }));
+                clients.push((
+                    p.created_at,
+                    ClientSummary {
+                        client_id: p.id,
+                        label: p.label,
+                    },
+                ));
             }
         }
         clients.sort_by_key(|(at, c)| (*at, c.client_id));

@@ -24,7 +24,9 @@ impl Authority {
         let id = found.record.id;
         if !self.remove(found)? {
             // A concurrent revoke won; the token is dead either way.
-            refuse!(Denied::Invalid("the credential is unknown or has been revoked"));
+            refuse!(Denied::Invalid(
+                "the credential is unknown or has been revoked"
+            ));
         }
         self.durable(id)
     }

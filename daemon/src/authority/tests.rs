@@ -21,7 +21,10 @@ fn fixture_with(policy: Policy) -> Fixture {
     let clock = ManualClock::new(START);
     let store = Store::open(dir.path()).unwrap();
     let auth = Authority::new(store, Arc::new(clock.clone()), policy);
-    let key = auth.create_admin_key("backend", Env::Live).unwrap().unwrap();
+    let key = auth
+        .create_admin_key("backend", Env::Live)
+        .unwrap()
+        .unwrap();
     let live = auth.authenticate_admin(&key.secret).unwrap().unwrap();
     Fixture {
         _dir: dir,
@@ -49,7 +52,9 @@ fn scopes(pairs: &[(&str, Level)]) -> Scopes {
 
 impl Fixture {
     fn client(&self) -> (uuid::Uuid, Secret) {
-        let c = ok(self.auth.create_client(self.live, Some("alice"), None, &Scopes::new()));
+        let c = ok(self
+            .auth
+            .create_client(self.live, Some("alice"), None, &Scopes::new()));
         (c.client_id, c.session.token)
     }
 
@@ -68,7 +73,10 @@ fn idle_session_expires_after_24h() {
     let f2 = fixture();
     let (_, token) = f2.client();
     f2.clock.advance_ms(24 * H);
-    assert_eq!(denied(f2.verify(&token)).code(), ErrorCode::CredentialInvalid);
+    assert_eq!(
+        denied(f2.verify(&token)).code(),
+        ErrorCode::CredentialInvalid
+    );
 }
 
 /// Each use pushes the expiry to 24 h after that use.
@@ -95,7 +103,10 @@ fn sliding_is_capped_at_seven_days() {
     f.clock.set(START + 168 * H - 1);
     assert_eq!(ok(f.verify(&token)).expires_at, Some(START + 168 * H));
     f.clock.set(START + 168 * H);
-    assert_eq!(denied(f.verify(&token)).code(), ErrorCode::CredentialInvalid);
+    assert_eq!(
+        denied(f.verify(&token)).code(),
+        ErrorCode::CredentialInvalid
+    );
 }
 
 /// Test keys and API tokens without expiry verify years later; admin keys too.
@@ -118,12 +129,20 @@ fn never_expiring_kinds() {
 #[test]
 fn api_token_with_expiry() {
     let f = fixture();
-    let api = ok(f.auth.create_api_token(f.live, "ci", &Scopes::new(), Some(Duration::from_secs(60))));
+    let api =
+        ok(f.auth
+            .create_api_token(f.live, "ci", &Scopes::new(), Some(Duration::from_secs(60))));
     assert_eq!(api.expires_at, Some(START + 60_000));
     f.clock.advance_ms(60_000);
-    assert_eq!(denied(f.verify(&api.token)).code(), ErrorCode::CredentialInvalid);
+    assert_eq!(
+        denied(f.verify(&api.token)).code(),
+        ErrorCode::CredentialInvalid
+    );
     assert_eq!(f.auth.sweep().unwrap().swept, 1);
-    assert_eq!(denied(f.verify(&api.token)).code(), ErrorCode::CredentialInvalid);
+    assert_eq!(
+        denied(f.verify(&api.token)).code(),
+        ErrorCode::CredentialInvalid
+    );
 }
 
 /// Seats: the limit holds; expiry and revocation free a seat at once; test keys and API tokens
@@ -174,10 +193,19 @@ fn revocations() {
     let second = ok(f.auth.issue_session(f.live, client));
     let tk = ok(f.auth.create_test_key(f.live, client));
     assert_eq!(ok(f.auth.revoke(f.live, tk.id)), tk.id);
-    assert_eq!(denied(f.verify(&tk.token)).code(), ErrorCode::CredentialInvalid);
+    assert_eq!(
+        denied(f.verify(&tk.token)).code(),
+        ErrorCode::CredentialInvalid
+    );
     assert_eq!(ok(f.auth.revoke_sessions(f.live, client)), 2);
-    assert_eq!(denied(f.verify(&first)).code(), ErrorCode::CredentialInvalid);
-    assert_eq!(denied(f.verify(&second.token)).code(), ErrorCode::CredentialInvalid);
+    assert_eq!(
+        denied(f.verify(&first)).code(),
+        ErrorCode::CredentialInvalid
+    );
+    assert_eq!(
+        denied(f.verify(&second.token)).code(),
+        ErrorCode::CredentialInvalid
+    );
     let key = ok(f.auth.create_admin_key("temp", Env::Live));
     ok(f.auth.revoke_admin_key(key.id));
     assert_eq!(
@@ -208,10 +236,19 @@ fn environments_are_isolated() {
     let key = ok(f.auth.create_admin_key("staging", Env::Test));
     let test = ok(f.auth.authenticate_admin(&key.secret));
     assert_eq!(test.env, Env::Test);
-    assert_eq!(denied(f.auth.issue_session(test, client)), Denied::NotFound("client"));
-    assert_eq!(denied(f.auth.show_client(test, client)), Denied::NotFound("client"));
+    assert_eq!(
+        denied(f.auth.issue_session(test, client)),
+        Denied::NotFound("client")
+    );
+    assert_eq!(
+        denied(f.auth.show_client(test, client)),
+        Denied::NotFound("client")
+    );
     let id = ok(f.verify(&token)).credential_id;
-    assert_eq!(denied(f.auth.revoke(test, id)), Denied::NotFound("credential"));
+    assert_eq!(
+        denied(f.auth.revoke(test, id)),
+        Denied::NotFound("credential")
+    );
     assert!(f.auth.list_clients(test).unwrap().is_empty());
 }
 
@@ -229,9 +266,14 @@ fn scope_requirements() {
         scope: scope.into(),
         level,
     };
-    ok(f.auth.verify(&api.token, Some(&need("photos", Level::Read))));
-    ok(f.auth.verify(&api.token, Some(&need("photos", Level::Write))));
-    let d = denied(f.auth.verify(&api.token, Some(&need("photos", Level::Admin))));
+    ok(f.auth
+        .verify(&api.token, Some(&need("photos", Level::Read))));
+    ok(f.auth
+        .verify(&api.token, Some(&need("photos", Level::Write))));
+    let d = denied(
+        f.auth
+            .verify(&api.token, Some(&need("photos", Level::Admin))),
+    );
     assert_eq!(d.code(), ErrorCode::Forbidden);
     let d = denied(f.auth.verify(&api.token, Some(&need("music", Level::Read))));
     assert_eq!(d.code(), ErrorCode::Forbidden);
@@ -242,7 +284,10 @@ fn scope_requirements() {
 fn session_is_not_an_admin_key() {
     let f = fixture();
     let (_, token) = f.client();
-    assert_eq!(denied(f.auth.authenticate_admin(&token)).code(), ErrorCode::Forbidden);
+    assert_eq!(
+        denied(f.auth.authenticate_admin(&token)).code(),
+        ErrorCode::Forbidden
+    );
 }
 
 /// The sweep deletes exactly the expired sessions, and moves the index of slid ones.
@@ -259,7 +304,14 @@ fn sweep_deletes_only_expired() {
     ok(f.verify(&active));
     assert_eq!(denied(f.verify(&idle)).code(), ErrorCode::CredentialInvalid);
     let stats = f.auth.stats().unwrap();
-    assert_eq!((stats.live_sessions, stats.sweeps_run, stats.credentials_swept), (1, 1, 1));
+    assert_eq!(
+        (
+            stats.live_sessions,
+            stats.sweeps_run,
+            stats.credentials_swept
+        ),
+        (1, 1, 1)
+    );
 }
 
 /// A moved-back clock does not revive an expired session, and moved-forward expires it.
@@ -271,7 +323,10 @@ fn clock_jumps() {
     let v = ok(f.verify(&token));
     assert_eq!(v.expires_at, Some(START + 24 * H), "no slide backwards");
     f.clock.advance_ms(3 * 24 * H);
-    assert_eq!(denied(f.verify(&token)).code(), ErrorCode::CredentialInvalid);
+    assert_eq!(
+        denied(f.verify(&token)).code(),
+        ErrorCode::CredentialInvalid
+    );
     f.clock.advance_ms(-3 * 24 * H);
     f.auth.sweep().unwrap();
 }
@@ -294,7 +349,11 @@ fn reopen_keeps_everything() {
         ok(auth.logout(&gone.token));
         (c.session.token, gone.token, key.secret)
     };
-    let auth = Authority::new(Store::open(dir.path()).unwrap(), Arc::new(clock), Policy::default());
+    let auth = Authority::new(
+        Store::open(dir.path()).unwrap(),
+        Arc::new(clock),
+        Policy::default(),
+    );
     ok(auth.verify(&token, None));
     ok(auth.authenticate_admin(&key));
     assert_eq!(

@@ -4,7 +4,7 @@
 use keyward_protocol::token::{self, TokenInfo};
 use keyward_protocol::{CredentialKind, ScopeRequirement, Scopes, Secret, Verified};
 
-use super::{allowed, refuse, expiry, AdminContext, Authority, Denied, Outcome};
+use super::{allowed, expiry, refuse, AdminContext, Authority, Denied, Outcome};
 use crate::store::{Found, StoredKind};
 
 /// The message for an unknown or revoked credential. Deliberately one text for both: the
@@ -102,11 +102,12 @@ impl Authority {
         let policy = self.policy();
         let mut updated = record.clone();
         match (record.kind, record.expires_at, record.max_expires_at) {
-            (StoredKind::Session, Some(at), Some(max)) => match expiry::slide(at, max, now, &policy)
-            {
-                Some(new_at) => updated.expires_at = Some(new_at),
-                None => return Ok(record.expires_at),
-            },
+            (StoredKind::Session, Some(at), Some(max)) => {
+                match expiry::slide(at, max, now, &policy) {
+                    Some(new_at) => updated.expires_at = Some(new_at),
+                    None => return Ok(record.expires_at),
+                }
+            }
             _ if expiry::touch_due(record.last_used_at, now, &policy) => {}
             _ => return Ok(record.expires_at),
         }

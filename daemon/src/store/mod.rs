@@ -18,9 +18,7 @@
 
 mod records;
 
-pub(crate) use records::{
-    CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind,
-};
+pub(crate) use records::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
 
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
@@ -165,7 +163,8 @@ impl Store {
         if let Some(at) = record.expires_at {
             self.expiry_index.insert(expiry_key(at, record.id), &[])?;
         }
-        self.owner_index.insert(owner_key(record.owner, record.id), &[])?;
+        self.owner_index
+            .insert(owner_key(record.owner, record.id), &[])?;
         self.credential_ids.insert(record.id.as_bytes(), hash)?;
         self.credentials.insert(hash, bytes)?;
         Ok(())
@@ -203,7 +202,8 @@ impl Store {
 
     fn remove_indexes(&self, record: &CredentialRecord) -> Result<(), StoreError> {
         self.credential_ids.remove(record.id.as_bytes())?;
-        self.owner_index.remove(owner_key(record.owner, record.id))?;
+        self.owner_index
+            .remove(owner_key(record.owner, record.id))?;
         if let Some(at) = record.expires_at {
             self.expiry_index.remove(expiry_key(at, record.id))?;
         }

@@ -19,14 +19,12 @@ Secrets are never needed on the command line: the admin key comes from $KEYWARD_
 Exit status: 0 success, 1 the daemon refused (its error code is printed), 2 usage error, \
 3 the daemon could not be reached.";
 
-/// `keyward`: manage and check credentials held by keywardd.
+/// The help section listing the options every subcommand accepts.
+const GLOBAL_HEADING: &str = "Global options";
+
+/// Manage and check credentials held by keywardd.
 #[derive(Debug, Parser)]
-#[command(
-    name = "keyward",
-    version,
-    about = "Manage and check credentials held by keywardd",
-    after_help = AFTER_HELP
-)]
+#[command(name = "keyward", version, after_help = AFTER_HELP)]
 pub(crate) struct Cli {
     /// Options accepted before or after any subcommand.
     #[command(flatten)]
@@ -41,15 +39,21 @@ pub(crate) struct Cli {
 pub(crate) struct GlobalArgs {
     /// The daemon's socket [default: $RUNTIME_DIRECTORY/keyward.sock under systemd,
     /// /run/keyward/keyward.sock as root, else $XDG_RUNTIME_DIR/keyward/keyward.sock]
-    #[arg(long, global = true, env = "KEYWARD_SOCKET", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "KEYWARD_SOCKET",
+        value_name = "PATH",
+        help_heading = GLOBAL_HEADING
+    )]
     pub(crate) socket: Option<PathBuf>,
 
     /// Print exactly one JSON object on stdout, errors included
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL_HEADING)]
     pub(crate) json: bool,
 
     /// Read the admin key from this file (wins over $KEYWARD_ADMIN_KEY)
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL_HEADING)]
     pub(crate) admin_key_file: Option<PathBuf>,
 }
 
@@ -259,13 +263,39 @@ mod tests {
     #[test]
     fn global_options_go_anywhere() {
         for args in [
-            &["--json", "--socket", "/s", "--admin-key-file", "/k", "client", "list"][..],
-            &["client", "list", "--json", "--socket", "/s", "--admin-key-file", "/k"][..],
-            &["client", "--json", "list", "--socket=/s", "--admin-key-file=/k"][..],
+            &[
+                "--json",
+                "--socket",
+                "/s",
+                "--admin-key-file",
+                "/k",
+                "client",
+                "list",
+            ][..],
+            &[
+                "client",
+                "list",
+                "--json",
+                "--socket",
+                "/s",
+                "--admin-key-file",
+                "/k",
+            ][..],
+            &[
+                "client",
+                "--json",
+                "list",
+                "--socket=/s",
+                "--admin-key-file=/k",
+            ][..],
         ] {
             let cli = parse(args).unwrap();
             assert!(cli.global.json, "{args:?}");
-            assert_eq!(cli.global.socket.as_deref(), Some("/s".as_ref()), "{args:?}");
+            assert_eq!(
+                cli.global.socket.as_deref(),
+                Some("/s".as_ref()),
+                "{args:?}"
+            );
             assert_eq!(cli.global.admin_key_file.as_deref(), Some("/k".as_ref()));
             assert!(matches!(cli.command, Command::Client(ClientCommand::List)));
         }
@@ -341,7 +371,10 @@ mod tests {
         }
         let err = parse(&["client", "create", "--scope", "photos"]).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("NAME=LEVEL") && text.contains("read, write, admin"), "{text}");
+        assert!(
+            text.contains("NAME=LEVEL") && text.contains("read, write, admin"),
+            "{text}"
+        );
     }
 
     /// Ids that are not UUIDs are usage errors.

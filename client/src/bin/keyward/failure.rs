@@ -136,9 +136,9 @@ fn redact(text: &str, args: &[OsString]) -> String {
     }
     // Longest first, so a secret that contains another is cut out whole.
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    secrets
-        .iter()
-        .fold(text.to_owned(), |text, secret| text.replace(secret.as_str(), REDACTED))
+    secrets.iter().fold(text.to_owned(), |text, secret| {
+        text.replace(secret.as_str(), REDACTED)
+    })
 }
 
 /// Whether an argument may be a token or key: anything mentioning keyward's `kw_` prefix, or a
@@ -178,7 +178,10 @@ mod tests {
             (Failure::Usage("x".into()), EXIT_USAGE, "USAGE"),
             (clap_failure(&["nope"]), EXIT_USAGE, "USAGE"),
             (
-                Failure::Client(Error::Daemon(WireError::new(ErrorCode::CredentialInvalid, "m"))),
+                Failure::Client(Error::Daemon(WireError::new(
+                    ErrorCode::CredentialInvalid,
+                    "m",
+                ))),
                 EXIT_DAEMON,
                 "CREDENTIAL_INVALID",
             ),
@@ -190,7 +193,11 @@ mod tests {
                 EXIT_UNREACHABLE,
                 "UNREACHABLE",
             ),
-            (Failure::Client(Error::Io(io_error())), EXIT_UNREACHABLE, "UNREACHABLE"),
+            (
+                Failure::Client(Error::Io(io_error())),
+                EXIT_UNREACHABLE,
+                "UNREACHABLE",
+            ),
             (
                 Failure::Client(Error::Protocol("closed".into())),
                 EXIT_UNREACHABLE,
@@ -225,7 +232,10 @@ mod tests {
             ErrorCode::CredentialInvalid,
             "the token is revoked",
         )));
-        assert_eq!(daemon.human(), "keyward: CREDENTIAL_INVALID: the token is revoked");
+        assert_eq!(
+            daemon.human(),
+            "keyward: CREDENTIAL_INVALID: the token is revoked"
+        );
         assert_eq!(daemon.message(), "the token is revoked");
         let usage = Failure::Usage("bad".into());
         assert_eq!(usage.human(), "keyward: bad");
@@ -248,7 +258,9 @@ mod tests {
         );
         assert!(failure.human().contains("Usage:"), "{}", failure.human());
         let failure = clap_failure(&["client", "create", "--scope", "photos"]);
-        assert!(failure.message().starts_with("invalid value 'photos' for '--scope"));
+        assert!(failure
+            .message()
+            .starts_with("invalid value 'photos' for '--scope"));
         assert!(failure.message().contains("NAME=LEVEL"));
     }
 
@@ -269,7 +281,11 @@ mod tests {
             assert!(!failure.message().contains(body), "{}", failure.message());
         }
         let failure = clap_failure(&["stats", TOKEN]);
-        assert!(failure.message().contains(REDACTED), "{}", failure.message());
+        assert!(
+            failure.message().contains(REDACTED),
+            "{}",
+            failure.message()
+        );
     }
 
     /// Ids and ordinary words are not mistaken for secrets.

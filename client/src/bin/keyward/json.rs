@@ -511,7 +511,10 @@ mod tests {
                 "expires_at": T_TEXT})
         );
         api.expires_at = None;
-        assert_eq!(parsed(&Reply::ApiTokenCreated(api))["expires_at"], Value::Null);
+        assert_eq!(
+            parsed(&Reply::ApiTokenCreated(api))["expires_at"],
+            Value::Null
+        );
     }
 
     /// `verify` names kind, env and levels in lowercase.

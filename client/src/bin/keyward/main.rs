@@ -1,1 +1,54 @@
-fn main() {}
+//! `keyward`: the command-line tool for keywardd.
+//!
+//! Parses the command line, runs the command, prints the result and exits with the status the
+//! CLI contract promises: 0 success, 1 the daemon refused, 2 usage error, 3 unreachable.
+//!
+//! - [`cli`]: the clap definitions; [`scope`]: `NAME=LEVEL` grants.
+//! - [`request`]: the operation each command sends; [`secrets`]: admin key and token sources.
+//! - [`run`]: talks to the daemon; [`failure`]: errors, codes and exit statuses.
+//! - [`output`]: where things are printed; [`json`] and [`human`]: what is printed;
+//!   [`when`]: times and spans.
+
+mod cli;
+mod failure;
+mod human;
+mod json;
+mod output;
+mod request;
+mod run;
+mod scope;
+mod secrets;
+mod when;
+
+use clap::Parser;
+use cli::Cli;
+use failure::Failure;
+use output::Format;
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        // --help and --version arrive as "errors" meant for stdout with status 0.
+        Err(err) if !err.use_stderr() => err.exit(),
+        Err(err) => {
+            let failure = Failure::from_clap(&err, &args);
+            Format::from_raw_args(&args).print_failure(&failure);
+            return ExitCode::from(failure.exit_status());
+        }
+    };
+    let format = Format::new(cli.global.json);
+    match run::run(&cli).await {
+        Ok(reply) => {
+            format.print_reply(&reply);
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            format.print_failure(&failure);
+            ExitCode::from(failure.exit_status())
+        }
+    }
+}

@@ -39,11 +39,9 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             client_id: *client_id,
         },
         Command::Client(ClientCommand::List) => Op::ClientList,
-        Command::Client(ClientCommand::RevokeSessions { client_id }) => {
-            Op::ClientRevokeSessions {
-                client_id: *client_id,
-            }
-        }
+        Command::Client(ClientCommand::RevokeSessions { client_id }) => Op::ClientRevokeSessions {
+            client_id: *client_id,
+        },
         Command::Session(SessionCommand::Issue { client_id }) => Op::SessionIssue {
             client_id: *client_id,
         },
@@ -66,10 +64,13 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
         }) => Op::Verify {
             token: secrets::token(token, stdin)?,
             // clap's `requires` makes these come as a pair.
-            require: scope.clone().zip(*level).map(|(scope, level)| ScopeRequirement {
-                scope,
-                level: level.into(),
-            }),
+            require: scope
+                .clone()
+                .zip(*level)
+                .map(|(scope, level)| ScopeRequirement {
+                    scope,
+                    level: level.into(),
+                }),
         },
         Command::Logout { token } => Op::Logout {
             token: secrets::token(token, stdin)?,
@@ -160,21 +161,37 @@ mod tests {
         assert_eq!(op(&["admin-key", "list"]), Op::AdminKeyList);
         assert_eq!(op(&["admin-key", "revoke", ID]), Op::AdminKeyRevoke { id });
         assert_eq!(
-            op(&["client", "create", "--scope", "photos=write", "--max-sessions", "2"]),
+            op(&[
+                "client",
+                "create",
+                "--scope",
+                "photos=write",
+                "--max-sessions",
+                "2"
+            ]),
             Op::ClientCreate {
                 label: None,
                 max_sessions: Some(2),
                 scopes: Scopes::from([("photos".to_owned(), Level::Write)]),
             }
         );
-        assert_eq!(op(&["client", "show", ID]), Op::ClientShow { client_id: id });
+        assert_eq!(
+            op(&["client", "show", ID]),
+            Op::ClientShow { client_id: id }
+        );
         assert_eq!(op(&["client", "list"]), Op::ClientList);
         assert_eq!(
             op(&["client", "revoke-sessions", ID]),
             Op::ClientRevokeSessions { client_id: id }
         );
-        assert_eq!(op(&["session", "issue", ID]), Op::SessionIssue { client_id: id });
-        assert_eq!(op(&["test-key", "create", ID]), Op::TestKeyCreate { client_id: id });
+        assert_eq!(
+            op(&["session", "issue", ID]),
+            Op::SessionIssue { client_id: id }
+        );
+        assert_eq!(
+            op(&["test-key", "create", ID]),
+            Op::TestKeyCreate { client_id: id }
+        );
         assert_eq!(
             op(&["api-token", "create", "--name", "ci", "--expires-in", "12h"]),
             Op::ApiTokenCreate {
@@ -249,12 +266,21 @@ mod tests {
     #[test]
     fn local_usage_errors() {
         let msg = usage(op_with_stdin(
-            &["client", "create", "--scope", "a=read", "--scope", "a=write"],
+            &[
+                "client", "create", "--scope", "a=read", "--scope", "a=write",
+            ],
             "",
         ));
         assert!(msg.contains("more than once"), "{msg}");
         let msg = usage(op_with_stdin(
-            &["api-token", "create", "--name", "n", "--expires-in", "500ms"],
+            &[
+                "api-token",
+                "create",
+                "--name",
+                "n",
+                "--expires-in",
+                "500ms",
+            ],
             "",
         ));
         assert!(msg.contains("at least one second"), "{msg}");

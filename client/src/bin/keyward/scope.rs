@@ -5,7 +5,8 @@ use keyward_client::{Level, Scopes};
 use std::collections::btree_map::Entry;
 
 /// The expected form, named in every scope error so the fix is in the message itself.
-const FORM: &str = "expected NAME=LEVEL, e.g. photos=write, where LEVEL is one of read, write, admin";
+const FORM: &str =
+    "expected NAME=LEVEL, e.g. photos=write, where LEVEL is one of read, write, admin";
 
 /// One `--scope NAME=LEVEL` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,9 +80,18 @@ mod tests {
     /// Each level parses, and only the first '=' separates name from level.
     #[test]
     fn parses_name_and_level() {
-        assert_eq!(ScopeGrant::parse("photos=read"), Ok(grant("photos", Level::Read)));
-        assert_eq!(ScopeGrant::parse("photos=write"), Ok(grant("photos", Level::Write)));
-        assert_eq!(ScopeGrant::parse("photos=admin"), Ok(grant("photos", Level::Admin)));
+        assert_eq!(
+            ScopeGrant::parse("photos=read"),
+            Ok(grant("photos", Level::Read))
+        );
+        assert_eq!(
+            ScopeGrant::parse("photos=write"),
+            Ok(grant("photos", Level::Write))
+        );
+        assert_eq!(
+            ScopeGrant::parse("photos=admin"),
+            Ok(grant("photos", Level::Admin))
+        );
         let err = ScopeGrant::parse("a=b=read").unwrap_err();
         assert!(err.contains("\"b=read\" is not an access level"), "{err}");
     }
@@ -89,12 +99,21 @@ mod tests {
     /// Every malformed grant names the expected form and the levels.
     #[test]
     fn errors_name_the_form_and_levels() {
-        for bad in ["photos", "=read", "photos=", "photos=owner", "photos=Read", ""] {
+        for bad in [
+            "photos",
+            "=read",
+            "photos=",
+            "photos=owner",
+            "photos=Read",
+            "",
+        ] {
             let err = ScopeGrant::parse(bad).unwrap_err();
             assert!(err.contains("NAME=LEVEL"), "{bad}: {err}");
             assert!(err.contains("read, write, admin"), "{bad}: {err}");
         }
-        assert!(ScopeGrant::parse("photos").unwrap_err().starts_with("no level given"));
+        assert!(ScopeGrant::parse("photos")
+            .unwrap_err()
+            .starts_with("no level given"));
         assert!(ScopeGrant::parse("photos=owner")
             .unwrap_err()
             .starts_with("\"owner\" is not an access level"));
@@ -103,11 +122,14 @@ mod tests {
     /// Distinct grants collect into a map; a repeated name is refused.
     #[test]
     fn collect_refuses_repeats() {
-        let scopes = collect(&[grant("photos", Level::Write), grant("music", Level::Read)]).unwrap();
+        let scopes =
+            collect(&[grant("photos", Level::Write), grant("music", Level::Read)]).unwrap();
         assert_eq!(scopes.len(), 2);
         assert_eq!(scopes["photos"], Level::Write);
         assert!(collect(&[]).unwrap().is_empty());
         let err = collect(&[grant("photos", Level::Read), grant("photos", Level::Write)]);
-        assert!(err.unwrap_err().contains("\"photos\" is given more than once"));
+        assert!(err
+            .unwrap_err()
+            .contains("\"photos\" is given more than once"));
     }
 }

@@ -46,9 +46,10 @@ pub(crate) fn admin_key(file: Option<&Path>, env: Option<OsString>) -> Result<Se
     }
     match env {
         // An empty variable is how shells unset things in scripts; treat it as absent.
-        Some(value) if !value.is_empty() => value.into_string().map(Secret::new).map_err(|_| {
-            Failure::Usage(format!("{ADMIN_KEY_VAR} is not valid UTF-8"))
-        }),
+        Some(value) if !value.is_empty() => value
+            .into_string()
+            .map(Secret::new)
+            .map_err(|_| Failure::Usage(format!("{ADMIN_KEY_VAR} is not valid UTF-8"))),
         _ => Err(Failure::Usage(NEEDS_ADMIN_KEY.to_owned())),
     }
 }
@@ -116,7 +117,10 @@ mod tests {
     fn env_is_the_fallback() {
         assert_eq!(admin_key(None, Some(KEY.into())).unwrap().expose(), KEY);
         assert_eq!(usage_message(admin_key(None, None)), NEEDS_ADMIN_KEY);
-        assert_eq!(usage_message(admin_key(None, Some("".into()))), NEEDS_ADMIN_KEY);
+        assert_eq!(
+            usage_message(admin_key(None, Some("".into()))),
+            NEEDS_ADMIN_KEY
+        );
     }
 
     /// A missing or blank file is a usage error that names the path but no contents.
@@ -152,6 +156,9 @@ mod tests {
         let msg = usage_message(token("-", &mut Cursor::new(big)));
         assert!(msg.contains("longer than"), "{msg}");
         let exact = vec![b'a'; READ_LIMIT];
-        assert_eq!(token("-", &mut Cursor::new(exact)).unwrap().expose().len(), READ_LIMIT);
+        assert_eq!(
+            token("-", &mut Cursor::new(exact)).unwrap().expose().len(),
+            READ_LIMIT
+        );
     }
 }

@@ -82,6 +82,10 @@ mod tests {
 
     /// 2026-11-23T11:00:00Z in Unix milliseconds.
     const T: UnixMillis = 1_795_431_600_000;
+    /// The span constants as signed times, for arithmetic on [`T`].
+    const MINUTE: UnixMillis = MINUTE_MS as UnixMillis;
+    const HOUR: UnixMillis = HOUR_MS as UnixMillis;
+    const DAY: UnixMillis = DAY_MS as UnixMillis;
 
     /// Times print as RFC 3339 UTC, truncated to the second.
     #[test]
@@ -117,19 +121,22 @@ mod tests {
     /// Expiry reads "expires in …", "expired" at or after the instant, "never expires" for None.
     #[test]
     fn expiry_phrases() {
-        assert_eq!(expiry(Some(T + DAY_MS - 1), T), "expires in 23h 59m");
-        assert_eq!(expiry(Some(T + 4 * MINUTE_MS), T), "expires in 4m");
+        assert_eq!(expiry(Some(T + DAY - 1), T), "expires in 23h 59m");
+        assert_eq!(expiry(Some(T + 4 * MINUTE), T), "expires in 4m");
         assert_eq!(expiry(Some(T), T), "expired");
         assert_eq!(expiry(Some(T - 1), T), "expired");
         assert_eq!(expiry(None, T), "never expires");
-        assert_eq!(expiry(Some(i64::MAX), i64::MIN), format!("expires in {}", span(u64::MAX)));
+        assert_eq!(
+            expiry(Some(i64::MAX), i64::MIN),
+            format!("expires in {}", span(u64::MAX))
+        );
     }
 
     /// Past times read "… ago"; the last minute, or a slightly future time, reads "just now".
     #[test]
     fn ago_phrases() {
-        assert_eq!(ago(T - 2 * DAY_MS - 3 * HOUR_MS, T), "2d 3h ago");
-        assert_eq!(ago(T - 5 * MINUTE_MS, T), "5m ago");
+        assert_eq!(ago(T - 2 * DAY - 3 * HOUR, T), "2d 3h ago");
+        assert_eq!(ago(T - 5 * MINUTE, T), "5m ago");
         assert_eq!(ago(T - 1000, T), "just now");
         assert_eq!(ago(T + 1000, T), "just now");
     }

@@ -1,0 +1,536 @@
+//! Text for people: key/value blocks with aligned values, tables with a header row, and times as
+//! RFC 3339 with how long ago or until.
+//!
+//! Block keys are the `--json` field names, so the two outputs read alike and a person can find
+//! the field a script should use. Text that other people chose (labels, scope names) has its
+//! control characters escaped, so it cannot break the layout or drive the terminal.
+
+use crate::when;
+use keyward_client::{
+    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
+    CredentialInfo, Reply, Scopes, SessionIssued, Stats, TestKeyCreated, UnixMillis, Verified,
+};
+use std::fmt::Write;
+
+/// Columns of a table, and a key and its value, are separated by this.
+const GAP: &str = "  ";
+
+/// `reply` as text for people, ending in a newline. `now` anchors relative times.
+pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
+    match reply {
+        Reply::Pong { version } => format!("keywardd {} is running\n", printable(version)),
+        Reply::AdminKeyCreated(k) => admin_key_created(k),
+        Reply::AdminKeys(keys) => admin_keys(keys, now),
+        Reply::Revoked { id } => format!("Revoked {id}.\n"),
+        Reply::ClientCreated(c) => client_created(c, now),
+        Reply::Client(c) => client(c, now),
+        Reply::Clients(clients) => client_list(clients),
+        Reply::RevokedCount { count: 1 } => "Revoked 1 session.\n".to_owned(),
+        Reply::RevokedCount { count } => format!("Revoked {count} sessions.\n"),
+        Reply::SessionIssued(s) => session_issued(s, now),
+        Reply::TestKeyCreated(t) => test_key_created(t),
+        Reply::ApiTokenCreated(t) => api_token_created(t, now),
+        Reply::Verified(v) => verified(v, now),
+        Reply::Stats(s) => stats(s),
+    }
+}
+
+fn admin_key_created(k: &AdminKeyCreated) -> String {
+    let mut out = block(&[
+        ("id", k.id.to_string()),
+        ("label", printable(&k.label)),
+        ("env", k.env.to_string()),
+        // The one place an admin key is shown: at its creation.
+        ("secret", k.secret.expose().to_owned()),
+    ]);
+    out.push_str(&shown_once(
+        "admin key",
+        "keep it in a file for --admin-key-file, or in KEYWARD_ADMIN_KEY",
+    ));
+    out
+}
+
+fn admin_keys(keys: &[AdminKeyInfo], now: UnixMillis) -> String {
+    if keys.is_empty() {
+        return "No admin keys.\n".to_owned();
+    }
+    let rows = keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.id.to_string(),
+                printable(&k.label),
+                k.env.to_string(),
+                when::rfc3339(k.created_at),
+                last_used(k.last_used_at, now),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(&["ID", "LABEL", "ENV", "CREATED", "LAST USED"], &rows)
+}
+
+fn client_created(c: &ClientCreated, now: UnixMillis) -> String {
+    let mut rows = vec![("client_id".to_owned(), c.client_id.to_string())];
+    // Dotted like the JSON path, so the session's id is not mistaken for the client's.
+    rows.extend(session_rows(&c.session, "session.", now));
+    let mut out = block(&rows);
+    out.push_str(&shown_once("session token", "hand it to the client now"));
+    out
+}
+
+fn session_issued(s: &SessionIssued, now: UnixMillis) -> String {
+    let mut out = block(&session_rows(s, "", now));
+    out.push_str(&shown_once("session token", "hand it to the client now"));
+    out
+}
+
+/// The rows every new session shows, each key after `prefix`.
+fn session_rows(s: &SessionIssued, prefix: &str, now: UnixMillis) -> Vec<(String, String)> {
+    [
+        ("id", s.id.to_string()),
+        // Shown once, at issue.
+        ("token", s.token.expose().to_owned()),
+        ("expires_at", expiry(Some(s.expires_at), now)),
+        ("max_expires_at", expiry(Some(s.max_expires_at), now)),
+    ]
+    .into_iter()
+    .map(|(key, value)| (format!("{prefix}{key}"), value))
+    .collect()
+}
+
+fn client(c: &ClientDetails, now: UnixMillis) -> String {
+    let mut out = block(&[
+        ("client_id", c.client_id.to_string()),
+        ("label", label(c.label.as_deref())),
+        ("env", c.env.to_string()),
+        ("scopes", scopes(&c.scopes)),
+        (
+            "max_sessions",
+            c.max_sessions
+                .map_or_else(|| "the daemon's default".to_owned(), |n| n.to_string()),
+        ),
+    ]);
+    out.push('\n');
+    if c.credentials.is_empty() {
+        out.push_str("No live credentials.\n");
+    } else {
+        let rows = c
+            .credentials
+            .iter()
+            .map(|cred| credential_row(cred, now))
+            .collect::<Vec<_>>();
+        out.push_str(&table(
+            &["ID", "KIND", "CREATED", "LAST USED", "EXPIRES"],
+            &rows,
+        ));
+    }
+    out
+}
+
+fn credential_row(c: &CredentialInfo, now: UnixMillis) -> Vec<String> {
+    vec![
+        c.id.to_string(),
+        c.kind.to_string(),
+        when::rfc3339(c.created_at),
+        last_used(c.last_used_at, now),
+        expiry(c.expires_at, now),
+    ]
+}
+
+fn client_list(clients: &[ClientSummary]) -> String {
+    if clients.is_empty() {
+        return "No clients.\n".to_owned();
+    }
+    let rows = clients
+        .iter()
+        .map(|c| vec![c.client_id.to_string(), label(c.label.as_deref())])
+        .collect::<Vec<_>>();
+    table(&["CLIENT ID", "LABEL"], &rows)
+}
+
+fn test_key_created(t: &TestKeyCreated) -> String {
+    let mut out = block(&[
+        ("id", t.id.to_string()),
+        // Shown once, at creation.
+        ("token", t.token.expose().to_owned()),
+        ("expires_at", expiry(None, 0)),
+    ]);
+    out.push_str(&shown_once("test key", "store it now"));
+    out
+}
+
+fn api_token_created(t: &ApiTokenCreated, now: UnixMillis) -> String {
+    let mut out = block(&[
+        ("id", t.id.to_string()),
+        ("principal_id", t.principal_id.to_string()),
+        // Shown once, at creation.
+        ("token", t.token.expose().to_owned()),
+        ("expires_at", expiry(t.expires_at, now)),
+    ]);
+    out.push_str(&shown_once("API token", "store it now"));
+    out
+}
+
+fn verified(v: &Verified, now: UnixMillis) -> String {
+    block(&[
+        ("principal_id", v.principal_id.to_string()),
+        ("kind", v.kind.to_string()),
+        ("env", v.env.to_string()),
+        ("scopes", scopes(&v.scopes)),
+        ("expires_at", expiry(v.expires_at, now)),
+        ("credential_id", v.credential_id.to_string()),
+    ])
+}
+
+fn stats(s: &Stats) -> String {
+    block(&[
+        ("clients", s.clients.to_string()),
+        ("live_sessions", s.live_sessions.to_string()),
+        ("test_keys", s.test_keys.to_string()),
+        ("api_tokens", s.api_tokens.to_string()),
+        ("admin_keys", s.admin_keys.to_string()),
+        ("sweeps_run", s.sweeps_run.to_string()),
+        ("credentials_swept", s.credentials_swept.to_string()),
+    ])
+}
+
+/// The note printed under a newly created secret.
+fn shown_once(what: &str, advice: &str) -> String {
+    format!("\nThis {what} is shown only once and cannot be shown again: {advice}.\n")
+}
+
+/// An expiry: `2026-11-23T11:00:00Z (expires in 23h 59m)`, `… (expired)`, or `never expires`.
+fn expiry(at: Option<UnixMillis>, now: UnixMillis) -> String {
+    match at {
+        None => when::expiry(None, now),
+        Some(t) => format!("{} ({})", when::rfc3339(t), when::expiry(at, now)),
+    }
+}
+
+/// A last use: `2026-11-23T11:00:00Z (5m ago)`, or `never`.
+fn last_used(at: Option<UnixMillis>, now: UnixMillis) -> String {
+    match at {
+        None => "never".to_owned(),
+        Some(t) => format!("{} ({})", when::rfc3339(t), when::ago(t, now)),
+    }
+}
+
+/// A label, or `-` when there is none.
+fn label(label: Option<&str>) -> String {
+    label.map_or_else(|| "-".to_owned(), printable)
+}
+
+/// Scopes as `music=read, photos=write`, or `none`.
+fn scopes(scopes: &Scopes) -> String {
+    if scopes.is_empty() {
+        return "none".to_owned();
+    }
+    scopes
+        .iter()
+        .map(|(name, level)| format!("{}={level}", printable(name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `text` with control characters (newlines, escape sequences) shown escaped.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Display width of a cell. Counting chars is right for the ASCII and most Latin text keyward
+/// shows; wide CJK labels may misalign, which is cosmetic.
+fn width(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// `key  value` lines with the values aligned.
+fn block(rows: &[(impl AsRef<str>, String)]) -> String {
+    let key_width = rows
+        .iter()
+        .map(|(k, _)| width(k.as_ref()))
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (key, value) in rows {
+        let key = key.as_ref();
+        let pad = key_width - width(key);
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "{key}{:pad$}{GAP}{value}", "");
+    }
+    out
+}
+
+/// A table with a header row; every column but the last is padded to its widest cell.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| width(h)).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(width(cell));
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(w - width(cell)));
+                line.push_str(GAP);
+            }
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keyward_client::{CredentialKind, Env, Level, Secret};
+    use uuid::Uuid;
+
+    /// 2026-11-23T11:00:00Z.
+    const T: UnixMillis = 1_795_431_600_000;
+    const MINUTE: UnixMillis = 60_000;
+    const HOUR: UnixMillis = 60 * MINUTE;
+    const DAY: UnixMillis = 24 * HOUR;
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    /// A new session shows aligned keys, expiries with their relative time, and the once-only
+    /// note.
+    #[test]
+    fn session_block() {
+        let text = render_reply(
+            &Reply::SessionIssued(SessionIssued {
+                id: id(1),
+                token: Secret::new("kw_ses_live_tok"),
+                expires_at: T + DAY,
+                max_expires_at: T + 7 * DAY,
+            }),
+            T + 1000,
+        );
+        let expected = format!(
+            "\
+id              {}
+token           kw_ses_live_tok
+expires_at      2026-11-24T11:00:00Z (expires in 23h 59m)
+max_expires_at  2026-11-30T11:00:00Z (expires in 6d 23h)
+
+This session token is shown only once and cannot be shown again: hand it to the client now.
+",
+            id(1)
+        );
+        assert_eq!(text, expected);
+    }
+
+    /// A new client's session rows are dotted, so its id is not read as the client's.
+    #[test]
+    fn client_created_block() {
+        let text = render_reply(
+            &Reply::ClientCreated(ClientCreated {
+                client_id: id(1),
+                session: SessionIssued {
+                    id: id(2),
+                    token: Secret::new("kw_ses_live_tok"),
+                    expires_at: T + 4 * MINUTE,
+                    max_expires_at: T + DAY,
+                },
+            }),
+            T,
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("client_id               {}", id(1)));
+        assert_eq!(lines[1], format!("session.id              {}", id(2)));
+        assert_eq!(lines[2], "session.token           kw_ses_live_tok");
+        assert_eq!(
+            lines[3],
+            "session.expires_at      2026-11-23T11:04:00Z (expires in 4m)"
+        );
+        assert_eq!(
+            lines[4],
+            "session.max_expires_at  2026-11-24T11:00:00Z (expires in 1d)"
+        );
+        assert!(text
+            .ends_with("shown only once and cannot be shown again: hand it to the client now.\n"));
+    }
+
+    /// Created secrets all carry the once-only note; a test key never expires.
+    #[test]
+    fn created_secrets_say_shown_once() {
+        let replies = [
+            Reply::AdminKeyCreated(AdminKeyCreated {
+                id: id(1),
+                label: "ci".into(),
+                env: Env::Live,
+                secret: Secret::new("kw_adm_live_s"),
+            }),
+            Reply::TestKeyCreated(TestKeyCreated {
+                id: id(2),
+                token: Secret::new("kw_tst_test_t"),
+            }),
+            Reply::ApiTokenCreated(ApiTokenCreated {
+                id: id(3),
+                principal_id: id(4),
+                token: Secret::new("kw_api_live_a"),
+                expires_at: None,
+            }),
+        ];
+        for reply in &replies {
+            let text = render_reply(reply, T);
+            assert!(text.contains("shown only once"), "{text}");
+            assert!(text.contains("kw_"), "the new secret is shown: {text}");
+        }
+        assert!(render_reply(&replies[1], T).contains("expires_at  never expires"));
+    }
+
+    /// A client shows its details, then a credentials table with a header row.
+    #[test]
+    fn client_details_and_table() {
+        let text = render_reply(
+            &Reply::Client(ClientDetails {
+                client_id: id(1),
+                label: Some("phone\x1b[31m".into()),
+                env: Env::Test,
+                scopes: Scopes::from([
+                    ("photos".to_owned(), Level::Write),
+                    ("music".to_owned(), Level::Read),
+                ]),
+                max_sessions: None,
+                credentials: vec![
+                    CredentialInfo {
+                        id: id(2),
+                        kind: CredentialKind::Session,
+                        created_at: T - DAY,
+                        last_used_at: Some(T - 4 * MINUTE),
+                        expires_at: Some(T - 1),
+                    },
+                    CredentialInfo {
+                        id: id(3),
+                        kind: CredentialKind::TestKey,
+                        created_at: T - DAY,
+                        last_used_at: None,
+                        expires_at: None,
+                    },
+                ],
+            }),
+            T,
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], format!("client_id     {}", id(1)));
+        assert_eq!(lines[1], "label         phone\\u{1b}[31m");
+        assert_eq!(lines[3], "scopes        music=read, photos=write");
+        assert_eq!(lines[4], "max_sessions  the daemon's default");
+        assert_eq!(lines[5], "");
+        let header = lines[6];
+        assert!(
+            header.starts_with("ID  ") && header.ends_with("EXPIRES"),
+            "{header}"
+        );
+        let created_col = header.find("CREATED").unwrap();
+        assert_eq!(lines[7].find("2026-11-22T11:00:00Z"), Some(created_col));
+        assert!(lines[7].contains("(4m ago)") && lines[7].ends_with("(expired)"));
+        assert!(lines[8].contains("test_key") && lines[8].ends_with("never expires"));
+        assert!(
+            lines.iter().all(|l| !l.ends_with(' ')),
+            "no trailing spaces: {text}"
+        );
+    }
+
+    /// Lists are tables, and say so when empty.
+    #[test]
+    fn lists() {
+        let text = render_reply(
+            &Reply::Clients(vec![
+                ClientSummary {
+                    client_id: id(1),
+                    label: Some("phone".into()),
+                },
+                ClientSummary {
+                    client_id: id(2),
+                    label: None,
+                },
+            ]),
+            T,
+        );
+        let expected = format!(
+            "CLIENT ID{}  LABEL\n{}  phone\n{}  -\n",
+            " ".repeat(36 - 9),
+            id(1),
+            id(2)
+        );
+        assert_eq!(text, expected);
+        assert_eq!(render_reply(&Reply::Clients(vec![]), T), "No clients.\n");
+        assert_eq!(
+            render_reply(&Reply::AdminKeys(vec![]), T),
+            "No admin keys.\n"
+        );
+        let keys = render_reply(
+            &Reply::AdminKeys(vec![AdminKeyInfo {
+                id: id(1),
+                label: "ops".into(),
+                env: Env::Live,
+                created_at: T,
+                last_used_at: None,
+            }]),
+            T,
+        );
+        assert!(keys.starts_with("ID "), "{keys}");
+        assert!(keys
+            .lines()
+            .nth(1)
+            .unwrap()
+            .ends_with("2026-11-23T11:00:00Z  never"));
+    }
+
+    /// Counts and revocations read as sentences.
+    #[test]
+    fn counts() {
+        assert_eq!(
+            render_reply(&Reply::RevokedCount { count: 1 }, T),
+            "Revoked 1 session.\n"
+        );
+        assert_eq!(
+            render_reply(&Reply::RevokedCount { count: 0 }, T),
+            "Revoked 0 sessions.\n"
+        );
+        assert_eq!(
+            render_reply(&Reply::Revoked { id: id(9) }, T),
+            format!("Revoked {}.\n", id(9))
+        );
+    }
+
+    /// `verify` shows no token, and says when the credential never expires.
+    #[test]
+    fn verify_block() {
+        let text = render_reply(
+            &Reply::Verified(Verified {
+                principal_id: id(1),
+                kind: CredentialKind::ApiToken,
+                env: Env::Live,
+                scopes: Scopes::new(),
+                expires_at: None,
+                credential_id: id(2),
+            }),
+            T,
+        );
+        assert!(text.contains("kind           api_token\n"), "{text}");
+        assert!(text.contains("scopes         none\n"), "{text}");
+        assert!(text.contains("expires_at     never expires\n"), "{text}");
+        assert!(!text.contains("kw_"));
+    }
+}

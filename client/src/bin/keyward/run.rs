@@ -1,0 +1,48 @@
+//! Runs one parsed command: builds its request, finds the admin key if it needs one, asks the
+//! daemon, and checks the reply is the kind that command gets.
+
+use crate::cli::Cli;
+use crate::failure::Failure;
+use crate::{request, secrets};
+use keyward_client::{Client, Error, Reply};
+use std::io;
+
+/// Runs `cli` against the daemon.
+///
+/// Every usage error (bad scope, missing admin key, unreadable token) is found before
+/// connecting, so it is reported as such even when the daemon is down.
+///
+/// # Errors
+/// A [`Failure`] of any kind.
+pub(crate) async fn run(cli: &Cli) -> Result<Reply, Failure> {
+    let op = request::build(&cli.command, &mut io::stdin())?;
+    let admin_key = if op.needs_admin_key() {
+        Some(secrets::admin_key(
+            cli.global.admin_key_file.as_deref(),
+            std::env::var_os(secrets::ADMIN_KEY_VAR),
+        )?)
+    } else {
+        None
+    };
+    let socket = cli
+        .global
+        .socket
+        .clone()
+        // An empty --socket or $KEYWARD_SOCKET means "not set", as for the daemon.
+        .filter(|path| !path.as_os_str().is_empty())
+        .unwrap_or_else(keyward_client::default_socket_path);
+
+    let mut client = Client::connect(&socket).await?;
+    if let Some(key) = admin_key {
+        client.set_admin_key(key);
+    }
+    let reply = client.call(op.clone()).await?;
+    if !request::answers(&op, &reply) {
+        return Err(Error::Protocol(format!(
+            "the daemon answered {} with a reply of another kind",
+            op.name()
+        ))
+        .into());
+    }
+    Ok(reply)
+}

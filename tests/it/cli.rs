@@ -1,0 +1,404 @@
+//! The `keyward` CLI contract, exactly: JSON shapes, exit statuses, stdin tokens, human output.
+
+use crate::support::{json, Daemon};
+use keyward_client::Secret;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// The keys of a JSON object, for exact-shape assertions.
+fn keys(v: &Value) -> BTreeSet<&str> {
+    v.as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
+fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
+    names.iter().copied().collect()
+}
+
+/// An RFC 3339 UTC time to the second, e.g. `2026-11-23T11:00:00Z`.
+fn is_rfc3339(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        s.len() == 20
+            && s.ends_with('Z')
+            && s.as_bytes()[10] == b'T'
+            && humantime::parse_rfc3339(s).is_ok()
+    })
+}
+
+/// Runs the CLI and asserts exit 0 and one JSON object.
+fn ok(daemon: &Daemon, args: &[&str], key: Option<&Secret>, stdin: Option<&str>) -> Value {
+    let out = daemon.cli_with(args, key, stdin);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = String::from_utf8_lossy(&out.stdout).trim().lines().count();
+    assert_eq!(lines, 1, "{args:?}: --json prints exactly one line");
+    json(&out)
+}
+
+/// Runs the CLI and asserts the exit status and the JSON error code.
+fn fails(daemon: &Daemon, args: &[&str], key: Option<&Secret>, status: i32, code: &str) -> String {
+    let out = daemon.cli_with(args, key, None);
+    assert_eq!(out.status.code(), Some(status), "{args:?}: {out:?}");
+    let v = json(&out);
+    assert_eq!(keys(&v), set(&["error"]));
+    assert_eq!(keys(&v["error"]), set(&["code", "message"]));
+    assert_eq!(v["error"]["code"], code, "{args:?}");
+    v["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// Every command's `--json` output has exactly the documented shape.
+#[test]
+fn json_contract() {
+    let daemon = Daemon::start();
+    let v = ok(&daemon, &["ping", "--json"], None, None);
+    assert_eq!(keys(&v), set(&["version"]));
+
+    let v = ok(
+        &daemon,
+        &["admin-key", "create", "--label", "backend", "--json"],
+        None,
+        None,
+    );
+    assert_eq!(keys(&v), set(&["id", "label", "env", "secret"]));
+    assert_eq!(
+        (v["label"].as_str(), v["env"].as_str()),
+        (Some("backend"), Some("live"))
+    );
+    let key = Secret::new(v["secret"].as_str().unwrap());
+    let key_id = v["id"].as_str().unwrap().to_owned();
+    let k = Some(&key);
+
+    let v = ok(
+        &daemon,
+        &[
+            "admin-key",
+            "create",
+            "--label",
+            "t",
+            "--env",
+            "test",
+            "--json",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(v["env"], "test");
+
+    let v = ok(&daemon, &["admin-key", "list", "--json"], None, None);
+    assert_eq!(keys(&v), set(&["admin_keys"]));
+    let first = &v["admin_keys"][0];
+    assert_eq!(
+        keys(first),
+        set(&["id", "label", "env", "created_at", "last_used_at"])
+    );
+    assert!(is_rfc3339(&first["created_at"]));
+
+    let v = ok(
+        &daemon,
+        &[
+            "client",
+            "create",
+            "--label",
+            "alice",
+            "--max-sessions",
+            "3",
+            "--scope",
+            "photos=write",
+            "--json",
+        ],
+        k,
+        None,
+    );
+    assert_eq!(keys(&v), set(&["client_id", "session"]));
+    assert_eq!(
+        keys(&v["session"]),
+        set(&["id", "token", "expires_at", "max_expires_at"])
+    );
+    assert!(is_rfc3339(&v["session"]["expires_at"]) && is_rfc3339(&v["session"]["max_expires_at"]));
+    let client = v["client_id"].as_str().unwrap().to_owned();
+    let session = v["session"]["token"].as_str().unwrap().to_owned();
+
+    let v = ok(&daemon, &["session", "issue", &client, "--json"], k, None);
+    assert_eq!(
+        keys(&v),
+        set(&["id", "token", "expires_at", "max_expires_at"])
+    );
+    let second = v["token"].as_str().unwrap().to_owned();
+
+    let v = ok(&daemon, &["test-key", "create", &client, "--json"], k, None);
+    assert_eq!(keys(&v), set(&["id", "token", "expires_at"]));
+    assert!(v["expires_at"].is_null());
+    let test_key_id = v["id"].as_str().unwrap().to_owned();
+
+    let v = ok(&daemon, &["client", "show", &client, "--json"], k, None);
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "client_id",
+            "label",
+            "env",
+            "scopes",
+            "max_sessions",
+            "credentials"
+        ])
+    );
+    assert_eq!(v["scopes"], serde_json::json!({"photos": "write"}));
+    assert_eq!(v["max_sessions"], 3);
+    let creds = v["credentials"].as_array().unwrap();
+    assert_eq!(creds.len(), 3);
+    for c in creds {
+        assert_eq!(
+            keys(c),
+            set(&["id", "kind", "created_at", "last_used_at", "expires_at"])
+        );
+    }
+    let kinds: BTreeSet<&str> = creds.iter().map(|c| c["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, set(&["session", "test_key"]));
+
+    let v = ok(&daemon, &["client", "list", "--json"], k, None);
+    assert_eq!(keys(&v), set(&["clients"]));
+    assert_eq!(keys(&v["clients"][0]), set(&["client_id", "label"]));
+    assert_eq!(v["clients"][0]["label"], "alice");
+
+    let v = ok(
+        &daemon,
+        &[
+            "api-token",
+            "create",
+            "--name",
+            "importer",
+            "--scope",
+            "cat=read",
+            "--expires-in",
+            "1h",
+            "--json",
+        ],
+        k,
+        None,
+    );
+    assert_eq!(
+        keys(&v),
+        set(&["id", "principal_id", "token", "expires_at"])
+    );
+    assert!(is_rfc3339(&v["expires_at"]));
+    let api = v["token"].as_str().unwrap().to_owned();
+    let v = ok(
+        &daemon,
+        &["api-token", "create", "--name", "forever", "--json"],
+        k,
+        None,
+    );
+    assert!(v["expires_at"].is_null());
+
+    let v = ok(
+        &daemon,
+        &[
+            "verify", &session, "--scope", "photos", "--level", "write", "--json",
+        ],
+        None,
+        None,
+    );
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "principal_id",
+            "kind",
+            "env",
+            "scopes",
+            "expires_at",
+            "credential_id"
+        ])
+    );
+    assert_eq!(
+        (v["kind"].as_str(), v["env"].as_str()),
+        (Some("session"), Some("live"))
+    );
+    assert_eq!(v["principal_id"].as_str(), Some(client.as_str()));
+    let v = ok(
+        &daemon,
+        &["verify", "-", "--json"],
+        None,
+        Some(&format!("{api}\n")),
+    );
+    assert_eq!(v["kind"], "api_token");
+    assert_eq!(v["scopes"], serde_json::json!({"cat": "read"}));
+    let v = ok(&daemon, &["verify", key.expose(), "--json"], None, None);
+    assert_eq!(v["kind"], "admin_key");
+    assert!(v["expires_at"].is_null());
+
+    let v = ok(&daemon, &["logout", "-", "--json"], None, Some(&second));
+    assert_eq!(keys(&v), set(&["revoked"]));
+    let v = ok(&daemon, &["revoke", &test_key_id, "--json"], k, None);
+    assert_eq!(v["revoked"].as_str(), Some(test_key_id.as_str()));
+    let v = ok(
+        &daemon,
+        &["client", "revoke-sessions", &client, "--json"],
+        k,
+        None,
+    );
+    assert_eq!(
+        v["revoked"], 1,
+        "the first session; the second was logged out"
+    );
+
+    let v = ok(&daemon, &["stats", "--json"], None, None);
+    assert_eq!(
+        keys(&v),
+        set(&[
+            "clients",
+            "live_sessions",
+            "test_keys",
+            "api_tokens",
+            "admin_keys",
+            "sweeps_run",
+            "credentials_swept"
+        ])
+    );
+    assert_eq!(
+        (v["clients"].as_u64(), v["live_sessions"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        (v["api_tokens"].as_u64(), v["admin_keys"].as_u64()),
+        (Some(2), Some(2))
+    );
+
+    let v = ok(
+        &daemon,
+        &["admin-key", "revoke", &key_id, "--json"],
+        None,
+        None,
+    );
+    assert_eq!(v["revoked"].as_str(), Some(key_id.as_str()));
+    fails(
+        &daemon,
+        &["client", "list", "--json"],
+        k,
+        1,
+        "CREDENTIAL_INVALID",
+    );
+}
+
+/// Exit statuses: 1 for the daemon's errors, 2 for usage, 3 when the daemon is unreachable.
+#[test]
+fn exit_statuses() {
+    let daemon = Daemon::start();
+    let bogus = "kw_ses_live_0000000000000000000000000000000000000000000000000000000000";
+    let msg = fails(
+        &daemon,
+        &["verify", bogus, "--json"],
+        None,
+        1,
+        "CREDENTIAL_MALFORMED",
+    );
+    assert!(msg.contains("checksum"), "{msg}");
+    let msg = fails(
+        &daemon,
+        &["verify", "TOKEN-abc", "--json"],
+        None,
+        1,
+        "CREDENTIAL_MALFORMED",
+    );
+    assert!(msg.contains("part of the token"), "{msg}");
+    fails(&daemon, &["client", "list", "--json"], None, 2, "USAGE");
+    let key = Secret::new(
+        json(&daemon.cli(&["admin-key", "create", "--label", "k", "--json"]))["secret"]
+            .as_str()
+            .unwrap(),
+    );
+    fails(
+        &daemon,
+        &["client", "create", "--scope", "photos", "--json"],
+        Some(&key),
+        2,
+        "USAGE",
+    );
+    fails(
+        &daemon,
+        &["client", "show", "not-a-uuid", "--json"],
+        Some(&key),
+        2,
+        "USAGE",
+    );
+    fails(&daemon, &["bogus-command", "--json"], None, 2, "USAGE");
+    fails(
+        &daemon,
+        &[
+            "client",
+            "show",
+            "00000000-0000-0000-0000-000000000001",
+            "--json",
+        ],
+        Some(&key),
+        1,
+        "NOT_FOUND",
+    );
+    let out = daemon.cli(&["verify", "TOKEN-abc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("CREDENTIAL_MALFORMED"));
+
+    let gone = daemon.dir().join("nobody-here.sock");
+    let out = daemon.cli_with(
+        &["ping", "--json", "--socket", gone.to_str().unwrap()],
+        None,
+        None,
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(json(&out)["error"]["code"], "UNREACHABLE");
+}
+
+/// The admin key can come from a file, and never has to be on the command line.
+#[test]
+fn admin_key_file() {
+    let daemon = Daemon::start();
+    let key = json(&daemon.cli(&["admin-key", "create", "--label", "k", "--json"]))["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let file = daemon.dir().join("admin.key");
+    std::fs::write(&file, format!("{key}\n")).unwrap();
+    let out = daemon.cli(&[
+        "client",
+        "list",
+        "--json",
+        "--admin-key-file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(json(&out)["clients"], serde_json::json!([]));
+}
+
+/// Without `--json`, output is for people: durations, aligned fields, a shown-once warning.
+#[test]
+fn human_output() {
+    let daemon = Daemon::start();
+    let out = daemon.cli(&["admin-key", "create", "--label", "k"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("shown only once"), "{text}");
+    let key = json(&daemon.cli(&["admin-key", "create", "--label", "k2", "--json"]))["secret"]
+        .as_str()
+        .map(Secret::new)
+        .unwrap();
+    let out = daemon.cli_with(&["client", "create", "--label", "alice"], Some(&key), None);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    // A fresh session: about a day to go, and about a week at most.
+    assert!(
+        text.contains("expires in 23h 59m") || text.contains("expires in 1d"),
+        "{text}"
+    );
+    assert!(text.contains("6d 23h") || text.contains("7d"), "{text}");
+    let out = daemon.cli(&["stats"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("live_sessions") || text.contains("live sessions"),
+        "{text}"
+    );
+}

@@ -1,0 +1,230 @@
+//! The harness: start the real `keywardd` on a temporary socket and data dir, talk to it through
+//! the client crate or the real `keyward` CLI, and clean up on drop.
+
+use keyward_client::blocking::Client;
+use keyward_client::{Env, Secret};
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long to wait for anything that should happen promptly.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The directory holding the workspace's built binaries (`target/<profile>`).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/it-<hash>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_owned()
+}
+
+/// A built binary of the workspace.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run the suite with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// Polls `f` until it returns `Some`, or panics after [`DEADLINE`] naming `what`.
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A running `keywardd` on its own temp dir.
+pub struct Daemon {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub data_dir: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts a daemon with default settings.
+    pub fn start() -> Daemon {
+        Daemon::start_with("")
+    }
+
+    /// Starts a daemon with `config` as its TOML file.
+    pub fn start_with(config: &str) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("keyward-it")
+            .tempdir()
+            .unwrap();
+        let mut d = Daemon {
+            child: None,
+            socket: dir.path().join("run/keyward.sock"),
+            data_dir: dir.path().join("data"),
+            config: dir.path().join("keywardd.toml"),
+            log: dir.path().join("keywardd.log"),
+            dir,
+        };
+        std::fs::write(&d.config, config).unwrap();
+        d.launch();
+        d
+    }
+
+    /// The command that starts this daemon (not yet spawned).
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(binary("keywardd"));
+        cmd.arg("--socket")
+            .arg(&self.socket)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--config")
+            .arg(&self.config)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = self
+            .command()
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn keywardd");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// Waits until the daemon answers a ping.
+    pub fn wait_ready(&mut self) {
+        let socket = self.socket.clone();
+        wait_for("keywardd to answer a ping", || {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("keywardd exited early ({status}): {}", self.log_text());
+            }
+            Client::connect(&socket).ok()?.ping().ok()
+        });
+    }
+
+    /// Everything the daemon has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A connected client.
+    pub fn client(&self) -> Client {
+        Client::connect(&self.socket).expect("connect")
+    }
+
+    /// A client that carries a fresh admin key of `env`.
+    pub fn admin_client(&self, env: Env) -> (Client, Secret) {
+        let mut c = self.client();
+        let key = c.admin_key_create("it", env).expect("admin key").secret;
+        c.set_admin_key(key.clone());
+        (c, key)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        wait_for("keywardd to exit", || child.try_wait().unwrap())
+    }
+
+    /// Kills the daemon with SIGKILL: a crash.
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(9));
+    }
+
+    /// Starts the daemon again on the same socket and data dir.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the daemon first");
+        self.launch();
+    }
+
+    /// Runs the real `keyward` CLI against this daemon.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with(args, None, None)
+    }
+
+    /// Runs the CLI with an admin key in `KEYWARD_ADMIN_KEY` and optional stdin.
+    pub fn cli_with(
+        &self,
+        args: &[&str],
+        admin_key: Option<&Secret>,
+        stdin: Option<&str>,
+    ) -> Output {
+        let mut cmd = Command::new(binary("keyward"));
+        cmd.args(args)
+            .env("KEYWARD_SOCKET", &self.socket)
+            .env_remove("KEYWARD_ADMIN_KEY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(key) = admin_key {
+            cmd.env("KEYWARD_ADMIN_KEY", key.expose());
+        }
+        let mut child = cmd.spawn().expect("spawn keyward");
+        let mut input = child.stdin.take().unwrap();
+        if let Some(text) = stdin {
+            input.write_all(text.as_bytes()).unwrap();
+        }
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// The temp dir everything lives in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Parses a CLI run's stdout as one JSON object, showing stderr if it is not.
+pub fn json(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON object ({e}): {text:?}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Wall-clock milliseconds since the epoch, as the daemon counts them.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64
+}
