@@ -22,14 +22,34 @@ fn bin_dir() -> PathBuf {
         .to_owned()
 }
 
-/// A built binary of the workspace.
+/// A built binary of the workspace, up to date with the sources.
+///
+/// Cargo builds a package's binaries only for that package's own integration tests, so the
+/// first call builds `keywardd` and `keyward` with the cargo that runs this suite. Cargo releases
+/// its build lock before tests run, so this does not deadlock, and it is a no-op when they are
+/// fresh.
 pub fn binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "keywardd",
+            "-p",
+            "keyward-client",
+            "--bins",
+        ]);
+        if bin_dir().file_name().is_some_and(|p| p == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+    });
     let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is not built; run the suite with `cargo test --workspace`",
-        path.display()
-    );
+    assert!(path.exists(), "{} was not built", path.display());
     path
 }
 
