@@ -73,6 +73,8 @@ impl Policy {
 pub struct Limits {
     /// Connections served at once; further peers wait in the listen backlog.
     pub max_connections: usize,
+    /// Connections one uid may hold at once; more from that uid are refused immediately.
+    pub max_connections_per_uid: usize,
     /// A new connection must complete the handshake within this.
     pub handshake_timeout: Duration,
     /// A frame, once its first byte arrives, must arrive whole within this.
@@ -87,6 +89,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
+            max_connections_per_uid: 512,
             handshake_timeout: Duration::from_secs(5),
             frame_timeout: Duration::from_secs(5),
             connection_idle_timeout: Duration::from_secs(300),
@@ -141,6 +144,7 @@ struct FileConfig {
     admin_uids: Option<Vec<u32>>,
     admin_gids: Option<Vec<u32>>,
     max_connections: Option<usize>,
+    max_connections_per_uid: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     handshake_timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
@@ -219,6 +223,9 @@ impl Config {
         let ld = Limits::default();
         let limits = Limits {
             max_connections: file.max_connections.unwrap_or(ld.max_connections),
+            max_connections_per_uid: file
+                .max_connections_per_uid
+                .unwrap_or(ld.max_connections_per_uid),
             handshake_timeout: file.handshake_timeout.unwrap_or(ld.handshake_timeout),
             frame_timeout: file.frame_timeout.unwrap_or(ld.frame_timeout),
             connection_idle_timeout: file

@@ -72,11 +72,11 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), Da
         version = env!("CARGO_PKG_VERSION"),
         "keywardd ready"
     );
-    let shared = Arc::new(Shared {
-        authority: Arc::clone(&authority),
-        admins: config.admins.clone(),
-        daemon_uid: nix::unistd::geteuid().as_raw(),
-    });
+    let shared = Arc::new(Shared::new(
+        Arc::clone(&authority),
+        config.admins.clone(),
+        nix::unistd::geteuid().as_raw(),
+    ));
     let sweeper = tokio::spawn(sweeper::run(
         Arc::clone(&authority),
         config.sweep_interval,

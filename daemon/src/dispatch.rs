@@ -7,10 +7,11 @@
 
 use keyward_protocol::{ErrorCode, Op, Reply, Request, Response, WireError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::authority::{AdminContext, Authority, Denied, Fault, Outcome};
 use crate::config::Admins;
+use crate::log_limit::{self, LogLimit, Verdict};
 use crate::peer::Peer;
 
 /// What every connection shares.
@@ -19,6 +20,23 @@ pub(crate) struct Shared {
     pub authority: Arc<Authority>,
     pub admins: Admins,
     pub daemon_uid: u32,
+    /// Limits log lines about bad tokens, which any peer can send at will.
+    pub bad_token_log: LogLimit,
+    /// Limits log lines about refused host-admin attempts.
+    pub refused_admin_log: LogLimit,
+}
+
+impl Shared {
+    /// Shared state for connections to `authority`.
+    pub fn new(authority: Arc<Authority>, admins: Admins, daemon_uid: u32) -> Self {
+        Shared {
+            authority,
+            admins,
+            daemon_uid,
+            bad_token_log: LogLimit::new(log_limit::WINDOW),
+            refused_admin_log: LogLimit::new(log_limit::WINDOW),
+        }
+    }
 }
 
 /// Answers one request.
@@ -29,12 +47,23 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, peer: Peer, request: Request)
         Op::Ping => Ok(Reply::Pong {
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }),
-        Op::Verify { token, require } => flatten(
-            shared
-                .authority
-                .verify(&token, require.as_ref())
-                .map(|r| r.map(Reply::Verified)),
-        ),
+        Op::Verify { token, require } => {
+            let result = flatten(
+                shared
+                    .authority
+                    .verify(&token, require.as_ref())
+                    .map(|r| r.map(Reply::Verified)),
+            );
+            if let Err(e) = &result {
+                if matches!(
+                    e.code,
+                    ErrorCode::CredentialMalformed | ErrorCode::CredentialInvalid
+                ) {
+                    note_bad_token(shared, peer, e.code);
+                }
+            }
+            result
+        }
         op => {
             let shared = Arc::clone(shared);
             tokio::task::spawn_blocking(move || blocking(&shared, peer, admin_key, op))
@@ -65,13 +94,16 @@ fn blocking(
     let auth = &shared.authority;
     if op.needs_host_admin() {
         if !peer.is_host_admin(shared.daemon_uid, &shared.admins) {
-            tracing::warn!(
-                op = op.name(),
-                uid = peer.uid,
-                gid = peer.gid,
-                pid = peer.pid,
-                "refused: not a host admin"
-            );
+            if let Verdict::Log { suppressed } = shared.refused_admin_log.check(Instant::now()) {
+                tracing::warn!(
+                    op = op.name(),
+                    uid = peer.uid,
+                    gid = peer.gid,
+                    pid = peer.pid,
+                    suppressed,
+                    "refused: not a host admin"
+                );
+            }
             return Err(WireError::new(
                 ErrorCode::Forbidden,
                 format!(
@@ -164,6 +196,20 @@ fn blocking(
         | Op::AdminKeyRevoke { .. } => {
             unreachable!("handled before")
         }
+    }
+}
+
+/// Logs a failed verify at a bounded rate; a flood of bad tokens costs one line per window.
+fn note_bad_token(shared: &Shared, peer: Peer, code: ErrorCode) {
+    if let Verdict::Log { suppressed } = shared.bad_token_log.check(Instant::now()) {
+        tracing::info!(
+            code = code.as_str(),
+            uid = peer.uid,
+            pid = peer.pid,
+            suppressed,
+            "verify failed (further failures within {}s are counted, not logged)",
+            log_limit::WINDOW.as_secs()
+        );
     }
 }
 

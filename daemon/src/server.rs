@@ -2,11 +2,15 @@
 //!
 //! The limit is a semaphore whose permit is taken *before* `accept()`, so at the limit new peers
 //! wait in the kernel's backlog instead of costing the daemon memory. Errors on one connection
-//! are logged inside its task and never reach this loop.
+//! are logged inside its task and never reach this loop. Each uid may hold at most
+//! `max_connections_per_uid` of them, so one local user cannot starve the others.
 
+use bytes::BytesMut;
+use keyward_protocol::frame;
+use keyward_protocol::{ErrorCode, HelloReply, WireError};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::UnixListener;
+use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -15,6 +19,7 @@ use crate::config::Limits;
 use crate::connection::{Connection, ConnectionError};
 use crate::dispatch::Shared;
 use crate::peer::Peer;
+use crate::uid_slots::UidSlots;
 
 /// Pause after an `accept` failure such as EMFILE, so the loop does not spin while descriptors
 /// are exhausted.
@@ -29,6 +34,7 @@ pub(crate) async fn run(
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let tracker = TaskTracker::new();
+    let per_uid = UidSlots::new(limits.max_connections_per_uid);
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -52,6 +58,10 @@ pub(crate) async fn run(
                 continue;
             }
         };
+        let Some(uid_slot) = per_uid.take(peer.uid) else {
+            refuse_over_share(&stream, peer, limits.max_connections_per_uid);
+            continue;
+        };
         let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();
         let limits = limits.clone();
@@ -67,9 +77,27 @@ pub(crate) async fn run(
                     tracing::debug!(uid = peer.uid, pid = peer.pid, error = %e, "connection closed")
                 }
             }
-            drop(permit);
+            drop((permit, uid_slot));
         });
     }
     tracker.close();
     tracker.wait().await;
+}
+
+/// Tells a peer over its uid's share why it is refused, without waiting for it, and closes.
+fn refuse_over_share(stream: &UnixStream, peer: Peer, share: usize) {
+    let reply = HelloReply::Refused(WireError::new(
+        ErrorCode::Unavailable,
+        format!("too many connections from uid {} (limit {share})", peer.uid),
+    ));
+    let mut buf = BytesMut::new();
+    if frame::write_message(&mut frame::codec(), &reply, &mut buf).is_ok() {
+        // Best effort: a fresh socket's send buffer takes this small frame without blocking.
+        let _ = stream.try_write(&buf);
+    }
+    tracing::debug!(
+        uid = peer.uid,
+        pid = peer.pid,
+        "refused: uid over its connection share"
+    );
 }

@@ -2,20 +2,24 @@
 
 use crate::support::{binary, json, Daemon};
 use keyward_client::{Env, Scopes};
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 /// The uid and gid of `nobody` on Debian.
-const NOBODY: u32 = 65534;
+pub const NOBODY: u32 = 65534;
 
-/// A CLI run as `nobody` may verify tokens but gets FORBIDDEN for admin-key commands.
-#[test]
-fn non_admin_peer_is_refused() {
+/// Fails with a clear message when the suite cannot switch uids.
+pub fn require_root() {
     assert!(
         nix::unistd::geteuid().is_root(),
         "this test switches to another uid and must run as root, as the README's test command does"
     );
+}
+
+/// A CLI run as `nobody` may verify tokens but gets FORBIDDEN for admin-key commands.
+#[test]
+fn non_admin_peer_is_refused() {
+    require_root();
     let daemon = Daemon::start();
     let (mut admin, _) = daemon.admin_client(Env::Live);
     let token = admin
@@ -23,11 +27,7 @@ fn non_admin_peer_is_refused() {
         .unwrap()
         .session
         .token;
-    // Let `nobody` reach the socket: the test opens the path, the daemon still decides.
-    for dir in [daemon.dir(), daemon.socket.parent().unwrap()] {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    std::fs::set_permissions(&daemon.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    daemon.open_socket_to_all();
 
     let as_nobody = |args: &[&str]| {
         Command::new(binary("keyward"))

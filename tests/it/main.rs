@@ -1,8 +1,9 @@
 //! Integration tests: each starts the real `keywardd` on a temporary socket and data dir.
 
-mod access;
+pub mod access;
 mod cli;
 mod client_api;
+mod flood;
 mod hostile;
 mod lifecycle;
 mod seeds;

@@ -16,6 +16,7 @@
 //! point nowhere, which every reader skips and the sweeper removes. Nothing here flushes except
 //! [`Store::flush`]; callers flush before acknowledging a change.
 
+mod commit;
 mod records;
 
 pub(crate) use records::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
@@ -63,6 +64,7 @@ pub(crate) struct Found {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    commits: std::sync::Arc<commit::GroupCommit>,
     credentials: sled::Tree,
     credential_ids: sled::Tree,
     principals: sled::Tree,
@@ -120,16 +122,18 @@ impl Store {
             owner_index: db.open_tree("owner_index")?,
             expiry_index: db.open_tree("expiry_index")?,
             meta: db.open_tree("meta")?,
+            commits: Default::default(),
             db,
         })
     }
 
-    /// Makes every change so far durable (a sled flush).
+    /// Makes every change this thread has made durable, sharing one sled flush among all
+    /// concurrent callers (group commit).
     ///
     /// # Errors
     /// If the write to disk fails.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
+        self.commits.commit(|| self.db.flush().map(drop))?;
         Ok(())
     }
 

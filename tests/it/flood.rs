@@ -1,0 +1,208 @@
+//! Volume abuse against the real daemon: connection floods, slow writers, peers that never
+//! read, and floods of bad tokens. The daemon must hold its limits, keep serving others, and not
+//! leak descriptors or memory.
+
+use crate::access::{require_root, NOBODY};
+use crate::support::{binary, wait_for, Daemon};
+use bytes::BytesMut;
+use keyward_protocol::frame::{self, read_message};
+use keyward_protocol::{ErrorCode, Hello, HelloReply, Op, Request, Secret};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn framed<T: serde::Serialize>(msg: &T) -> BytesMut {
+    let mut out = BytesMut::new();
+    frame::write_message(&mut frame::codec(), msg, &mut out).unwrap();
+    out
+}
+
+/// Reads one handshake reply, or `None` if the daemon closed without one.
+fn hello_reply(stream: &mut UnixStream) -> Option<HelloReply> {
+    let mut buf = BytesMut::new();
+    let mut codec = frame::codec();
+    loop {
+        if let Some(r) = read_message(&mut codec, &mut buf).unwrap() {
+            return Some(r);
+        }
+        let mut chunk = [0u8; 512];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// A thousand connections from one uid: it gets its share, the rest are refused at once with
+/// UNAVAILABLE, another uid is still served, and no descriptor leaks once they close.
+#[test]
+fn connection_flood() {
+    require_root();
+    let daemon = Daemon::start_with("max_connections = 64\nmax_connections_per_uid = 32\n");
+    daemon.open_socket_to_all();
+    let baseline = daemon.open_fds();
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for _ in 0..1000 {
+        let mut s = UnixStream::connect(&daemon.socket).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        // A refused peer may find the socket closed before its hello goes out; the refusal
+        // is already waiting to be read.
+        let _ = s.write_all(&framed(&Hello::current("flood")));
+        match hello_reply(&mut s) {
+            Some(HelloReply::Accepted { .. }) => held.push(s),
+            Some(HelloReply::Refused(e)) => {
+                assert_eq!(e.code, ErrorCode::Unavailable);
+                assert!(e.message.unwrap().contains("too many connections"));
+                refused += 1;
+            }
+            None => panic!("closed without a reply"),
+        }
+    }
+    assert_eq!(held.len(), 32, "one uid's share");
+    assert_eq!(refused, 968);
+    assert!(
+        daemon.open_fds() <= baseline + 64 + 4,
+        "connection limit exceeded"
+    );
+    // Another uid is still served while the flood holds its share.
+    let out = Command::new(binary("keyward"))
+        .args(["ping", "--json"])
+        .env("KEYWARD_SOCKET", &daemon.socket)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    drop(held);
+    wait_for("descriptors to return to the baseline", || {
+        (daemon.open_fds() <= baseline).then_some(())
+    });
+    daemon.client().ping().unwrap();
+}
+
+/// Peers that trickle a frame byte by byte are closed at the frame deadline, and meanwhile
+/// another client's requests are answered promptly.
+#[test]
+fn slowloris() {
+    let daemon = Daemon::start_with("frame_timeout = \"500ms\"\n");
+    let mut slow: Vec<UnixStream> = (0..20)
+        .map(|_| {
+            let mut s = UnixStream::connect(&daemon.socket).unwrap();
+            s.write_all(&framed(&Hello::current("slow"))).unwrap();
+            assert!(matches!(
+                hello_reply(&mut s),
+                Some(HelloReply::Accepted { .. })
+            ));
+            s.write_all(&[0, 0, 1, 0]).unwrap();
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let mut client = daemon.client();
+    let mut worst = Duration::ZERO;
+    let mut open = slow.len();
+    while open > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "slow peers never cut off"
+        );
+        open = 0;
+        for s in &mut slow {
+            // A broken pipe means the daemon has closed this peer.
+            if s.write_all(&[7]).is_ok() {
+                open += 1;
+            }
+        }
+        let t = Instant::now();
+        client.ping().unwrap();
+        worst = worst.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "closed before the deadline"
+    );
+    assert!(
+        worst < Duration::from_millis(500),
+        "a ping took {worst:?} during the trickle"
+    );
+}
+
+/// A peer that pipelines requests without ever reading replies is closed at the write
+/// deadline; the daemon's memory stays bounded and others are served meanwhile.
+#[test]
+fn peer_that_never_reads() {
+    let daemon = Daemon::start_with("write_timeout = \"1s\"\n");
+    let rss_before = daemon.rss_kib();
+    let mut s = UnixStream::connect(&daemon.socket).unwrap();
+    s.write_all(&framed(&Hello::current("deaf"))).unwrap();
+    let mut batch = BytesMut::new();
+    for id in 0..1000 {
+        batch.extend_from_slice(&framed(&Request {
+            id,
+            admin_key: None,
+            op: Op::Stats,
+        }));
+    }
+    s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut sent = 0usize;
+    let writer = std::thread::spawn(move || {
+        // Write until the daemon gives up on us; 64 MiB is far beyond any socket buffer.
+        while sent < 64 << 20 {
+            if s.write_all(&batch).is_err() {
+                return sent;
+            }
+            sent += batch.len();
+        }
+        panic!("the daemon kept reading from a peer that never reads");
+    });
+    daemon.client().ping().unwrap();
+    let sent = writer.join().unwrap();
+    let grew = daemon.rss_kib().saturating_sub(rss_before);
+    assert!(
+        grew < 32 * 1024,
+        "RSS grew by {grew} KiB after {sent} bytes"
+    );
+    daemon.client().ping().unwrap();
+}
+
+/// Twenty thousand bad tokens: every one refused, the daemon stays responsive, and the log
+/// gets a bounded number of lines about them rather than one each.
+#[test]
+fn bad_token_flood() {
+    let daemon = Daemon::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut c = keyward_client::Client::connect(&daemon.socket)
+            .await
+            .unwrap();
+        let bogus = "kw_ses_live_0000000000000000000000000000000000000000000000000000000000";
+        for _ in 0..20 {
+            let ops = (0..1000)
+                .map(|i| Op::Verify {
+                    token: Secret::new(if i % 2 == 0 { bogus } else { "TOKEN-x" }),
+                    require: None,
+                })
+                .collect();
+            for r in c.pipeline(ops).await.unwrap() {
+                assert_eq!(r.unwrap_err().code, ErrorCode::CredentialMalformed);
+            }
+        }
+        c.ping().await.unwrap();
+    });
+    let lines = daemon
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("verify failed"))
+        .count();
+    assert!(
+        (1..=3).contains(&lines),
+        "{lines} log lines for 20000 bad tokens"
+    );
+}
