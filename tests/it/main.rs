@@ -3,6 +3,7 @@
 pub mod access;
 mod cli;
 mod client_api;
+mod corruption;
 mod flood;
 mod hostile;
 mod lifecycle;

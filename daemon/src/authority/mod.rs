@@ -93,8 +93,12 @@ impl Fault {
     /// The error as sent to the peer: storage trouble may pass, corruption is internal.
     pub fn to_wire(&self) -> WireError {
         let code = match self {
-            Fault::Store(StoreError::Corrupt { .. }) => ErrorCode::Internal,
-            Fault::Store(StoreError::Sled(_)) | Fault::Random(_) => ErrorCode::Unavailable,
+            Fault::Store(StoreError::Corrupt { .. } | StoreError::Damaged { .. }) => {
+                ErrorCode::Internal
+            }
+            Fault::Store(StoreError::Sled(_) | StoreError::Io(_)) | Fault::Random(_) => {
+                ErrorCode::Unavailable
+            }
         };
         WireError::new(code, self.to_string())
     }

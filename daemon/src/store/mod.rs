@@ -17,6 +17,7 @@
 //! [`Store::flush`]; callers flush before acknowledging a change.
 
 mod commit;
+mod generation;
 mod records;
 
 pub(crate) use records::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
@@ -24,7 +25,10 @@ pub(crate) use records::{CredentialRecord, PrincipalKind, PrincipalRecord, Store
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use sled::IVec;
+use std::fs::File;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// A storage failure: the operation could not be carried out.
@@ -33,6 +37,21 @@ pub enum StoreError {
     /// sled reported an error (I/O, or its own corruption check).
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
+    /// A file of the store could not be read or written.
+    #[error("storage error: {0}")]
+    Io(std::io::Error),
+    /// The data dir lost acknowledged changes or is garbled; the daemon must not serve from it.
+    #[error(
+        "data dir {} is damaged: {detail}. keywardd will not serve from it; restore it from a \
+         backup (see README, \"Recovering a damaged data dir\")",
+        dir.display()
+    )]
+    Damaged {
+        /// The data dir.
+        dir: std::path::PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// A record could not be decoded.
     #[error("corrupt record in {tree}: {detail}")]
     Corrupt {
@@ -51,7 +70,20 @@ impl StoreError {
 
 /// Counter names in the `meta` tree.
 const SWEEPS_RUN: &[u8] = b"sweeps_run";
+/// The commit generation (see [`generation`]).
+const GENERATION: &[u8] = b"generation";
 const CREDENTIALS_SWEPT: &[u8] = b"credentials_swept";
+
+/// What a commit does besides sled's flush: sync the log for power loss, and count generations.
+struct Durability {
+    /// sled's log file, opened separately so a commit can `fdatasync` it: sled's own flush
+    /// uses `sync_file_range`, which neither flushes the disk cache nor the file's size.
+    log: File,
+    /// The last generation made durable.
+    generation: AtomicU64,
+    /// The side file recording it.
+    side: generation::GenerationFile,
+}
 
 /// A credential found by hash, with the exact bytes read, for compare-and-swap.
 pub(crate) struct Found {
@@ -64,7 +96,8 @@ pub(crate) struct Found {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    commits: std::sync::Arc<commit::GroupCommit>,
+    commits: Arc<commit::GroupCommit>,
+    durability: Arc<Durability>,
     credentials: sled::Tree,
     credential_ids: sled::Tree,
     principals: sled::Tree,
@@ -115,13 +148,22 @@ impl Store {
             // Background flushes bound what a crash can lose of the lazily persisted slides.
             .flush_every_ms(Some(500))
             .open()?;
+        let meta = db.open_tree("meta")?;
+        let recovered = read_u64(&meta, GENERATION)?;
+        let side = generation::GenerationFile::open_and_check(dir, recovered)?;
+        let log = File::open(dir.join("db").join("db")).map_err(StoreError::Io)?;
         Ok(Store {
+            durability: Arc::new(Durability {
+                log,
+                generation: AtomicU64::new(recovered),
+                side,
+            }),
             credentials: db.open_tree("credentials")?,
             credential_ids: db.open_tree("credential_ids")?,
             principals: db.open_tree("principals")?,
             owner_index: db.open_tree("owner_index")?,
             expiry_index: db.open_tree("expiry_index")?,
-            meta: db.open_tree("meta")?,
+            meta,
             commits: Default::default(),
             db,
         })
@@ -133,8 +175,16 @@ impl Store {
     /// # Errors
     /// If the write to disk fails.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.commits.commit(|| self.db.flush().map(drop))?;
-        Ok(())
+        self.commits.commit(|| {
+            let d = &self.durability;
+            // Only one commit flushes at a time, so a plain load/store pair cannot race.
+            let next = d.generation.load(Ordering::Acquire) + 1;
+            self.meta.insert(GENERATION, &next.to_be_bytes())?;
+            self.db.flush()?;
+            d.log.sync_data().map_err(StoreError::Io)?;
+            d.generation.store(next, Ordering::Release);
+            d.side.record(next)
+        })
     }
 
     /// The credential whose token hashes to `hash`.
@@ -325,14 +375,18 @@ impl Store {
 
     /// `(sweeps_run, credentials_swept)`.
     pub(crate) fn sweep_counters(&self) -> Result<(u64, u64), StoreError> {
-        let read = |name: &[u8]| -> Result<u64, StoreError> {
-            Ok(self
-                .meta
-                .get(name)?
-                .and_then(|b| b.as_ref().try_into().ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0))
-        };
-        Ok((read(SWEEPS_RUN)?, read(CREDENTIALS_SWEPT)?))
+        Ok((
+            read_u64(&self.meta, SWEEPS_RUN)?,
+            read_u64(&self.meta, CREDENTIALS_SWEPT)?,
+        ))
     }
+}
+
+/// A big-endian counter from the `meta` tree; absent is zero.
+fn read_u64(meta: &sled::Tree, name: &[u8]) -> Result<u64, StoreError> {
+    Ok(meta
+        .get(name)?
+        .and_then(|b| b.as_ref().try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0))
 }
