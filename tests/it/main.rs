@@ -4,6 +4,7 @@ pub mod access;
 mod cli;
 mod client_api;
 mod corruption;
+mod disk_full;
 mod flood;
 mod hostile;
 mod lifecycle;

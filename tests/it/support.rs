@@ -83,6 +83,15 @@ impl Daemon {
 
     /// Starts a daemon with `config` as its TOML file.
     pub fn start_with(config: &str) -> Daemon {
+        Daemon::start_at(None, config)
+    }
+
+    /// Starts a daemon whose data dir is `data_dir` (for example on a special filesystem).
+    pub fn start_on(data_dir: &Path, config: &str) -> Daemon {
+        Daemon::start_at(Some(data_dir), config)
+    }
+
+    fn start_at(data_dir: Option<&Path>, config: &str) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("keyward-it")
             .tempdir()
@@ -90,7 +99,7 @@ impl Daemon {
         let mut d = Daemon {
             child: None,
             socket: dir.path().join("run/keyward.sock"),
-            data_dir: dir.path().join("data"),
+            data_dir: data_dir.map_or_else(|| dir.path().join("data"), Path::to_owned),
             config: dir.path().join("keywardd.toml"),
             log: dir.path().join("keywardd.log"),
             dir,

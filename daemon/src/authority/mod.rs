@@ -96,9 +96,8 @@ impl Fault {
             Fault::Store(StoreError::Corrupt { .. } | StoreError::Damaged { .. }) => {
                 ErrorCode::Internal
             }
-            Fault::Store(StoreError::Sled(_) | StoreError::Io(_)) | Fault::Random(_) => {
-                ErrorCode::Unavailable
-            }
+            Fault::Store(StoreError::Sled(_) | StoreError::Io(_) | StoreError::Reopening(_))
+            | Fault::Random(_) => ErrorCode::Unavailable,
         };
         WireError::new(code, self.to_string())
     }

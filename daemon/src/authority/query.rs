@@ -29,7 +29,7 @@ impl Authority {
     /// The clients of the caller's environment, oldest first.
     pub fn list_clients(&self, ctx: AdminContext) -> Result<Vec<ClientSummary>, Fault> {
         let mut clients = Vec::new();
-        for p in self.store.principals() {
+        for p in self.store.principals()? {
             let p = p?;
             if p.kind == PrincipalKind::Client && p.env() == ctx.env {
                 clients.push((
@@ -86,12 +86,12 @@ impl Authority {
             sweeps_run,
             credentials_swept,
         };
-        for p in self.store.principals() {
+        for p in self.store.principals()? {
             if p?.kind == PrincipalKind::Client {
                 stats.clients += 1;
             }
         }
-        for record in self.store.credentials() {
+        for record in self.store.credentials()? {
             let record = record?;
             if !record.is_live(now) {
                 continue;

@@ -17,18 +17,22 @@
 //! [`Store::flush`]; callers flush before acknowledging a change.
 
 mod commit;
+mod engine;
 mod generation;
 mod records;
 
+use engine::Engine;
+
 pub(crate) use records::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
 
+use arc_swap::ArcSwapOption;
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use sled::IVec;
-use std::fs::File;
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// A storage failure: the operation could not be carried out.
@@ -52,6 +56,9 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+    /// A write failed earlier and the store has not yet been reopened; retry shortly.
+    #[error("writes are failing ({0}); keywardd retries every second and reads still work")]
+    Reopening(String),
     /// A record could not be decoded.
     #[error("corrupt record in {tree}: {detail}")]
     Corrupt {
@@ -66,24 +73,21 @@ impl StoreError {
     pub(crate) fn corrupt(tree: &'static str, detail: String) -> Self {
         StoreError::Corrupt { tree, detail }
     }
+
+    /// Whether this is an I/O failure, after which sled refuses writes until reopened.
+    fn is_io(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Io(_) | StoreError::Sled(sled::Error::Io(_))
+        )
+    }
 }
 
 /// Counter names in the `meta` tree.
-const SWEEPS_RUN: &[u8] = b"sweeps_run";
+pub(crate) const SWEEPS_RUN: &[u8] = b"sweeps_run";
 /// The commit generation (see [`generation`]).
-const GENERATION: &[u8] = b"generation";
-const CREDENTIALS_SWEPT: &[u8] = b"credentials_swept";
-
-/// What a commit does besides sled's flush: sync the log for power loss, and count generations.
-struct Durability {
-    /// sled's log file, opened separately so a commit can `fdatasync` it: sled's own flush
-    /// uses `sync_file_range`, which neither flushes the disk cache nor the file's size.
-    log: File,
-    /// The last generation made durable.
-    generation: AtomicU64,
-    /// The side file recording it.
-    side: generation::GenerationFile,
-}
+pub(crate) const GENERATION: &[u8] = b"generation";
+pub(crate) const CREDENTIALS_SWEPT: &[u8] = b"credentials_swept";
 
 /// A credential found by hash, with the exact bytes read, for compare-and-swap.
 pub(crate) struct Found {
@@ -92,23 +96,41 @@ pub(crate) struct Found {
     raw: IVec,
 }
 
-/// The sled database and its trees.
+/// How often a failed store may try to reopen itself.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
+/// Free space a reopen needs: sled writes whole segments (512 KiB by default).
+const REOPEN_MIN_FREE: u64 = 2 << 20;
+/// How long a reopen waits for in-flight operations to let go of the failed engine.
+const REOPEN_DRAIN: Duration = Duration::from_secs(2);
+
+/// The store: typed operations over the current [`Engine`], and recovery from write failures.
+///
+/// sled latches the first I/O error of a write (for example ENOSPC) and fails every later write
+/// until it is reopened. So after a write fails, the next write attempt (at most once per
+/// second) drops the engine and reopens it from disk: what was acknowledged is there, what
+/// failed was never acknowledged, and writes resume once the cause (a full disk) is gone.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    commits: Arc<commit::GroupCommit>,
-    durability: Arc<Durability>,
-    credentials: sled::Tree,
-    credential_ids: sled::Tree,
-    principals: sled::Tree,
-    owner_index: sled::Tree,
-    expiry_index: sled::Tree,
-    meta: sled::Tree,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    engine: ArcSwapOption<Engine>,
+    commits: commit::GroupCommit,
+    /// Set when a write failed; cleared by a successful reopen.
+    failed: AtomicBool,
+    /// Why the last write failed, for the errors returned until the reopen.
+    failure: Mutex<String>,
+    /// When the last reopen was tried.
+    last_reopen: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("dir", &self.shared.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,7 +149,7 @@ fn expiry_key(at: UnixMillis, id: Uuid) -> [u8; 24] {
     k
 }
 
-fn hash_from(tree: &'static str, bytes: &[u8]) -> Result<TokenHash, StoreError> {
+pub(crate) fn hash_from(tree: &'static str, bytes: &[u8]) -> Result<TokenHash, StoreError> {
     bytes
         .try_into()
         .map_err(|_| StoreError::corrupt(tree, format!("hash of {} bytes", bytes.len())))
@@ -141,70 +163,121 @@ impl Store {
     /// Opens (or creates) the store in `dir`.
     ///
     /// # Errors
-    /// If sled cannot open the directory.
+    /// If sled cannot open the directory, or the store is damaged ([`StoreError::Damaged`]).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            // Background flushes bound what a crash can lose of the lazily persisted slides.
-            .flush_every_ms(Some(500))
-            .open()?;
-        let meta = db.open_tree("meta")?;
-        let recovered = read_u64(&meta, GENERATION)?;
-        let side = generation::GenerationFile::open_and_check(dir, recovered)?;
-        let log = File::open(dir.join("db").join("db")).map_err(StoreError::Io)?;
+        let engine = Engine::open(dir)?;
         Ok(Store {
-            durability: Arc::new(Durability {
-                log,
-                generation: AtomicU64::new(recovered),
-                side,
+            shared: Arc::new(Shared {
+                dir: dir.to_owned(),
+                engine: ArcSwapOption::from_pointee(engine),
+                commits: commit::GroupCommit::default(),
+                failed: AtomicBool::new(false),
+                failure: Mutex::new(String::new()),
+                last_reopen: Mutex::new(None),
             }),
-            credentials: db.open_tree("credentials")?,
-            credential_ids: db.open_tree("credential_ids")?,
-            principals: db.open_tree("principals")?,
-            owner_index: db.open_tree("owner_index")?,
-            expiry_index: db.open_tree("expiry_index")?,
-            meta,
-            commits: Default::default(),
-            db,
         })
     }
 
-    /// Makes every change this thread has made durable, sharing one sled flush among all
-    /// concurrent callers (group commit).
+    /// The engine for a read.
+    fn engine(&self) -> Result<Arc<Engine>, StoreError> {
+        self.shared
+            .engine
+            .load_full()
+            .ok_or_else(|| self.reopening())
+    }
+
+    fn reopening(&self) -> StoreError {
+        let why = self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        StoreError::Reopening(why.clone())
+    }
+
+    /// Runs a write against the engine, reopening it first if an earlier write failed, and
+    /// noting a failure of this one.
+    fn write<T>(&self, f: impl FnOnce(&Engine) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            self.reopen()?;
+        }
+        let engine = self.engine()?;
+        let result = f(&engine);
+        if let Err(e) = &result {
+            if e.is_io() {
+                *self
+                    .shared
+                    .failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = e.to_string();
+                self.shared.failed.store(true, Ordering::Release);
+            }
+        }
+        result
+    }
+
+    /// Drops the failed engine and opens a fresh one from disk, at most once per
+    /// [`REOPEN_EVERY`].
+    fn reopen(&self) -> Result<(), StoreError> {
+        let mut last = self
+            .shared
+            .last_reopen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if !self.shared.failed.load(Ordering::Acquire) {
+            return Ok(()); // Another thread reopened it while this one waited.
+        }
+        if last.is_some_and(|at| at.elapsed() < REOPEN_EVERY) {
+            return Err(self.reopening());
+        }
+        *last = Some(Instant::now());
+        // Reads keep using the failed engine; give it up only once a reopen can succeed.
+        let free = free_bytes(&self.shared.dir)?;
+        if free < REOPEN_MIN_FREE {
+            return Err(StoreError::Reopening(format!(
+                "{free} bytes free in {}; writes resume once {REOPEN_MIN_FREE} are",
+                self.shared.dir.display()
+            )));
+        }
+        if let Some(old) = self.shared.engine.swap(None) {
+            // sled holds a file lock until every handle to the old engine is gone.
+            let deadline = Instant::now() + REOPEN_DRAIN;
+            while Arc::strong_count(&old) > 1 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(old);
+        }
+        match Engine::open(&self.shared.dir) {
+            Ok(engine) => {
+                self.shared.engine.store(Some(Arc::new(engine)));
+                self.shared.failed.store(false, Ordering::Release);
+                tracing::warn!(dir = %self.shared.dir.display(), "store reopened after a write failure");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reopening the store failed; will retry");
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes every change this thread has made durable, sharing one sled flush and one
+    /// `fdatasync` among all concurrent callers (group commit).
     ///
     /// # Errors
     /// If the write to disk fails.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.commits.commit(|| {
-            let d = &self.durability;
-            // Only one commit flushes at a time, so a plain load/store pair cannot race.
-            let next = d.generation.load(Ordering::Acquire) + 1;
-            self.meta.insert(GENERATION, &next.to_be_bytes())?;
-            self.db.flush()?;
-            d.log.sync_data().map_err(StoreError::Io)?;
-            d.generation.store(next, Ordering::Release);
-            d.side.record(next)
-        })
+        self.write(|engine| self.shared.commits.commit(|| engine.commit()))
     }
 
     /// The credential whose token hashes to `hash`.
     pub(crate) fn credential(&self, hash: &TokenHash) -> Result<Option<Found>, StoreError> {
-        match self.credentials.get(hash)? {
-            Some(raw) => Ok(Some(Found {
-                hash: *hash,
-                record: records::decode("credentials", &raw)?,
-                raw,
-            })),
-            None => Ok(None),
-        }
+        self.engine()?.credential(hash)
     }
 
     /// The credential with public id `id`.
     pub(crate) fn credential_by_id(&self, id: Uuid) -> Result<Option<Found>, StoreError> {
-        match self.credential_ids.get(id.as_bytes())? {
-            Some(h) => self.credential(&hash_from("credential_ids", &h)?),
-            None => Ok(None),
-        }
+        self.engine()?.credential_by_id(id)
     }
 
     /// Stores a new credential and its indexes; the record itself is written last.
@@ -214,14 +287,16 @@ impl Store {
         record: &CredentialRecord,
     ) -> Result<(), StoreError> {
         let bytes = records::encode(record)?;
-        if let Some(at) = record.expires_at {
-            self.expiry_index.insert(expiry_key(at, record.id), &[])?;
-        }
-        self.owner_index
-            .insert(owner_key(record.owner, record.id), &[])?;
-        self.credential_ids.insert(record.id.as_bytes(), hash)?;
-        self.credentials.insert(hash, bytes)?;
-        Ok(())
+        self.write(|e| {
+            if let Some(at) = record.expires_at {
+                e.expiry_index.insert(expiry_key(at, record.id), &[])?;
+            }
+            e.owner_index
+                .insert(owner_key(record.owner, record.id), &[])?;
+            e.credential_ids.insert(record.id.as_bytes(), hash)?;
+            e.credentials.insert(hash, bytes)?;
+            Ok(())
+        })
     }
 
     /// Replaces `found` with `updated` only if it is unchanged since it was read.
@@ -234,43 +309,42 @@ impl Store {
         updated: &CredentialRecord,
     ) -> Result<bool, StoreError> {
         let bytes = records::encode(updated)?;
-        Ok(self
-            .credentials
-            .compare_and_swap(found.hash, Some(&found.raw), Some(bytes))?
-            .is_ok())
+        self.write(|e| {
+            Ok(e.credentials
+                .compare_and_swap(found.hash, Some(&found.raw), Some(bytes))?
+                .is_ok())
+        })
     }
 
     /// Deletes a credential: the record first, so it stops verifying at once, then its indexes.
     ///
     /// Returns `false` if it had already gone or changed since it was read.
     pub(crate) fn remove_credential(&self, found: &Found) -> Result<bool, StoreError> {
-        let removed = self
-            .credentials
-            .compare_and_swap(found.hash, Some(&found.raw), None::<&[u8]>)?
-            .is_ok();
-        if removed {
-            self.remove_indexes(&found.record)?;
-        }
-        Ok(removed)
-    }
-
-    fn remove_indexes(&self, record: &CredentialRecord) -> Result<(), StoreError> {
-        self.credential_ids.remove(record.id.as_bytes())?;
-        self.owner_index
-            .remove(owner_key(record.owner, record.id))?;
-        if let Some(at) = record.expires_at {
-            self.expiry_index.remove(expiry_key(at, record.id))?;
-        }
-        Ok(())
+        self.write(|e| {
+            let removed = e
+                .credentials
+                .compare_and_swap(found.hash, Some(&found.raw), None::<&[u8]>)?
+                .is_ok();
+            if removed {
+                let record = &found.record;
+                e.credential_ids.remove(record.id.as_bytes())?;
+                e.owner_index.remove(owner_key(record.owner, record.id))?;
+                if let Some(at) = record.expires_at {
+                    e.expiry_index.remove(expiry_key(at, record.id))?;
+                }
+            }
+            Ok(removed)
+        })
     }
 
     /// Every live-or-not credential filed under `owner`. Dangling index entries are skipped.
     pub(crate) fn credentials_of(&self, owner: Uuid) -> Result<Vec<Found>, StoreError> {
+        let e = self.engine()?;
         let mut out = Vec::new();
-        for entry in self.owner_index.scan_prefix(owner.as_bytes()) {
+        for entry in e.owner_index.scan_prefix(owner.as_bytes()) {
             let (key, _) = entry?;
             let id = uuid_from("owner_index", &key[16..])?;
-            if let Some(found) = self.credential_by_id(id)? {
+            if let Some(found) = e.credential_by_id(id)? {
                 out.push(found);
             }
         }
@@ -279,7 +353,7 @@ impl Store {
 
     /// The principal with id `id`.
     pub(crate) fn principal(&self, id: Uuid) -> Result<Option<PrincipalRecord>, StoreError> {
-        match self.principals.get(id.as_bytes())? {
+        match self.engine()?.principals.get(id.as_bytes())? {
             Some(raw) => Ok(Some(records::decode("principals", &raw)?)),
             None => Ok(None),
         }
@@ -287,33 +361,41 @@ impl Store {
 
     /// Stores a principal.
     pub(crate) fn insert_principal(&self, record: &PrincipalRecord) -> Result<(), StoreError> {
-        self.principals
-            .insert(record.id.as_bytes(), records::encode(record)?)?;
-        Ok(())
+        let bytes = records::encode(record)?;
+        self.write(|e| {
+            e.principals.insert(record.id.as_bytes(), bytes)?;
+            Ok(())
+        })
     }
 
     /// Deletes a principal.
     pub(crate) fn remove_principal(&self, id: Uuid) -> Result<(), StoreError> {
-        self.principals.remove(id.as_bytes())?;
-        Ok(())
+        self.write(|e| {
+            e.principals.remove(id.as_bytes())?;
+            Ok(())
+        })
     }
 
     /// Every principal, in id order.
     pub(crate) fn principals(
         &self,
-    ) -> impl Iterator<Item = Result<PrincipalRecord, StoreError>> + '_ {
-        self.principals
+    ) -> Result<impl Iterator<Item = Result<PrincipalRecord, StoreError>>, StoreError> {
+        Ok(self
+            .engine()?
+            .principals
             .iter()
-            .map(|entry| records::decode("principals", &entry?.1))
+            .map(|entry| records::decode("principals", &entry?.1)))
     }
 
     /// Every credential, in hash order.
     pub(crate) fn credentials(
         &self,
-    ) -> impl Iterator<Item = Result<CredentialRecord, StoreError>> + '_ {
-        self.credentials
+    ) -> Result<impl Iterator<Item = Result<CredentialRecord, StoreError>>, StoreError> {
+        Ok(self
+            .engine()?
+            .credentials
             .iter()
-            .map(|entry| records::decode("credentials", &entry?.1))
+            .map(|entry| records::decode("credentials", &entry?.1)))
     }
 
     /// Up to `limit` expiry-index entries due at or before `now`, oldest first.
@@ -324,7 +406,12 @@ impl Store {
     ) -> Result<Vec<(UnixMillis, Uuid)>, StoreError> {
         let end = expiry_key(now, Uuid::max());
         let mut out = Vec::new();
-        for entry in self.expiry_index.range(..=end.as_slice()).take(limit) {
+        for entry in self
+            .engine()?
+            .expiry_index
+            .range(..=end.as_slice())
+            .take(limit)
+        {
             let (key, _) = entry?;
             let at = u64::from_be_bytes(key[..8].try_into().expect("8-byte prefix"));
             out.push((
@@ -342,48 +429,61 @@ impl Store {
         from: UnixMillis,
         to: Option<UnixMillis>,
     ) -> Result<(), StoreError> {
-        if let Some(to) = to {
-            self.expiry_index.insert(expiry_key(to, id), &[])?;
-        }
-        self.expiry_index.remove(expiry_key(from, id))?;
-        Ok(())
+        self.write(|e| {
+            if let Some(to) = to {
+                e.expiry_index.insert(expiry_key(to, id), &[])?;
+            }
+            e.expiry_index.remove(expiry_key(from, id))?;
+            Ok(())
+        })
     }
 
     /// Removes an index entry whose credential is gone, and any leftovers of it.
     pub(crate) fn remove_dangling(&self, at: UnixMillis, id: Uuid) -> Result<(), StoreError> {
-        self.credential_ids.remove(id.as_bytes())?;
-        self.expiry_index.remove(expiry_key(at, id))?;
-        Ok(())
+        self.write(|e| {
+            e.credential_ids.remove(id.as_bytes())?;
+            e.expiry_index.remove(expiry_key(at, id))?;
+            Ok(())
+        })
     }
 
     /// Adds to the persistent sweep counters.
     pub(crate) fn count_sweep(&self, swept: u64) -> Result<(), StoreError> {
-        self.add_counter(SWEEPS_RUN, 1)?;
-        self.add_counter(CREDENTIALS_SWEPT, swept)
-    }
-
-    fn add_counter(&self, name: &[u8], by: u64) -> Result<(), StoreError> {
-        self.meta.fetch_and_update(name, |old| {
-            let n = old
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
-            Some(n.saturating_add(by).to_be_bytes().to_vec())
-        })?;
-        Ok(())
+        self.write(|e| {
+            add_counter(&e.meta, SWEEPS_RUN, 1)?;
+            add_counter(&e.meta, CREDENTIALS_SWEPT, swept)
+        })
     }
 
     /// `(sweeps_run, credentials_swept)`.
     pub(crate) fn sweep_counters(&self) -> Result<(u64, u64), StoreError> {
+        let e = self.engine()?;
         Ok((
-            read_u64(&self.meta, SWEEPS_RUN)?,
-            read_u64(&self.meta, CREDENTIALS_SWEPT)?,
+            read_u64(&e.meta, SWEEPS_RUN)?,
+            read_u64(&e.meta, CREDENTIALS_SWEPT)?,
         ))
     }
 }
 
+/// Free bytes for unprivileged writers on the filesystem holding `dir`.
+fn free_bytes(dir: &Path) -> Result<u64, StoreError> {
+    let stat = nix::sys::statvfs::statvfs(dir).map_err(|e| StoreError::Io(e.into()))?;
+    Ok(u64::from(stat.blocks_available()).saturating_mul(stat.fragment_size()))
+}
+
+fn add_counter(meta: &sled::Tree, name: &[u8], by: u64) -> Result<(), StoreError> {
+    meta.fetch_and_update(name, |old| {
+        let n = old
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        Some(n.saturating_add(by).to_be_bytes().to_vec())
+    })?;
+    Ok(())
+}
+
 /// A big-endian counter from the `meta` tree; absent is zero.
-fn read_u64(meta: &sled::Tree, name: &[u8]) -> Result<u64, StoreError> {
+pub(crate) fn read_u64(meta: &sled::Tree, name: &[u8]) -> Result<u64, StoreError> {
     Ok(meta
         .get(name)?
         .and_then(|b| b.as_ref().try_into().ok())

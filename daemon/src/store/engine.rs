@@ -1,0 +1,87 @@
+//! One open sled database: its trees, the commit that makes changes durable, and the reads
+//! that several store operations share.
+
+use keyward_protocol::token::TokenHash;
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use uuid::Uuid;
+
+use super::generation::GenerationFile;
+use super::{hash_from, read_u64, records, Found, StoreError, GENERATION};
+
+/// An open database. Replaced wholesale when the store reopens after a write failure.
+pub(crate) struct Engine {
+    db: sled::Db,
+    pub credentials: sled::Tree,
+    pub credential_ids: sled::Tree,
+    pub principals: sled::Tree,
+    pub owner_index: sled::Tree,
+    pub expiry_index: sled::Tree,
+    pub meta: sled::Tree,
+    /// sled's log file, opened separately so a commit can `fdatasync` it: sled's own flush
+    /// uses `sync_file_range`, which flushes neither the disk's cache nor the file size.
+    log: File,
+    /// The last generation made durable.
+    generation: AtomicU64,
+    /// The side file recording it.
+    side: GenerationFile,
+}
+
+impl Engine {
+    /// Opens the database in `dir` and checks it against the generation side file.
+    pub fn open(dir: &Path) -> Result<Engine, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            // Background flushes bound what a crash can lose of the lazily persisted slides.
+            .flush_every_ms(Some(500))
+            .open()?;
+        let meta = db.open_tree("meta")?;
+        let recovered = read_u64(&meta, GENERATION)?;
+        let side = GenerationFile::open_and_check(dir, recovered)?;
+        let log = File::open(dir.join("db").join("db")).map_err(StoreError::Io)?;
+        Ok(Engine {
+            credentials: db.open_tree("credentials")?,
+            credential_ids: db.open_tree("credential_ids")?,
+            principals: db.open_tree("principals")?,
+            owner_index: db.open_tree("owner_index")?,
+            expiry_index: db.open_tree("expiry_index")?,
+            meta,
+            log,
+            generation: AtomicU64::new(recovered),
+            side,
+            db,
+        })
+    }
+
+    /// Makes everything written so far durable, bumping the commit generation. Called by one
+    /// thread at a time (the group commit's flusher).
+    pub fn commit(&self) -> Result<(), StoreError> {
+        let next = self.generation.load(Ordering::Acquire) + 1;
+        self.meta.insert(GENERATION, &next.to_be_bytes())?;
+        self.db.flush()?;
+        self.log.sync_data().map_err(StoreError::Io)?;
+        self.generation.store(next, Ordering::Release);
+        self.side.record(next)
+    }
+
+    /// The credential whose token hashes to `hash`.
+    pub fn credential(&self, hash: &TokenHash) -> Result<Option<Found>, StoreError> {
+        match self.credentials.get(hash)? {
+            Some(raw) => Ok(Some(Found {
+                hash: *hash,
+                record: records::decode("credentials", &raw)?,
+                raw,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// The credential with public id `id`.
+    pub fn credential_by_id(&self, id: Uuid) -> Result<Option<Found>, StoreError> {
+        match self.credential_ids.get(id.as_bytes())? {
+            Some(h) => self.credential(&hash_from("credential_ids", &h)?),
+            None => Ok(None),
+        }
+    }
+}
