@@ -3,6 +3,7 @@
 pub mod access;
 mod cli;
 mod client_api;
+mod clock_jump;
 mod corruption;
 mod disk_full;
 mod flood;

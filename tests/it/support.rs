@@ -73,6 +73,7 @@ pub struct Daemon {
     pub data_dir: PathBuf,
     config: PathBuf,
     log: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -83,15 +84,20 @@ impl Daemon {
 
     /// Starts a daemon with `config` as its TOML file.
     pub fn start_with(config: &str) -> Daemon {
-        Daemon::start_at(None, config)
+        Daemon::start_at(None, config, Vec::new())
     }
 
     /// Starts a daemon whose data dir is `data_dir` (for example on a special filesystem).
     pub fn start_on(data_dir: &Path, config: &str) -> Daemon {
-        Daemon::start_at(Some(data_dir), config)
+        Daemon::start_at(Some(data_dir), config, Vec::new())
     }
 
-    fn start_at(data_dir: Option<&Path>, config: &str) -> Daemon {
+    /// Starts a daemon with extra environment variables (for example `LD_PRELOAD`).
+    pub fn start_with_env(config: &str, env: Vec<(String, String)>) -> Daemon {
+        Daemon::start_at(None, config, env)
+    }
+
+    fn start_at(data_dir: Option<&Path>, config: &str, env: Vec<(String, String)>) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("keyward-it")
             .tempdir()
@@ -102,6 +108,7 @@ impl Daemon {
             data_dir: data_dir.map_or_else(|| dir.path().join("data"), Path::to_owned),
             config: dir.path().join("keywardd.toml"),
             log: dir.path().join("keywardd.log"),
+            env,
             dir,
         };
         std::fs::write(&d.config, config).unwrap();
@@ -119,6 +126,7 @@ impl Daemon {
             .arg("--config")
             .arg(&self.config)
             .env_remove("RUST_LOG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         cmd
     }
