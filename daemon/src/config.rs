@@ -124,6 +124,10 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// Log filter (`RUST_LOG` syntax); `RUST_LOG` itself wins when set.
     pub log_level: String,
+    /// Where to write Prometheus text-format metrics, if anywhere.
+    pub metrics_file: Option<PathBuf>,
+    /// How often to rewrite the metrics file.
+    pub metrics_interval: Duration,
 }
 
 /// The TOML file's schema. Every key is optional.
@@ -154,6 +158,9 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     write_timeout: Option<Duration>,
     log_level: Option<String>,
+    metrics_file: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    metrics_interval: Option<Duration>,
 }
 
 /// Command-line overrides, which win over the file.
@@ -244,6 +251,8 @@ impl Config {
             },
             sweep_interval: file.sweep_interval.unwrap_or(Duration::from_secs(60)),
             log_level: file.log_level.unwrap_or_else(|| "info".to_owned()),
+            metrics_file: file.metrics_file,
+            metrics_interval: file.metrics_interval.unwrap_or(Duration::from_secs(15)),
         };
         config.validate()?;
         Ok(config)
@@ -259,6 +268,11 @@ impl Config {
         if p.max_lifetime < p.idle_timeout {
             return Err(ConfigError::Invalid(
                 "max_lifetime must be at least idle_timeout".into(),
+            ));
+        }
+        if self.metrics_interval < Duration::from_millis(100) {
+            return Err(ConfigError::Invalid(
+                "metrics_interval must be at least 100ms".into(),
             ));
         }
         if self.sweep_interval < Duration::from_millis(10) {

@@ -23,8 +23,9 @@ use tokio_util::codec::LengthDelimitedCodec;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
-use crate::dispatch::{dispatch, Shared};
+use crate::dispatch::dispatch;
 use crate::peer::Peer;
+use crate::state::Shared;
 
 /// Bytes read per `read` call; also the most unanswered request bytes buffered per connection.
 const READ_CHUNK: usize = 16 * 1024;

@@ -1,20 +1,22 @@
 //! Start-up and shutdown: the order in which the daemon claims its resources and lets go.
 //!
 //! Start: claim the data dir (so a second daemon fails before touching anything), open the
-//! store, install signal handlers, bind the socket, then serve. Stop: stop accepting, let
-//! in-flight requests finish, flush, remove the socket, return.
+//! store, install signal handlers, take the socket (passed by systemd, or bound), tell systemd
+//! it is ready, then serve. Stop: tell systemd, stop accepting, let in-flight requests finish,
+//! flush, remove the socket, return.
 
 use std::sync::Arc;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::authority::Authority;
 use crate::clock::SystemClock;
-use crate::config::Config;
-use crate::dispatch::Shared;
-use crate::listener::{self, BindError};
+use crate::config::{Config, Overrides};
+use crate::listener::{self, BindError, BoundSocket};
 use crate::lock::{self, LockError};
+use crate::state::Shared;
 use crate::store::{Store, StoreError};
-use crate::{server, signals, sweeper};
+use crate::{metrics_file, notify, reload, server, signals, sweeper};
 
 /// Why the daemon could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -33,27 +35,61 @@ pub enum DaemonError {
     /// The socket could not be bound.
     #[error(transparent)]
     Bind(#[from] BindError),
+    /// A socket passed by systemd could not be used.
+    #[error("cannot use the socket passed by systemd: {0}")]
+    Activation(std::io::Error),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads `overrides`' config file.
+///
+/// `activated` is a listening socket passed by systemd, if any
+/// ([`crate::activation::take_listener`]).
 ///
 /// # Errors
 /// If start-up fails; see [`DaemonError`].
-pub async fn run(config: Config) -> Result<(), DaemonError> {
+pub async fn run(
+    config: Config,
+    overrides: Overrides,
+    activated: Option<std::os::unix::net::UnixListener>,
+) -> Result<(), DaemonError> {
     let shutdown = CancellationToken::new();
+    let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
     let signals = signals::install().map_err(DaemonError::Signals)?;
-    tokio::spawn(signals::watch(signals, shutdown.clone()));
-    serve(config, shutdown).await
+    tokio::spawn(signals::watch(signals, shutdown.clone(), reload_tx));
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let serving = serve(config.clone(), activated, shutdown, Some(started_tx));
+    tokio::pin!(serving);
+    let mut running = config;
+    let shared = tokio::select! {
+        result = &mut serving => return result,
+        shared = started_rx => shared.ok(),
+    };
+    loop {
+        tokio::select! {
+            result = &mut serving => return result,
+            Some(()) = reload_rx.recv() => {
+                if let Some(shared) = &shared {
+                    running = reload::reload(shared, &overrides, &running);
+                }
+            }
+        }
+    }
 }
 
-/// Runs the daemon until `shutdown` fires. Used by [`run`] and by tests that stop it themselves.
+/// Runs the daemon until `shutdown` fires. `started` receives the shared state once the daemon
+/// serves, for reloads.
 ///
 /// # Errors
 /// If start-up fails; see [`DaemonError`].
-pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), DaemonError> {
+pub(crate) async fn serve(
+    config: Config,
+    activated: Option<std::os::unix::net::UnixListener>,
+    shutdown: CancellationToken,
+    started: Option<tokio::sync::oneshot::Sender<Arc<Shared>>>,
+) -> Result<(), DaemonError> {
     let _lock = lock::claim(&config.data_dir)?;
     let store_err = |source| DaemonError::Store {
         dir: config.data_dir.clone(),
@@ -65,25 +101,41 @@ pub async fn serve(config: Config, shutdown: CancellationToken) -> Result<(), Da
         Arc::new(SystemClock),
         config.policy.clone(),
     ));
-    let socket = listener::bind(&config.socket)?;
+    let socket = match activated {
+        Some(listener) => BoundSocket::activated(listener).map_err(DaemonError::Activation)?,
+        None => listener::bind(&config.socket)?,
+    };
+    let shared = Arc::new(Shared::new(
+        Arc::clone(&authority),
+        &config,
+        nix::unistd::geteuid().as_raw(),
+    ));
+    let background = [
+        tokio::spawn(sweeper::run(Arc::clone(&shared), shutdown.clone())),
+        tokio::spawn(metrics_file::run(Arc::clone(&shared), shutdown.clone())),
+    ];
+    if let Some(every) = notify::watchdog_interval() {
+        tokio::spawn(notify::watchdog(
+            Arc::clone(&authority),
+            every,
+            shutdown.clone(),
+        ));
+    }
     tracing::info!(
         socket = %config.socket.display(),
         data_dir = %config.data_dir.display(),
         version = env!("CARGO_PKG_VERSION"),
         "keywardd ready"
     );
-    let shared = Arc::new(Shared::new(
-        Arc::clone(&authority),
-        config.admins.clone(),
-        nix::unistd::geteuid().as_raw(),
-    ));
-    let sweeper = tokio::spawn(sweeper::run(
-        Arc::clone(&authority),
-        config.sweep_interval,
-        shutdown.clone(),
-    ));
-    server::run(&socket.listener, shared, config.limits.clone(), shutdown).await;
-    let _ = sweeper.await;
+    notify::ready("serving");
+    if let Some(started) = started {
+        let _ = started.send(Arc::clone(&shared));
+    }
+    server::run(&socket.listener, shared, shutdown).await;
+    notify::stopping();
+    for task in background {
+        let _ = task.await;
+    }
     let flushed = tokio::task::spawn_blocking(move || store.flush())
         .await
         .expect("flush task does not panic");

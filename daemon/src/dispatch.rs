@@ -9,40 +9,16 @@ use keyward_protocol::{ErrorCode, Op, Reply, Request, Response, WireError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::authority::{AdminContext, Authority, Denied, Fault, Outcome};
-use crate::config::Admins;
-use crate::log_limit::{self, LogLimit, Verdict};
+use crate::authority::{AdminContext, Denied, Fault, Outcome};
+use crate::log_limit::{self, Verdict};
 use crate::peer::Peer;
-
-/// What every connection shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub authority: Arc<Authority>,
-    pub admins: Admins,
-    pub daemon_uid: u32,
-    /// Limits log lines about bad tokens, which any peer can send at will.
-    pub bad_token_log: LogLimit,
-    /// Limits log lines about refused host-admin attempts.
-    pub refused_admin_log: LogLimit,
-}
-
-impl Shared {
-    /// Shared state for connections to `authority`.
-    pub fn new(authority: Arc<Authority>, admins: Admins, daemon_uid: u32) -> Self {
-        Shared {
-            authority,
-            admins,
-            daemon_uid,
-            bad_token_log: LogLimit::new(log_limit::WINDOW),
-            refused_admin_log: LogLimit::new(log_limit::WINDOW),
-        }
-    }
-}
+use crate::state::Shared;
 
 /// Answers one request.
 pub(crate) async fn dispatch(shared: &Arc<Shared>, peer: Peer, request: Request) -> Response {
     let Request { id, admin_key, op } = request;
     let name = op.name();
+    let op_index = op.index();
     let result = match op {
         Op::Ping => Ok(Reply::Pong {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -82,6 +58,9 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, peer: Peer, request: Request)
             tracing::warn!(op = name, uid = peer.uid, pid = peer.pid, error = %e, "request failed");
         }
     }
+    shared
+        .metrics
+        .request(op_index, result.as_ref().err().map(|e| e.code));
     Response { id, result }
 }
 
@@ -93,7 +72,7 @@ fn blocking(
 ) -> Result<Reply, WireError> {
     let auth = &shared.authority;
     if op.needs_host_admin() {
-        if !peer.is_host_admin(shared.daemon_uid, &shared.admins) {
+        if !peer.is_host_admin(shared.daemon_uid, &shared.settings.load().admins) {
             if let Verdict::Log { suppressed } = shared.refused_admin_log.check(Instant::now()) {
                 tracing::warn!(
                     op = op.name(),
@@ -188,7 +167,10 @@ fn blocking(
         ),
         Op::Revoke { credential_id } => revoked(auth.revoke(ctx(), credential_id)),
         Op::Logout { token } => revoked(auth.logout(&token)),
-        Op::Stats => auth.stats().map(Reply::Stats).map_err(|f| f.to_wire()),
+        Op::Stats => auth
+            .stats()
+            .map(|stats| Reply::Stats(with_runtime_counters(stats, shared)))
+            .map_err(|f| f.to_wire()),
         Op::Ping
         | Op::Verify { .. }
         | Op::AdminKeyCreate { .. }
@@ -197,6 +179,29 @@ fn blocking(
             unreachable!("handled before")
         }
     }
+}
+
+/// Adds the daemon's in-memory counters to the store's counts.
+fn with_runtime_counters(
+    mut stats: keyward_protocol::Stats,
+    shared: &Shared,
+) -> keyward_protocol::Stats {
+    let m = shared.metrics.snapshot();
+    stats.connections_open = m.connections_open;
+    stats.connections_total = m.connections_total;
+    stats.connections_refused = m.connections_refused;
+    stats.requests = Op::NAMES
+        .iter()
+        .zip(&m.requests)
+        .map(|(name, n)| ((*name).to_owned(), *n))
+        .collect();
+    stats.errors = ErrorCode::ALL
+        .iter()
+        .zip(&m.errors)
+        .map(|(code, n)| (code.as_str().to_owned(), *n))
+        .collect();
+    stats.uptime_secs = shared.started.elapsed().as_secs();
+    stats
 }
 
 /// Logs a failed verify at a bounded rate; a flood of bad tokens costs one line per window.

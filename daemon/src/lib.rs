@@ -6,6 +6,8 @@
 //! that touches sled). The [`sweeper`] deletes expired credentials on a timer; [`daemon::run`]
 //! wires it all together and [`signals`] ends it.
 
+pub mod activation;
+pub mod args;
 pub mod authority;
 pub mod clock;
 pub mod config;
@@ -15,9 +17,15 @@ mod dispatch;
 mod listener;
 mod lock;
 mod log_limit;
+pub mod logging;
+pub mod metrics;
+mod metrics_file;
+mod notify;
 mod peer;
+mod reload;
 mod server;
 mod signals;
+mod state;
 pub mod store;
 mod sweeper;
 mod uid_slots;

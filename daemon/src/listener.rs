@@ -28,20 +28,32 @@ pub enum BindError {
     },
 }
 
-/// The bound socket, removed from the filesystem on drop if it is still ours.
+/// The listening socket, removed from the filesystem on drop if this daemon created it and it
+/// is still the same file. A socket passed by systemd is systemd's to keep.
 #[derive(Debug)]
 pub(crate) struct BoundSocket {
     pub listener: UnixListener,
-    path: PathBuf,
-    /// Identifies our socket file, so a later daemon's socket at the same path is not removed.
-    inode: u64,
+    /// The path and inode of a socket file this daemon created.
+    owned: Option<(PathBuf, u64)>,
+}
+
+impl BoundSocket {
+    /// Wraps a listening socket passed by systemd.
+    pub fn activated(listener: std::os::unix::net::UnixListener) -> std::io::Result<Self> {
+        Ok(BoundSocket {
+            listener: UnixListener::from_std(listener)?,
+            owned: None,
+        })
+    }
 }
 
 impl Drop for BoundSocket {
     fn drop(&mut self) {
         use std::os::unix::fs::MetadataExt;
-        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| m.ino() == self.inode) {
-            let _ = std::fs::remove_file(&self.path);
+        if let Some((path, inode)) = &self.owned {
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.ino() == *inode) {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }
@@ -85,7 +97,6 @@ pub(crate) fn bind(path: &Path) -> Result<BoundSocket, BindError> {
     let inode = std::fs::symlink_metadata(path).map_err(io)?.ino();
     Ok(BoundSocket {
         listener,
-        path: path.to_owned(),
-        inode,
+        owned: Some((path.to_owned(), inode)),
     })
 }

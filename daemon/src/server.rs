@@ -11,34 +11,24 @@ use keyward_protocol::{ErrorCode, HelloReply, WireError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Limits;
 use crate::connection::{Connection, ConnectionError};
-use crate::dispatch::Shared;
 use crate::peer::Peer;
-use crate::uid_slots::UidSlots;
+use crate::state::Shared;
 
 /// Pause after an `accept` failure such as EMFILE, so the loop does not spin while descriptors
 /// are exhausted.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves `listener` until `shutdown` fires, then waits for in-flight requests to finish.
-pub(crate) async fn run(
-    listener: &UnixListener,
-    shared: Arc<Shared>,
-    limits: Limits,
-    shutdown: CancellationToken,
-) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+pub(crate) async fn run(listener: &UnixListener, shared: Arc<Shared>, shutdown: CancellationToken) {
     let tracker = TaskTracker::new();
-    let per_uid = UidSlots::new(limits.max_connections_per_uid);
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
-            permit = Arc::clone(&permits).acquire_owned() => permit.expect("semaphore never closed"),
+            permit = Arc::clone(&shared.connections).acquire_owned() => permit.expect("semaphore never closed"),
         };
         let stream = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -58,16 +48,18 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        let Some(uid_slot) = per_uid.take(peer.uid) else {
-            refuse_over_share(&stream, peer, limits.max_connections_per_uid);
+        let Some(uid_slot) = shared.per_uid.take(peer.uid) else {
+            shared.metrics.connection_refused();
+            refuse_over_share(&stream, peer, shared.per_uid.share());
             continue;
         };
         let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();
-        let limits = limits.clone();
+        let limits = shared.settings.load().limits.clone();
         tracker.spawn(async move {
+            let _open = shared.metrics.connection_opened();
             let result = Connection::new(stream, peer, limits)
-                .serve(shared, shutdown)
+                .serve(Arc::clone(&shared), shutdown)
                 .await;
             match result {
                 Ok(()) => {}

@@ -1,27 +1,20 @@
 //! The expiry timer: sweeps expired credentials every `sweep_interval` on the blocking pool.
 
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use crate::authority::Authority;
+use crate::state::Shared;
 
-/// Runs sweeps until `shutdown` fires.
-pub(crate) async fn run(
-    authority: Arc<Authority>,
-    interval: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut ticks = tokio::time::interval(interval);
-    // A slow sweep should not be followed by a burst of catch-up sweeps.
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
+/// Runs sweeps until `shutdown` fires, re-reading the interval after each one so a reload
+/// takes effect from the next wait.
+pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     loop {
+        let interval = shared.settings.load().sweep_interval;
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = ticks.tick() => {}
+            _ = tokio::time::sleep(interval) => {}
         }
-        let auth = Arc::clone(&authority);
+        let auth = Arc::clone(&shared.authority);
         match tokio::task::spawn_blocking(move || auth.sweep()).await {
             Ok(Ok(report)) if report.swept > 0 => {
                 tracing::info!(swept = report.swept, moved = report.moved, "sweep");

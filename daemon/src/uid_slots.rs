@@ -4,13 +4,14 @@
 //! floods the socket (by bug or by malice). A peer over its uid's share is refused at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Counts open connections per uid.
 #[derive(Debug)]
 pub(crate) struct UidSlots {
     open: Mutex<HashMap<u32, usize>>,
-    per_uid: usize,
+    per_uid: AtomicUsize,
 }
 
 /// One held slot; dropping it frees the slot.
@@ -25,15 +26,25 @@ impl UidSlots {
     pub fn new(per_uid: usize) -> Arc<Self> {
         Arc::new(UidSlots {
             open: Mutex::new(HashMap::new()),
-            per_uid,
+            per_uid: AtomicUsize::new(per_uid),
         })
+    }
+
+    /// Changes each uid's share; connections already over it stay open.
+    pub fn set_share(&self, per_uid: usize) {
+        self.per_uid.store(per_uid, Ordering::Relaxed);
+    }
+
+    /// Each uid's share.
+    pub fn share(&self) -> usize {
+        self.per_uid.load(Ordering::Relaxed)
     }
 
     /// Takes a slot for `uid`, or `None` if it already holds its share.
     pub fn take(self: &Arc<Self>, uid: u32) -> Option<UidSlot> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let n = open.entry(uid).or_insert(0);
-        if *n >= self.per_uid {
+        if *n >= self.share() {
             return None;
         }
         *n += 1;

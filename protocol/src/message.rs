@@ -122,25 +122,49 @@ impl Op {
         )
     }
 
+    /// Every operation's [`Op::name`], in [`Op::index`] order.
+    pub const NAMES: [&'static str; 15] = [
+        "ping",
+        "admin_key_create",
+        "admin_key_list",
+        "admin_key_revoke",
+        "client_create",
+        "client_show",
+        "client_list",
+        "client_revoke_sessions",
+        "session_issue",
+        "test_key_create",
+        "api_token_create",
+        "verify",
+        "logout",
+        "revoke",
+        "stats",
+    ];
+
+    /// The operation's position in [`Op::NAMES`], for per-operation counters.
+    pub fn index(&self) -> usize {
+        match self {
+            Op::Ping => 0,
+            Op::AdminKeyCreate { .. } => 1,
+            Op::AdminKeyList => 2,
+            Op::AdminKeyRevoke { .. } => 3,
+            Op::ClientCreate { .. } => 4,
+            Op::ClientShow { .. } => 5,
+            Op::ClientList => 6,
+            Op::ClientRevokeSessions { .. } => 7,
+            Op::SessionIssue { .. } => 8,
+            Op::TestKeyCreate { .. } => 9,
+            Op::ApiTokenCreate { .. } => 10,
+            Op::Verify { .. } => 11,
+            Op::Logout { .. } => 12,
+            Op::Revoke { .. } => 13,
+            Op::Stats => 14,
+        }
+    }
+
     /// A short name for logs. Never includes arguments, which may be secret.
     pub fn name(&self) -> &'static str {
-        match self {
-            Op::Ping => "ping",
-            Op::AdminKeyCreate { .. } => "admin_key_create",
-            Op::AdminKeyList => "admin_key_list",
-            Op::AdminKeyRevoke { .. } => "admin_key_revoke",
-            Op::ClientCreate { .. } => "client_create",
-            Op::ClientShow { .. } => "client_show",
-            Op::ClientList => "client_list",
-            Op::ClientRevokeSessions { .. } => "client_revoke_sessions",
-            Op::SessionIssue { .. } => "session_issue",
-            Op::TestKeyCreate { .. } => "test_key_create",
-            Op::ApiTokenCreate { .. } => "api_token_create",
-            Op::Verify { .. } => "verify",
-            Op::Logout { .. } => "logout",
-            Op::Revoke { .. } => "revoke",
-            Op::Stats => "stats",
-        }
+        Op::NAMES[self.index()]
     }
 }
 
@@ -340,4 +364,16 @@ pub struct Stats {
     pub sweeps_run: u64,
     /// Credentials deleted by sweeps since the data dir was created.
     pub credentials_swept: u64,
+    /// Connections open now.
+    pub connections_open: u64,
+    /// Connections accepted since the daemon started.
+    pub connections_total: u64,
+    /// Connections refused since the daemon started (a uid over its share).
+    pub connections_refused: u64,
+    /// Requests answered since the daemon started, by operation ([`Op::NAMES`]).
+    pub requests: std::collections::BTreeMap<String, u64>,
+    /// Failed requests since the daemon started, by error code (`CREDENTIAL_INVALID`...).
+    pub errors: std::collections::BTreeMap<String, u64>,
+    /// Seconds since the daemon started.
+    pub uptime_secs: u64,
 }

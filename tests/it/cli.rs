@@ -258,7 +258,13 @@ fn json_contract() {
             "api_tokens",
             "admin_keys",
             "sweeps_run",
-            "credentials_swept"
+            "credentials_swept",
+            "connections_open",
+            "connections_total",
+            "connections_refused",
+            "requests",
+            "errors",
+            "uptime_secs"
         ])
     );
     assert_eq!(

@@ -11,3 +11,4 @@ mod hostile;
 mod lifecycle;
 mod seeds;
 mod support;
+mod systemd;

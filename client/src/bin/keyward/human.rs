@@ -191,7 +191,27 @@ fn stats(s: &Stats) -> String {
         ("admin_keys", s.admin_keys.to_string()),
         ("sweeps_run", s.sweeps_run.to_string()),
         ("credentials_swept", s.credentials_swept.to_string()),
+        ("connections_open", s.connections_open.to_string()),
+        ("connections_total", s.connections_total.to_string()),
+        ("connections_refused", s.connections_refused.to_string()),
+        ("requests", counts(&s.requests)),
+        ("errors", counts(&s.errors)),
+        ("uptime", format!("{}s", s.uptime_secs)),
     ])
+}
+
+/// Non-zero counts as `name=n` pairs, or `none`.
+fn counts(map: &std::collections::BTreeMap<String, u64>) -> String {
+    let parts: Vec<String> = map
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k}={n}"))
+        .collect();
+    if parts.is_empty() {
+        "none".to_owned()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// The note printed under a newly created secret.

@@ -315,6 +315,12 @@ struct Counts {
     admin_keys: u64,
     sweeps_run: u64,
     credentials_swept: u64,
+    connections_open: u64,
+    connections_total: u64,
+    connections_refused: u64,
+    requests: BTreeMap<String, u64>,
+    errors: BTreeMap<String, u64>,
+    uptime_secs: u64,
 }
 
 impl From<&Stats> for Counts {
@@ -327,6 +333,12 @@ impl From<&Stats> for Counts {
             admin_keys: s.admin_keys,
             sweeps_run: s.sweeps_run,
             credentials_swept: s.credentials_swept,
+            connections_open: s.connections_open,
+            connections_total: s.connections_total,
+            connections_refused: s.connections_refused,
+            requests: s.requests.clone(),
+            errors: s.errors.clone(),
+            uptime_secs: s.uptime_secs,
         }
     }
 }
@@ -542,7 +554,7 @@ mod tests {
         }
     }
 
-    /// `stats` is all numbers, in the contract's order.
+    /// `stats` is all numbers, in the contract's order, then the runtime counters.
     #[test]
     fn stats_shape() {
         let stats = Reply::Stats(Stats {
@@ -553,10 +565,16 @@ mod tests {
             admin_keys: 5,
             sweeps_run: 6,
             credentials_swept: 7,
+            connections_open: 8,
+            connections_total: 9,
+            connections_refused: 10,
+            requests: [("verify".to_owned(), 11)].into(),
+            errors: [("NOT_FOUND".to_owned(), 12)].into(),
+            uptime_secs: 13,
         });
         assert_eq!(
             render_reply(&stats),
-            r#"{"clients":1,"live_sessions":2,"test_keys":3,"api_tokens":4,"admin_keys":5,"sweeps_run":6,"credentials_swept":7}"#
+            r#"{"clients":1,"live_sessions":2,"test_keys":3,"api_tokens":4,"admin_keys":5,"sweeps_run":6,"credentials_swept":7,"connections_open":8,"connections_total":9,"connections_refused":10,"requests":{"verify":11},"errors":{"NOT_FOUND":12},"uptime_secs":13}"#
         );
     }
 

@@ -1,0 +1,50 @@
+//! The command line of `keywardd`, public so packaging can render its man page and completions.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// The keyward daemon: issues and verifies credentials over a Unix socket.
+#[derive(Debug, Parser)]
+#[command(name = "keywardd", version, about)]
+pub struct Args {
+    /// Unix socket to listen on [default: $RUNTIME_DIRECTORY/keyward.sock, /run/keyward/keyward.sock
+    /// as root, else $XDG_RUNTIME_DIR/keyward/keyward.sock or /tmp/keyward-$UID/keyward.sock].
+    /// Ignored when systemd passes a listening socket (socket activation).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub socket: Option<PathBuf>,
+    /// Data directory [default: $STATE_DIRECTORY, /var/lib/keyward as root, else
+    /// $XDG_STATE_HOME/keyward or ~/.local/state/keyward]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file; SIGHUP re-reads it
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Something other than serving
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Offline operations.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Restore a backup (made with `keyward backup`) into an empty data dir, offline
+    Restore {
+        /// The backup file
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Replace a data dir that already holds data
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+impl Args {
+    /// The config overrides these arguments carry.
+    pub fn overrides(&self) -> crate::config::Overrides {
+        crate::config::Overrides {
+            socket: self.socket.clone(),
+            data_dir: self.data_dir.clone(),
+            config_file: self.config.clone(),
+        }
+    }
+}

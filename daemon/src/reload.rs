@@ -1,0 +1,43 @@
+//! SIGHUP: re-read the config file and put what can change at run time into force, without
+//! dropping a connection. An invalid file is logged and rejected; the old config stays.
+
+use std::sync::Arc;
+
+use crate::config::{Config, Overrides};
+use crate::notify;
+use crate::state::Shared;
+
+/// Reloads from the same sources the daemon started with. Returns the config now in force.
+pub(crate) fn reload(shared: &Arc<Shared>, overrides: &Overrides, running: &Config) -> Config {
+    notify::reloading();
+    let outcome = match Config::load(overrides) {
+        Err(e) => {
+            tracing::error!(error = %e, "reload rejected; the previous configuration stays in force");
+            running.clone()
+        }
+        Ok(new) => {
+            if new.socket != running.socket || new.data_dir != running.data_dir {
+                tracing::warn!("socket and data_dir changes take effect only at restart");
+            }
+            if new.log_level != running.log_level {
+                tracing::warn!("log_level changes take effect only at restart");
+            }
+            shared.apply(&new);
+            tracing::info!(
+                idle_timeout = ?new.policy.idle_timeout,
+                max_lifetime = ?new.policy.max_lifetime,
+                sweep_interval = ?new.sweep_interval,
+                max_connections = new.limits.max_connections,
+                "configuration reloaded"
+            );
+            Config {
+                socket: running.socket.clone(),
+                data_dir: running.data_dir.clone(),
+                log_level: running.log_level.clone(),
+                ..new
+            }
+        }
+    };
+    notify::ready("serving");
+    outcome
+}

@@ -1,0 +1,101 @@
+//! What every connection and background task shares, and the part of it a reload replaces.
+
+use arc_swap::ArcSwap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+use crate::authority::Authority;
+use crate::config::{Admins, Config, Limits};
+use crate::log_limit::{self, LogLimit};
+use crate::metrics::Metrics;
+use crate::uid_slots::UidSlots;
+
+/// The settings SIGHUP can change without dropping a connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub admins: Admins,
+    pub limits: Limits,
+    pub sweep_interval: Duration,
+    pub metrics_file: Option<PathBuf>,
+    pub metrics_interval: Duration,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        Settings {
+            admins: config.admins.clone(),
+            limits: config.limits.clone(),
+            sweep_interval: config.sweep_interval,
+            metrics_file: config.metrics_file.clone(),
+            metrics_interval: config.metrics_interval,
+        }
+    }
+}
+
+/// Shared daemon state.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub authority: Arc<Authority>,
+    pub settings: ArcSwap<Settings>,
+    pub daemon_uid: u32,
+    pub metrics: Metrics,
+    /// Limits log lines about bad tokens, which any peer can send at will.
+    pub bad_token_log: LogLimit,
+    /// Limits log lines about refused host-admin attempts.
+    pub refused_admin_log: LogLimit,
+    /// One permit per connection served at once.
+    pub connections: Arc<Semaphore>,
+    /// The permits `connections` is meant to hold (it may lag while shrinking).
+    connection_limit: Mutex<usize>,
+    pub per_uid: Arc<UidSlots>,
+    pub started: Instant,
+}
+
+impl Shared {
+    pub fn new(authority: Arc<Authority>, config: &Config, daemon_uid: u32) -> Self {
+        Shared {
+            authority,
+            settings: ArcSwap::from_pointee(Settings::from_config(config)),
+            daemon_uid,
+            metrics: Metrics::default(),
+            bad_token_log: LogLimit::new(log_limit::WINDOW),
+            refused_admin_log: LogLimit::new(log_limit::WINDOW),
+            connections: Arc::new(Semaphore::new(config.limits.max_connections)),
+            connection_limit: Mutex::new(config.limits.max_connections),
+            per_uid: UidSlots::new(config.limits.max_connections_per_uid),
+            started: Instant::now(),
+        }
+    }
+
+    /// Puts a reloaded configuration into force. Open connections keep the deadlines they
+    /// started with; new ones get the new ones.
+    pub fn apply(&self, config: &Config) {
+        self.authority.set_policy(config.policy.clone());
+        self.per_uid
+            .set_share(config.limits.max_connections_per_uid);
+        self.resize(config.limits.max_connections);
+        self.settings.store(Arc::new(Settings::from_config(config)));
+    }
+
+    /// Grows or shrinks the connection limit. Shrinking takes permits as connections close.
+    fn resize(&self, to: usize) {
+        let mut limit = self
+            .connection_limit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if to > *limit {
+            self.connections.add_permits(to - *limit);
+        } else if to < *limit {
+            let excess = u32::try_from(*limit - to).unwrap_or(u32::MAX);
+            let sem = Arc::clone(&self.connections);
+            tokio::spawn(async move {
+                if let Ok(permits) = sem.acquire_many_owned(excess).await {
+                    permits.forget();
+                }
+            });
+        }
+        *limit = to;
+    }
+}
