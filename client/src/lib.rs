@@ -21,8 +21,8 @@ mod error;
 pub use client::Client;
 pub use error::Error;
 pub use keyward_protocol::{
-    paths, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails,
-    ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode, Level, Op, Reply,
+    paths, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, ClientCreated,
+    ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode, Level, Op, Reply,
     ScopeRequirement, Scopes, Secret, SessionIssued, Stats, TestKeyCreated, UnixMillis, Verified,
     WireError,
 };

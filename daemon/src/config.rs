@@ -128,6 +128,8 @@ pub struct Config {
     pub metrics_file: Option<PathBuf>,
     /// How often to rewrite the metrics file.
     pub metrics_interval: Duration,
+    /// How long audit entries are kept.
+    pub audit_retention: Duration,
 }
 
 /// The TOML file's schema. Every key is optional.
@@ -161,6 +163,8 @@ struct FileConfig {
     metrics_file: Option<PathBuf>,
     #[serde(default, with = "humantime_serde")]
     metrics_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    audit_retention: Option<Duration>,
 }
 
 /// Command-line overrides, which win over the file.
@@ -253,6 +257,9 @@ impl Config {
             log_level: file.log_level.unwrap_or_else(|| "info".to_owned()),
             metrics_file: file.metrics_file,
             metrics_interval: file.metrics_interval.unwrap_or(Duration::from_secs(15)),
+            audit_retention: file
+                .audit_retention
+                .unwrap_or(Duration::from_secs(90 * 24 * 3600)),
         };
         config.validate()?;
         Ok(config)

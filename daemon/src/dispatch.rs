@@ -9,7 +9,9 @@ use keyward_protocol::{ErrorCode, Op, Reply, Request, Response, WireError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::audit;
 use crate::authority::{AdminContext, Denied, Fault, Outcome};
+use crate::backup::BackupError;
 use crate::log_limit::{self, Verdict};
 use crate::peer::Peer;
 use crate::state::Shared;
@@ -64,6 +66,7 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, peer: Peer, request: Request)
     Response { id, result }
 }
 
+/// Answers a request on the blocking pool: authorize, write the audit entry, run.
 fn blocking(
     shared: &Shared,
     peer: Peer,
@@ -71,6 +74,47 @@ fn blocking(
     op: Op,
 ) -> Result<Reply, WireError> {
     let auth = &shared.authority;
+    let audited = audit::is_audited(&op);
+    let ctx = match authorize(shared, peer, admin_key.as_ref(), &op) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            if audited {
+                audit::refused(auth.store(), auth.now_ms(), peer, &op, &e);
+            }
+            return Err(e);
+        }
+    };
+    if !audited {
+        return execute(shared, ctx, op);
+    }
+    if audit::is_read_only(&op) {
+        let (key_id, op_copy) = (ctx.map(|c| c.key_id), op.clone());
+        let result = execute(shared, ctx, op);
+        audit::read_done(auth.store(), auth.now_ms(), peer, key_id, &op_copy, &result);
+        return result;
+    }
+    // The entry goes in before the action, so the action's commit makes it durable too.
+    let pending = audit::begin(
+        auth.store(),
+        auth.now_ms(),
+        peer,
+        ctx.map(|c| c.key_id),
+        &op,
+    )
+    .map_err(|e| Fault::from(e).to_wire())?;
+    let result = execute(shared, ctx, op);
+    pending.finish(auth.store(), &result);
+    result
+}
+
+/// Decides whether `peer` may send `op`: host admin from `SO_PEERCRED`, admin keys by lookup.
+/// Returns the admin key's context for operations that need one.
+fn authorize(
+    shared: &Shared,
+    peer: Peer,
+    admin_key: Option<&keyward_protocol::Secret>,
+    op: &Op,
+) -> Result<Option<AdminContext>, WireError> {
     if op.needs_host_admin() {
         if !peer.is_host_admin(shared.daemon_uid, &shared.settings.load().admins) {
             if let Verdict::Log { suppressed } = shared.refused_admin_log.check(Instant::now()) {
@@ -86,44 +130,66 @@ fn blocking(
             return Err(WireError::new(
                 ErrorCode::Forbidden,
                 format!(
-                    "only host admins manage admin keys (uid {} is not root, the daemon's uid, or in admin_uids/admin_gids)",
+                    "only host admins may do this (uid {} is not root, the daemon's uid, or in admin_uids/admin_gids)",
                     peer.uid
                 ),
             ));
         }
-        tracing::info!(
-            op = op.name(),
-            uid = peer.uid,
-            pid = peer.pid,
-            "host admin action"
-        );
-        return match op {
-            Op::AdminKeyCreate { label, env } => flatten(
-                auth.create_admin_key(&label, env)
-                    .map(|r| r.map(Reply::AdminKeyCreated)),
-            ),
-            Op::AdminKeyList => auth
-                .list_admin_keys()
-                .map(Reply::AdminKeys)
-                .map_err(|f| f.to_wire()),
-            Op::AdminKeyRevoke { id } => revoked(auth.revoke_admin_key(id)),
-            _ => unreachable!("needs_host_admin covers exactly the admin-key operations"),
-        };
+        if !matches!(op, Op::BackupRead { .. }) {
+            tracing::info!(
+                op = op.name(),
+                uid = peer.uid,
+                pid = peer.pid,
+                "host admin action"
+            );
+        }
+        return Ok(None);
     }
-    let ctx = if op.needs_admin_key() {
-        let Some(key) = admin_key else {
-            return Err(WireError::new(
-                ErrorCode::Forbidden,
-                "this operation needs an admin key",
-            ));
-        };
-        Some(flatten(auth.authenticate_admin(&key))?)
-    } else {
-        None
+    if !op.needs_admin_key() {
+        return Ok(None);
+    }
+    let Some(key) = admin_key else {
+        return Err(WireError::new(
+            ErrorCode::Forbidden,
+            "this operation needs an admin key",
+        ));
     };
-    // `needs_admin_key` is true for every arm below that uses `ctx`.
-    let ctx = || -> AdminContext { ctx.expect("admin key checked above") };
+    flatten(shared.authority.authenticate_admin(key)).map(Some)
+}
+
+/// Runs an authorized operation.
+fn execute(shared: &Shared, ctx: Option<AdminContext>, op: Op) -> Result<Reply, WireError> {
+    let auth = &shared.authority;
+    // `authorize` returned a context for every operation that needs an admin key.
+    let ctx = || -> AdminContext { ctx.expect("authorized with an admin key") };
     match op {
+        Op::AdminKeyCreate { label, env } => flatten(
+            auth.create_admin_key(&label, env)
+                .map(|r| r.map(Reply::AdminKeyCreated)),
+        ),
+        Op::AdminKeyList => auth
+            .list_admin_keys()
+            .map(Reply::AdminKeys)
+            .map_err(|f| f.to_wire()),
+        Op::AdminKeyRevoke { id } => revoked(auth.revoke_admin_key(id)),
+        Op::Audit { since, limit } => audit::read(auth.store(), since.unwrap_or(0), limit)
+            .map(Reply::Audit)
+            .map_err(|e| Fault::from(e).to_wire()),
+        Op::BackupBegin => shared
+            .snapshots
+            .begin(auth)
+            .map(|(id, bytes)| Reply::BackupStarted { id, bytes })
+            .map_err(backup_error),
+        Op::BackupRead { id, offset } => shared
+            .snapshots
+            .read(id, offset)
+            .map(Reply::BackupChunk)
+            .map_err(backup_error),
+        Op::BackupEnd { id } => shared
+            .snapshots
+            .end(id)
+            .map(|()| Reply::BackupEnded)
+            .map_err(backup_error),
         Op::ClientCreate {
             label,
             max_sessions,
@@ -171,13 +237,16 @@ fn blocking(
             .stats()
             .map(|stats| Reply::Stats(with_runtime_counters(stats, shared)))
             .map_err(|f| f.to_wire()),
-        Op::Ping
-        | Op::Verify { .. }
-        | Op::AdminKeyCreate { .. }
-        | Op::AdminKeyList
-        | Op::AdminKeyRevoke { .. } => {
-            unreachable!("handled before")
-        }
+        // Answered inline by `dispatch`, never sent here.
+        Op::Ping | Op::Verify { .. } => unreachable!("answered inline"),
+    }
+}
+
+fn backup_error(e: BackupError) -> WireError {
+    match e {
+        BackupError::Unknown => WireError::new(ErrorCode::NotFound, e.to_string()),
+        BackupError::Store(s) => Fault::from(s).to_wire(),
+        BackupError::Io(_) => WireError::new(ErrorCode::Unavailable, e.to_string()),
     }
 }
 

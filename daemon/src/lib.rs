@@ -8,7 +8,9 @@
 
 pub mod activation;
 pub mod args;
+mod audit;
 pub mod authority;
+pub mod backup;
 pub mod clock;
 pub mod config;
 mod connection;

@@ -16,9 +16,17 @@ fn main() -> ExitCode {
         }
     };
     keywardd::logging::init(&config.log_level);
-    if let Some(Command::Restore { .. }) = &args.command {
-        eprintln!("keywardd: restore is not available in this build");
-        return ExitCode::FAILURE;
+    if let Some(Command::Restore { file, force }) = &args.command {
+        return match keywardd::backup::restore_file(file, &config.data_dir, *force) {
+            Ok(report) => {
+                eprintln!("keywardd: {report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("keywardd: restore failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     // Before the runtime starts threads: this clears $LISTEN_FDS and $LISTEN_PID.
     let activated = match keywardd::activation::take_listener() {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::authority::Authority;
+use crate::backup::Snapshots;
 use crate::config::{Admins, Config, Limits};
 use crate::log_limit::{self, LogLimit};
 use crate::metrics::Metrics;
@@ -20,6 +21,7 @@ pub(crate) struct Settings {
     pub sweep_interval: Duration,
     pub metrics_file: Option<PathBuf>,
     pub metrics_interval: Duration,
+    pub audit_retention: Duration,
 }
 
 impl Settings {
@@ -30,6 +32,7 @@ impl Settings {
             sweep_interval: config.sweep_interval,
             metrics_file: config.metrics_file.clone(),
             metrics_interval: config.metrics_interval,
+            audit_retention: config.audit_retention,
         }
     }
 }
@@ -51,6 +54,8 @@ pub(crate) struct Shared {
     connection_limit: Mutex<usize>,
     pub per_uid: Arc<UidSlots>,
     pub started: Instant,
+    /// Backups being read.
+    pub snapshots: Snapshots,
 }
 
 impl Shared {
@@ -66,6 +71,7 @@ impl Shared {
             connection_limit: Mutex::new(config.limits.max_connections),
             per_uid: UidSlots::new(config.limits.max_connections_per_uid),
             started: Instant::now(),
+            snapshots: Snapshots::new(&config.data_dir),
         }
     }
 

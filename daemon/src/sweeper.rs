@@ -1,4 +1,5 @@
-//! The expiry timer: sweeps expired credentials every `sweep_interval` on the blocking pool.
+//! The expiry timer: sweeps expired credentials every `sweep_interval` on the blocking pool,
+//! and prunes audit entries past their retention.
 
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +16,14 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             _ = tokio::time::sleep(interval) => {}
         }
         let auth = Arc::clone(&shared.authority);
-        match tokio::task::spawn_blocking(move || auth.sweep()).await {
+        let retention = shared.settings.load().audit_retention;
+        let swept = tokio::task::spawn_blocking(move || {
+            if let Err(e) = auth.prune_audit(retention) {
+                tracing::error!(error = %e, "pruning the audit log failed");
+            }
+            auth.sweep()
+        });
+        match swept.await {
             Ok(Ok(report)) if report.swept > 0 => {
                 tracing::info!(swept = report.swept, moved = report.moved, "sweep");
             }

@@ -96,6 +96,27 @@ pub enum Op {
     },
     /// Counts of what the daemon holds and has done.
     Stats,
+    /// Host admin only: read the audit log.
+    Audit {
+        /// Only entries at or after this time.
+        since: Option<UnixMillis>,
+        /// At most this many (the most recent ones), capped by the daemon.
+        limit: u32,
+    },
+    /// Host admin only: take a consistent snapshot for `keyward backup`.
+    BackupBegin,
+    /// Host admin only: read part of a snapshot.
+    BackupRead {
+        /// The snapshot, from [`Reply::BackupStarted`].
+        id: Uuid,
+        /// Where to read from.
+        offset: u64,
+    },
+    /// Host admin only: discard a snapshot once read.
+    BackupEnd {
+        /// The snapshot.
+        id: Uuid,
+    },
 }
 
 impl Op {
@@ -118,12 +139,18 @@ impl Op {
     pub fn needs_host_admin(&self) -> bool {
         matches!(
             self,
-            Op::AdminKeyCreate { .. } | Op::AdminKeyList | Op::AdminKeyRevoke { .. }
+            Op::AdminKeyCreate { .. }
+                | Op::AdminKeyList
+                | Op::AdminKeyRevoke { .. }
+                | Op::Audit { .. }
+                | Op::BackupBegin
+                | Op::BackupRead { .. }
+                | Op::BackupEnd { .. }
         )
     }
 
     /// Every operation's [`Op::name`], in [`Op::index`] order.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 19] = [
         "ping",
         "admin_key_create",
         "admin_key_list",
@@ -139,6 +166,10 @@ impl Op {
         "logout",
         "revoke",
         "stats",
+        "audit",
+        "backup_begin",
+        "backup_read",
+        "backup_end",
     ];
 
     /// The operation's position in [`Op::NAMES`], for per-operation counters.
@@ -159,6 +190,10 @@ impl Op {
             Op::Logout { .. } => 12,
             Op::Revoke { .. } => 13,
             Op::Stats => 14,
+            Op::Audit { .. } => 15,
+            Op::BackupBegin => 16,
+            Op::BackupRead { .. } => 17,
+            Op::BackupEnd { .. } => 18,
         }
     }
 
@@ -215,6 +250,41 @@ pub enum Reply {
     Verified(Verified),
     /// To [`Op::Stats`].
     Stats(Stats),
+    /// To [`Op::Audit`], oldest first.
+    Audit(Vec<AuditEntry>),
+    /// To [`Op::BackupBegin`].
+    BackupStarted {
+        /// The snapshot's id, for [`Op::BackupRead`] and [`Op::BackupEnd`].
+        id: Uuid,
+        /// Its size in bytes.
+        bytes: u64,
+    },
+    /// To [`Op::BackupRead`]: the bytes at the offset; empty at the end.
+    BackupChunk(Vec<u8>),
+    /// To [`Op::BackupEnd`].
+    BackupEnded,
+}
+
+/// One audit-log entry: who did (or tried) what to which object. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When.
+    pub at: UnixMillis,
+    /// The peer's uid, from `SO_PEERCRED`.
+    pub uid: u32,
+    /// The peer's gid.
+    pub gid: u32,
+    /// The peer's pid.
+    pub pid: i32,
+    /// The admin key used, if any.
+    pub admin_key_id: Option<Uuid>,
+    /// The operation ([`Op::NAMES`]).
+    pub action: String,
+    /// The object acted on or created, if any.
+    pub target: Option<Uuid>,
+    /// `ok`, an error code such as `FORBIDDEN`, or `pending` (the daemon stopped before
+    /// recording the outcome; the action may have happened).
+    pub outcome: String,
 }
 
 /// A new admin key. The secret is shown here once and never again.

@@ -1,6 +1,8 @@
 //! Integration tests: each starts the real `keywardd` on a temporary socket and data dir.
 
 pub mod access;
+mod audit;
+mod backup;
 mod cli;
 mod client_api;
 mod clock_jump;

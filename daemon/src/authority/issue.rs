@@ -57,6 +57,7 @@ fn mint(kind: CredentialKind, env: Env) -> Result<Minted, Fault> {
 impl Authority {
     /// Mints an admin key (host admins only; the caller checks that).
     pub fn create_admin_key(&self, label: &str, env: Env) -> Outcome<AdminKeyCreated> {
+        let _changing = self.changing();
         allowed!(check_name("the label", label));
         let minted = mint(CredentialKind::AdminKey, env)?;
         let record = CredentialRecord {
@@ -87,6 +88,7 @@ impl Authority {
         max_sessions: Option<u32>,
         scopes: &Scopes,
     ) -> Outcome<ClientCreated> {
+        let _changing = self.changing();
         if let Some(label) = label {
             allowed!(check_name("the label", label));
         }
@@ -116,6 +118,7 @@ impl Authority {
 
     /// Issues a fresh session for an existing client: the seeds' refresh call.
     pub fn issue_session(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<SessionIssued> {
+        let _changing = self.changing();
         let issued = {
             let _guard = self.lock_writes();
             let client = allowed!(self.client_in(ctx, client_id)?);
@@ -138,6 +141,7 @@ impl Authority {
 
     /// Creates the client's test key. A client has at most one.
     pub fn create_test_key(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<TestKeyCreated> {
+        let _changing = self.changing();
         let created = {
             let _guard = self.lock_writes();
             let client = allowed!(self.client_in(ctx, client_id)?);
@@ -181,6 +185,7 @@ impl Authority {
         scopes: &Scopes,
         expires_in: Option<std::time::Duration>,
     ) -> Outcome<ApiTokenCreated> {
+        let _changing = self.changing();
         allowed!(check_name("the name", name));
         allowed!(check_scopes(scopes));
         if expires_in.is_some_and(|d| d.is_zero()) {

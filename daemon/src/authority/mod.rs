@@ -21,7 +21,7 @@ pub use sweep::SweepReport;
 
 use keyward_protocol::token::{MalformedToken, RandomError};
 use keyward_protocol::{Env, ErrorCode, WireError};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use uuid::Uuid;
 
 use crate::clock::Clock;
@@ -119,6 +119,9 @@ pub struct Authority {
     policy: RwLock<Policy>,
     /// Serialises check-then-write sequences (seat counts, the one-test-key rule).
     writes: Mutex<()>,
+    /// Held shared by every change, exclusively by a snapshot: a backup sees no half-made
+    /// change. (Verify's lazily persisted slides are not changes in this sense.)
+    freeze: RwLock<()>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -137,6 +140,7 @@ impl Authority {
             clock,
             policy: RwLock::new(policy),
             writes: Mutex::new(()),
+            freeze: RwLock::new(()),
         }
     }
 
@@ -162,9 +166,25 @@ impl Authority {
         self.clock.now()
     }
 
+    /// The authority's clock, for records made beside it (audit entries, backups).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now()
+    }
+
     fn lock_writes(&self) -> MutexGuard<'_, ()> {
         // The guarded data is `()`; a panic elsewhere cannot leave it inconsistent.
         self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps snapshots out while a change is made.
+    fn changing(&self) -> RwLockReadGuard<'_, ()> {
+        self.freeze.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` with every change held off: for consistent snapshots.
+    pub fn frozen<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        let _frozen = self.freeze.write().unwrap_or_else(|p| p.into_inner());
+        f(&self.store)
     }
 
     /// Flushes, turning a value into an acknowledged outcome.

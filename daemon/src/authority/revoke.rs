@@ -15,6 +15,7 @@ const REMOVE_ATTEMPTS: usize = 16;
 impl Authority {
     /// Revokes the presented token (any kind but an admin key).
     pub fn logout(&self, token: &Secret) -> Outcome<Uuid> {
+        let _changing = self.changing();
         let (found, _) = allowed!(self.find_live(token)?);
         if found.record.kind == StoredKind::AdminKey {
             refuse!(Denied::Forbidden(
@@ -33,6 +34,7 @@ impl Authority {
 
     /// Revokes a session, test key or API token by id, within the admin key's environment.
     pub fn revoke(&self, ctx: AdminContext, id: Uuid) -> Outcome<Uuid> {
+        let _changing = self.changing();
         let Some(found) = self.store.credential_by_id(id)? else {
             refuse!(Denied::NotFound("credential"));
         };
@@ -50,6 +52,7 @@ impl Authority {
 
     /// Revokes an admin key (host admins only; the caller checks that).
     pub fn revoke_admin_key(&self, id: Uuid) -> Outcome<Uuid> {
+        let _changing = self.changing();
         match self.store.credential_by_id(id)? {
             Some(found) if found.record.kind == StoredKind::AdminKey => {
                 self.remove(found)?;
@@ -61,6 +64,7 @@ impl Authority {
 
     /// Revokes every session of a client; returns how many were still live.
     pub fn revoke_sessions(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<u64> {
+        let _changing = self.changing();
         let client = allowed!(self.client_in(ctx, client_id)?);
         let now = self.now();
         let mut revoked = 0;

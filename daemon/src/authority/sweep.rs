@@ -28,6 +28,7 @@ impl Authority {
     /// # Errors
     /// If the store fails; work already done stays done.
     pub fn sweep(&self) -> Result<SweepReport, Fault> {
+        let _changing = self.changing();
         let now = self.now();
         let mut report = SweepReport::default();
         loop {
@@ -42,6 +43,15 @@ impl Authority {
         }
         self.store.count_sweep(report.swept)?;
         Ok(report)
+    }
+
+    /// Deletes audit entries older than `retention`; returns how many.
+    ///
+    /// # Errors
+    /// If the store fails.
+    pub fn prune_audit(&self, retention: std::time::Duration) -> Result<u64, Fault> {
+        let before = self.now().saturating_sub(crate::clock::millis(retention));
+        Ok(self.store.prune_audit(before)?)
     }
 
     fn sweep_entry(

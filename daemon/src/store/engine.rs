@@ -19,6 +19,7 @@ pub(crate) struct Engine {
     pub owner_index: sled::Tree,
     pub expiry_index: sled::Tree,
     pub meta: sled::Tree,
+    pub audit: sled::Tree,
     /// sled's log file, opened separately so a commit can `fdatasync` it: sled's own flush
     /// uses `sync_file_range`, which flushes neither the disk's cache nor the file size.
     log: File,
@@ -46,6 +47,7 @@ impl Engine {
             principals: db.open_tree("principals")?,
             owner_index: db.open_tree("owner_index")?,
             expiry_index: db.open_tree("expiry_index")?,
+            audit: db.open_tree("audit")?,
             meta,
             log,
             generation: AtomicU64::new(recovered),
@@ -63,6 +65,20 @@ impl Engine {
         self.log.sync_data().map_err(StoreError::Io)?;
         self.generation.store(next, Ordering::Release);
         self.side.record(next)
+    }
+
+    /// A tree by its id in backups ([`super::TREES`]).
+    pub fn tree(&self, id: u8) -> Option<&sled::Tree> {
+        Some(match id {
+            1 => &self.credentials,
+            2 => &self.credential_ids,
+            3 => &self.principals,
+            4 => &self.owner_index,
+            5 => &self.expiry_index,
+            6 => &self.meta,
+            7 => &self.audit,
+            _ => return None,
+        })
     }
 
     /// The credential whose token hashes to `hash`.

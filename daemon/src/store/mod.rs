@@ -9,7 +9,8 @@
 //! - `expiry_index`: expiry (u64 big-endian ms) ‖ credential id (16) → empty. An entry is a
 //!   *lower bound*: a session that slid forward keeps its old entry, and the sweeper moves it on
 //!   when it gets there. Verify therefore never touches the index.
-//! - `meta`: counters (`sweeps_run`, `credentials_swept`).
+//! - `meta`: counters (`sweeps_run`, `credentials_swept`) and the commit generation.
+//! - `audit`: time (u64 big-endian ms) ‖ entry id (16) → [`AuditRecord`].
 //!
 //! Multi-tree changes are ordered so that the `credentials` entry is the commit point: inserts
 //! write it last, removals delete it first. A crash in between leaves only index entries that
@@ -23,7 +24,9 @@ mod records;
 
 use engine::Engine;
 
-pub(crate) use records::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
+pub(crate) use records::{
+    AuditRecord, CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind, StoredOutcome,
+};
 
 use arc_swap::ArcSwapOption;
 use keyward_protocol::token::TokenHash;
@@ -95,6 +98,20 @@ pub(crate) struct Found {
     pub record: CredentialRecord,
     raw: IVec,
 }
+
+/// The trees a backup carries, by the id it stores them under.
+pub const TREES: [(u8, &str); 7] = [
+    (1, "credentials"),
+    (2, "credential_ids"),
+    (3, "principals"),
+    (4, "owner_index"),
+    (5, "expiry_index"),
+    (6, "meta"),
+    (7, "audit"),
+];
+
+/// The key of one audit entry.
+pub(crate) type AuditKey = [u8; 24];
 
 /// How often a failed store may try to reopen itself.
 const REOPEN_EVERY: Duration = Duration::from_secs(1);
@@ -469,6 +486,106 @@ impl Store {
 fn free_bytes(dir: &Path) -> Result<u64, StoreError> {
     let stat = nix::sys::statvfs::statvfs(dir).map_err(|e| StoreError::Io(e.into()))?;
     Ok(u64::from(stat.blocks_available()).saturating_mul(stat.fragment_size()))
+}
+
+impl Store {
+    /// Appends an audit entry; returns its key, for [`Store::update_audit`].
+    pub(crate) fn append_audit(&self, record: &AuditRecord) -> Result<AuditKey, StoreError> {
+        let key = expiry_key(record.at, Uuid::new_v4());
+        let bytes = records::encode(record)?;
+        self.write(|e| {
+            e.audit.insert(key, bytes)?;
+            Ok(key)
+        })
+    }
+
+    /// Rewrites an audit entry (its outcome, once known).
+    pub(crate) fn update_audit(
+        &self,
+        key: &AuditKey,
+        record: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let bytes = records::encode(record)?;
+        self.write(|e| {
+            e.audit.insert(key, bytes)?;
+            Ok(())
+        })
+    }
+
+    /// The most recent `limit` audit entries at or after `since`, oldest first.
+    pub(crate) fn audit_since(
+        &self,
+        since: UnixMillis,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let start = expiry_key(since, Uuid::nil());
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for entry in self
+            .engine()?
+            .audit
+            .range(start.as_slice()..)
+            .rev()
+            .take(limit)
+        {
+            out.push(records::decode("audit", &entry?.1)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Deletes audit entries older than `before`; returns how many.
+    pub(crate) fn prune_audit(&self, before: UnixMillis) -> Result<u64, StoreError> {
+        let end = expiry_key(before, Uuid::nil());
+        self.write(|e| {
+            let mut n = 0;
+            for entry in e.audit.range(..end.as_slice()) {
+                e.audit.remove(entry?.0)?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
+    /// Hands every entry of every tree in [`TREES`] to `sink`, tree by tree in key order. The
+    /// commit generation is left out: it belongs to the data dir, not to the data.
+    ///
+    /// The caller must keep writers out for the duration if it needs a consistent snapshot.
+    pub(crate) fn export(
+        &self,
+        mut sink: impl FnMut(u8, &[u8], &[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError> {
+        let e = self.engine()?;
+        let mut n = 0;
+        for (id, _) in TREES {
+            let tree = e.tree(id).expect("TREES lists only known trees");
+            for entry in tree.iter() {
+                let (key, value) = entry?;
+                if id == 6 && key.as_ref() == GENERATION {
+                    continue;
+                }
+                sink(id, &key, &value).map_err(StoreError::Io)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Inserts one backed-up entry (restore). Unknown tree ids are corruption.
+    pub(crate) fn import(&self, tree: u8, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        self.write(|e| {
+            let tree = e
+                .tree(tree)
+                .ok_or_else(|| StoreError::corrupt("backup", format!("unknown tree {tree}")))?;
+            tree.insert(key, value)?;
+            Ok(())
+        })
+    }
+
+    /// Whether the store holds no credential and no principal.
+    pub(crate) fn is_empty(&self) -> Result<bool, StoreError> {
+        let e = self.engine()?;
+        Ok(e.credentials.is_empty() && e.principals.is_empty())
+    }
 }
 
 fn add_counter(meta: &sled::Tree, name: &[u8], by: u64) -> Result<(), StoreError> {

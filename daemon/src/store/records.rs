@@ -174,6 +174,31 @@ impl PrincipalRecord {
     }
 }
 
+/// How an audited action ended, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum StoredOutcome {
+    /// Written before the action; replaced once it ends. Left over only by a crash.
+    Pending,
+    /// Done.
+    Ok,
+    /// Refused or failed, with the wire error code's name.
+    Failed(String),
+}
+
+/// One audit-log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AuditRecord {
+    pub at: UnixMillis,
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: i32,
+    pub admin_key: Option<Uuid>,
+    /// The operation's name.
+    pub action: String,
+    pub target: Option<Uuid>,
+    pub outcome: StoredOutcome,
+}
+
 /// Encodes a record behind its version byte.
 pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
     let body = codec::encode(record).map_err(|e| StoreError::corrupt("encode", e.to_string()))?;

@@ -93,6 +93,22 @@ pub(crate) enum Command {
     },
     /// Show counts of what the daemon holds and has done
     Stats,
+    /// Show the audit log of admin actions and refused attempts (host admin only)
+    Audit {
+        /// Only entries this recent, e.g. 1h or 7d
+        #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+        since: Option<Duration>,
+        /// At most this many entries, the most recent ones (the daemon caps it at 300)
+        #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        limit: u32,
+    },
+    /// Write a consistent snapshot of everything to FILE while the daemon serves (host admin
+    /// only); restore it offline with `keywardd restore FILE`
+    Backup {
+        /// Where to write the backup; it appears only once complete and checked
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// `keyward admin-key …`.

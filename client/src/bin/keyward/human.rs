@@ -32,7 +32,52 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
         Reply::ApiTokenCreated(t) => api_token_created(t, now),
         Reply::Verified(v) => verified(v, now),
         Reply::Stats(s) => stats(s),
+        Reply::Audit(entries) => audit(entries),
+        Reply::BackupStarted { id, bytes } => format!("Backup {id} started ({bytes} bytes).\n"),
+        Reply::BackupChunk(bytes) => format!("{} bytes.\n", bytes.len()),
+        Reply::BackupEnded => "Backup ended.\n".to_owned(),
     }
+}
+
+/// `keyward backup`'s result.
+pub(crate) fn render_backup(done: &crate::backup::BackupDone) -> String {
+    block(&[
+        ("file", done.file.display().to_string()),
+        ("bytes", done.bytes.to_string()),
+        ("sha256", done.sha256.clone()),
+    ])
+}
+
+fn audit(entries: &[keyward_client::AuditEntry]) -> String {
+    if entries.is_empty() {
+        return "No audit entries.\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                when::rfc3339(e.at),
+                e.uid.to_string(),
+                e.pid.to_string(),
+                printable(&e.action),
+                e.target.map_or("-".to_owned(), |t| t.to_string()),
+                e.admin_key_id.map_or("-".to_owned(), |k| k.to_string()),
+                printable(&e.outcome),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "AT",
+            "UID",
+            "PID",
+            "ACTION",
+            "TARGET",
+            "ADMIN KEY",
+            "OUTCOME",
+        ],
+        &rows,
+    )
 }
 
 fn admin_key_created(k: &AdminKeyCreated) -> String {

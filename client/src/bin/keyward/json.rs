@@ -39,6 +39,56 @@ pub(crate) fn render_reply(reply: &Reply) -> String {
         Reply::ApiTokenCreated(t) => line(&ApiToken::from(t)),
         Reply::Verified(v) => line(&Identity::from(v)),
         Reply::Stats(s) => line(&Counts::from(s)),
+        Reply::Audit(entries) => line(&AuditLog {
+            entries: entries.iter().map(AuditRow::from).collect(),
+        }),
+        // The backup steps are internal to `keyward backup`, which prints `render_backup`.
+        Reply::BackupStarted { id, bytes } => line(&serde_json::json!({"id": id, "bytes": bytes})),
+        Reply::BackupChunk(bytes) => line(&serde_json::json!({"bytes": bytes.len()})),
+        Reply::BackupEnded => line(&serde_json::json!({})),
+    }
+}
+
+/// `keyward backup`'s result: `{"file","bytes","sha256"}`.
+pub(crate) fn render_backup(done: &crate::backup::BackupDone) -> String {
+    line(&serde_json::json!({
+        "file": done.file.display().to_string(),
+        "bytes": done.bytes,
+        "sha256": done.sha256,
+    }))
+}
+
+/// `audit`.
+#[derive(Serialize)]
+struct AuditLog {
+    entries: Vec<AuditRow>,
+}
+
+/// One audit entry, times as RFC 3339.
+#[derive(Serialize)]
+struct AuditRow {
+    at: String,
+    uid: u32,
+    gid: u32,
+    pid: i32,
+    admin_key_id: Option<Uuid>,
+    action: String,
+    target: Option<Uuid>,
+    outcome: String,
+}
+
+impl From<&keyward_client::AuditEntry> for AuditRow {
+    fn from(e: &keyward_client::AuditEntry) -> Self {
+        AuditRow {
+            at: when::rfc3339(e.at),
+            uid: e.uid,
+            gid: e.gid,
+            pid: e.pid,
+            admin_key_id: e.admin_key_id,
+            action: e.action.clone(),
+            target: e.target,
+            outcome: e.outcome.clone(),
+        }
     }
 }
 

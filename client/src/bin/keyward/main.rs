@@ -9,6 +9,7 @@
 //! - [`output`]: where things are printed; [`json`] and [`human`]: what is printed;
 //!   [`when`]: times and spans.
 
+mod backup;
 mod cli;
 mod failure;
 mod human;
@@ -42,8 +43,8 @@ async fn main() -> ExitCode {
     };
     let format = Format::new(cli.global.json);
     match run::run(&cli).await {
-        Ok(reply) => {
-            format.print_reply(&reply);
+        Ok(outcome) => {
+            format.print_outcome(&outcome);
             ExitCode::SUCCESS
         }
         Err(failure) => {

@@ -2,8 +2,8 @@
 //! otherwise text for people on stdout, and errors on stderr.
 
 use crate::failure::Failure;
+use crate::run::Outcome;
 use crate::{human, json, when};
-use keyward_client::Reply;
 use std::ffi::OsString;
 use std::io::{self, Write};
 
@@ -39,12 +39,15 @@ impl Format {
         Format::new(json)
     }
 
-    /// Prints a successful reply.
-    pub(crate) fn print_reply(self, reply: &Reply) {
-        match self {
-            Format::Json => write_out(&mut io::stdout(), &(json::render_reply(reply) + "\n")),
-            Format::Human => write_out(&mut io::stdout(), &human::render_reply(reply, when::now())),
-        }
+    /// Prints a successful outcome.
+    pub(crate) fn print_outcome(self, outcome: &Outcome) {
+        let text = match (self, outcome) {
+            (Format::Json, Outcome::Reply(reply)) => json::render_reply(reply) + "\n",
+            (Format::Json, Outcome::Backup(done)) => json::render_backup(done) + "\n",
+            (Format::Human, Outcome::Reply(reply)) => human::render_reply(reply, when::now()),
+            (Format::Human, Outcome::Backup(done)) => human::render_backup(done),
+        };
+        write_out(&mut io::stdout(), &text);
     }
 
     /// Prints a failure: JSON on stdout, or `keyward: …` on stderr.

@@ -79,6 +79,12 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             credential_id: *credential_id,
         },
         Command::Stats => Op::Stats,
+        Command::Audit { since, limit } => Op::Audit {
+            since: since
+                .map(|d| crate::when::now() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            limit: *limit,
+        },
+        Command::Backup { .. } => Op::BackupBegin,
     })
 }
 
@@ -102,6 +108,10 @@ pub(crate) fn answers(op: &Op, reply: &Reply) -> bool {
         Op::ApiTokenCreate { .. } => matches!(reply, Reply::ApiTokenCreated(_)),
         Op::Verify { .. } => matches!(reply, Reply::Verified(_)),
         Op::Stats => matches!(reply, Reply::Stats(_)),
+        Op::Audit { .. } => matches!(reply, Reply::Audit(_)),
+        Op::BackupBegin => matches!(reply, Reply::BackupStarted { .. }),
+        Op::BackupRead { .. } => matches!(reply, Reply::BackupChunk(_)),
+        Op::BackupEnd { .. } => matches!(reply, Reply::BackupEnded),
     }
 }
 

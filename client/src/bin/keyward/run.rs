@@ -1,7 +1,8 @@
 //! Runs one parsed command: builds its request, finds the admin key if it needs one, asks the
 //! daemon, and checks the reply is the kind that command gets.
 
-use crate::cli::Cli;
+use crate::backup::{self, BackupDone};
+use crate::cli::{Cli, Command};
 use crate::failure::Failure;
 use crate::{request, secrets};
 use keyward_client::{Client, Error, Reply};
@@ -14,7 +15,16 @@ use std::io;
 ///
 /// # Errors
 /// A [`Failure`] of any kind.
-pub(crate) async fn run(cli: &Cli) -> Result<Reply, Failure> {
+/// What a successful command produced.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The daemon's reply to the one request the command sent.
+    Reply(Reply),
+    /// A backup written to a file.
+    Backup(BackupDone),
+}
+
+pub(crate) async fn run(cli: &Cli) -> Result<Outcome, Failure> {
     let op = request::build(&cli.command, &mut io::stdin())?;
     let admin_key = if op.needs_admin_key() {
         Some(secrets::admin_key(
@@ -36,6 +46,9 @@ pub(crate) async fn run(cli: &Cli) -> Result<Reply, Failure> {
     if let Some(key) = admin_key {
         client.set_admin_key(key);
     }
+    if let Command::Backup { file } = &cli.command {
+        return Ok(Outcome::Backup(backup::run(&mut client, file).await?));
+    }
     let reply = client.call(op.clone()).await?;
     if !request::answers(&op, &reply) {
         return Err(Error::Protocol(format!(
@@ -44,5 +57,5 @@ pub(crate) async fn run(cli: &Cli) -> Result<Reply, Failure> {
         ))
         .into());
     }
-    Ok(reply)
+    Ok(Outcome::Reply(reply))
 }

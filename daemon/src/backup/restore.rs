@@ -1,0 +1,135 @@
+//! Offline restore: check a backup end to end, then write it into an empty data dir.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+
+use super::format::{FormatError, Reader};
+use crate::lock::{self, LockError};
+use crate::store::{Store, StoreError};
+
+/// Why a restore failed. Nothing is written unless the whole file checked out.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The backup file is unreadable or damaged.
+    #[error("{}: {source}", file.display())]
+    Format {
+        /// The backup file.
+        file: PathBuf,
+        /// What is wrong.
+        source: FormatError,
+    },
+    /// The data dir is in use by a running daemon, or unusable.
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The data dir already holds data.
+    #[error("data dir {} already holds data; restore into an empty one, or pass --force to replace it", .0.display())]
+    NotEmpty(PathBuf),
+    /// Writing the store failed.
+    #[error("writing the restored store: {0}")]
+    Store(#[from] StoreError),
+    /// Removing the old store failed.
+    #[error("removing the old store: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Entries written.
+    pub entries: u64,
+    /// When the backup was made (Unix ms).
+    pub created_at: i64,
+    /// The data dir restored into.
+    pub data_dir: PathBuf,
+}
+
+impl fmt::Display for RestoreReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "restored {} entries into {} (backup taken at {} ms since the epoch)",
+            self.entries,
+            self.data_dir.display(),
+            self.created_at
+        )
+    }
+}
+
+/// A progress bar on a terminal, nothing otherwise.
+fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg:>10} [{bar:40}] {bytes}/{total_bytes} ({eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}
+
+fn open(file: &Path) -> Result<(Reader<impl std::io::Read>, u64), RestoreError> {
+    let format = |source| RestoreError::Format {
+        file: file.to_owned(),
+        source,
+    };
+    let f = File::open(file).map_err(|e| format(FormatError::Io(e)))?;
+    let len = f.metadata().map_err(|e| format(FormatError::Io(e)))?.len();
+    Ok((Reader::new(BufReader::new(f)).map_err(format)?, len))
+}
+
+/// Restores `file` into `data_dir`, which must hold no data unless `force` is set.
+///
+/// # Errors
+/// See [`RestoreError`]. The file is checked completely (checksum included) before anything is
+/// written.
+pub fn restore_file(
+    file: &Path,
+    data_dir: &Path,
+    force: bool,
+) -> Result<RestoreReport, RestoreError> {
+    let format = |source| RestoreError::Format {
+        file: file.to_owned(),
+        source,
+    };
+    // Pass one: check every byte before touching the data dir.
+    let (mut reader, len) = open(file)?;
+    let bar = progress(len, "checking");
+    let mut seen = 0;
+    while let Some(entry) = reader.next_entry(seen).map_err(format)? {
+        seen += 1;
+        bar.inc((entry.key.len() + entry.value.len() + 10) as u64);
+    }
+    bar.finish_and_clear();
+
+    let _lock = lock::claim(data_dir)?;
+    if data_dir.join("db").exists() {
+        if !force && !Store::open(data_dir)?.is_empty()? {
+            return Err(RestoreError::NotEmpty(data_dir.to_owned()));
+        }
+        std::fs::remove_dir_all(data_dir.join("db"))?;
+        let _ = std::fs::remove_file(data_dir.join("generation"));
+    }
+
+    // Pass two: write.
+    let store = Store::open(data_dir)?;
+    let (mut reader, len) = open(file)?;
+    let bar = progress(len, "restoring");
+    let mut entries = 0;
+    while let Some(entry) = reader.next_entry(entries).map_err(format)? {
+        store.import(entry.tree, &entry.key, &entry.value)?;
+        entries += 1;
+        bar.inc((entry.key.len() + entry.value.len() + 10) as u64);
+    }
+    store.flush()?;
+    bar.finish_and_clear();
+    Ok(RestoreReport {
+        entries,
+        created_at: reader.created_at,
+        data_dir: data_dir.to_owned(),
+    })
+}

@@ -1,0 +1,93 @@
+//! The audit log: admin actions and refused attempts, with who asked, and never a secret.
+
+use crate::access::{require_root, NOBODY};
+use crate::support::{binary, json, Daemon};
+use keyward_client::{Env, Scopes};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+/// Every admin action is logged with peer, key, action, target and outcome; refused attempts
+/// too; `--since` and `--limit` select; no secret appears.
+#[test]
+fn admin_actions_are_audited() {
+    require_root();
+    let daemon = Daemon::start();
+    daemon.open_socket_to_all();
+    let (mut admin, key) = daemon.admin_client(Env::Live);
+    let created = admin.client_create(None, None, Scopes::new()).unwrap();
+    admin.revoke(created.session.id).unwrap();
+    // A refused attempt: another uid tries to mint an admin key.
+    let out = Command::new(binary("keyward"))
+        .args(["admin-key", "create", "--label", "x"])
+        .env("KEYWARD_SOCKET", &daemon.socket)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = daemon.cli(&["audit", "--json", "--since", "1h"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let entries = json(&out)["entries"].as_array().unwrap().clone();
+    let find = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} in {text}"))
+            .clone()
+    };
+    let create = find("client_create");
+    assert_eq!(create["outcome"], "ok");
+    assert_eq!(
+        create["target"].as_str(),
+        Some(created.client_id.to_string().as_str())
+    );
+    assert_eq!(create["uid"], 0);
+    assert_eq!(create["pid"].as_u64(), Some(u64::from(std::process::id())));
+    let key_id = create["admin_key_id"].as_str().unwrap().to_owned();
+    let revoke = find("revoke");
+    assert_eq!(
+        revoke["target"].as_str(),
+        Some(created.session.id.to_string().as_str())
+    );
+    let refused = entries
+        .iter()
+        .find(|e| e["action"] == "admin_key_create" && e["uid"] == NOBODY)
+        .expect("the refused attempt");
+    assert_eq!(refused["outcome"], "FORBIDDEN");
+    let minted = find("admin_key_create");
+    assert_eq!(minted["target"].as_str(), Some(key_id.as_str()));
+    for secret in [key.expose(), created.session.token.expose()] {
+        assert!(!text.contains(&secret[12..]), "a secret in the audit log");
+    }
+
+    let out = daemon.cli(&["audit", "--json", "--limit", "2"]);
+    assert_eq!(json(&out)["entries"].as_array().unwrap().len(), 2);
+
+    // Only host admins read it.
+    let out = Command::new(binary("keyward"))
+        .args(["audit", "--json"])
+        .env("KEYWARD_SOCKET", &daemon.socket)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    assert_eq!(json(&out)["error"]["code"], "FORBIDDEN");
+}
+
+/// An acknowledged admin action keeps its audit entry through kill -9.
+#[test]
+fn audit_entries_survive_a_crash() {
+    let mut daemon = Daemon::start();
+    let (mut admin, _) = daemon.admin_client(Env::Live);
+    let created = admin.client_create(None, None, Scopes::new()).unwrap();
+    drop(admin);
+    daemon.kill9();
+    daemon.restart();
+    let out = daemon.cli(&["audit", "--json"]);
+    let entries = json(&out)["entries"].as_array().unwrap().clone();
+    assert!(entries.iter().any(|e| e["action"] == "client_create"
+        && (e["target"].as_str() == Some(created.client_id.to_string().as_str())
+            || e["outcome"] == "pending")));
+}
