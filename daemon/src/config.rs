@@ -9,6 +9,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The store's default page cache, in MiB. sled's own default (1 GiB) would make the daemon's
+/// memory grow far past what its data needs.
+pub const DEFAULT_CACHE_MIB: u64 = 128;
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -130,6 +134,8 @@ pub struct Config {
     pub metrics_interval: Duration,
     /// How long audit entries are kept.
     pub audit_retention: Duration,
+    /// The store's page cache, in bytes (sled's `cache_capacity`).
+    pub cache_bytes: u64,
 }
 
 /// The TOML file's schema. Every key is optional.
@@ -165,6 +171,7 @@ struct FileConfig {
     metrics_interval: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     audit_retention: Option<Duration>,
+    cache_mib: Option<u64>,
 }
 
 /// Command-line overrides, which win over the file.
@@ -260,6 +267,10 @@ impl Config {
             audit_retention: file
                 .audit_retention
                 .unwrap_or(Duration::from_secs(90 * 24 * 3600)),
+            cache_bytes: file
+                .cache_mib
+                .unwrap_or(DEFAULT_CACHE_MIB)
+                .saturating_mul(1 << 20),
         };
         config.validate()?;
         Ok(config)
@@ -276,6 +287,9 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "max_lifetime must be at least idle_timeout".into(),
             ));
+        }
+        if self.cache_bytes < 1 << 20 {
+            return Err(ConfigError::Invalid("cache_mib must be at least 1".into()));
         }
         if self.metrics_interval < Duration::from_millis(100) {
             return Err(ConfigError::Invalid(

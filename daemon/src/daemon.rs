@@ -95,7 +95,7 @@ pub(crate) async fn serve(
         dir: config.data_dir.clone(),
         source,
     };
-    let store = Store::open(&config.data_dir).map_err(store_err)?;
+    let store = Store::open_with_cache(&config.data_dir, config.cache_bytes).map_err(store_err)?;
     let authority = Arc::new(Authority::new(
         store.clone(),
         Arc::new(SystemClock),

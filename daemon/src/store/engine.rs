@@ -31,9 +31,10 @@ pub(crate) struct Engine {
 
 impl Engine {
     /// Opens the database in `dir` and checks it against the generation side file.
-    pub fn open(dir: &Path) -> Result<Engine, StoreError> {
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Engine, StoreError> {
         let db = sled::Config::new()
             .path(dir.join("db"))
+            .cache_capacity(cache_bytes)
             // Background flushes bound what a crash can lose of the lazily persisted slides.
             .flush_every_ms(Some(500))
             .open()?;

@@ -133,6 +133,7 @@ pub struct Store {
 
 struct Shared {
     dir: PathBuf,
+    cache_bytes: u64,
     engine: ArcSwapOption<Engine>,
     commits: commit::GroupCommit,
     /// Set when a write failed; cleared by a successful reopen.
@@ -182,10 +183,19 @@ impl Store {
     /// # Errors
     /// If sled cannot open the directory, or the store is damaged ([`StoreError::Damaged`]).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let engine = Engine::open(dir)?;
+        Store::open_with_cache(dir, crate::config::DEFAULT_CACHE_MIB << 20)
+    }
+
+    /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes`.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let engine = Engine::open(dir, cache_bytes)?;
         Ok(Store {
             shared: Arc::new(Shared {
                 dir: dir.to_owned(),
+                cache_bytes,
                 engine: ArcSwapOption::from_pointee(engine),
                 commits: commit::GroupCommit::default(),
                 failed: AtomicBool::new(false),
@@ -264,7 +274,7 @@ impl Store {
             }
             drop(old);
         }
-        match Engine::open(&self.shared.dir) {
+        match Engine::open(&self.shared.dir, self.shared.cache_bytes) {
             Ok(engine) => {
                 self.shared.engine.store(Some(Arc::new(engine)));
                 self.shared.failed.store(false, Ordering::Release);
