@@ -495,7 +495,7 @@ impl Store {
 /// Free bytes for unprivileged writers on the filesystem holding `dir`.
 fn free_bytes(dir: &Path) -> Result<u64, StoreError> {
     let stat = nix::sys::statvfs::statvfs(dir).map_err(|e| StoreError::Io(e.into()))?;
-    Ok(u64::from(stat.blocks_available()).saturating_mul(stat.fragment_size()))
+    Ok(stat.blocks_available().saturating_mul(stat.fragment_size()))
 }
 
 impl Store {
