@@ -70,6 +70,7 @@ impl Authority {
             last_used_at: None,
             expires_at: None,
             max_expires_at: None,
+            scopes: Vec::new(),
         };
         self.store.insert_credential(&minted.hash, &record)?;
         self.durable(AdminKeyCreated {
@@ -167,6 +168,7 @@ impl Authority {
                 last_used_at: None,
                 expires_at: None,
                 max_expires_at: None,
+                scopes: client.scopes.clone(),
             };
             self.store.insert_credential(&minted.hash, &record)?;
             TestKeyCreated {
@@ -213,6 +215,7 @@ impl Authority {
             last_used_at: None,
             expires_at,
             max_expires_at: None,
+            scopes: principal.scopes.clone(),
         };
         self.store.insert_principal(&principal)?;
         self.store.insert_credential(&minted.hash, &record)?;
@@ -256,6 +259,7 @@ impl Authority {
             last_used_at: None,
             expires_at: Some(expires_at),
             max_expires_at: Some(max_expires_at),
+            scopes: client.scopes.clone(),
         };
         self.store.insert_credential(&minted.hash, &record)?;
         Ok(SessionIssued {

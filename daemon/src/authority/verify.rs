@@ -1,8 +1,8 @@
-//! Verifying tokens: the hot path. One parse, one hash, one or two lookups, and at most one
-//! compare-and-swap to persist a slide.
+//! Verifying tokens: the hot path. One parse, one hash, one lookup (the record carries its
+//! owner's scopes), and at most one compare-and-swap to persist a slide.
 
 use keyward_protocol::token::{self, TokenInfo};
-use keyward_protocol::{CredentialKind, ScopeRequirement, Scopes, Secret, Verified};
+use keyward_protocol::{CredentialKind, ScopeRequirement, Secret, Verified};
 
 use super::{allowed, expiry, refuse, AdminContext, Authority, Denied, Outcome};
 use crate::store::{Found, StoredKind};
@@ -22,16 +22,7 @@ impl Authority {
         let now = self.now();
         let (found, _) = allowed!(self.find_live(token)?);
         let record = &found.record;
-        let scopes = match record.kind {
-            StoredKind::AdminKey => Scopes::new(),
-            StoredKind::Session | StoredKind::TestKey | StoredKind::ApiToken => {
-                match self.store.principal(record.owner)? {
-                    Some(p) => p.scopes(),
-                    // The principal is gone (a crash mid-revoke): the credential is dead too.
-                    None => refuse!(Denied::Invalid(UNKNOWN)),
-                }
-            }
-        };
+        let scopes = record.scopes();
         if let Some(req) = require {
             if !req.is_met_by(&scopes) {
                 let held = scopes

@@ -88,6 +88,9 @@ pub(crate) struct CredentialRecord {
     pub expires_at: Option<UnixMillis>,
     /// The cap on sliding (sessions only).
     pub max_expires_at: Option<UnixMillis>,
+    /// The owner's scopes, copied at issue so verify needs one lookup. Scopes never change
+    /// after a principal is created, so the copy cannot go stale.
+    pub scopes: Vec<(String, StoredLevel)>,
 }
 
 impl CredentialRecord {
@@ -102,6 +105,13 @@ impl CredentialRecord {
 
     pub fn env(&self) -> Env {
         self.env.into()
+    }
+
+    pub fn scopes(&self) -> Scopes {
+        self.scopes
+            .iter()
+            .map(|(name, level)| (name.clone(), (*level).into()))
+            .collect()
     }
 }
 
@@ -242,6 +252,7 @@ mod tests {
             last_used_at: Some(2),
             expires_at: Some(3),
             max_expires_at: Some(4),
+            scopes: vec![("photos".into(), StoredLevel::Write)],
         };
         let mut bytes = encode(&r).unwrap();
         assert_eq!(decode::<CredentialRecord>("t", &bytes).unwrap(), r);
