@@ -27,13 +27,23 @@ pub use keyward_protocol::{
     WireError,
 };
 
+/// The system-wide socket a packaged daemon listens on.
+pub const SYSTEM_SOCKET: &str = "/run/keyward/keyward.sock";
+
 /// The socket path a client uses when none is given: `$KEYWARD_SOCKET`, else the daemon's
-/// default rule ([`paths::default_socket_path`]).
+/// default rule ([`paths::default_socket_path`]); if that socket does not exist but the
+/// system-wide one does, the system-wide one (a user in group `keyward` talking to the packaged
+/// daemon).
 pub fn default_socket_path() -> std::path::PathBuf {
     if let Some(p) = paths::non_empty_var("KEYWARD_SOCKET") {
         return p.into();
     }
-    paths::default_socket_path(&paths::PathEnv::from_process(effective_uid()))
+    let own = paths::default_socket_path(&paths::PathEnv::from_process(effective_uid()));
+    let system = std::path::Path::new(SYSTEM_SOCKET);
+    if !own.exists() && system.exists() {
+        return system.to_owned();
+    }
+    own
 }
 
 fn effective_uid() -> u32 {
