@@ -85,13 +85,27 @@ impl Engine {
     /// The credential whose token hashes to `hash`.
     pub fn credential(&self, hash: &TokenHash) -> Result<Option<Found>, StoreError> {
         match self.credentials.get(hash)? {
-            Some(raw) => Ok(Some(Found {
-                hash: *hash,
-                record: records::decode("credentials", &raw)?,
-                raw,
-            })),
+            Some(raw) => {
+                let (mut record, needs_scopes) = records::decode_credential(&raw)?;
+                if needs_scopes {
+                    record.scopes = self.owner_scopes(record.owner)?;
+                }
+                Ok(Some(Found {
+                    hash: *hash,
+                    record,
+                    raw,
+                }))
+            }
             None => Ok(None),
         }
+    }
+
+    /// The stored scopes of principal `owner` (none for admin keys, or if it is gone).
+    fn owner_scopes(&self, owner: Uuid) -> Result<Vec<(String, records::StoredLevel)>, StoreError> {
+        Ok(match self.principals.get(owner.as_bytes())? {
+            Some(raw) => records::decode::<records::PrincipalRecord>("principals", &raw)?.scopes,
+            None => Vec::new(),
+        })
     }
 
     /// The credential with public id `id`.

@@ -313,7 +313,7 @@ impl Store {
         hash: &TokenHash,
         record: &CredentialRecord,
     ) -> Result<(), StoreError> {
-        let bytes = records::encode(record)?;
+        let bytes = records::encode_credential(record)?;
         self.write(|e| {
             if let Some(at) = record.expires_at {
                 e.expiry_index.insert(expiry_key(at, record.id), &[])?;
@@ -335,7 +335,7 @@ impl Store {
         found: &Found,
         updated: &CredentialRecord,
     ) -> Result<bool, StoreError> {
-        let bytes = records::encode(updated)?;
+        let bytes = records::encode_credential(updated)?;
         self.write(|e| {
             Ok(e.credentials
                 .compare_and_swap(found.hash, Some(&found.raw), Some(bytes))?
@@ -422,7 +422,7 @@ impl Store {
             .engine()?
             .credentials
             .iter()
-            .map(|entry| records::decode("credentials", &entry?.1)))
+            .map(|entry| Ok(records::decode_credential(&entry?.1)?.0)))
     }
 
     /// Up to `limit` expiry-index entries due at or before `now`, oldest first.

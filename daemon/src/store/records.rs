@@ -11,8 +11,10 @@ use uuid::Uuid;
 
 use super::StoreError;
 
-/// The version byte in front of every record this build writes.
+/// The version byte in front of every record this build writes, except credentials.
 const RECORD_VERSION: u8 = 1;
+/// The version byte of credential records: 2 added the owner's scopes.
+const CREDENTIAL_VERSION: u8 = 2;
 
 /// An environment as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,11 +213,69 @@ pub(crate) struct AuditRecord {
 
 /// Encodes a record behind its version byte.
 pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
+    encode_as(RECORD_VERSION, record)
+}
+
+fn encode_as<T: Serialize>(version: u8, record: &T) -> Result<Vec<u8>, StoreError> {
     let body = codec::encode(record).map_err(|e| StoreError::corrupt("encode", e.to_string()))?;
     let mut out = Vec::with_capacity(body.len() + 1);
-    out.push(RECORD_VERSION);
+    out.push(version);
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// A credential record as version 1 wrote it: without the owner's scopes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct CredentialRecordV1 {
+    id: Uuid,
+    kind: StoredKind,
+    env: StoredEnv,
+    owner: Uuid,
+    label: Option<String>,
+    created_at: UnixMillis,
+    last_used_at: Option<UnixMillis>,
+    expires_at: Option<UnixMillis>,
+    max_expires_at: Option<UnixMillis>,
+}
+
+/// Encodes a credential record (current version).
+pub(crate) fn encode_credential(record: &CredentialRecord) -> Result<Vec<u8>, StoreError> {
+    encode_as(CREDENTIAL_VERSION, record)
+}
+
+/// Decodes a credential record of any version this build knows. For a version-1 record the
+/// second value is `true`: its scopes are empty and must be read from its owner.
+pub(crate) fn decode_credential(bytes: &[u8]) -> Result<(CredentialRecord, bool), StoreError> {
+    match bytes.split_first() {
+        Some((&1, body)) => {
+            let v1: CredentialRecordV1 = codec::decode(body)
+                .map_err(|e| StoreError::corrupt("credentials", e.to_string()))?;
+            let record = CredentialRecord {
+                id: v1.id,
+                kind: v1.kind,
+                env: v1.env,
+                owner: v1.owner,
+                label: v1.label,
+                created_at: v1.created_at,
+                last_used_at: v1.last_used_at,
+                expires_at: v1.expires_at,
+                max_expires_at: v1.max_expires_at,
+                scopes: Vec::new(),
+            };
+            Ok((record, true))
+        }
+        Some((&CREDENTIAL_VERSION, body)) => codec::decode(body)
+            .map(|r| (r, false))
+            .map_err(|e| StoreError::corrupt("credentials", e.to_string())),
+        Some((v, _)) => Err(StoreError::corrupt(
+            "credentials",
+            format!("record version {v}, this build reads 1 and {CREDENTIAL_VERSION}"),
+        )),
+        None => Err(StoreError::corrupt(
+            "credentials",
+            "empty record".to_owned(),
+        )),
+    }
 }
 
 /// Decodes a record written by [`encode`].
@@ -239,6 +299,32 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
 mod tests {
     use super::*;
 
+    /// A version-1 credential record (written before scopes were copied in) still decodes,
+    /// and says its scopes must be looked up; this pins the upgrade path.
+    #[test]
+    fn version_1_credentials_decode() {
+        let v1 = CredentialRecordV1 {
+            id: Uuid::new_v4(),
+            kind: StoredKind::Session,
+            env: StoredEnv::Live,
+            owner: Uuid::new_v4(),
+            label: None,
+            created_at: 1,
+            last_used_at: None,
+            expires_at: Some(3),
+            max_expires_at: Some(4),
+        };
+        let bytes = encode_as(1, &v1).unwrap();
+        let (record, needs_scopes) = decode_credential(&bytes).unwrap();
+        assert!(needs_scopes);
+        assert_eq!(
+            (record.id, record.owner, record.expires_at),
+            (v1.id, v1.owner, Some(3))
+        );
+        let current = encode_credential(&record).unwrap();
+        assert_eq!(decode_credential(&current).unwrap(), (record, false));
+    }
+
     /// A record round-trips, and an unknown version is reported as corruption, not misread.
     #[test]
     fn versioned_round_trip() {
@@ -254,11 +340,11 @@ mod tests {
             max_expires_at: Some(4),
             scopes: vec![("photos".into(), StoredLevel::Write)],
         };
-        let mut bytes = encode(&r).unwrap();
-        assert_eq!(decode::<CredentialRecord>("t", &bytes).unwrap(), r);
+        let mut bytes = encode_credential(&r).unwrap();
+        assert_eq!(decode_credential(&bytes).unwrap(), (r, false));
         bytes[0] = 9;
         assert!(matches!(
-            decode::<CredentialRecord>("t", &bytes),
+            decode_credential(&bytes),
             Err(StoreError::Corrupt { .. })
         ));
     }

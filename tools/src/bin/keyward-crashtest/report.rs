@@ -1,0 +1,107 @@
+//! What the run reports: each violation of an invariant, and the closing summary.
+
+use keyward_client::CredentialKind;
+use serde::Serialize;
+use uuid::Uuid;
+
+/// One broken promise, with enough to find it again: cycle, credential, what was acknowledged
+/// and what the daemon answered.
+#[derive(Debug, Clone)]
+pub(crate) struct Violation {
+    /// The cycle whose check (or load) found it.
+    pub cycle: u32,
+    /// Which invariant: `lost`, `resurrected`, `seat count`, `phantom`, `start`, ...
+    pub what: &'static str,
+    /// The credential concerned, if one is.
+    pub credential: Option<(Uuid, CredentialKind)>,
+    /// What the daemon had acknowledged, and so promised.
+    pub acked: String,
+    /// What it showed instead.
+    pub observed: String,
+}
+
+impl Violation {
+    /// One line for stdout, naming the seed so the run can be replayed.
+    pub(crate) fn render(&self, seed: u64) -> String {
+        let subject = match self.credential {
+            Some((id, kind)) => format!(" {kind} {id}"),
+            None => String::new(),
+        };
+        format!(
+            "VIOLATION seed={seed} cycle={}: {}{subject}: acked: {}; observed: {}",
+            self.cycle, self.what, self.acked, self.observed
+        )
+    }
+}
+
+/// The run's totals. With `--json` it is the last line of stdout, fields in this order.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub(crate) struct Summary {
+    /// Cycles completed (kill, restart, check).
+    pub cycles: u32,
+    /// Acknowledged operations whose outcome a check could decide, summed over cycles.
+    pub acked_checked: u64,
+    /// Violations found.
+    pub violations: u64,
+}
+
+impl Summary {
+    /// Prints the closing line: JSON, or words.
+    pub(crate) fn print(&self, json: bool) {
+        if json {
+            // A struct of three integers always serialises.
+            println!(
+                "{}",
+                serde_json::to_string(self).expect("summary serialises")
+            );
+        } else {
+            println!(
+                "cycles {}, acknowledged outcomes checked {}, violations {}",
+                self.cycles, self.acked_checked, self.violations
+            );
+        }
+    }
+}
+
+/// What the run did, for the closing lines on stderr: how much was exercised, not judged.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally {
+    /// Load operations the daemon acknowledged.
+    pub acked: u64,
+    /// Load operations it refused (a full client, an expired token, ...).
+    pub refused: u64,
+    /// Load operations cut off by the kill.
+    pub lost: u64,
+    /// Of the acknowledged, creations and revocations (the rest are verifies).
+    pub acked_changes: u64,
+    /// Of those cut off, creations and revocations.
+    pub lost_changes: u64,
+    /// Post-restart observations that had to find the credential live.
+    pub must_live: u64,
+    /// Post-restart observations that had to find it dead.
+    pub must_die: u64,
+    /// Seat-limit probes.
+    pub probes: u64,
+    /// Credentials of lost issues found after a restart and revoked.
+    pub ghosts: u64,
+}
+
+impl Tally {
+    /// Prints the tally to stderr.
+    pub(crate) fn print(&self) {
+        eprintln!(
+            "keyward-crashtest: load: {} acknowledged ({} creations or revocations), {} \
+             refused, {} cut off by the kill ({} creations or revocations); after restarts: {} \
+             had to verify, {} had to fail, {} seat probes, {} ghosts of cut-off issues revoked",
+            self.acked,
+            self.acked_changes,
+            self.refused,
+            self.lost,
+            self.lost_changes,
+            self.must_live,
+            self.must_die,
+            self.probes,
+            self.ghosts
+        );
+    }
+}
