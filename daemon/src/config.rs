@@ -136,6 +136,8 @@ pub struct Config {
     pub audit_retention: Duration,
     /// The store's page cache, in bytes (sled's `cache_capacity`).
     pub cache_bytes: u64,
+    /// Whether commits `fdatasync` sled's log before acknowledging (power-loss safe).
+    pub fsync: bool,
 }
 
 /// The TOML file's schema. Every key is optional.
@@ -172,6 +174,7 @@ struct FileConfig {
     #[serde(default, with = "humantime_serde")]
     audit_retention: Option<Duration>,
     cache_mib: Option<u64>,
+    fsync: Option<bool>,
 }
 
 /// Command-line overrides, which win over the file.
@@ -271,6 +274,7 @@ impl Config {
                 .cache_mib
                 .unwrap_or(DEFAULT_CACHE_MIB)
                 .saturating_mul(1 << 20),
+            fsync: file.fsync.unwrap_or(true),
         };
         config.validate()?;
         Ok(config)

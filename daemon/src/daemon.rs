@@ -15,7 +15,7 @@ use crate::config::{Config, Overrides};
 use crate::listener::{self, BindError, BoundSocket};
 use crate::lock::{self, LockError};
 use crate::state::Shared;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreOptions};
 use crate::{metrics_file, notify, reload, server, signals, sweeper};
 
 /// Why the daemon could not start or stop cleanly.
@@ -95,7 +95,11 @@ pub(crate) async fn serve(
         dir: config.data_dir.clone(),
         source,
     };
-    let store = Store::open_with_cache(&config.data_dir, config.cache_bytes).map_err(store_err)?;
+    let options = StoreOptions {
+        cache_bytes: config.cache_bytes,
+        fsync: config.fsync,
+    };
+    let store = Store::open_with(&config.data_dir, options).map_err(store_err)?;
     let authority = Arc::new(Authority::new(
         store.clone(),
         Arc::new(SystemClock),

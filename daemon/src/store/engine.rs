@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
 use super::generation::GenerationFile;
-use super::{hash_from, read_u64, records, Found, StoreError, GENERATION};
+use super::{hash_from, read_u64, records, Found, StoreError, StoreOptions, GENERATION};
 
 /// An open database. Replaced wholesale when the store reopens after a write failure.
 pub(crate) struct Engine {
@@ -27,14 +27,16 @@ pub(crate) struct Engine {
     generation: AtomicU64,
     /// The side file recording it.
     side: GenerationFile,
+    /// Whether commits `fdatasync` the log.
+    fsync: bool,
 }
 
 impl Engine {
     /// Opens the database in `dir` and checks it against the generation side file.
-    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Engine, StoreError> {
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Engine, StoreError> {
         let db = sled::Config::new()
             .path(dir.join("db"))
-            .cache_capacity(cache_bytes)
+            .cache_capacity(options.cache_bytes)
             // Background flushes bound what a crash can lose of the lazily persisted slides.
             .flush_every_ms(Some(500))
             .open()?;
@@ -53,6 +55,7 @@ impl Engine {
             log,
             generation: AtomicU64::new(recovered),
             side,
+            fsync: options.fsync,
             db,
         })
     }
@@ -63,7 +66,9 @@ impl Engine {
         let next = self.generation.load(Ordering::Acquire) + 1;
         self.meta.insert(GENERATION, &next.to_be_bytes())?;
         self.db.flush()?;
-        self.log.sync_data().map_err(StoreError::Io)?;
+        if self.fsync {
+            self.log.sync_data().map_err(StoreError::Io)?;
+        }
         self.generation.store(next, Ordering::Release);
         self.side.record(next)
     }

@@ -110,6 +110,25 @@ pub const TREES: [(u8, &str); 7] = [
     (7, "audit"),
 ];
 
+/// How the store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// sled's page cache, in bytes.
+    pub cache_bytes: u64,
+    /// Whether a commit `fdatasync`s sled's log (power-loss safe) or stops at sled's flush
+    /// (safe against a process crash only).
+    pub fsync: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            cache_bytes: crate::config::DEFAULT_CACHE_MIB << 20,
+            fsync: true,
+        }
+    }
+}
+
 /// The key of one audit entry.
 pub(crate) type AuditKey = [u8; 24];
 
@@ -133,7 +152,7 @@ pub struct Store {
 
 struct Shared {
     dir: PathBuf,
-    cache_bytes: u64,
+    options: StoreOptions,
     engine: ArcSwapOption<Engine>,
     commits: commit::GroupCommit,
     /// Set when a write failed; cleared by a successful reopen.
@@ -183,19 +202,19 @@ impl Store {
     /// # Errors
     /// If sled cannot open the directory, or the store is damaged ([`StoreError::Damaged`]).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        Store::open_with_cache(dir, crate::config::DEFAULT_CACHE_MIB << 20)
+        Store::open_with(dir, StoreOptions::default())
     }
 
-    /// Opens (or creates) the store in `dir` with a page cache of `cache_bytes`.
+    /// Opens (or creates) the store in `dir` with `options`.
     ///
     /// # Errors
     /// As [`Store::open`].
-    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let engine = Engine::open(dir, cache_bytes)?;
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let engine = Engine::open(dir, options)?;
         Ok(Store {
             shared: Arc::new(Shared {
                 dir: dir.to_owned(),
-                cache_bytes,
+                options,
                 engine: ArcSwapOption::from_pointee(engine),
                 commits: commit::GroupCommit::default(),
                 failed: AtomicBool::new(false),
@@ -274,7 +293,7 @@ impl Store {
             }
             drop(old);
         }
-        match Engine::open(&self.shared.dir, self.shared.cache_bytes) {
+        match Engine::open(&self.shared.dir, self.shared.options) {
             Ok(engine) => {
                 self.shared.engine.store(Some(Arc::new(engine)));
                 self.shared.failed.store(false, Ordering::Release);
