@@ -1,0 +1,320 @@
+//! Command-line arguments, and the settings a run derives from them.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::keyward::Driver;
+use crate::report::Shape;
+
+/// Measures keywardd and Redis with the same load generator in the same run.
+///
+/// Build first: `cargo build --release -p keywardd -p keyward-bench`. The harness starts every
+/// server itself, each in a temporary directory it removes afterwards; Redis rows are skipped
+/// when `redis-server` is not installed.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+pub(crate) struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub what: What,
+    /// How to run it.
+    #[command(flatten)]
+    pub options: Options,
+}
+
+/// The suite or one workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub(crate) enum What {
+    /// The standard matrix: ping and verify at 1 and 16 connections, pipeline 1 and 16; issue
+    /// at 1 and 16 connections; mixed; sweep; coldstart. Prints a table, ratios and targets.
+    Suite,
+    /// Op::Ping against PING: the transport floor.
+    Ping,
+    /// Verify a random preloaded session (each verify slides its expiry) against
+    /// `GETEX key EX 86400` on as many preloaded keys.
+    Verify,
+    /// Durable session issue against `SET key value EX 86400` with `appendfsync always`.
+    Issue,
+    /// Let many sessions expire, then time the sweep and verify p99 on live sessions during it.
+    Sweep,
+    /// 90% verify, 5% issue, 5% logout.
+    Mixed,
+    /// Restart with many sessions on disk: exec to first answered ping, RSS, data size.
+    Coldstart,
+}
+
+/// Which systems to measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TargetChoice {
+    /// keywardd only.
+    Keyward,
+    /// redis-server only.
+    Redis,
+    /// Both, alternating row by row.
+    Both,
+}
+
+/// Options shared by the suite and every workload.
+#[derive(Debug, Args)]
+pub(crate) struct Options {
+    /// Concurrent connections [default: 16] (single workloads only).
+    #[arg(long, global = true, value_name = "N")]
+    pub connections: Option<usize>,
+    /// Requests in flight per connection [default: 1] (single workloads only).
+    #[arg(long, global = true, value_name = "D")]
+    pub pipeline: Option<usize>,
+    /// Measured seconds per row [default: 10, or 1 with --quick].
+    #[arg(long, global = true, value_name = "S")]
+    pub duration: Option<f64>,
+    /// Warm-up seconds before each row's measurement [default: 2, or 0.3 with --quick].
+    #[arg(long, global = true, value_name = "S")]
+    pub warmup: Option<f64>,
+    /// Sessions (and Redis keys) to preload, for every workload that preloads [defaults:
+    /// verify and mixed 100000, sweep and coldstart 1000000; far fewer with --quick].
+    #[arg(long, global = true, value_name = "M")]
+    pub sessions: Option<u64>,
+    /// Which systems to measure.
+    #[arg(long, global = true, value_enum, default_value_t = TargetChoice::Both)]
+    pub target: TargetChoice,
+    /// One JSON object per row on stdout; ratios and targets go to stderr.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// A short smoke run (the whole suite in under two minutes): small preloads, short rows.
+    #[arg(long, global = true)]
+    pub quick: bool,
+    /// The keywardd binary [default: `keywardd` beside this executable, i.e. target/release].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub keywardd: Option<PathBuf>,
+    /// The redis-server binary.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        default_value = "redis-server"
+    )]
+    pub redis_server: PathBuf,
+    /// How keyward is driven: raw frames with a sliding window, or keyward_client's pipeline.
+    #[arg(long, global = true, value_enum, default_value_t = Driver::Frames)]
+    pub driver: Driver,
+}
+
+/// Preload sizes and sweep timing of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sizes {
+    /// Sessions for verify and mixed.
+    pub steady: u64,
+    /// Expired sessions the sweep deletes.
+    pub sweep: u64,
+    /// Sessions on disk for the cold start.
+    pub coldstart: u64,
+    /// Live sessions verified while the sweep runs.
+    pub sweep_live: u64,
+    /// The sweep interval after the restart: time to issue the live sessions and warm up
+    /// before the first sweep.
+    pub sweep_interval: Duration,
+}
+
+/// A full run's defaults.
+const FULL: (Duration, Duration, Sizes) = (
+    Duration::from_secs(2),
+    Duration::from_secs(10),
+    Sizes {
+        steady: 100_000,
+        sweep: 1_000_000,
+        coldstart: 1_000_000,
+        sweep_live: 1_000,
+        sweep_interval: Duration::from_secs(10),
+    },
+);
+
+/// `--quick` defaults.
+const QUICK: (Duration, Duration, Sizes) = (
+    Duration::from_millis(300),
+    Duration::from_secs(1),
+    Sizes {
+        steady: 5_000,
+        sweep: 20_000,
+        coldstart: 20_000,
+        sweep_live: 200,
+        sweep_interval: Duration::from_secs(4),
+    },
+);
+
+/// Everything a run needs, resolved and checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// What to run.
+    pub what: What,
+    /// Shape of single-workload runs.
+    pub shape: Shape,
+    /// Warm-up before each measurement.
+    pub warmup: Duration,
+    /// Measured time per row.
+    pub duration: Duration,
+    /// Preload sizes.
+    pub sizes: Sizes,
+    /// Measure keywardd.
+    pub keyward: bool,
+    /// Measure Redis.
+    pub redis: bool,
+    /// JSON lines instead of a table.
+    pub json: bool,
+    /// Whether this is a `--quick` run.
+    pub quick: bool,
+    /// The keywardd binary.
+    pub keywardd: PathBuf,
+    /// The redis-server binary.
+    pub redis_server: PathBuf,
+    /// How keyward is driven.
+    pub driver: Driver,
+}
+
+impl Settings {
+    /// Resolves `cli` against the defaults; `exe` is this program's path.
+    ///
+    /// # Errors
+    /// For out-of-range values or options that do not apply.
+    pub fn resolve(cli: Cli, exe: Option<PathBuf>) -> Result<Settings> {
+        let o = cli.options;
+        let (warmup, duration, mut sizes) = if o.quick { QUICK } else { FULL };
+        if cli.what == What::Suite && (o.connections.is_some() || o.pipeline.is_some()) {
+            bail!("the suite runs a fixed matrix; --connections and --pipeline apply to single workloads");
+        }
+        let shape = Shape {
+            connections: o.connections.unwrap_or(16),
+            pipeline: o.pipeline.unwrap_or(1),
+        };
+        if shape.connections == 0 || shape.pipeline == 0 {
+            bail!("--connections and --pipeline must be at least 1");
+        }
+        let seconds = |name: &str, value: Option<f64>, default: Duration| -> Result<Duration> {
+            match value {
+                None => Ok(default),
+                Some(s) if s.is_finite() && s >= 0.0 => Ok(Duration::from_secs_f64(s)),
+                Some(s) => bail!("--{name} {s} is not a number of seconds"),
+            }
+        };
+        let warmup = seconds("warmup", o.warmup, warmup)?;
+        let duration = seconds("duration", o.duration, duration)?;
+        if duration.is_zero() {
+            bail!("--duration must be above zero");
+        }
+        if let Some(m) = o.sessions {
+            if m == 0 {
+                bail!("--sessions must be at least 1");
+            }
+            sizes.steady = m;
+            sizes.sweep = m;
+            sizes.coldstart = m;
+            sizes.sweep_live = sizes.sweep_live.min(m);
+        }
+        let keywardd = match o.keywardd {
+            Some(path) => path,
+            None => exe
+                .as_deref()
+                .and_then(|e| e.parent())
+                .map(|dir| dir.join("keywardd"))
+                .context("cannot locate keywardd beside this executable; pass --keywardd")?,
+        };
+        let keyward = o.target != TargetChoice::Redis;
+        if keyward && !keywardd.is_file() {
+            bail!(
+                "keywardd not found at {}: run `cargo build --release -p keywardd -p keyward-bench` \
+                 first, or pass --keywardd PATH",
+                keywardd.display()
+            );
+        }
+        Ok(Settings {
+            what: cli.what,
+            shape,
+            warmup,
+            duration,
+            sizes,
+            keyward,
+            redis: o.target != TargetChoice::Keyward,
+            json: o.json,
+            quick: o.quick,
+            keywardd,
+            redis_server: o.redis_server,
+            driver: o.driver,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Result<Settings> {
+        let mut argv = vec!["keyward-bench"];
+        argv.extend_from_slice(args);
+        // `/bin/sh` stands in for a keywardd binary that exists.
+        argv.extend_from_slice(&["--keywardd", "/bin/sh"]);
+        Settings::resolve(Cli::try_parse_from(argv)?, None)
+    }
+
+    /// A workload takes its shape, timing and target from options given after its name.
+    #[test]
+    fn workload_options() {
+        let s = settings(&[
+            "verify",
+            "--connections",
+            "4",
+            "--pipeline",
+            "8",
+            "--duration",
+            "2.5",
+            "--warmup",
+            "0",
+            "--sessions",
+            "500",
+            "--target",
+            "redis",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(s.what, What::Verify);
+        assert_eq!((s.shape.connections, s.shape.pipeline), (4, 8));
+        assert_eq!(s.duration, Duration::from_millis(2500));
+        assert_eq!(s.warmup, Duration::ZERO);
+        assert_eq!(
+            (s.sizes.steady, s.sizes.sweep, s.sizes.sweep_live),
+            (500, 500, 500)
+        );
+        assert!(!s.keyward && s.redis && s.json);
+    }
+
+    /// Defaults: 16 connections, no pipelining, both targets, full sizes; --quick shrinks them.
+    #[test]
+    fn defaults_and_quick() {
+        let s = settings(&["ping"]).unwrap();
+        assert_eq!((s.shape.connections, s.shape.pipeline), (16, 1));
+        assert!(s.keyward && s.redis && !s.quick);
+        assert_eq!(s.sizes.coldstart, 1_000_000);
+        let q = settings(&["--quick", "suite"]).unwrap();
+        assert!(q.quick);
+        assert!(q.sizes.coldstart < s.sizes.coldstart && q.duration < s.duration);
+    }
+
+    /// Nonsense is refused: a zero depth, a negative duration, a shape for the suite.
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(settings(&["ping", "--pipeline", "0"]).is_err());
+        assert!(settings(&["ping", "--duration", "-1"]).is_err());
+        assert!(settings(&["suite", "--connections", "4"]).is_err());
+        assert!(settings(&["nonsense"]).is_err());
+    }
+
+    /// Without --keywardd the daemon is looked for beside the harness itself.
+    #[test]
+    fn keywardd_is_found_beside_the_harness() {
+        let cli = Cli::try_parse_from(["keyward-bench", "ping"]).unwrap();
+        let err = Settings::resolve(cli, Some("/nonexistent/release/keyward-bench".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/release/keywardd"), "{err}");
+        assert!(err.contains("cargo build --release"), "{err}");
+    }
+}

@@ -1,0 +1,338 @@
+//! The issue's targets, judged from the rows of a run: the keyward/Redis ratios (1–4) and the
+//! sweep, memory and cold-start goals (5–7).
+//!
+//! A target is judged only from rows that measure exactly what it states; anything else is
+//! shown as not judged, with the reason, never guessed. Goals stated for a million sessions are
+//! not judged from a smaller run (such as `--quick`), though their figures are still shown.
+
+use std::fmt;
+
+use super::row::{Row, Target, Workload};
+use super::table::thousands;
+
+/// The session count targets 5–7 are stated for.
+pub(crate) const TARGET_SESSIONS: u64 = 1_000_000;
+
+/// Whether a target was met.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Status {
+    /// Met.
+    Met,
+    /// Missed.
+    Missed,
+    /// Not judged, and why.
+    Unjudged(String),
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Status::Met => f.write_str("met"),
+            Status::Missed => f.write_str("MISSED"),
+            Status::Unjudged(why) => write!(f, "not judged: {why}"),
+        }
+    }
+}
+
+/// One target's outcome.
+#[derive(Debug, Clone)]
+pub(crate) struct Verdict {
+    /// The target's number in the issue.
+    pub label: &'static str,
+    /// What the target demands.
+    pub goal: &'static str,
+    /// The measured figure, or `-`.
+    pub measured: String,
+    /// Met, missed or not judged.
+    pub status: Status,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<3} {:<52} {:<46} {}",
+            self.label, self.goal, self.measured, self.status
+        )
+    }
+}
+
+fn find(
+    rows: &[Row],
+    workload: Workload,
+    target: Target,
+    conns: usize,
+    pipe: usize,
+) -> Option<&Row> {
+    rows.iter().find(|r| r.is(workload, target, conns, pipe))
+}
+
+fn judge(met: bool) -> Status {
+    if met {
+        Status::Met
+    } else {
+        Status::Missed
+    }
+}
+
+fn unmeasured(label: &'static str, goal: &'static str, why: &str) -> Verdict {
+    Verdict {
+        label,
+        goal,
+        measured: "-".into(),
+        status: Status::Unjudged(why.to_owned()),
+    }
+}
+
+/// keyward ops/s over Redis ops/s for `workload` at this shape, against a floor.
+fn throughput_ratio(
+    rows: &[Row],
+    (label, goal): (&'static str, &'static str),
+    workload: Workload,
+    (conns, pipe): (usize, usize),
+    floor: f64,
+) -> Verdict {
+    let pair = find(rows, workload, Target::Keyward, conns, pipe)
+        .zip(find(rows, workload, Target::Redis, conns, pipe))
+        .and_then(|(k, r)| Some((k.ops_per_sec?, r.ops_per_sec?)));
+    match pair {
+        Some((k, r)) if r > 0.0 => {
+            let ratio = k / r;
+            Verdict {
+                label,
+                goal,
+                measured: format!("{ratio:.2}x ({} vs {} ops/s)", thousands(k), thousands(r)),
+                status: judge(ratio >= floor),
+            }
+        }
+        _ => unmeasured(
+            label,
+            goal,
+            &format!("needs {workload} rows for both targets at {conns} conns, pipeline {pipe}"),
+        ),
+    }
+}
+
+/// Judges every target the rows allow.
+pub(crate) fn evaluate(rows: &[Row]) -> Vec<Verdict> {
+    vec![
+        throughput_ratio(
+            rows,
+            ("1", "verify 16 conns, no pipelining >= 1.2x Redis GETEX"),
+            Workload::Verify,
+            (16, 1),
+            1.2,
+        ),
+        throughput_ratio(
+            rows,
+            ("2", "verify 16 conns, pipeline 16 >= 1.0x Redis GETEX"),
+            Workload::Verify,
+            (16, 16),
+            1.0,
+        ),
+        verify_over_ping(rows),
+        throughput_ratio(
+            rows,
+            ("4", "durable issue 16 conns >= 1.5x Redis SET fsync always"),
+            Workload::Issue,
+            (16, 1),
+            1.5,
+        ),
+        sweep_time(rows),
+        sweep_p99(rows),
+        rss(rows),
+        cold_start(rows),
+    ]
+}
+
+fn verify_over_ping(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "3";
+    const GOAL: &str = "verify p50, 1 conn <= 1.15x keyward ping p50";
+    let pair = find(rows, Workload::Verify, Target::Keyward, 1, 1)
+        .zip(find(rows, Workload::Ping, Target::Keyward, 1, 1))
+        .and_then(|(v, p)| Some((v.p50_us?, p.p50_us?)));
+    match pair {
+        Some((v, p)) if p > 0.0 => {
+            let ratio = v / p;
+            Verdict {
+                label: LABEL,
+                goal: GOAL,
+                measured: format!("{ratio:.2}x ({v:.1} vs {p:.1} us)"),
+                status: judge(ratio <= 1.15),
+            }
+        }
+        _ => unmeasured(
+            LABEL,
+            GOAL,
+            "needs keyward verify and ping rows at 1 conn, pipeline 1",
+        ),
+    }
+}
+
+/// Not judged unless `sessions` reaches [`TARGET_SESSIONS`].
+fn at_scale(sessions: Option<u64>, met: bool) -> Status {
+    match sessions {
+        Some(n) if n >= TARGET_SESSIONS => judge(met),
+        Some(n) => Status::Unjudged(format!(
+            "measured with {} sessions, the goal is for {}",
+            thousands(n as f64),
+            thousands(TARGET_SESSIONS as f64)
+        )),
+        None => Status::Unjudged("session count unknown".into()),
+    }
+}
+
+fn sweep_row(rows: &[Row]) -> Option<&Row> {
+    rows.iter().find(|r| {
+        r.workload == Workload::Sweep && r.target == Target::Keyward && r.skipped.is_none()
+    })
+}
+
+fn sweep_time(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "5a";
+    const GOAL: &str = "sweep 1M expired sessions <= 2 s";
+    match sweep_row(rows).and_then(|r| Some((r.extra.sweep_ms?, r.extra.swept))) {
+        Some((ms, swept)) => Verdict {
+            label: LABEL,
+            goal: GOAL,
+            measured: format!(
+                "{:.2} s for {}",
+                ms / 1000.0,
+                thousands(swept.unwrap_or(0) as f64)
+            ),
+            status: at_scale(swept, ms <= 2000.0),
+        },
+        None => unmeasured(LABEL, GOAL, "needs a sweep row"),
+    }
+}
+
+fn sweep_p99(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "5b";
+    const GOAL: &str = "verify p99 during the sweep <= 2x without";
+    let row = sweep_row(rows);
+    match row.and_then(|r| Some((r.p99_us?, r.extra.p99_us_without_sweep?))) {
+        Some((during, without)) if without > 0.0 => {
+            let ratio = during / without;
+            Verdict {
+                label: LABEL,
+                goal: GOAL,
+                measured: format!("{ratio:.2}x ({during:.1} vs {without:.1} us)"),
+                status: at_scale(row.and_then(|r| r.extra.swept), ratio <= 2.0),
+            }
+        }
+        _ => unmeasured(LABEL, GOAL, "needs a sweep row with both p99 figures"),
+    }
+}
+
+fn rss(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "6";
+    const GOAL: &str = "RSS, 1M live sessions <= Redis RSS, same sessions";
+    // The verify rows with the most sessions: the cold-start workload's, when it ran.
+    let largest = |target| {
+        rows.iter()
+            .filter(|r| r.workload == Workload::Verify && r.target == target && r.rss_mib.is_some())
+            .max_by_key(|r| r.extra.sessions.unwrap_or(0))
+    };
+    let coldstart = rows
+        .iter()
+        .find(|r| r.workload == Workload::Coldstart && r.target == Target::Keyward);
+    match largest(Target::Keyward).zip(largest(Target::Redis)) {
+        Some((k, r)) if k.extra.sessions == r.extra.sessions => {
+            // The larger of keyward's figures: after serving verifies on the restarted daemon,
+            // or just after creating every session, when the cache has seen them all.
+            let preloaded = coldstart
+                .filter(|c| c.extra.sessions == k.extra.sessions)
+                .and_then(|c| c.extra.rss_mib_after_preload);
+            let krss = k.rss_mib.unwrap_or(0.0).max(preloaded.unwrap_or(0.0));
+            let rrss = r.rss_mib.unwrap_or(0.0);
+            let disk = coldstart
+                .and_then(|c| c.extra.data_dir_mib)
+                .map_or(String::new(), |d| format!(", disk {d:.0}"));
+            Verdict {
+                label: LABEL,
+                goal: GOAL,
+                measured: format!("{krss:.0} vs {rrss:.0} MiB{disk}"),
+                status: at_scale(k.extra.sessions, krss <= rrss),
+            }
+        }
+        _ => unmeasured(
+            LABEL,
+            GOAL,
+            "needs verify rows for both targets with the same sessions",
+        ),
+    }
+}
+
+fn cold_start(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "7";
+    const GOAL: &str = "cold start, 1M sessions: first ping <= 0.5 s";
+    let row = rows
+        .iter()
+        .find(|r| r.workload == Workload::Coldstart && r.target == Target::Keyward);
+    match row.and_then(|r| Some((r.extra.first_ping_ms?, r.extra.sessions))) {
+        Some((ms, sessions)) => Verdict {
+            label: LABEL,
+            goal: GOAL,
+            measured: format!("{:.3} s", ms / 1000.0),
+            status: at_scale(sessions, ms <= 500.0),
+        },
+        None => unmeasured(LABEL, GOAL, "needs a coldstart row"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::row::Row;
+
+    fn row(workload: Workload, target: Target, shape: (usize, usize), ops: f64, p50: f64) -> Row {
+        Row {
+            connections: Some(shape.0),
+            pipeline: Some(shape.1),
+            ops_per_sec: Some(ops),
+            p50_us: Some(p50),
+            ..Row::bare(workload, target)
+        }
+    }
+
+    /// Ratios come from the matching rows and are judged against their floors or ceilings.
+    #[test]
+    fn ratios_are_judged() {
+        let rows = vec![
+            row(Workload::Verify, Target::Keyward, (16, 1), 60_000.0, 200.0),
+            row(Workload::Verify, Target::Redis, (16, 1), 40_000.0, 300.0),
+            row(Workload::Verify, Target::Keyward, (1, 1), 20_000.0, 46.0),
+            row(Workload::Ping, Target::Keyward, (1, 1), 25_000.0, 40.0),
+        ];
+        let v = evaluate(&rows);
+        assert_eq!(v[0].status, Status::Met);
+        assert_eq!(v[0].measured, "1.50x (60,000 vs 40,000 ops/s)");
+        assert!(matches!(v[1].status, Status::Unjudged(_)));
+        assert_eq!(v[2].status, Status::Met);
+        assert_eq!(v[2].measured, "1.15x (46.0 vs 40.0 us)");
+        assert!(matches!(v[3].status, Status::Unjudged(_)));
+    }
+
+    /// A skipped Redis row leaves the ratio unjudged rather than computed from nothing.
+    #[test]
+    fn skipped_rows_do_not_count() {
+        let rows = vec![
+            row(Workload::Issue, Target::Keyward, (16, 1), 9_000.0, 1000.0),
+            Row::skipped(Workload::Issue, Target::Redis, None, "absent"),
+        ];
+        assert!(matches!(evaluate(&rows)[3].status, Status::Unjudged(_)));
+    }
+
+    /// Goals stated for a million sessions are shown but not judged from a smaller run.
+    #[test]
+    fn small_runs_are_not_judged_at_scale() {
+        let mut cold = Row::bare(Workload::Coldstart, Target::Keyward);
+        cold.extra.first_ping_ms = Some(40.0);
+        cold.extra.sessions = Some(20_000);
+        let v = cold_start(&[cold.clone()]);
+        assert_eq!(v.measured, "0.040 s");
+        assert!(matches!(v.status, Status::Unjudged(_)));
+        cold.extra.sessions = Some(TARGET_SESSIONS);
+        assert_eq!(cold_start(&[cold]).status, Status::Met);
+    }
+}

@@ -1,0 +1,51 @@
+//! `mixed`: 90% verify, 5% issue, 5% logout, each connection over its own share of the
+//! preloaded sessions. keyward only: a Redis mix would need AOF for its writes, which would
+//! then fsync every `GETEX` too.
+
+use anyhow::Result;
+use std::sync::Arc;
+
+use super::{seeds, Bench};
+use crate::keyward::{self, daemon::Daemon, ops, population::Population};
+use crate::report::{Row, Shape, Target, Workload};
+
+/// Measures the mix over `population` at `shape`. Logouts use up sessions, so run it after
+/// anything else that needs them.
+///
+/// # Errors
+/// If the measurement fails.
+pub(crate) async fn keyward(
+    bench: &mut Bench,
+    daemon: &Daemon,
+    population: &Population,
+    shape: Shape,
+) -> Result<()> {
+    let share = population.tokens.len().div_ceil(shape.connections).max(1);
+    let mut shares = population.tokens.chunks(share).map(<[_]>::to_vec);
+    let sources = seeds(shape.connections)
+        .map(|seed| {
+            let pool = shares.next().unwrap_or_default();
+            ops::Mixed::new(pool, Arc::clone(&population.clients), seed)
+        })
+        .collect();
+    let plan = bench.plan(shape.pipeline);
+    let outcome = keyward::measure(
+        daemon,
+        sources,
+        Some(&population.admin_key),
+        bench.settings.driver,
+        &plan,
+    )
+    .await?;
+    let mut row = Row::measured(
+        Workload::Mixed,
+        Target::Keyward,
+        shape,
+        &outcome.summary,
+        daemon.rss_mib().ok(),
+    );
+    row.extra.sessions = Some(population.tokens.len() as u64);
+    bench.mark_driver(&mut row);
+    bench.reporter.emit(row);
+    Ok(())
+}
