@@ -54,6 +54,26 @@ fn created_by(reply: &Reply) -> Option<Uuid> {
     }
 }
 
+/// A new entry for `op` by `peer`.
+fn entry(
+    at: UnixMillis,
+    peer: Peer,
+    admin_key: Option<Uuid>,
+    op: &Op,
+    outcome: StoredOutcome,
+) -> AuditRecord {
+    AuditRecord {
+        at,
+        uid: peer.uid,
+        gid: peer.gid,
+        pid: peer.pid,
+        admin_key,
+        action: op.name().to_owned(),
+        target: target_of(op),
+        outcome,
+    }
+}
+
 /// An entry written before its action, awaiting the outcome.
 pub(crate) struct Pending {
     key: AuditKey,
@@ -68,16 +88,7 @@ pub(crate) fn begin(
     admin_key: Option<Uuid>,
     op: &Op,
 ) -> Result<Pending, StoreError> {
-    let record = AuditRecord {
-        at,
-        uid: peer.uid,
-        gid: peer.gid,
-        pid: peer.pid,
-        admin_key,
-        action: op.name().to_owned(),
-        target: target_of(op),
-        outcome: StoredOutcome::Pending,
-    };
+    let record = entry(at, peer, admin_key, op, StoredOutcome::Pending);
     let key = store.append_audit(&record)?;
     Ok(Pending { key, record })
 }
@@ -124,19 +135,11 @@ fn record_done(
     op: &Op,
     error: Option<&WireError>,
 ) {
-    let record = AuditRecord {
-        at,
-        uid: peer.uid,
-        gid: peer.gid,
-        pid: peer.pid,
-        admin_key,
-        action: op.name().to_owned(),
-        target: target_of(op),
-        outcome: match error {
-            None => StoredOutcome::Ok,
-            Some(e) => StoredOutcome::Failed(e.code.as_str().to_owned()),
-        },
+    let outcome = match error {
+        None => StoredOutcome::Ok,
+        Some(e) => StoredOutcome::Failed(e.code.as_str().to_owned()),
     };
+    let record = entry(at, peer, admin_key, op, outcome);
     if let Err(e) = store.append_audit(&record) {
         tracing::error!(error = %e, "cannot write an audit entry");
     }
