@@ -13,16 +13,24 @@
 //! - `Uuid` as its 16 bytes (uuid's serde form for non-human-readable formats);
 //! - no trailing bytes: [`decode`] refuses input with bytes left over.
 //!
-//! The limit makes a decode fail, rather than allocate, when a length inside the body claims more
-//! than a frame can hold.
+//! [`decode`] refuses a body longer than [`MAX_FRAME_LEN`] before bincode sees it, and bincode's
+//! own limit (eight times that, since it counts decoded sizes, not bytes) makes a decode fail,
+//! rather than allocate, when a length inside the body claims more than a body could hold.
 
 use crate::MAX_FRAME_LEN;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+/// bincode's decode limit. It counts the in-memory size of what it decodes (8 bytes for a
+/// one-byte varint length, 24 for a 17-byte `Uuid`), not input bytes, so a limit of
+/// `MAX_FRAME_LEN` would refuse legitimate bodies well under the frame limit (a 43 KB client
+/// list). Eight times the frame limit is the most a body of at most `MAX_FRAME_LEN` bytes can
+/// claim; it still stops a hostile length before it is allocated.
+const DECODE_LIMIT: usize = 8 * MAX_FRAME_LEN;
+
 /// The exact bincode configuration of the wire and the store.
 fn config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<MAX_FRAME_LEN>()
+    bincode::config::standard().with_limit::<DECODE_LIMIT>()
 }
 
 /// Why a body could not be decoded. The text describes the structure, never the content.
@@ -69,6 +77,11 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
 /// [`DecodeError::Invalid`] if the bytes are not a `T` (or claim more than [`MAX_FRAME_LEN`]),
 /// [`DecodeError::Trailing`] if bytes remain after it.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() > MAX_FRAME_LEN {
+        return Err(DecodeError::Invalid(
+            "the body exceeds the frame limit".to_owned(),
+        ));
+    }
     let (value, used) = bincode::serde::decode_from_slice(bytes, config())
         .map_err(|e| DecodeError::Invalid(describe(&e)))?;
     if used != bytes.len() {
@@ -109,6 +122,43 @@ mod tests {
         assert_eq!(decode::<Request>(&bytes).unwrap(), req);
         bytes.push(0);
         assert_eq!(decode::<Request>(&bytes), Err(DecodeError::Trailing(1)));
+    }
+
+    /// Regression (found by the `request_roundtrip` fuzzer): a legitimate body of nearly
+    /// `MAX_FRAME_LEN` bytes whose decoded size exceeds it must still decode.
+    #[test]
+    fn large_legitimate_body_decodes() {
+        let scopes = (0..2_000)
+            .map(|i| (format!("s{i:05}"), crate::Level::Read))
+            .collect();
+        let req = Request {
+            id: 1,
+            admin_key: None,
+            op: Op::ApiTokenCreate {
+                name: "x".repeat(40_000),
+                scopes,
+                expires_in_secs: None,
+            },
+        };
+        let bytes = encode(&req).unwrap();
+        assert!(bytes.len() <= MAX_FRAME_LEN, "{}", bytes.len());
+        assert_eq!(decode::<Request>(&bytes).unwrap(), req);
+        let reproducer = [
+            0xff, 0x31, 0xff, 0xff, 0xac, 0xff, 0x00, 0x00, 0x0a, 0xc2, 0x76, 0x66, 0x32, 0x03,
+            0xff, 0xff, 0xea,
+        ];
+        // Whatever it decodes to, it must not panic.
+        let _ = decode::<Request>(&reproducer);
+    }
+
+    /// A body longer than a frame is refused before decoding.
+    #[test]
+    fn oversized_body_is_refused() {
+        let bytes = vec![0u8; MAX_FRAME_LEN + 1];
+        assert!(matches!(
+            decode::<Request>(&bytes),
+            Err(DecodeError::Invalid(_))
+        ));
     }
 
     /// A string length claiming more than a frame can hold fails without allocating it.
