@@ -293,7 +293,7 @@ impl Store {
             }
             drop(old);
         }
-        match Engine::open(&self.shared.dir, self.shared.options) {
+        match open_retrying(&self.shared.dir, self.shared.options) {
             Ok(engine) => {
                 self.shared.engine.store(Some(Arc::new(engine)));
                 self.shared.failed.store(false, Ordering::Release);
@@ -508,6 +508,23 @@ impl Store {
             read_u64(&e.meta, SWEEPS_RUN)?,
             read_u64(&e.meta, CREDENTIALS_SWEPT)?,
         ))
+    }
+}
+
+/// Opens an engine, retrying for a while on sled's directory lock: sled releases it from a
+/// background thread after the last handle drops (spacejam/sled#1234), so a reopen right after
+/// a drop can briefly find it held.
+fn open_retrying(dir: &Path, options: StoreOptions) -> Result<Engine, StoreError> {
+    let deadline = Instant::now() + REOPEN_DRAIN;
+    loop {
+        match Engine::open(dir, options) {
+            Err(StoreError::Sled(sled::Error::Io(e)))
+                if Instant::now() < deadline && e.to_string().contains("lock") =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 
