@@ -11,7 +11,8 @@ use bytes::Bytes;
 use crate::load::{self, Outcome, Plan};
 use crate::progress;
 use server::RedisServer;
-use wire::{CommandSource, RespExchange};
+pub(crate) use wire::CommandSource;
+use wire::RespExchange;
 
 /// Connections a preload uses.
 const PRELOAD_CONNECTIONS: usize = 4;

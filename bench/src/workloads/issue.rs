@@ -5,9 +5,9 @@ use anyhow::Result;
 use std::sync::Arc;
 
 use super::{seeds, Bench};
-use crate::keyward::{self, daemon::Daemon, ops, population::Population};
-use crate::redis::{self, commands, server::RedisServer};
-use crate::report::{Row, Shape, Target, Workload};
+use crate::keyward::{daemon::Daemon, ops, population::Population};
+use crate::redis::{commands, server::RedisServer};
+use crate::report::{Shape, Workload};
 
 /// Measures `Op::SessionIssue` for `population`'s clients at `shape`.
 ///
@@ -22,23 +22,15 @@ pub(crate) async fn keyward(
     let sources = seeds(shape.connections)
         .map(|seed| ops::Issues::new(Arc::clone(&population.clients), seed))
         .collect();
-    let plan = bench.plan(shape.pipeline);
-    let outcome = keyward::measure(
-        daemon,
-        sources,
-        Some(&population.admin_key),
-        bench.settings.driver,
-        &plan,
-    )
-    .await?;
-    let mut row = Row::measured(
-        Workload::Issue,
-        Target::Keyward,
-        shape,
-        &outcome.summary,
-        daemon.rss_mib().ok(),
-    );
-    bench.mark_driver(&mut row);
+    let row = bench
+        .keyward_row(
+            Workload::Issue,
+            daemon,
+            sources,
+            Some(&population.admin_key),
+            shape,
+        )
+        .await?;
     bench.reporter.emit(row);
     Ok(())
 }
@@ -49,15 +41,15 @@ pub(crate) async fn keyward(
 /// If the measurement fails.
 pub(crate) async fn redis(bench: &mut Bench, server: &RedisServer, shape: Shape) -> Result<()> {
     let sources = seeds(shape.connections).map(commands::Sets::new).collect();
-    let outcome = redis::measure(server, sources, &bench.plan(shape.pipeline)).await?;
-    let mut row = Row::measured(
-        Workload::Issue,
-        Target::Redis,
-        shape,
-        &outcome.summary,
-        server.rss_mib().ok(),
-    );
-    row.extra.command = Some("SET key value EX 86400, appendfsync always");
+    let row = bench
+        .redis_row(
+            Workload::Issue,
+            server,
+            sources,
+            "SET key value EX 86400, appendfsync always",
+            shape,
+        )
+        .await?;
     bench.reporter.emit(row);
     Ok(())
 }

@@ -6,8 +6,8 @@ use anyhow::Result;
 use std::sync::Arc;
 
 use super::{seeds, Bench};
-use crate::keyward::{self, daemon::Daemon, ops, population::Population};
-use crate::report::{Row, Shape, Target, Workload};
+use crate::keyward::{daemon::Daemon, ops, population::Population};
+use crate::report::{Shape, Workload};
 
 /// Measures the mix over `population` at `shape`. Logouts use up sessions, so run it after
 /// anything else that needs them.
@@ -28,24 +28,16 @@ pub(crate) async fn keyward(
             ops::Mixed::new(pool, Arc::clone(&population.clients), seed)
         })
         .collect();
-    let plan = bench.plan(shape.pipeline);
-    let outcome = keyward::measure(
-        daemon,
-        sources,
-        Some(&population.admin_key),
-        bench.settings.driver,
-        &plan,
-    )
-    .await?;
-    let mut row = Row::measured(
-        Workload::Mixed,
-        Target::Keyward,
-        shape,
-        &outcome.summary,
-        daemon.rss_mib().ok(),
-    );
+    let mut row = bench
+        .keyward_row(
+            Workload::Mixed,
+            daemon,
+            sources,
+            Some(&population.admin_key),
+            shape,
+        )
+        .await?;
     row.extra.sessions = Some(population.tokens.len() as u64);
-    bench.mark_driver(&mut row);
     bench.reporter.emit(row);
     Ok(())
 }

@@ -17,11 +17,14 @@ use std::sync::Arc;
 
 use crate::cli::{Settings, What};
 use crate::keyward::daemon::{self, Daemon};
+use crate::keyward::ops::OpSource;
 use crate::keyward::population::{self, Population};
-use crate::keyward::Driver;
+use crate::keyward::{self, Driver};
 use crate::load::Plan;
 use crate::redis::server::{self as redis_server, Persistence, RedisServer};
+use crate::redis::{self, CommandSource};
 use crate::report::{Reporter, Row, Shape, Target, Workload};
+use keyward_protocol::Secret;
 
 /// Clients created for the issue workload, which needs clients but no sessions.
 const ISSUE_CLIENTS: u64 = 64;
@@ -50,6 +53,58 @@ impl Bench {
             settings,
             redis_missing,
         }
+    }
+
+    /// Measures keyward at `shape` with one op source per connection and returns the row
+    /// (driver marked), for the caller to add what only it knows and emit.
+    ///
+    /// # Errors
+    /// If the measurement fails.
+    pub async fn keyward_row<S: OpSource>(
+        &self,
+        workload: Workload,
+        daemon: &Daemon,
+        sources: Vec<S>,
+        admin_key: Option<&Secret>,
+        shape: Shape,
+    ) -> Result<Row> {
+        let plan = self.plan(shape.pipeline);
+        let outcome =
+            keyward::measure(daemon, sources, admin_key, self.settings.driver, &plan).await?;
+        let mut row = Row::measured(
+            workload,
+            Target::Keyward,
+            shape,
+            &outcome.summary,
+            daemon.rss_mib().ok(),
+        );
+        self.mark_driver(&mut row);
+        Ok(row)
+    }
+
+    /// Measures Redis at `shape` with one command source per connection and returns the row
+    /// labelled with `command`, for the caller to add what only it knows and emit.
+    ///
+    /// # Errors
+    /// If the measurement fails.
+    pub async fn redis_row<S: CommandSource>(
+        &self,
+        workload: Workload,
+        server: &RedisServer,
+        sources: Vec<S>,
+        command: &'static str,
+        shape: Shape,
+    ) -> Result<Row> {
+        let outcome = redis::measure(server, sources, &self.plan(shape.pipeline)).await?;
+        let mut row = Row::measured(
+            workload,
+            Target::Redis,
+            shape,
+            &outcome.summary,
+            server.rss_mib().ok(),
+        );
+        row.extra.command = Some(command);
+        Ok(row)
     }
 
     /// A timed plan with the run's warm-up and duration at `depth`.

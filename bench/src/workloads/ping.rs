@@ -3,9 +3,9 @@
 use anyhow::Result;
 
 use super::{seeds, Bench};
-use crate::keyward::{self, daemon::Daemon, ops};
-use crate::redis::{self, commands, server::RedisServer};
-use crate::report::{Row, Shape, Target, Workload};
+use crate::keyward::{daemon::Daemon, ops};
+use crate::redis::{commands, server::RedisServer};
+use crate::report::{Shape, Workload};
 
 /// Measures `Op::Ping` at `shape`.
 ///
@@ -13,16 +13,9 @@ use crate::report::{Row, Shape, Target, Workload};
 /// If the measurement fails.
 pub(crate) async fn keyward(bench: &mut Bench, daemon: &Daemon, shape: Shape) -> Result<()> {
     let sources = seeds(shape.connections).map(|_| ops::Pings).collect();
-    let plan = bench.plan(shape.pipeline);
-    let outcome = keyward::measure(daemon, sources, None, bench.settings.driver, &plan).await?;
-    let mut row = Row::measured(
-        Workload::Ping,
-        Target::Keyward,
-        shape,
-        &outcome.summary,
-        daemon.rss_mib().ok(),
-    );
-    bench.mark_driver(&mut row);
+    let row = bench
+        .keyward_row(Workload::Ping, daemon, sources, None, shape)
+        .await?;
     bench.reporter.emit(row);
     Ok(())
 }
@@ -33,15 +26,9 @@ pub(crate) async fn keyward(bench: &mut Bench, daemon: &Daemon, shape: Shape) ->
 /// If the measurement fails.
 pub(crate) async fn redis(bench: &mut Bench, server: &RedisServer, shape: Shape) -> Result<()> {
     let sources = seeds(shape.connections).map(|_| commands::Pings).collect();
-    let outcome = redis::measure(server, sources, &bench.plan(shape.pipeline)).await?;
-    let mut row = Row::measured(
-        Workload::Ping,
-        Target::Redis,
-        shape,
-        &outcome.summary,
-        server.rss_mib().ok(),
-    );
-    row.extra.command = Some("PING");
+    let row = bench
+        .redis_row(Workload::Ping, server, sources, "PING", shape)
+        .await?;
     bench.reporter.emit(row);
     Ok(())
 }

@@ -6,9 +6,9 @@ use bytes::Bytes;
 use std::sync::Arc;
 
 use super::{seeds, Bench};
-use crate::keyward::{self, daemon::Daemon, ops, population::Population};
-use crate::redis::{self, commands, server::RedisServer};
-use crate::report::{Row, Shape, Target, Workload};
+use crate::keyward::{daemon::Daemon, ops, population::Population};
+use crate::redis::{commands, server::RedisServer};
+use crate::report::{Shape, Workload};
 
 /// Measures verify over `population`'s sessions at `shape`.
 ///
@@ -23,17 +23,10 @@ pub(crate) async fn keyward(
     let sources = seeds(shape.connections)
         .map(|seed| ops::Verifies::new(Arc::clone(&population.tokens), seed))
         .collect();
-    let plan = bench.plan(shape.pipeline);
-    let outcome = keyward::measure(daemon, sources, None, bench.settings.driver, &plan).await?;
-    let mut row = Row::measured(
-        Workload::Verify,
-        Target::Keyward,
-        shape,
-        &outcome.summary,
-        daemon.rss_mib().ok(),
-    );
+    let mut row = bench
+        .keyward_row(Workload::Verify, daemon, sources, None, shape)
+        .await?;
     row.extra.sessions = Some(population.tokens.len() as u64);
-    bench.mark_driver(&mut row);
     bench.reporter.emit(row);
     Ok(())
 }
@@ -51,15 +44,15 @@ pub(crate) async fn redis(
     let sources = seeds(shape.connections)
         .map(|seed| commands::GetExes::new(Arc::clone(keys), seed))
         .collect();
-    let outcome = redis::measure(server, sources, &bench.plan(shape.pipeline)).await?;
-    let mut row = Row::measured(
-        Workload::Verify,
-        Target::Redis,
-        shape,
-        &outcome.summary,
-        server.rss_mib().ok(),
-    );
-    row.extra.command = Some("GETEX key EX 86400");
+    let mut row = bench
+        .redis_row(
+            Workload::Verify,
+            server,
+            sources,
+            "GETEX key EX 86400",
+            shape,
+        )
+        .await?;
     row.extra.sessions = Some(keys.len() as u64);
     bench.reporter.emit(row);
     Ok(())
