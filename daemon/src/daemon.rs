@@ -16,7 +16,7 @@ use crate::listener::{self, BindError, BoundSocket};
 use crate::lock::{self, LockError};
 use crate::state::Shared;
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::{metrics_file, notify, reload, server, signals, sweeper};
+use crate::{journal_writer, metrics_file, notify, reload, server, signals, sweeper};
 
 /// Why the daemon could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +117,7 @@ pub(crate) async fn serve(
     let background = [
         tokio::spawn(sweeper::run(Arc::clone(&shared), shutdown.clone())),
         tokio::spawn(metrics_file::run(Arc::clone(&shared), shutdown.clone())),
+        tokio::spawn(journal_writer::run(store.clone(), shutdown.clone())),
     ];
     if let Some(every) = notify::watchdog_interval() {
         tokio::spawn(notify::watchdog(

@@ -16,6 +16,7 @@ pub mod config;
 mod connection;
 pub mod daemon;
 mod dispatch;
+mod journal_writer;
 mod listener;
 mod lock;
 mod log_limit;

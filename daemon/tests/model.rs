@@ -591,6 +591,14 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             let report = sys.auth().sweep().expect("no storage fault");
             let mut expected = SweepReport::default();
             for c in &mut m.credentials {
+                if c.stored && c.kind == CredentialKind::Session {
+                    // Sessions are swept by a scan of the session table, not an index.
+                    if !c.is_live(now) {
+                        c.stored = false;
+                        expected.swept += 1;
+                    }
+                    continue;
+                }
                 if !c.stored || c.indexed_at.is_none_or(|at| at > now) {
                     continue;
                 }

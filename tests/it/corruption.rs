@@ -4,6 +4,7 @@
 use crate::support::Daemon;
 use keyward_client::{Env, Scopes};
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 /// Fills a daemon with acknowledged changes, then stops it cleanly.
 fn daemon_with_history() -> Daemon {
@@ -31,18 +32,29 @@ fn assert_refuses(daemon: &Daemon, says: &str) {
     );
 }
 
+/// A file's length.
+fn len_of(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+/// Cuts `path` to `len` bytes.
+fn truncate(path: &Path, len: u64) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.set_len(len).unwrap();
+}
+
+/// Overwrites `path` with `bytes` at `at`.
+fn overwrite(path: &Path, at: u64, bytes: &[u8]) {
+    let f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(bytes, at).unwrap();
+}
+
 /// Truncating sled's log (losing acknowledged revocations) is detected at start.
 #[test]
 fn truncated_log_is_refused() {
     let daemon = daemon_with_history();
     let log = daemon.data_dir.join("db/db");
-    let len = std::fs::metadata(&log).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_len(len / 2)
-        .unwrap();
+    truncate(&log, len_of(&log) / 2);
     assert_refuses(&daemon, "is damaged");
 }
 
@@ -51,9 +63,7 @@ fn truncated_log_is_refused() {
 fn garbled_log_is_refused() {
     let daemon = daemon_with_history();
     let log = daemon.data_dir.join("db/db");
-    let len = std::fs::metadata(&log).unwrap().len();
-    let f = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
-    f.write_all_at(&[0xa5; 256], len / 3).unwrap();
+    overwrite(&log, len_of(&log) / 3, &[0xa5; 256]);
     assert_refuses(&daemon, "is damaged");
 }
 
@@ -65,8 +75,54 @@ fn garbled_metadata_is_refused() {
     assert_refuses(&daemon, "generation");
     std::fs::write(daemon.data_dir.join("generation"), b"junk").unwrap();
     assert_refuses(&daemon, "garbled");
-    let conf = daemon.data_dir.join("db/conf");
-    let f = std::fs::OpenOptions::new().write(true).open(&conf).unwrap();
-    f.write_all_at(&[0xff; 8], 4).unwrap();
+    overwrite(&daemon.data_dir.join("db/conf"), 4, &[0xff; 8]);
     assert_refuses(&daemon, "store at");
+}
+
+/// Truncating the session journal below what was acknowledged is detected at start.
+#[test]
+fn truncated_session_journal_is_refused() {
+    let daemon = daemon_with_history();
+    let journal = daemon.data_dir.join("sessions.journal");
+    truncate(&journal, len_of(&journal) - 10);
+    assert_refuses(&daemon, "acknowledged session changes");
+}
+
+/// Garbling a journal record, or losing the journal's state file, is refused.
+#[test]
+fn garbled_session_journal_is_refused() {
+    let daemon = daemon_with_history();
+    let journal = daemon.data_dir.join("sessions.journal");
+    overwrite(&journal, len_of(&journal) / 2, &[0xa5; 64]);
+    assert_refuses(&daemon, "fails its checksum");
+    std::fs::remove_file(daemon.data_dir.join("sessions.state")).unwrap();
+    assert_refuses(&daemon, "sessions.state is missing");
+}
+
+/// A torn record at the journal's end (a crash mid-write of something never acknowledged) is
+/// cut off: the daemon starts, and what was acknowledged holds, revocations included.
+#[test]
+fn torn_journal_tail_is_cut_off() {
+    let mut daemon = Daemon::start();
+    let (mut admin, _) = daemon.admin_client(Env::Live);
+    let kept = admin.client_create(None, None, Scopes::new()).unwrap();
+    let revoked = admin.client_create(None, None, Scopes::new()).unwrap();
+    admin.revoke(revoked.session.id).unwrap();
+    drop(admin);
+    assert!(daemon.terminate().success());
+    let journal = daemon.data_dir.join("sessions.journal");
+    let len = len_of(&journal);
+    // The first bytes of a record: a length and part of a CRC.
+    overwrite(&journal, len, &[90, 0, 0, 0, 1, 2]);
+    daemon.restart();
+    let mut client = daemon.client();
+    client.verify(&kept.session.token, None).unwrap();
+    let err = client.verify(&revoked.session.token, None).unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(keyward_client::ErrorCode::CredentialInvalid),
+        "{err}"
+    );
+    assert!(daemon.log_text().contains("torn tail"));
+    assert_eq!(len_of(&journal), len);
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{allowed, expiry, refuse, AdminContext, Authority, Denied, Fault, Outcome};
 use crate::clock::millis;
-use crate::store::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
+use crate::store::{session_id, CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
 
 /// The longest label, name or scope name accepted, in bytes.
 const MAX_NAME_LEN: usize = 256;
@@ -250,7 +250,8 @@ impl Authority {
         let (expires_at, max_expires_at) = expiry::new_session(now, &self.policy());
         let minted = mint(CredentialKind::Session, client.env())?;
         let record = CredentialRecord {
-            id: Uuid::new_v4(),
+            // Derived from the hash: the session table finds a session by either.
+            id: session_id(&minted.hash),
             kind: StoredKind::Session,
             env: client.env,
             owner: client.id,

@@ -80,7 +80,7 @@ impl Authority {
     }
 
     /// Counts of what the store holds (the daemon adds its runtime counters). Walks every
-    /// record: meant for operators, not hot paths.
+    /// record, sessions in memory: meant for operators, not hot paths.
     pub fn stats(&self) -> Result<Stats, Fault> {
         let now = self.now();
         let (sweeps_run, credentials_swept) = self.store.sweep_counters()?;
@@ -104,12 +104,15 @@ impl Authority {
                 stats.clients += 1;
             }
         }
-        for record in self.store.credentials()? {
+        stats.live_sessions = self.store.live_sessions(now);
+        for record in self.store.sled_credentials()? {
             let record = record?;
             if !record.is_live(now) {
                 continue;
             }
             match record.kind {
+                // Only data dirs of the older layout held sessions in sled, and opening one
+                // moves them to the journal.
                 StoredKind::Session => stats.live_sessions += 1,
                 StoredKind::TestKey => stats.test_keys += 1,
                 StoredKind::ApiToken => stats.api_tokens += 1,

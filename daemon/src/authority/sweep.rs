@@ -1,9 +1,10 @@
-//! The sweep: delete expired credentials through the expiry index.
+//! The sweep: delete expired credentials.
 //!
-//! A sweep reads only index entries due by now, so its cost follows what expired (plus sessions
-//! that slid since they were indexed, whose entries it moves on), not the number of sessions.
-//! Deletions are not flushed: an expired credential never verifies anyway, and one whose
-//! deletion a crash undoes is simply swept again.
+//! Sessions are swept in memory (one pass over the session table, one journal record per
+//! expired session). Other expiring credentials (API tokens) are found through sled's expiry
+//! index, whose entries due by now are all a sweep reads. Deletions are not flushed: an
+//! expired credential never verifies anyway, and one whose deletion a crash undoes is simply
+//! swept again.
 
 use keyward_protocol::UnixMillis;
 
@@ -30,7 +31,10 @@ impl Authority {
     pub fn sweep(&self) -> Result<SweepReport, Fault> {
         let _changing = self.changing();
         let now = self.now();
-        let mut report = SweepReport::default();
+        let mut report = SweepReport {
+            swept: self.store.sweep_sessions(now)?,
+            moved: 0,
+        };
         loop {
             let due = self.store.due(now, BATCH)?;
             let full = due.len() == BATCH;

@@ -98,7 +98,7 @@ impl Engine {
                 Ok(Some(Found {
                     hash: *hash,
                     record,
-                    raw,
+                    raw: super::Raw::Sled(raw),
                 }))
             }
             None => Ok(None),
@@ -106,7 +106,10 @@ impl Engine {
     }
 
     /// The stored scopes of principal `owner` (none for admin keys, or if it is gone).
-    fn owner_scopes(&self, owner: Uuid) -> Result<Vec<(String, records::StoredLevel)>, StoreError> {
+    pub fn owner_scopes(
+        &self,
+        owner: Uuid,
+    ) -> Result<Vec<(String, records::StoredLevel)>, StoreError> {
         Ok(match self.principals.get(owner.as_bytes())? {
             Some(raw) => records::decode::<records::PrincipalRecord>("principals", &raw)?.scopes,
             None => Vec::new(),

@@ -10,30 +10,18 @@
 //! The side file is written after the flush, so a crash between the two leaves it *behind*
 //! sled (harmless) and never ahead (which would be a false alarm).
 
-use std::fs::{File, OpenOptions};
-use std::io::ErrorKind;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
+use super::side_file::{self, Recorded, SideFile};
 use super::StoreError;
 
 /// The side file's name inside the data dir.
 const FILE: &str = "generation";
-/// Length of the side file: the generation (8 bytes, big-endian) and its CRC-32 (4 bytes).
-const LEN: usize = 12;
 
 /// The side file recording the last acknowledged generation.
 #[derive(Debug)]
 pub(crate) struct GenerationFile {
-    file: File,
-}
-
-fn encode(generation: u64) -> [u8; LEN] {
-    let mut out = [0u8; LEN];
-    out[..8].copy_from_slice(&generation.to_be_bytes());
-    let crc = crc32fast::hash(&out[..8]);
-    out[8..].copy_from_slice(&crc.to_be_bytes());
-    out
+    file: SideFile,
 }
 
 impl GenerationFile {
@@ -48,23 +36,16 @@ impl GenerationFile {
             dir: dir.to_owned(),
             detail,
         };
-        let acknowledged = match std::fs::read(&path) {
-            Ok(bytes) => {
-                let ok =
-                    bytes.len() == LEN && crc32fast::hash(&bytes[..8]).to_be_bytes() == bytes[8..];
-                if !ok {
-                    return Err(damaged(format!("{} is garbled", path.display())));
-                }
-                u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"))
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound && recovered == 0 => 0,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
+        let acknowledged = match side_file::read(&path, 8).map_err(StoreError::Io)? {
+            Recorded::Value(bytes) => u64::from_be_bytes(bytes[..].try_into().expect("8 bytes")),
+            Recorded::Garbled => return Err(damaged(format!("{} is garbled", path.display()))),
+            Recorded::Missing if recovered == 0 => 0,
+            Recorded::Missing => {
                 return Err(damaged(format!(
                     "{} is missing, but the store holds data",
                     path.display()
                 )))
             }
-            Err(e) => return Err(StoreError::Io(e)),
         };
         if recovered < acknowledged {
             return Err(damaged(format!(
@@ -73,15 +54,9 @@ impl GenerationFile {
                  its files were truncated or corrupted"
             )));
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(StoreError::Io)?;
-        let side = GenerationFile { file };
+        let side = GenerationFile {
+            file: SideFile::open(&path).map_err(StoreError::Io)?,
+        };
         side.record(recovered)?;
         Ok(side)
     }
@@ -89,7 +64,7 @@ impl GenerationFile {
     /// Records `generation` as acknowledged. Call only after the flush that made it durable.
     pub fn record(&self, generation: u64) -> Result<(), StoreError> {
         self.file
-            .write_all_at(&encode(generation), 0)
+            .record(&generation.to_be_bytes())
             .map_err(StoreError::Io)
     }
 }

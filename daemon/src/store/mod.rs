@@ -1,6 +1,7 @@
-//! The store: the only code that touches sled.
+//! The store: the only code that touches sled or the session journal.
 //!
-//! Trees and their keys:
+//! Sessions live in memory and in an append-only journal ([`sessions`]); everything else lives
+//! in sled. sled's trees and their keys:
 //! - `credentials`: token hash (32 bytes) → [`CredentialRecord`]. Verify is one lookup here.
 //! - `credential_ids`: credential id (16) → token hash, for revoking and listing by id.
 //! - `principals`: principal id (16) → [`PrincipalRecord`] (clients and API-token pseudo-users).
@@ -12,6 +13,9 @@
 //! - `meta`: counters (`sweeps_run`, `credentials_swept`) and the commit generation.
 //! - `audit`: time (u64 big-endian ms) ‖ entry id (16) → [`AuditRecord`].
 //!
+//! Sessions appear in `credentials`, `credential_ids`, `owner_index` and `expiry_index` only in
+//! data dirs from before the journal (layout 1); opening one moves them into the journal.
+//!
 //! Multi-tree changes are ordered so that the `credentials` entry is the commit point: inserts
 //! write it last, removals delete it first. A crash in between leaves only index entries that
 //! point nowhere, which every reader skips and the sweeper removes. Nothing here flushes except
@@ -21,6 +25,11 @@ mod commit;
 mod engine;
 mod generation;
 mod records;
+mod sessions;
+mod side_file;
+
+pub(crate) use sessions::session_id;
+use sessions::Sessions;
 
 use engine::Engine;
 
@@ -91,12 +100,33 @@ pub(crate) const SWEEPS_RUN: &[u8] = b"sweeps_run";
 /// The commit generation (see [`generation`]).
 pub(crate) const GENERATION: &[u8] = b"generation";
 pub(crate) const CREDENTIALS_SWEPT: &[u8] = b"credentials_swept";
+/// The data dir's layout: absent in layout 1 (sessions in sled), 2 once they are journaled.
+const LAYOUT: &[u8] = b"layout";
+const SESSIONS_JOURNALED: u64 = 2;
 
-/// A credential found by hash, with the exact bytes read, for compare-and-swap.
+/// A credential found by hash, with what a compare-and-swap needs.
 pub(crate) struct Found {
     pub hash: TokenHash,
     pub record: CredentialRecord,
-    raw: IVec,
+    raw: Raw,
+}
+
+/// Where a found credential lives.
+enum Raw {
+    /// In sled, with the exact bytes read.
+    Sled(IVec),
+    /// In the session table; the record itself is what a change is compared against.
+    Session,
+}
+
+impl Found {
+    fn session(hash: TokenHash, record: CredentialRecord) -> Found {
+        Found {
+            hash,
+            record,
+            raw: Raw::Session,
+        }
+    }
 }
 
 /// The trees a backup carries, by the id it stores them under.
@@ -154,7 +184,10 @@ struct Shared {
     dir: PathBuf,
     options: StoreOptions,
     engine: ArcSwapOption<Engine>,
+    sessions: Sessions,
     commits: commit::GroupCommit,
+    /// Set after a write to sled; cleared by the commit that makes it durable.
+    sled_dirty: AtomicBool,
     /// Set when a write failed; cleared by a successful reopen.
     failed: AtomicBool,
     /// Why the last write failed, for the errors returned until the reopen.
@@ -211,17 +244,63 @@ impl Store {
     /// As [`Store::open`].
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         let engine = Engine::open(dir, options)?;
-        Ok(Store {
+        let sessions = Sessions::open(dir, options.fsync, |owner| engine.owner_scopes(owner))?;
+        let store = Store {
             shared: Arc::new(Shared {
                 dir: dir.to_owned(),
                 options,
                 engine: ArcSwapOption::from_pointee(engine),
+                sessions,
                 commits: commit::GroupCommit::default(),
+                sled_dirty: AtomicBool::new(false),
                 failed: AtomicBool::new(false),
                 failure: Mutex::new(String::new()),
                 last_reopen: Mutex::new(None),
             }),
-        })
+        };
+        store.journal_sled_sessions()?;
+        Ok(store)
+    }
+
+    /// Moves sessions that an older layout kept in sled into the journal, once per data dir.
+    ///
+    /// The journal is synced before sled lets go of them, so a crash in between leaves them in
+    /// both places, and the next start moves them again (replaying a session twice is
+    /// harmless).
+    fn journal_sled_sessions(&self) -> Result<(), StoreError> {
+        let engine = self.engine()?;
+        if read_u64(&engine.meta, LAYOUT)? >= SESSIONS_JOURNALED {
+            return Ok(());
+        }
+        let mut moved = Vec::new();
+        for entry in engine.credentials.iter() {
+            let (hash, raw) = entry?;
+            let (record, _) = records::decode_credential(&raw)?;
+            if record.kind == StoredKind::Session {
+                let hash = hash_from("credentials", &hash)?;
+                let Some(found) = engine.credential(&hash)? else {
+                    continue;
+                };
+                self.shared.sessions.insert(&hash, &found.record);
+                moved.push(found);
+            }
+        }
+        self.shared.sessions.write(true)?;
+        self.write(|e| {
+            for found in &moved {
+                sled_remove(e, found)?;
+            }
+            e.meta.insert(LAYOUT, &SESSIONS_JOURNALED.to_be_bytes())?;
+            Ok(())
+        })?;
+        self.flush()?;
+        if !moved.is_empty() {
+            tracing::info!(
+                sessions = moved.len(),
+                "moved sessions from sled to the journal"
+            );
+        }
+        Ok(())
     }
 
     /// The engine for a read.
@@ -241,9 +320,21 @@ impl Store {
         StoreError::Reopening(why.clone())
     }
 
+    /// Runs a write against the engine (see [`Store::write_engine`]) and notes that sled has
+    /// something to commit.
+    fn write<T>(&self, f: impl FnOnce(&Engine) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let result = self.write_engine(f);
+        // After the write, so a commit that sees the flag covers the write.
+        self.shared.sled_dirty.store(true, Ordering::Release);
+        result
+    }
+
     /// Runs a write against the engine, reopening it first if an earlier write failed, and
     /// noting a failure of this one.
-    fn write<T>(&self, f: impl FnOnce(&Engine) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn write_engine<T>(
+        &self,
+        f: impl FnOnce(&Engine) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if self.shared.failed.load(Ordering::Acquire) {
             self.reopen()?;
         }
@@ -307,22 +398,61 @@ impl Store {
         }
     }
 
-    /// Makes every change this thread has made durable, sharing one sled flush and one
-    /// `fdatasync` among all concurrent callers (group commit).
+    /// Makes every change this thread has made durable, sharing one commit among all
+    /// concurrent callers (group commit). A commit syncs the session journal and, if anything
+    /// was written to it, sled (flush plus `fdatasync`), the two in parallel.
     ///
     /// # Errors
     /// If the write to disk fails.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.write(|engine| self.shared.commits.commit(|| engine.commit()))
+        self.shared.commits.commit(|| {
+            std::thread::scope(|scope| {
+                let journal = scope.spawn(|| self.shared.sessions.write(true));
+                let sled = self.commit_sled();
+                let journal = journal.join().unwrap_or_else(|_| {
+                    Err(StoreError::Io(std::io::Error::other(
+                        "the session journal writer panicked",
+                    )))
+                });
+                sled.and(journal)
+            })
+        })
+    }
+
+    /// Commits sled if it was written since its last commit.
+    fn commit_sled(&self) -> Result<(), StoreError> {
+        if !self.shared.sled_dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let result = self.write_engine(|engine| engine.commit());
+        if result.is_err() {
+            self.shared.sled_dirty.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    /// Writes queued session changes to the journal without syncing them: bounds what a
+    /// crash can lose of changes nobody waits on (slides, sweeps).
+    ///
+    /// # Errors
+    /// If the write fails; the changes stay queued.
+    pub fn write_journal(&self) -> Result<(), StoreError> {
+        self.shared.sessions.write(false)
     }
 
     /// The credential whose token hashes to `hash`.
     pub(crate) fn credential(&self, hash: &TokenHash) -> Result<Option<Found>, StoreError> {
+        if let Some(record) = self.shared.sessions.find(hash) {
+            return Ok(Some(Found::session(*hash, record)));
+        }
         self.engine()?.credential(hash)
     }
 
     /// The credential with public id `id`.
     pub(crate) fn credential_by_id(&self, id: Uuid) -> Result<Option<Found>, StoreError> {
+        if let Some((hash, record)) = self.shared.sessions.by_id(id) {
+            return Ok(Some(Found::session(hash, record)));
+        }
         self.engine()?.credential_by_id(id)
     }
 
@@ -332,6 +462,10 @@ impl Store {
         hash: &TokenHash,
         record: &CredentialRecord,
     ) -> Result<(), StoreError> {
+        if record.kind == StoredKind::Session {
+            self.shared.sessions.insert(hash, record);
+            return Ok(());
+        }
         let bytes = records::encode_credential(record)?;
         self.write(|e| {
             if let Some(at) = record.expires_at {
@@ -354,10 +488,13 @@ impl Store {
         found: &Found,
         updated: &CredentialRecord,
     ) -> Result<bool, StoreError> {
+        let Raw::Sled(raw) = &found.raw else {
+            return Ok(self.shared.sessions.replace(&found.record, updated));
+        };
         let bytes = records::encode_credential(updated)?;
         self.write(|e| {
             Ok(e.credentials
-                .compare_and_swap(found.hash, Some(&found.raw), Some(bytes))?
+                .compare_and_swap(found.hash, Some(raw), Some(bytes))?
                 .is_ok())
         })
     }
@@ -366,27 +503,22 @@ impl Store {
     ///
     /// Returns `false` if it had already gone or changed since it was read.
     pub(crate) fn remove_credential(&self, found: &Found) -> Result<bool, StoreError> {
-        self.write(|e| {
-            let removed = e
-                .credentials
-                .compare_and_swap(found.hash, Some(&found.raw), None::<&[u8]>)?
-                .is_ok();
-            if removed {
-                let record = &found.record;
-                e.credential_ids.remove(record.id.as_bytes())?;
-                e.owner_index.remove(owner_key(record.owner, record.id))?;
-                if let Some(at) = record.expires_at {
-                    e.expiry_index.remove(expiry_key(at, record.id))?;
-                }
-            }
-            Ok(removed)
-        })
+        if let Raw::Session = found.raw {
+            return Ok(self.shared.sessions.remove(&found.record));
+        }
+        self.write(|e| sled_remove(e, found))
     }
 
     /// Every live-or-not credential filed under `owner`. Dangling index entries are skipped.
     pub(crate) fn credentials_of(&self, owner: Uuid) -> Result<Vec<Found>, StoreError> {
         let e = self.engine()?;
-        let mut out = Vec::new();
+        let mut out: Vec<Found> = self
+            .shared
+            .sessions
+            .of_owner(owner)
+            .into_iter()
+            .map(|(hash, record)| Found::session(hash, record))
+            .collect();
         for entry in e.owner_index.scan_prefix(owner.as_bytes()) {
             let (key, _) = entry?;
             let id = uuid_from("owner_index", &key[16..])?;
@@ -433,8 +565,8 @@ impl Store {
             .map(|entry| records::decode("principals", &entry?.1)))
     }
 
-    /// Every credential, in hash order.
-    pub(crate) fn credentials(
+    /// Every credential kept in sled (all but sessions), in hash order.
+    pub(crate) fn sled_credentials(
         &self,
     ) -> Result<impl Iterator<Item = Result<CredentialRecord, StoreError>>, StoreError> {
         Ok(self
@@ -442,6 +574,26 @@ impl Store {
             .credentials
             .iter()
             .map(|entry| Ok(records::decode_credential(&entry?.1)?.0)))
+    }
+
+    /// Sessions live at `now`. One pass over the session table.
+    pub(crate) fn live_sessions(&self, now: UnixMillis) -> u64 {
+        let mut live = 0;
+        self.shared.sessions.for_each(|_, record| {
+            live += u64::from(record.is_live(now));
+        });
+        live
+    }
+
+    /// Ends every session expired at `now`, then compacts the journal if it is due; returns
+    /// how many sessions ended.
+    ///
+    /// # Errors
+    /// If the compaction fails (the sweep itself cannot).
+    pub(crate) fn sweep_sessions(&self, now: UnixMillis) -> Result<u64, StoreError> {
+        let swept = self.shared.sessions.sweep(now);
+        self.shared.sessions.compact_if_due()?;
+        Ok(swept)
     }
 
     /// Up to `limit` expiry-index entries due at or before `now`, oldest first.
@@ -603,6 +755,9 @@ impl Store {
         let e = self.engine()?;
         let mut n = 0;
         for (id, _) in TREES {
+            if id == 1 {
+                n += self.export_sessions(&mut sink)?;
+            }
             let tree = e.tree(id).expect("TREES lists only known trees");
             for entry in tree.iter() {
                 let (key, value) = entry?;
@@ -616,8 +771,47 @@ impl Store {
         Ok(n)
     }
 
+    /// Hands every session to `sink` as a `credentials` entry: backups look the same whether
+    /// sessions live in sled or in the journal.
+    fn export_sessions(
+        &self,
+        sink: &mut impl FnMut(u8, &[u8], &[u8]) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError> {
+        let mut n = 0;
+        let mut result = Ok(());
+        self.shared.sessions.for_each(|hash, record| {
+            if result.is_ok() {
+                result = records::encode_credential(&record)
+                    .and_then(|bytes| sink(1, hash, &bytes).map_err(StoreError::Io));
+                n += 1;
+            }
+        });
+        result.map(|()| n)
+    }
+
     /// Inserts one backed-up entry (restore). Unknown tree ids are corruption.
+    ///
+    /// A session's `credentials` entry goes to the journal, and the index entries that an
+    /// older layout kept for it in sled are dropped.
     pub(crate) fn import(&self, tree: u8, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        if tree == 1 {
+            let (record, _) = records::decode_credential(value)?;
+            if record.kind == StoredKind::Session {
+                let hash = hash_from("credentials", key)?;
+                self.shared.sessions.insert(&hash, &record);
+                return Ok(());
+            }
+        }
+        let indexed_id = match tree {
+            2 => key.get(..16),
+            4 | 5 => key.get(key.len().saturating_sub(16)..),
+            _ => None,
+        };
+        if let Some(id) = indexed_id.and_then(|b| Uuid::from_slice(b).ok()) {
+            if self.shared.sessions.by_id(id).is_some() {
+                return Ok(());
+            }
+        }
         self.write(|e| {
             let tree = e
                 .tree(tree)
@@ -630,8 +824,29 @@ impl Store {
     /// Whether the store holds no credential and no principal.
     pub(crate) fn is_empty(&self) -> Result<bool, StoreError> {
         let e = self.engine()?;
-        Ok(e.credentials.is_empty() && e.principals.is_empty())
+        Ok(e.credentials.is_empty() && e.principals.is_empty() && self.shared.sessions.len() == 0)
     }
+}
+
+/// Deletes a sled credential: the record first, so it stops verifying at once, then its
+/// indexes. Returns `false` if it had already gone or changed since it was read.
+fn sled_remove(e: &Engine, found: &Found) -> Result<bool, StoreError> {
+    let Raw::Sled(raw) = &found.raw else {
+        return Ok(false);
+    };
+    let removed = e
+        .credentials
+        .compare_and_swap(found.hash, Some(raw), None::<&[u8]>)?
+        .is_ok();
+    if removed {
+        let record = &found.record;
+        e.credential_ids.remove(record.id.as_bytes())?;
+        e.owner_index.remove(owner_key(record.owner, record.id))?;
+        if let Some(at) = record.expires_at {
+            e.expiry_index.remove(expiry_key(at, record.id))?;
+        }
+    }
+    Ok(removed)
 }
 
 fn add_counter(meta: &sled::Tree, name: &[u8], by: u64) -> Result<(), StoreError> {

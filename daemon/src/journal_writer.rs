@@ -1,0 +1,38 @@
+//! The journal writer: moves queued session changes (slides, sweeps) from memory to the
+//! journal file every half second, so a daemon crash loses at most that much of the changes
+//! that nobody waits on. Changes that are acknowledged are synced before their reply anyway.
+
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+
+/// How often queued changes are written.
+const WRITE_EVERY: Duration = Duration::from_millis(500);
+
+/// Writes the journal every [`WRITE_EVERY`] until `shutdown` fires. A failure is logged once,
+/// and its end once; writes are retried meanwhile.
+pub(crate) async fn run(store: Store, shutdown: CancellationToken) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(WRITE_EVERY) => {}
+        }
+        let store = store.clone();
+        let written = tokio::task::spawn_blocking(move || store.write_journal()).await;
+        match written {
+            Ok(Ok(())) if failing => {
+                failing = false;
+                tracing::info!("writing the session journal works again");
+            }
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if !failing => {
+                failing = true;
+                tracing::error!(error = %e, "writing the session journal failed; retrying");
+            }
+            Ok(Err(_)) => {}
+            Err(e) => tracing::error!(error = %e, "the journal writer panicked"),
+        }
+    }
+}

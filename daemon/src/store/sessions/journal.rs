@@ -1,0 +1,456 @@
+//! The session journal: an append-only file of [`Change`]s, replayed at start-up and
+//! rewritten (compacted) when it is mostly garbage.
+//!
+//! Files in the data dir:
+//! - `sessions.journal`: a 24-byte header (magic, epoch, CRC) and then records;
+//! - `sessions.state`: a side file holding the epoch and the length known durable.
+//!
+//! Changes are appended to an in-memory buffer under the same lock that applies them to the
+//! table, so the journal's order is the table's order. [`Journal::write`] moves the buffer to
+//! the file; with `sync` it also `fdatasync`s the file and then records the durable length in
+//! the state file. At start-up a shorter journal than the state file records means
+//! acknowledged changes (perhaps revocations) are missing: the store refuses to start. A torn
+//! record past that length is the tail of a crash and is cut off.
+//!
+//! Compaction writes every live session to a new file with the next epoch, syncs it, and
+//! renames it over the old one. The buffer is emptied when compaction starts: everything in it
+//! is already in the table the snapshot reads, and replaying a change twice is harmless.
+
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use super::change::{self, Change, Decoded};
+use crate::store::side_file::{self, Recorded, SideFile};
+use crate::store::StoreError;
+
+/// The journal's file name in the data dir.
+pub(crate) const JOURNAL: &str = "sessions.journal";
+/// The state side file's name.
+pub(crate) const STATE: &str = "sessions.state";
+const MAGIC: &[u8; 8] = b"KWSESSJ1";
+/// Magic, epoch, and the CRC of both.
+const HEADER: usize = 8 + 8 + 4;
+/// Snapshot bytes gathered before each write during compaction.
+const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves its data consistent before it can panic.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn header(epoch: u64) -> [u8; HEADER] {
+    let mut h = [0u8; HEADER];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..16].copy_from_slice(&epoch.to_le_bytes());
+    let crc = crc32fast::hash(&h[..16]);
+    h[16..].copy_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// The open file and how much of it is written and synced.
+#[derive(Debug)]
+struct Open {
+    file: File,
+    epoch: u64,
+    /// Bytes written.
+    len: u64,
+    /// Bytes known durable.
+    synced: u64,
+}
+
+/// The journal. See the module docs.
+#[derive(Debug)]
+pub(super) struct Journal {
+    dir: PathBuf,
+    fsync: bool,
+    /// Encoded changes not yet written to the file.
+    pending: Mutex<Vec<u8>>,
+    open: Mutex<Open>,
+    state: SideFile,
+}
+
+impl Journal {
+    /// Opens the journal in `dir`, creating it if there is none, and hands every change it
+    /// holds to `apply`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Damaged`] if acknowledged changes are missing or the header is garbled.
+    pub fn open(
+        dir: &Path,
+        fsync: bool,
+        mut apply: impl FnMut(Change) -> Result<(), StoreError>,
+    ) -> Result<Journal, StoreError> {
+        let path = dir.join(JOURNAL);
+        let damaged = |detail: String| StoreError::Damaged {
+            dir: dir.to_owned(),
+            detail,
+        };
+        let recorded = match side_file::read(&dir.join(STATE), 16).map_err(StoreError::Io)? {
+            Recorded::Value(v) => Some((
+                u64::from_le_bytes(v[..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(v[8..].try_into().expect("8 bytes")),
+            )),
+            Recorded::Missing => None,
+            Recorded::Garbled => return Err(damaged(format!("{STATE} is garbled"))),
+        };
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                if let Some((epoch, _)) = recorded {
+                    return Err(damaged(format!(
+                        "{JOURNAL} is missing, but {STATE} records epoch {epoch}"
+                    )));
+                }
+                return Journal::create(dir, fsync);
+            }
+            Err(e) => return Err(StoreError::Io(e)),
+        };
+        if bytes.len() < HEADER || bytes[..HEADER] != header(epoch_of(&bytes)) {
+            return Err(damaged(format!("{JOURNAL} has a garbled header")));
+        }
+        let epoch = epoch_of(&bytes);
+        let required = match recorded {
+            // A compaction renamed its file into place but did not get to record it.
+            Some((e, _)) if e < epoch => HEADER as u64,
+            Some((e, len)) if e == epoch => len,
+            Some((e, _)) => {
+                return Err(damaged(format!(
+                    "{JOURNAL} is epoch {epoch}, but {STATE} records epoch {e}: an older \
+                     journal was put back"
+                )))
+            }
+            None => HEADER as u64,
+        };
+        let mut at = HEADER;
+        let torn = loop {
+            match change::decode(&bytes[at..]) {
+                Decoded::Record(c, n) => {
+                    apply(c)?;
+                    at += n;
+                }
+                Decoded::End => break None,
+                Decoded::Bad(why) => break Some(why),
+            }
+        };
+        let end = at as u64;
+        if end < required {
+            return Err(damaged(format!(
+                "{JOURNAL} holds {end} good bytes{}, but {required} were acknowledged: \
+                 acknowledged session changes (possibly revocations) are missing",
+                torn.map(|why| format!(" ({why} at byte {end})"))
+                    .unwrap_or_default()
+            )));
+        }
+        if recorded.is_none() && end > HEADER as u64 {
+            return Err(damaged(format!(
+                "{STATE} is missing, but {JOURNAL} holds sessions"
+            )));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(StoreError::Io)?;
+        if let Some(why) = torn {
+            tracing::warn!(
+                at = end,
+                discarded = bytes.len() as u64 - end,
+                why,
+                "cutting off the torn tail of the session journal"
+            );
+        }
+        if bytes.len() as u64 != end {
+            file.set_len(end).map_err(StoreError::Io)?;
+        }
+        let journal = Journal::from_parts(dir, fsync, file, epoch, end)?;
+        journal.record_state(epoch, end)?;
+        Ok(journal)
+    }
+
+    fn from_parts(
+        dir: &Path,
+        fsync: bool,
+        file: File,
+        epoch: u64,
+        len: u64,
+    ) -> Result<Journal, StoreError> {
+        Ok(Journal {
+            dir: dir.to_owned(),
+            fsync,
+            pending: Mutex::new(Vec::new()),
+            open: Mutex::new(Open {
+                file,
+                epoch,
+                len,
+                synced: len,
+            }),
+            state: SideFile::open(&dir.join(STATE)).map_err(StoreError::Io)?,
+        })
+    }
+
+    /// Starts an empty journal at epoch 1.
+    fn create(dir: &Path, fsync: bool) -> Result<Journal, StoreError> {
+        let file = write_new(dir, 1, |_| Ok(()))?;
+        let journal = Journal::from_parts(dir, fsync, file, 1, HEADER as u64)?;
+        journal.record_state(1, HEADER as u64)?;
+        Ok(journal)
+    }
+
+    fn record_state(&self, epoch: u64, len: u64) -> Result<(), StoreError> {
+        let mut payload = [0u8; 16];
+        payload[..8].copy_from_slice(&epoch.to_le_bytes());
+        payload[8..].copy_from_slice(&len.to_le_bytes());
+        self.state.record(&payload).map_err(StoreError::Io)
+    }
+
+    /// Runs `apply` and, if it returns `true`, queues `change`, both under one lock, so the
+    /// journal records changes in the order they took effect.
+    pub fn append(&self, change: &Change, apply: impl FnOnce() -> bool) -> bool {
+        let mut pending = lock(&self.pending);
+        let applied = apply();
+        if applied {
+            change.encode(&mut pending);
+        }
+        applied
+    }
+
+    /// Queues many changes, applying each first (see [`Journal::append`]).
+    pub fn append_all(&self, changes: impl IntoIterator<Item = (Change, bool)>) {
+        let mut pending = lock(&self.pending);
+        for (change, applied) in changes {
+            if applied {
+                change.encode(&mut pending);
+            }
+        }
+    }
+
+    /// Writes queued changes to the file; with `sync`, also makes them durable.
+    ///
+    /// # Errors
+    /// If a write fails. The changes stay queued and the next call writes them again.
+    pub fn write(&self, sync: bool) -> Result<(), StoreError> {
+        let mut open = lock(&self.open);
+        let bytes = std::mem::take(&mut *lock(&self.pending));
+        if !bytes.is_empty() {
+            if let Err(e) = open.file.write_all_at(&bytes, open.len) {
+                let mut pending = lock(&self.pending);
+                let later = std::mem::replace(&mut *pending, bytes);
+                pending.extend_from_slice(&later);
+                return Err(StoreError::Io(e));
+            }
+            open.len += bytes.len() as u64;
+        }
+        if sync && open.synced < open.len {
+            if self.fsync {
+                open.file.sync_data().map_err(StoreError::Io)?;
+            }
+            open.synced = open.len;
+            self.record_state(open.epoch, open.len)?;
+        }
+        Ok(())
+    }
+
+    /// The journal's length in bytes, written or queued.
+    pub fn len(&self) -> u64 {
+        let queued = lock(&self.pending).len() as u64;
+        lock(&self.open).len + queued
+    }
+
+    /// Rewrites the journal as `snapshot` describes the live sessions.
+    ///
+    /// `snapshot` is called once, after the queue is emptied, and hands records to its
+    /// argument; changes made meanwhile queue up and are written after the snapshot.
+    ///
+    /// # Errors
+    /// If writing the new file fails; the old journal then stays in place, whole.
+    pub fn compact(
+        &self,
+        snapshot: impl FnOnce(&mut dyn FnMut(&Change) -> std::io::Result<()>) -> std::io::Result<()>,
+    ) -> Result<(), StoreError> {
+        let mut open = lock(&self.open);
+        let dropped = std::mem::take(&mut *lock(&self.pending));
+        let epoch = open.epoch + 1;
+        let result = write_new(&self.dir, epoch, |file| {
+            let mut buf = Vec::with_capacity(SNAPSHOT_CHUNK + 128);
+            let mut at = HEADER as u64;
+            snapshot(&mut |change| {
+                change.encode(&mut buf);
+                if buf.len() >= SNAPSHOT_CHUNK {
+                    file.write_all_at(&buf, at)?;
+                    at += buf.len() as u64;
+                    buf.clear();
+                }
+                Ok(())
+            })?;
+            file.write_all_at(&buf, at)
+        });
+        let file = match result {
+            Ok(file) => file,
+            Err(e) => {
+                // The old file is untouched; put the dropped changes back for it.
+                let mut pending = lock(&self.pending);
+                let later = std::mem::replace(&mut *pending, dropped);
+                pending.extend_from_slice(&later);
+                return Err(e);
+            }
+        };
+        let len = file.metadata().map_err(StoreError::Io)?.len();
+        *open = Open {
+            file,
+            epoch,
+            len,
+            synced: len,
+        };
+        self.record_state(epoch, len)
+    }
+}
+
+impl Drop for Journal {
+    /// Writes and syncs what is queued, as sled does when it is dropped: a clean shutdown
+    /// loses nothing.
+    fn drop(&mut self) {
+        if let Err(e) = self.write(true) {
+            tracing::error!(error = %e, "writing the session journal at close failed");
+        }
+    }
+}
+
+fn epoch_of(bytes: &[u8]) -> u64 {
+    bytes
+        .get(8..16)
+        .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+}
+
+/// Writes a journal file with `epoch`'s header and what `body` adds, syncs it, and renames it
+/// into place. Returns it open for appending.
+fn write_new(
+    dir: &Path,
+    epoch: u64,
+    body: impl FnOnce(&File) -> std::io::Result<()>,
+) -> Result<File, StoreError> {
+    let tmp = dir.join(format!("{JOURNAL}.new"));
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(StoreError::Io)?;
+    let written = (|| {
+        file.write_all_at(&header(epoch), 0)?;
+        body(&file)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, dir.join(JOURNAL))?;
+        File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(StoreError::Io(e));
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn end(n: u128) -> Change {
+        Change::End {
+            id: Uuid::from_u128(n),
+        }
+    }
+
+    fn replay(dir: &Path) -> Result<(Journal, Vec<Change>), StoreError> {
+        let mut seen = Vec::new();
+        let j = Journal::open(dir, true, |c| {
+            seen.push(c);
+            Ok(())
+        })?;
+        Ok((j, seen))
+    }
+
+    /// What was synced comes back in order; compaction replaces it with the snapshot.
+    #[test]
+    fn replays_then_compacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let (j, seen) = replay(dir.path()).unwrap();
+        assert!(seen.is_empty());
+        for n in 0..3 {
+            j.append(&end(n), || true);
+        }
+        j.append(&end(9), || false);
+        j.write(true).unwrap();
+        drop(j);
+        let (j, seen) = replay(dir.path()).unwrap();
+        assert_eq!(seen, vec![end(0), end(1), end(2)]);
+        j.append(&end(3), || true);
+        j.compact(|put| put(&end(7))).unwrap();
+        j.append(&end(8), || true);
+        j.write(true).unwrap();
+        drop(j);
+        let (_, seen) = replay(dir.path()).unwrap();
+        assert_eq!(seen, vec![end(7), end(8)]);
+    }
+
+    /// A torn tail past the acknowledged length is cut off; damage inside it is refused.
+    #[test]
+    fn torn_tail_versus_lost_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (j, _) = replay(dir.path()).unwrap();
+        j.append(&end(1), || true);
+        j.write(true).unwrap();
+        j.append(&end(2), || true);
+        j.write(false).unwrap();
+        // A crash: no sync at close.
+        std::mem::forget(j);
+        let path = dir.path().join(JOURNAL);
+        let len = std::fs::metadata(&path).unwrap().len();
+        // Tear the unsynced record: it is dropped, the synced one stays.
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.set_len(len - 3).unwrap();
+        let (j, seen) = replay(dir.path()).unwrap();
+        assert_eq!(seen, vec![end(1)]);
+        drop(j);
+        // Garble the synced record: refused.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = replay(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("acknowledged"), "{err}");
+    }
+
+    /// A missing journal, a missing state file, or an older epoch are refused.
+    #[test]
+    fn missing_or_older_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (j, _) = replay(dir.path()).unwrap();
+        j.append(&end(1), || true);
+        j.write(true).unwrap();
+        let old = std::fs::read(dir.path().join(JOURNAL)).unwrap();
+        j.compact(|_| Ok(())).unwrap();
+        drop(j);
+        std::fs::write(dir.path().join(JOURNAL), &old).unwrap();
+        assert!(matches!(
+            replay(dir.path()),
+            Err(StoreError::Damaged { .. })
+        ));
+        std::fs::remove_file(dir.path().join(STATE)).unwrap();
+        assert!(matches!(
+            replay(dir.path()),
+            Err(StoreError::Damaged { .. })
+        ));
+        std::fs::remove_file(dir.path().join(JOURNAL)).unwrap();
+        replay(dir.path()).unwrap();
+        std::fs::remove_file(dir.path().join(JOURNAL)).unwrap();
+        assert!(matches!(
+            replay(dir.path()),
+            Err(StoreError::Damaged { .. })
+        ));
+    }
+}

@@ -1,0 +1,362 @@
+//! Sessions: held in memory, persisted in an append-only journal beside sled.
+//!
+//! Sessions are most of what keyward stores and nearly all of its churn: each one is issued,
+//! verified many times, and then logged out or swept. sled costs tens of microseconds of CPU
+//! per key deleted and amplifies space several times, so a million sessions took minutes to
+//! sweep and seconds to open. Here a verify is one lookup in a sharded in-memory map, a sweep
+//! is a scan of that map plus one journal record per session, and start-up replays a file read
+//! in one go. Everything long-lived (admin keys, principals, test keys, API tokens, the audit
+//! log) stays in sled.
+//!
+//! Durability matches sled's side of the store: changes queue in the journal and
+//! [`Sessions::write`] with `sync` makes them durable; [`crate::store::Store::flush`] does
+//! both stores at once before anything is acknowledged.
+
+mod change;
+mod journal;
+mod table;
+
+pub(crate) use table::session_id;
+
+use change::{Change, Issued};
+use journal::Journal;
+use keyward_protocol::token::TokenHash;
+use keyward_protocol::UnixMillis;
+use std::path::Path;
+use std::sync::Arc;
+use table::{Session, SharedScopes, Table};
+use uuid::Uuid;
+
+use super::records::{CredentialRecord, StoredKind, StoredLevel};
+use super::StoreError;
+
+/// A journal shorter than this is never compacted.
+const COMPACT_MIN_BYTES: u64 = 64 << 20;
+/// A journal is compacted once it is this many times what its live sessions need.
+const COMPACT_RATIO: u64 = 4;
+/// Sessions removed per journal lock during a sweep, so verifies and issues interleave.
+const SWEEP_BATCH: usize = 1024;
+/// Bytes a live session takes in a compacted journal (an issue record and a slide).
+const LIVE_BYTES: u64 = 100 + 41;
+
+/// The sessions of one data dir.
+#[derive(Debug)]
+pub(crate) struct Sessions {
+    table: Table,
+    journal: Journal,
+}
+
+fn record_of(id: Uuid, s: &Session) -> CredentialRecord {
+    CredentialRecord {
+        id,
+        kind: StoredKind::Session,
+        env: s.env,
+        owner: s.owner,
+        label: None,
+        created_at: s.created_at,
+        last_used_at: s.last_used_at,
+        expires_at: Some(s.expires_at),
+        max_expires_at: Some(s.max_expires_at),
+        scopes: s.scopes.as_ref().clone(),
+    }
+}
+
+impl Sessions {
+    /// Opens the journal in `dir` and loads every session it holds. `scopes_of` gives an
+    /// owner's scopes; it is asked once per owner.
+    ///
+    /// # Errors
+    /// If the journal cannot be read, or is damaged.
+    pub fn open(
+        dir: &Path,
+        fsync: bool,
+        mut scopes_of: impl FnMut(Uuid) -> Result<Vec<(String, StoredLevel)>, StoreError>,
+    ) -> Result<Sessions, StoreError> {
+        let table = Table::default();
+        let journal = Journal::open(dir, fsync, |change| {
+            match change {
+                Change::Issue(i) => {
+                    let scopes = match table.owner_scopes(i.owner) {
+                        Some(s) => s,
+                        None => Arc::new(scopes_of(i.owner)?),
+                    };
+                    table.insert(i.id, session_of(&i, None, scopes));
+                }
+                Change::Slide {
+                    id,
+                    expires_at,
+                    last_used_at,
+                } => table.set(id, expires_at, last_used_at),
+                Change::End { id } => {
+                    table.remove(id);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(Sessions { table, journal })
+    }
+
+    /// The session whose token hashes to `hash`.
+    pub fn find(&self, hash: &TokenHash) -> Option<CredentialRecord> {
+        self.table.find(hash).map(|(id, s)| record_of(id, &s))
+    }
+
+    /// The session with id `id`, and its token hash.
+    pub fn by_id(&self, id: Uuid) -> Option<(TokenHash, CredentialRecord)> {
+        self.table.get(id).map(|s| (s.hash, record_of(id, &s)))
+    }
+
+    /// Adds a session (queued; see [`Sessions::write`]).
+    pub fn insert(&self, hash: &TokenHash, record: &CredentialRecord) {
+        let (Some(expires_at), Some(max_expires_at)) = (record.expires_at, record.max_expires_at)
+        else {
+            unreachable!("sessions always expire");
+        };
+        let issued = Issued {
+            hash: *hash,
+            id: record.id,
+            owner: record.owner,
+            env: record.env,
+            created_at: record.created_at,
+            expires_at,
+            max_expires_at,
+        };
+        let scopes = self
+            .table
+            .owner_scopes(record.owner)
+            .unwrap_or_else(|| Arc::new(record.scopes.clone()));
+        let session = session_of(&issued, record.last_used_at, scopes);
+        self.journal.append(&Change::Issue(issued), || {
+            self.table.insert(record.id, session);
+            true
+        });
+        if let Some(last_used_at) = record.last_used_at {
+            self.journal.append(
+                &Change::Slide {
+                    id: record.id,
+                    expires_at,
+                    last_used_at,
+                },
+                || true,
+            );
+        }
+    }
+
+    /// Moves a session's expiry and last use from `old`'s to `new`'s, if `old` is still
+    /// current. Returns whether it did.
+    pub fn replace(&self, old: &CredentialRecord, new: &CredentialRecord) -> bool {
+        let (Some(old_at), Some(expires_at), Some(last_used_at)) =
+            (old.expires_at, new.expires_at, new.last_used_at)
+        else {
+            return false;
+        };
+        let change = Change::Slide {
+            id: old.id,
+            expires_at,
+            last_used_at,
+        };
+        self.journal.append(&change, || {
+            self.table
+                .slide(old.id, (old_at, old.last_used_at), expires_at, last_used_at)
+        })
+    }
+
+    /// Ends a session. Returns whether it was there (and unchanged since `record` was read).
+    pub fn remove(&self, record: &CredentialRecord) -> bool {
+        self.journal.append(&Change::End { id: record.id }, || {
+            self.table
+                .remove_if(record.id, |s| {
+                    Some(s.expires_at) == record.expires_at && s.last_used_at == record.last_used_at
+                })
+                .is_some()
+        })
+    }
+
+    /// The sessions of `owner`, with their token hashes.
+    pub fn of_owner(&self, owner: Uuid) -> Vec<(TokenHash, CredentialRecord)> {
+        self.table
+            .of_owner(owner)
+            .into_iter()
+            .map(|(id, s)| (s.hash, record_of(id, &s)))
+            .collect()
+    }
+
+    /// Calls `f` with every session. `f` must not call back into the sessions.
+    pub fn for_each(&self, mut f: impl FnMut(&TokenHash, CredentialRecord)) {
+        self.table.for_each(|id, s| f(&s.hash, record_of(id, s)));
+    }
+
+    /// Sessions held, live or not yet swept.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Ends every session expired at `now`; returns how many. The end records are queued,
+    /// not synced: an expired session never verifies anyway.
+    pub fn sweep(&self, now: UnixMillis) -> u64 {
+        let mut swept = 0;
+        for batch in self.table.expired(now).chunks(SWEEP_BATCH) {
+            self.journal.append_all(batch.iter().map(|&id| {
+                // Decided again under the lock: a backward clock jump may have let a verify
+                // slide it since it was listed.
+                let removed = self.table.remove_if(id, |s| s.expires_at <= now).is_some();
+                swept += u64::from(removed);
+                (Change::End { id }, removed)
+            }));
+        }
+        swept
+    }
+
+    /// Writes queued changes to the journal; with `sync`, makes them durable.
+    ///
+    /// # Errors
+    /// If the write fails; the changes stay queued.
+    pub fn write(&self, sync: bool) -> Result<(), StoreError> {
+        self.journal.write(sync)
+    }
+
+    /// Rewrites the journal if it has grown well past what its live sessions need; returns
+    /// whether it did.
+    ///
+    /// # Errors
+    /// If writing the new journal fails; the old one stays.
+    pub fn compact_if_due(&self) -> Result<bool, StoreError> {
+        if !compaction_due(self.journal.len(), self.table.len() as u64) {
+            return Ok(false);
+        }
+        self.compact()?;
+        Ok(true)
+    }
+
+    /// Rewrites the journal to hold exactly the sessions in memory.
+    ///
+    /// # Errors
+    /// If writing the new journal fails; the old one stays.
+    pub fn compact(&self) -> Result<(), StoreError> {
+        self.journal.compact(|put| {
+            let mut result = Ok(());
+            // Copy out each session before writing, so no shard stays locked during I/O.
+            let mut batch = Vec::with_capacity(SWEEP_BATCH);
+            let mut flush = |batch: &mut Vec<Change>| -> std::io::Result<()> {
+                batch.drain(..).try_for_each(|c| put(&c))
+            };
+            self.table.for_each(|id, s| {
+                batch.push(Change::Issue(s.issued(id)));
+                if let Some(last_used_at) = s.last_used_at {
+                    batch.push(Change::Slide {
+                        id,
+                        expires_at: s.expires_at,
+                        last_used_at,
+                    });
+                }
+                if batch.len() >= SWEEP_BATCH && result.is_ok() {
+                    result = flush(&mut batch);
+                }
+            });
+            result?;
+            flush(&mut batch)
+        })
+    }
+}
+
+fn session_of(i: &Issued, last_used_at: Option<UnixMillis>, scopes: SharedScopes) -> Session {
+    Session {
+        hash: i.hash,
+        owner: i.owner,
+        env: i.env,
+        created_at: i.created_at,
+        last_used_at,
+        expires_at: i.expires_at,
+        max_expires_at: i.max_expires_at,
+        scopes,
+    }
+}
+
+/// Whether a journal of `len` bytes holding `live` sessions should be rewritten.
+fn compaction_due(len: u64, live: u64) -> bool {
+    len >= COMPACT_MIN_BYTES && len > COMPACT_RATIO.saturating_mul(live * LIVE_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::records::StoredEnv;
+
+    fn session(n: u8, expires_at: i64) -> (TokenHash, CredentialRecord) {
+        let hash = [n; 32];
+        let record = CredentialRecord {
+            id: session_id(&hash),
+            kind: StoredKind::Session,
+            env: StoredEnv::Live,
+            owner: Uuid::from_u128(u128::from(n % 2)),
+            label: None,
+            created_at: 0,
+            last_used_at: None,
+            expires_at: Some(expires_at),
+            max_expires_at: Some(expires_at * 2),
+            scopes: vec![("billing".into(), StoredLevel::Write)],
+        };
+        (hash, record)
+    }
+
+    fn open(dir: &Path) -> Sessions {
+        Sessions::open(dir, true, |_| {
+            Ok(vec![("billing".into(), StoredLevel::Write)])
+        })
+        .unwrap()
+    }
+
+    /// Issue, slide, end and sweep survive a reopen exactly, through a compaction too.
+    #[test]
+    fn changes_survive_reopen_and_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let (h1, r1) = session(1, 100);
+        let (h2, r2) = session(2, 100);
+        let (h3, r3) = session(3, 10);
+        for (h, r) in [(&h1, &r1), (&h2, &r2), (&h3, &r3)] {
+            s.insert(h, r);
+        }
+        let mut slid = r1.clone();
+        slid.expires_at = Some(150);
+        slid.last_used_at = Some(50);
+        assert!(s.replace(&r1, &slid));
+        assert!(!s.replace(&r1, &slid), "a stale read does not slide");
+        assert!(s.remove(&r2));
+        assert!(!s.remove(&r2), "already gone");
+        assert_eq!(s.sweep(20), 1);
+        s.write(true).unwrap();
+        drop(s);
+        for round in 0..2 {
+            let s = open(dir.path());
+            assert_eq!(s.find(&h1), Some(slid.clone()), "round {round}");
+            assert_eq!(s.find(&h2), None);
+            assert_eq!(s.find(&h3), None);
+            assert_eq!(s.of_owner(Uuid::from_u128(1)).len(), 1);
+            assert_eq!(s.by_id(r1.id).map(|(h, _)| h), Some(h1));
+            s.compact().unwrap();
+        }
+    }
+
+    /// Sessions whose ids were not derived from their hash (older layouts) are still found.
+    #[test]
+    fn legacy_ids_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = open(dir.path());
+        let (h, mut r) = session(4, 100);
+        r.id = Uuid::from_u128(42);
+        s.insert(&h, &r);
+        assert_eq!(s.find(&h).map(|r| r.id), Some(r.id));
+        assert!(s.remove(&r));
+        assert_eq!(s.find(&h), None);
+    }
+
+    /// Compaction waits for real garbage, and for a journal worth the rewrite.
+    #[test]
+    fn compaction_threshold() {
+        assert!(!compaction_due(COMPACT_MIN_BYTES - 1, 0));
+        assert!(compaction_due(COMPACT_MIN_BYTES, 0));
+        assert!(!compaction_due(COMPACT_MIN_BYTES, 1_000_000));
+        assert!(compaction_due(10 * COMPACT_MIN_BYTES, 1_000));
+    }
+}
