@@ -94,10 +94,13 @@ fn describe(bench: &Bench) {
             Err(why) => eprintln!("keyward-bench: Redis rows skipped: {why}"),
         }
     }
+    let timing = match s.what {
+        What::Soak => format!("{:?} with a line every {:?}", s.duration, s.interval),
+        _ => format!("{:?} per row", s.duration),
+    };
     eprintln!(
-        "keyward-bench: warm-up {:?}, {:?} per row{}; {} cores, load average {}",
+        "keyward-bench: warm-up {:?}, {timing}{}; {} cores, load average {}",
         s.warmup,
-        s.duration,
         if s.quick { " (quick)" } else { "" },
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         load_average()

@@ -95,6 +95,30 @@ impl Server {
             .with_context(|| format!("no VmRSS line in {path}"))
     }
 
+    /// How many file descriptors the process holds open: the entries of `/proc/<pid>/fd`.
+    ///
+    /// # Errors
+    /// If the process is gone or the directory cannot be read (it must run under our uid).
+    pub fn open_fds(&self) -> Result<usize> {
+        let path = format!("/proc/{}/fd", self.pid());
+        let entries = std::fs::read_dir(&path).with_context(|| format!("reading {path}"))?;
+        Ok(entries.count())
+    }
+
+    /// Sends `signal` to the process, as a reload (SIGHUP) does.
+    ///
+    /// # Errors
+    /// If the process was already stopped or the signal cannot be sent.
+    pub fn send_signal(&self, signal: Signal) -> Result<()> {
+        let child = self
+            .child
+            .as_ref()
+            .with_context(|| format!("{} was already stopped", self.name))?;
+        let pid = i32::try_from(child.id()).context("a pid above i32::MAX")?;
+        kill(Pid::from_raw(pid), signal)
+            .with_context(|| format!("sending {signal} to {}", self.name))
+    }
+
     /// Sends SIGTERM and waits for a clean exit; kills the process if it takes too long.
     ///
     /// # Errors

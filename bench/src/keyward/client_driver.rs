@@ -11,7 +11,7 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 use super::ops::OpSource;
-use crate::load::{Outcome, Plan, Recorder, Window, REPLY_TIMEOUT};
+use crate::load::{Outcome, Plan, Recorder, Tap, Window, REPLY_TIMEOUT};
 
 /// Runs `plan` over `links` through the client. Only timed plans are supported.
 ///
@@ -29,7 +29,8 @@ pub(crate) async fn run<S: OpSource>(links: Vec<(Client, S)>, plan: &Plan) -> Re
     let mut tasks = JoinSet::new();
     for (index, (client, source)) in links.into_iter().enumerate() {
         let depth = plan.depth;
-        tasks.spawn(async move { (index, drive(client, source, depth, window).await) });
+        let tap = plan.tap.clone();
+        tasks.spawn(async move { (index, drive(client, source, depth, window, tap).await) });
     }
     let mut finished = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -59,6 +60,7 @@ async fn drive<S: OpSource>(
     mut source: S,
     depth: usize,
     window: Window,
+    tap: Option<Tap>,
 ) -> Result<(Recorder, S)> {
     let mut recorder = Recorder::new(window, false);
     while Instant::now() < window.end {
@@ -76,6 +78,9 @@ async fn drive<S: OpSource>(
         for reply in replies {
             let ok = source.on_reply(reply);
             recorder.record(sent, done, ok);
+            if let Some(tap) = &tap {
+                tap.record(done.saturating_duration_since(sent), ok);
+            }
         }
     }
     Ok((recorder, source))

@@ -1,13 +1,16 @@
-//! Running `keywardd` for a measurement: a generated config, a temporary socket and data dir,
-//! and readiness measured as the first answered ping.
+//! Running `keywardd` for a measurement: a generated config (rewritten and put into force with
+//! SIGHUP when a run changes it), a temporary socket and data dir, and readiness measured as the
+//! first answered ping.
 
 use anyhow::{bail, Context, Result};
+use nix::sys::signal::Signal;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
+use super::log_watch::LogWatch;
 use super::wire;
 use crate::process::Server;
 
@@ -16,6 +19,18 @@ const READY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How often readiness is probed: fine enough to time a cold start to the millisecond.
 const READY_POLL: Duration = Duration::from_millis(1);
+
+/// The longest a daemon may take to log that it has put a reloaded config into force.
+const RELOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How often the log is read while a reload is awaited.
+const RELOAD_POLL: Duration = Duration::from_millis(2);
+
+/// What keywardd logs once a reloaded config is in force.
+const RELOADED: &str = "configuration reloaded";
+
+/// What keywardd logs when it refuses a reloaded config and keeps the old one.
+const RELOAD_REJECTED: &str = "reload rejected";
 
 /// The settings the harness varies, written to the daemon's TOML config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +126,36 @@ impl Daemon {
         self.launch(settings).await
     }
 
+    /// Rewrites the config file with `settings` and sends SIGHUP, then waits until the daemon
+    /// logs that the new config is in force. Lifetimes apply to credentials issued from then on
+    /// (keywardd's README, "Reload"); connections stay open.
+    ///
+    /// # Errors
+    /// If the daemon is not running, refuses the config, or does not confirm in time.
+    pub async fn reload(&self, settings: &Settings) -> Result<()> {
+        let server = self.server.as_ref().context("keywardd is not running")?;
+        let mut log = LogWatch::open(&self.log())?;
+        // Only lines written after the signal can confirm this reload.
+        log.lines()?;
+        self.write_config(settings)?;
+        server.send_signal(Signal::SIGHUP)?;
+        let deadline = Instant::now() + RELOAD_TIMEOUT;
+        loop {
+            for line in log.lines()? {
+                if line.contains(RELOAD_REJECTED) {
+                    bail!("keywardd rejected the reloaded config: {line}");
+                }
+                if line.contains(RELOADED) {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("keywardd did not log `{RELOADED}` within {RELOAD_TIMEOUT:?} of SIGHUP");
+            }
+            tokio::time::sleep(RELOAD_POLL).await;
+        }
+    }
+
     /// Stops the daemon cleanly, keeping its data dir.
     ///
     /// # Errors
@@ -148,6 +193,17 @@ impl Daemon {
             .rss_mib()
     }
 
+    /// How many file descriptors the daemon holds open.
+    ///
+    /// # Errors
+    /// If it is not running.
+    pub fn open_fds(&self) -> Result<usize> {
+        self.server
+            .as_ref()
+            .context("keywardd is not running")?
+            .open_fds()
+    }
+
     /// Fails with the daemon's last log lines if it has died.
     ///
     /// # Errors
@@ -159,10 +215,16 @@ impl Daemon {
             .check_alive()
     }
 
-    async fn launch(&mut self, settings: &Settings) -> Result<()> {
+    /// Writes `settings` to the config file the daemon reads at start and on SIGHUP.
+    fn write_config(&self, settings: &Settings) -> Result<PathBuf> {
         let config = self.dir.path().join("keywardd.toml");
         std::fs::write(&config, settings.to_toml()?)
             .with_context(|| format!("writing {}", config.display()))?;
+        Ok(config)
+    }
+
+    async fn launch(&mut self, settings: &Settings) -> Result<()> {
+        let config = self.write_config(settings)?;
         let mut command = Command::new(&self.binary);
         command
             .arg("--socket")

@@ -1,4 +1,4 @@
-//! Reading keywardd's log as it is written.
+//! Reading keywardd's log as it is written: the sweeper's lines, and a reload's confirmation.
 //!
 //! The sweeper logs `sweep swept=N moved=M` when a sweep ends. Reading that line costs the
 //! daemon nothing, where `Op::Stats` walks every record: at a million sessions one call takes

@@ -86,18 +86,24 @@ pub(crate) async fn preload(
     })
 }
 
-/// Issues `n` more sessions for `clients`, round robin, and returns their tokens.
+/// Issues `n` more sessions for `population`'s clients, round robin, and returns their tokens;
+/// `label` names the progress bar.
 ///
 /// # Errors
 /// If any issue fails.
-pub(crate) async fn issue(daemon: &Daemon, population: &Population, n: u64) -> Result<Vec<Secret>> {
+pub(crate) async fn issue(
+    daemon: &Daemon,
+    population: &Population,
+    n: u64,
+    label: &str,
+) -> Result<Vec<Secret>> {
     let clients = &population.clients;
     let ops = (0..n)
         .map(|i| Op::SessionIssue {
             client_id: clients[(i % clients.len() as u64) as usize],
         })
         .collect();
-    let bar = progress::bar(n, "live sessions");
+    let bar = progress::bar(n, label);
     let scripts = run_script(daemon, ops, &population.admin_key, &bar).await?;
     bar.finish_and_clear();
     Ok(scripts.into_iter().flat_map(|s| s.tokens).collect())

@@ -9,10 +9,13 @@
 //! the other to the server under test.
 //!
 //! The protocol and the choice of request live behind [`Exchange`]; this module only times.
+//! Besides the per-run totals, a plan may carry a [`Tap`] that is read while the run goes on.
 
 mod recorder;
+mod tap;
 
 pub(crate) use recorder::{Recorder, Sample, Summary, Window};
+pub(crate) use tap::Tap;
 
 use anyhow::{bail, Context, Result};
 use bytes::BytesMut;
@@ -66,6 +69,9 @@ pub(crate) struct Plan {
     pub stop: CancellationToken,
     /// Advanced once per reply.
     pub progress: Option<ProgressBar>,
+    /// Also given every reply, warm-up included, for a reader that takes per-interval figures
+    /// while the run goes on.
+    pub tap: Option<Tap>,
 }
 
 impl Plan {
@@ -78,6 +84,7 @@ impl Plan {
             keep_samples: false,
             stop: CancellationToken::new(),
             progress: None,
+            tap: None,
         }
     }
 
@@ -90,6 +97,7 @@ impl Plan {
             keep_samples: false,
             stop: CancellationToken::new(),
             progress: Some(progress),
+            tap: None,
         }
     }
 }
@@ -207,6 +215,9 @@ async fn drive<E: Exchange>(
                 .pop_front()
                 .context("a reply arrived for no request")?;
             recorder.record(sent, done, ok);
+            if let Some(tap) = &plan.tap {
+                tap.record(done.saturating_duration_since(sent), ok);
+            }
             if let Some(progress) = &plan.progress {
                 progress.inc(1);
             }

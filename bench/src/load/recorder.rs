@@ -10,7 +10,7 @@ const SIGNIFICANT_FIGURES: u8 = 3;
 const HIGHEST_NS: u64 = 120_000_000_000;
 
 /// A new empty latency histogram in nanoseconds.
-fn histogram() -> Histogram<u64> {
+pub(super) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, HIGHEST_NS, SIGNIFICANT_FIGURES)
         .expect("constant bounds are valid")
 }
@@ -148,7 +148,8 @@ impl Summary {
     }
 }
 
-fn nanos(d: Duration) -> u64 {
+/// `d` in whole nanoseconds, as the histograms record it.
+pub(super) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 

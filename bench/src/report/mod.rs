@@ -1,7 +1,8 @@
 //! Reporting: rows printed as they arrive (a table, or one JSON line each with `--json`), then
-//! the keyward/Redis ratios and the targets.
+//! the keyward/Redis ratios and the targets. The soak has its own lines, in [`soak`].
 
 pub(crate) mod row;
+pub(crate) mod soak;
 mod table;
 pub(crate) mod targets;
 

@@ -20,14 +20,7 @@ pub(crate) async fn keyward(
     population: &Population,
     shape: Shape,
 ) -> Result<()> {
-    let share = population.tokens.len().div_ceil(shape.connections).max(1);
-    let mut shares = population.tokens.chunks(share).map(<[_]>::to_vec);
-    let sources = seeds(shape.connections)
-        .map(|seed| {
-            let pool = shares.next().unwrap_or_default();
-            ops::Mixed::new(pool, Arc::clone(&population.clients), seed)
-        })
-        .collect();
+    let sources = sources(population, shape.connections);
     let mut row = bench
         .keyward_row(
             Workload::Mixed,
@@ -40,4 +33,17 @@ pub(crate) async fn keyward(
     row.extra.sessions = Some(population.tokens.len() as u64);
     bench.reporter.emit(row);
     Ok(())
+}
+
+/// The mix for each of `connections` connections, each over its own share of `population`'s
+/// sessions; `soak` runs the same mix for longer.
+pub(crate) fn sources(population: &Population, connections: usize) -> Vec<ops::Mixed> {
+    let share = population.tokens.len().div_ceil(connections).max(1);
+    let mut shares = population.tokens.chunks(share).map(<[_]>::to_vec);
+    seeds(connections)
+        .map(|seed| {
+            let pool = shares.next().unwrap_or_default();
+            ops::Mixed::new(pool, Arc::clone(&population.clients), seed)
+        })
+        .collect()
 }

@@ -8,6 +8,7 @@ pub(crate) mod coldstart;
 pub(crate) mod issue;
 pub(crate) mod mixed;
 pub(crate) mod ping;
+pub(crate) mod soak;
 pub(crate) mod sweep;
 pub(crate) mod verify;
 
@@ -151,7 +152,21 @@ impl Bench {
     /// # Errors
     /// If it cannot be started or filled.
     pub async fn keyward_with(&self, sessions: u64, label: &str) -> Result<(Daemon, Population)> {
-        let daemon = Daemon::start(&self.settings.keywardd, &daemon::Settings::default()).await?;
+        self.keyward_configured(&daemon::Settings::default(), sessions, label)
+            .await
+    }
+
+    /// Starts keywardd with `settings`, filled with `sessions` sessions.
+    ///
+    /// # Errors
+    /// If it cannot be started or filled.
+    pub async fn keyward_configured(
+        &self,
+        settings: &daemon::Settings,
+        sessions: u64,
+        label: &str,
+    ) -> Result<(Daemon, Population)> {
+        let daemon = Daemon::start(&self.settings.keywardd, settings).await?;
         let population = population::preload(&daemon, sessions, 1, label).await?;
         Ok((daemon, population))
     }
@@ -199,7 +214,7 @@ pub(crate) async fn run_one(bench: &mut Bench) -> Result<()> {
     let shape = bench.settings.shape;
     let sessions = bench.settings.sizes.steady;
     let what = bench.settings.what;
-    if bench.settings.redis && matches!(what, What::Mixed | What::Sweep) {
+    if bench.settings.redis && matches!(what, What::Mixed | What::Sweep | What::Soak) {
         eprintln!("keyward-bench: {what:?} has no Redis equivalent; only keyward is measured");
     }
     match what {
@@ -248,6 +263,11 @@ pub(crate) async fn run_one(bench: &mut Bench) -> Result<()> {
         What::Sweep => {
             if bench.keyward() {
                 sweep::keyward(bench, shape).await?;
+            }
+        }
+        What::Soak => {
+            if bench.keyward() {
+                soak::keyward(bench, shape).await?;
             }
         }
         What::Coldstart => coldstart::run(bench, shape).await?,

@@ -72,7 +72,7 @@ pub(crate) async fn keyward(bench: &mut Bench, shape: Shape) -> Result<()> {
         // the daemon swept at start-up, and the timing below would not hold.
         bail!("keywardd swept {before} credentials before its first sweep interval elapsed");
     }
-    let live = population::issue(&daemon, &population, sizes.sweep_live).await?;
+    let live = population::issue(&daemon, &population, sizes.sweep_live, "live sessions").await?;
     if Instant::now() + bench.settings.warmup >= sweep_due {
         bail!(
             "issuing {} live sessions and warming up took longer than the {:?} sweep interval, \
@@ -94,6 +94,7 @@ pub(crate) async fn keyward(bench: &mut Bench, shape: Shape) -> Result<()> {
         keep_samples: true,
         stop: stop.clone(),
         progress: None,
+        tap: None,
     };
     let duration = bench.settings.duration;
     let log = daemon.log();
