@@ -9,9 +9,11 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The store's default page cache, in MiB. sled's own default (1 GiB) would make the daemon's
-/// memory grow far past what its data needs.
-pub const DEFAULT_CACHE_MIB: u64 = 128;
+/// sled's default page cache, in MiB. sled's own default (1 GiB) would make the daemon's
+/// memory grow far past what its data needs; sessions live in memory anyway, and what sled
+/// holds (principals, admin keys, audit entries) is small or rarely read. At 128 MiB, sled held
+/// about 200 MiB more after a million sessions were issued (BENCHMARKS.md).
+pub const DEFAULT_CACHE_MIB: u64 = 16;
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -243,8 +243,20 @@ impl Store {
     /// # Errors
     /// As [`Store::open`].
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        let engine = Engine::open(dir, options)?;
-        let sessions = Sessions::open(dir, options.fsync, |owner| engine.owner_scopes(owner))?;
+        // The two are independent; opening them side by side takes the longer of the two.
+        let (engine, sessions) = std::thread::scope(|scope| {
+            let sessions = scope.spawn(|| timed(|| Sessions::open(dir, options.fsync)));
+            let engine = timed(|| Engine::open(dir, options));
+            let sessions = sessions.join().expect("opening the journal does not panic");
+            (engine, sessions)
+        });
+        let ((engine, sled_ms), (sessions, journal_ms)) = (engine?, sessions?);
+        tracing::info!(
+            sled_ms,
+            journal_ms,
+            sessions = sessions.len(),
+            "store opened"
+        );
         let store = Store {
             shared: Arc::new(Shared {
                 dir: dir.to_owned(),
@@ -440,12 +452,24 @@ impl Store {
         self.shared.sessions.write(false)
     }
 
-    /// The credential whose token hashes to `hash`.
+    /// The credential whose token hashes to `hash`, with its owner's scopes.
     pub(crate) fn credential(&self, hash: &TokenHash) -> Result<Option<Found>, StoreError> {
-        if let Some(record) = self.shared.sessions.find(hash) {
+        if let Some(mut record) = self.shared.sessions.find(hash) {
+            record.scopes = self.owner_scopes(record.owner)?.as_ref().clone();
             return Ok(Some(Found::session(*hash, record)));
         }
         self.engine()?.credential(hash)
+    }
+
+    /// A session owner's scopes: from memory, or read once from sled.
+    fn owner_scopes(&self, owner: Uuid) -> Result<sessions::SharedScopes, StoreError> {
+        let sessions = &self.shared.sessions;
+        if let Some(scopes) = sessions.scopes_of(owner) {
+            return Ok(scopes);
+        }
+        let scopes = Arc::new(self.engine()?.owner_scopes(owner)?);
+        sessions.remember_scopes(owner, Arc::clone(&scopes));
+        Ok(scopes)
     }
 
     /// The credential with public id `id`.
@@ -661,6 +685,13 @@ impl Store {
             read_u64(&e.meta, CREDENTIALS_SWEPT)?,
         ))
     }
+}
+
+/// Runs `open`, adding how many milliseconds it took.
+fn timed<T>(open: impl FnOnce() -> Result<T, StoreError>) -> Result<(T, u64), StoreError> {
+    let started = Instant::now();
+    let opened = open()?;
+    Ok((opened, started.elapsed().as_millis() as u64))
 }
 
 /// Opens an engine, retrying for a while on sled's directory lock: sled releases it from a

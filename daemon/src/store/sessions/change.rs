@@ -5,10 +5,12 @@
 //!
 //! | tag | change | body after the tag |
 //! |---|---|---|
-//! | 1 | issue | token hash (32) ‖ id (16) ‖ owner (16) ‖ env (1) ‖ created, expires, max expires (3 × i64 LE) |
+//! | 1 | issue | token hash (32) ‖ id (16) ‖ owner (16) ‖ flags (1) ‖ created, expires, max expires (3 × i64 LE) |
 //! | 2 | slide | id (16) ‖ expires (i64 LE) ‖ last use (i64 LE) |
 //! | 3 | end | id (16) |
 //!
+//! Flags: bit 0 is the environment (1 live, 0 test); bit 1 marks an id that is *not* derived
+//! from the hash (a session from an older layout), so replay never has to hash to find out.
 //! A length of zero ends the written part of a file. The layout is fixed-width on purpose:
 //! replaying a million sessions at start-up must cost little more than reading them.
 
@@ -23,6 +25,8 @@ pub(super) const FRAME: usize = 8;
 /// The longest body this build writes; anything longer is damage, not a record.
 const MAX_BODY: usize = ISSUE_BODY;
 const ISSUE_BODY: usize = 1 + 32 + 16 + 16 + 1 + 3 * 8;
+/// Bytes of an issue record, framing included.
+pub(super) const ISSUE_RECORD: usize = FRAME + ISSUE_BODY;
 const SLIDE_BODY: usize = 1 + 16 + 2 * 8;
 const END_BODY: usize = 1 + 16;
 
@@ -37,6 +41,8 @@ pub(crate) struct Issued {
     pub id: Uuid,
     pub owner: Uuid,
     pub env: StoredEnv,
+    /// Whether `id` is not [`super::session_id`] of `hash`.
+    pub legacy_id: bool,
     pub created_at: UnixMillis,
     pub expires_at: UnixMillis,
     pub max_expires_at: UnixMillis,
@@ -79,10 +85,11 @@ impl Change {
                 out.extend_from_slice(&s.hash);
                 out.extend_from_slice(s.id.as_bytes());
                 out.extend_from_slice(s.owner.as_bytes());
-                out.push(match s.env {
+                let env = match s.env {
                     StoredEnv::Test => 0,
                     StoredEnv::Live => 1,
-                });
+                };
+                out.push(env | u8::from(s.legacy_id) << 1);
                 for t in [s.created_at, s.expires_at, s.max_expires_at] {
                     out.extend_from_slice(&t.to_le_bytes());
                 }
@@ -154,11 +161,12 @@ fn parse(body: &[u8]) -> Option<Change> {
             hash: body[1..33].try_into().expect("32 bytes"),
             id: uuid(&body[33..49]),
             owner: uuid(&body[49..65]),
-            env: match body[65] {
+            env: match body[65] & !2 {
                 0 => StoredEnv::Test,
                 1 => StoredEnv::Live,
                 _ => return None,
             },
+            legacy_id: body[65] & 2 != 0,
             created_at: millis(&body[66..74]),
             expires_at: millis(&body[74..82]),
             max_expires_at: millis(&body[82..90]),
@@ -186,6 +194,7 @@ mod tests {
                 id: Uuid::from_u128(1),
                 owner: Uuid::from_u128(2),
                 env: StoredEnv::Live,
+                legacy_id: true,
                 created_at: -5,
                 expires_at: 86_400_000,
                 max_expires_at: i64::MAX,

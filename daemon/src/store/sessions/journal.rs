@@ -73,15 +73,17 @@ pub(super) struct Journal {
 }
 
 impl Journal {
-    /// Opens the journal in `dir`, creating it if there is none, and hands every change it
-    /// holds to `apply`, oldest first.
+    /// Opens the journal in `dir`, creating it if there is none. `replay` reads the records
+    /// (see [`Records::changes`]) and returns how the reading ended; only then is the journal
+    /// checked against what was acknowledged, so a caller must discard what it replayed if
+    /// this fails.
     ///
     /// # Errors
     /// [`StoreError::Damaged`] if acknowledged changes are missing or the header is garbled.
     pub fn open(
         dir: &Path,
         fsync: bool,
-        mut apply: impl FnMut(Change) -> Result<(), StoreError>,
+        replay: impl FnOnce(&Records<'_>) -> Scan,
     ) -> Result<Journal, StoreError> {
         let path = dir.join(JOURNAL);
         let damaged = |detail: String| StoreError::Damaged {
@@ -124,18 +126,9 @@ impl Journal {
             }
             None => HEADER as u64,
         };
-        let mut at = HEADER;
-        let torn = loop {
-            match change::decode(&bytes[at..]) {
-                Decoded::Record(c, n) => {
-                    apply(c)?;
-                    at += n;
-                }
-                Decoded::End => break None,
-                Decoded::Bad(why) => break Some(why),
-            }
-        };
-        let end = at as u64;
+        let scan = replay(&Records(&bytes[HEADER..]));
+        let torn = scan.torn;
+        let end = (HEADER + scan.end) as u64;
         if end < required {
             return Err(damaged(format!(
                 "{JOURNAL} holds {end} good bytes{}, but {required} were acknowledged: \
@@ -318,6 +311,74 @@ impl Drop for Journal {
     }
 }
 
+/// The records of a journal, as read at open.
+#[derive(Debug)]
+pub(super) struct Records<'a>(&'a [u8]);
+
+impl<'a> Records<'a> {
+    /// An iterator over every intact change, oldest first. Several may run at once.
+    pub fn changes(&self) -> Changes<'a> {
+        Changes {
+            bytes: self.0,
+            at: 0,
+            torn: None,
+        }
+    }
+
+    /// The most sessions they can hold, judged by their size: enough to size the table.
+    pub fn max_sessions(&self) -> usize {
+        self.0.len() / change::ISSUE_RECORD
+    }
+}
+
+/// How reading the records ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Scan {
+    /// Bytes of intact records.
+    pub end: usize,
+    /// Why reading stopped before the written end, if it did.
+    pub torn: Option<&'static str>,
+}
+
+/// Iterates the changes in [`Records`]; once done, [`Changes::ended`] says how it ended.
+#[derive(Debug)]
+pub(super) struct Changes<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    torn: Option<&'static str>,
+}
+
+impl Changes<'_> {
+    /// Where and why the iteration stopped.
+    pub fn ended(&self) -> Scan {
+        Scan {
+            end: self.at,
+            torn: self.torn,
+        }
+    }
+}
+
+impl Iterator for Changes<'_> {
+    type Item = Change;
+
+    fn next(&mut self) -> Option<Change> {
+        if self.torn.is_some() {
+            return None;
+        }
+        match change::decode(&self.bytes[self.at..]) {
+            Decoded::Record(c, n) => {
+                self.at += n;
+                Some(c)
+            }
+            Decoded::End => None,
+            Decoded::Bad(why) => {
+                self.torn = Some(why);
+                None
+            }
+        }
+    }
+}
+
 fn epoch_of(bytes: &[u8]) -> u64 {
     bytes
         .get(8..16)
@@ -367,9 +428,10 @@ mod tests {
 
     fn replay(dir: &Path) -> Result<(Journal, Vec<Change>), StoreError> {
         let mut seen = Vec::new();
-        let j = Journal::open(dir, true, |c| {
-            seen.push(c);
-            Ok(())
+        let j = Journal::open(dir, true, |records| {
+            let mut changes = records.changes();
+            seen.extend(&mut changes);
+            changes.ended()
         })?;
         Ok((j, seen))
     }

@@ -19,12 +19,13 @@ mod table;
 pub(crate) use table::session_id;
 
 use change::{Change, Issued};
+use dashmap::DashMap;
 use journal::Journal;
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use std::path::Path;
 use std::sync::Arc;
-use table::{Session, SharedScopes, Table};
+use table::{Session, Table};
 use uuid::Uuid;
 
 use super::records::{CredentialRecord, StoredKind, StoredLevel};
@@ -39,11 +40,17 @@ const SWEEP_BATCH: usize = 1024;
 /// Bytes a live session takes in a compacted journal (an issue record and a slide).
 const LIVE_BYTES: u64 = 100 + 41;
 
+/// An owner's scopes, shared by all of its sessions.
+pub(crate) type SharedScopes = Arc<Vec<(String, StoredLevel)>>;
+
 /// The sessions of one data dir.
 #[derive(Debug)]
 pub(crate) struct Sessions {
-    table: Table,
+    table: Arc<Table>,
     journal: Journal,
+    /// Owners' scopes, read from sled on first need: they never change once a principal
+    /// exists, and leaving them out of the journal keeps replay free of sled lookups.
+    scopes: DashMap<Uuid, SharedScopes, foldhash::fast::RandomState>,
 }
 
 fn record_of(id: Uuid, s: &Session) -> CredentialRecord {
@@ -57,43 +64,63 @@ fn record_of(id: Uuid, s: &Session) -> CredentialRecord {
         last_used_at: s.last_used_at,
         expires_at: Some(s.expires_at),
         max_expires_at: Some(s.max_expires_at),
-        scopes: s.scopes.as_ref().clone(),
+        // Filled in by the store from the owner, where a caller needs them.
+        scopes: Vec::new(),
     }
 }
 
 impl Sessions {
-    /// Opens the journal in `dir` and loads every session it holds. `scopes_of` gives an
-    /// owner's scopes; it is asked once per owner.
+    /// Opens the journal in `dir` and loads every session it holds.
     ///
     /// # Errors
     /// If the journal cannot be read, or is damaged.
-    pub fn open(
-        dir: &Path,
-        fsync: bool,
-        mut scopes_of: impl FnMut(Uuid) -> Result<Vec<(String, StoredLevel)>, StoreError>,
-    ) -> Result<Sessions, StoreError> {
-        let table = Table::default();
-        let journal = Journal::open(dir, fsync, |change| {
-            match change {
-                Change::Issue(i) => {
-                    let scopes = match table.owner_scopes(i.owner) {
-                        Some(s) => s,
-                        None => Arc::new(scopes_of(i.owner)?),
-                    };
-                    table.insert(i.id, session_of(&i, None, scopes));
+    pub fn open(dir: &Path, fsync: bool) -> Result<Sessions, StoreError> {
+        let mut table = None;
+        let journal = Journal::open(dir, fsync, |records| {
+            let t = table.insert(Table::with_capacity(records.max_sessions()));
+            // Two threads, each applying the changes of the sessions in its half of the map's
+            // shards: a session's changes stay in order, and the halves never share a lock.
+            let apply_half = |half: usize| {
+                let mut changes = records.changes();
+                for change in &mut changes {
+                    if t.part_of(id_of(&change), 2) == half {
+                        apply(t, change);
+                    }
                 }
-                Change::Slide {
-                    id,
-                    expires_at,
-                    last_used_at,
-                } => table.set(id, expires_at, last_used_at),
-                Change::End { id } => {
-                    table.remove(id);
-                }
-            }
-            Ok(())
+                changes.ended()
+            };
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| apply_half(1));
+                let scan = apply_half(0);
+                other.join().expect("replay does not panic");
+                scan
+            })
         })?;
-        Ok(Sessions { table, journal })
+        let table = Arc::new(table.unwrap_or_default());
+        if table.len() == 0 {
+            table.owners_indexed();
+        } else {
+            let table = Arc::clone(&table);
+            std::thread::Builder::new()
+                .name("keyward-owners".into())
+                .spawn(move || table.index_owners())
+                .map_err(StoreError::Io)?;
+        }
+        Ok(Sessions {
+            table,
+            journal,
+            scopes: DashMap::default(),
+        })
+    }
+
+    /// `owner`'s scopes if they were looked up before.
+    pub fn scopes_of(&self, owner: Uuid) -> Option<SharedScopes> {
+        self.scopes.get(&owner).map(|s| Arc::clone(&s))
+    }
+
+    /// Remembers `owner`'s scopes.
+    pub fn remember_scopes(&self, owner: Uuid, scopes: SharedScopes) {
+        self.scopes.insert(owner, scopes);
     }
 
     /// The session whose token hashes to `hash`.
@@ -117,15 +144,15 @@ impl Sessions {
             id: record.id,
             owner: record.owner,
             env: record.env,
+            legacy_id: session_id(hash) != record.id,
             created_at: record.created_at,
             expires_at,
             max_expires_at,
         };
-        let scopes = self
-            .table
-            .owner_scopes(record.owner)
-            .unwrap_or_else(|| Arc::new(record.scopes.clone()));
-        let session = session_of(&issued, record.last_used_at, scopes);
+        if !self.scopes.contains_key(&record.owner) {
+            self.remember_scopes(record.owner, Arc::new(record.scopes.clone()));
+        }
+        let session = session_of(&issued, record.last_used_at);
         self.journal.append(&Change::Issue(issued), || {
             self.table.insert(record.id, session);
             true
@@ -259,16 +286,39 @@ impl Sessions {
     }
 }
 
-fn session_of(i: &Issued, last_used_at: Option<UnixMillis>, scopes: SharedScopes) -> Session {
+/// The session a change is to.
+fn id_of(change: &Change) -> Uuid {
+    match change {
+        Change::Issue(i) => i.id,
+        Change::Slide { id, .. } | Change::End { id } => *id,
+    }
+}
+
+/// Applies one replayed change to the table.
+fn apply(table: &Table, change: Change) {
+    match change {
+        Change::Issue(i) => table.insert_unindexed(i.id, session_of(&i, None)),
+        Change::Slide {
+            id,
+            expires_at,
+            last_used_at,
+        } => table.set(id, expires_at, last_used_at),
+        Change::End { id } => {
+            table.remove(id);
+        }
+    }
+}
+
+fn session_of(i: &Issued, last_used_at: Option<UnixMillis>) -> Session {
     Session {
         hash: i.hash,
         owner: i.owner,
         env: i.env,
+        legacy_id: i.legacy_id,
         created_at: i.created_at,
         last_used_at,
         expires_at: i.expires_at,
         max_expires_at: i.max_expires_at,
-        scopes,
     }
 }
 
@@ -300,10 +350,15 @@ mod tests {
     }
 
     fn open(dir: &Path) -> Sessions {
-        Sessions::open(dir, true, |_| {
-            Ok(vec![("billing".into(), StoredLevel::Write)])
+        Sessions::open(dir, true).unwrap()
+    }
+
+    /// What the store sees: scopes are filled from the owner.
+    fn find(s: &Sessions, hash: &TokenHash) -> Option<CredentialRecord> {
+        s.find(hash).map(|mut r| {
+            r.scopes = vec![("billing".into(), StoredLevel::Write)];
+            r
         })
-        .unwrap()
     }
 
     /// Issue, slide, end and sweep survive a reopen exactly, through a compaction too.
@@ -329,7 +384,7 @@ mod tests {
         drop(s);
         for round in 0..2 {
             let s = open(dir.path());
-            assert_eq!(s.find(&h1), Some(slid.clone()), "round {round}");
+            assert_eq!(find(&s, &h1), Some(slid.clone()), "round {round}");
             assert_eq!(s.find(&h2), None);
             assert_eq!(s.find(&h3), None);
             assert_eq!(s.of_owner(Uuid::from_u128(1)).len(), 1);

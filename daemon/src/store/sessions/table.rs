@@ -1,5 +1,5 @@
 //! The in-memory session table: every session the journal holds, by id, with each owner's
-//! session ids and scopes.
+//! session ids.
 //!
 //! A session's id is derived from its token hash ([`session_id`]), so one map serves both a
 //! verify (which knows the hash) and a revoke (which knows the id). Sessions that came from an
@@ -7,23 +7,25 @@
 //!
 //! The maps are sharded ([`DashMap`]): a verify locks one shard for reading, so verifies never
 //! wait for each other, and a write holds one shard for a few hundred nanoseconds.
+//!
+//! The owner index is built after replay, on its own thread, while the daemon already serves
+//! verifies: it is a third of the start-up work and only management calls read it. They wait
+//! for it ([`Table::of_owner`]). Changes made meanwhile update it as usual; the builder pushes
+//! each session while holding its shard's read lock, so a concurrent removal either comes
+//! after the push (and undoes it) or before the builder sees the session at all.
 
 use dashmap::DashMap;
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Condvar, Mutex};
 use uuid::Uuid;
 
 use super::change::Issued;
-use crate::store::records::{StoredEnv, StoredLevel};
+use crate::store::records::StoredEnv;
 
 type Hasher = foldhash::fast::RandomState;
 type Map<K, V> = DashMap<K, V, Hasher>;
-
-/// An owner's scopes, shared by all of its sessions.
-pub(crate) type SharedScopes = Arc<Vec<(String, StoredLevel)>>;
 
 /// The public id of the session whose token hashes to `hash`.
 ///
@@ -43,11 +45,12 @@ pub(crate) struct Session {
     pub hash: TokenHash,
     pub owner: Uuid,
     pub env: StoredEnv,
+    /// Whether the id is not derived from the hash (see [`session_id`]).
+    pub legacy_id: bool,
     pub created_at: UnixMillis,
     pub last_used_at: Option<UnixMillis>,
     pub expires_at: UnixMillis,
     pub max_expires_at: UnixMillis,
-    pub scopes: SharedScopes,
 }
 
 impl Session {
@@ -58,6 +61,7 @@ impl Session {
             id,
             owner: self.owner,
             env: self.env,
+            legacy_id: self.legacy_id,
             created_at: self.created_at,
             expires_at: self.expires_at,
             max_expires_at: self.max_expires_at,
@@ -65,39 +69,61 @@ impl Session {
     }
 }
 
-/// An owner's sessions.
-#[derive(Debug, Default)]
-struct Owner {
-    scopes: SharedScopes,
-    ids: HashSet<Uuid, Hasher>,
-}
-
 /// Every session, with indexes by owner and (for old ids) by hash.
 #[derive(Debug, Default)]
 pub(super) struct Table {
     sessions: Map<Uuid, Session>,
-    owners: Map<Uuid, Owner>,
+    /// Each owner's session ids, unordered. A list, not a set: owners hold a handful of
+    /// sessions, and a million small sets cost a third of start-up. A replayed duplicate may
+    /// appear twice; readers de-duplicate and skip ids that are gone.
+    owners: Map<Uuid, Vec<Uuid>>,
     legacy: Map<TokenHash, Uuid>,
+    /// Whether `owners` covers every session yet.
+    owners_built: Mutex<bool>,
+    owners_ready: Condvar,
 }
 
 impl Table {
-    /// The scopes already known for `owner`, to share with a new session.
-    pub fn owner_scopes(&self, owner: Uuid) -> Option<SharedScopes> {
-        self.owners.get(&owner).map(|o| Arc::clone(&o.scopes))
+    /// A table with room for about `sessions` sessions, so loading them never rehashes.
+    pub fn with_capacity(sessions: usize) -> Table {
+        Table {
+            sessions: Map::with_capacity_and_hasher(sessions, Hasher::default()),
+            ..Table::default()
+        }
+    }
+
+    /// Adds a session without indexing its owner: replay, before [`Table::index_owners`].
+    pub fn insert_unindexed(&self, id: Uuid, session: Session) {
+        if session.legacy_id {
+            self.legacy.insert(session.hash, id);
+        }
+        self.sessions.insert(id, session);
+    }
+
+    /// Files every session under its owner, then lets readers of the owner index go on.
+    pub fn index_owners(&self) {
+        for s in self.sessions.iter() {
+            self.owners.entry(s.owner).or_default().push(*s.key());
+        }
+        self.owners_indexed();
+    }
+
+    /// Marks the owner index complete and wakes its readers.
+    pub fn owners_indexed(&self) {
+        *self.owners_built.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.owners_ready.notify_all();
     }
 
     /// Adds (or replaces) a session.
     pub fn insert(&self, id: Uuid, session: Session) {
-        let mut owner = self.owners.entry(session.owner).or_insert_with(|| Owner {
-            scopes: Arc::clone(&session.scopes),
-            ids: HashSet::default(),
-        });
-        owner.ids.insert(id);
-        drop(owner);
-        if session_id(&session.hash) != id {
-            self.legacy.insert(session.hash, id);
-        }
-        self.sessions.insert(id, session);
+        self.owners.entry(session.owner).or_default().push(id);
+        self.insert_unindexed(id, session);
+    }
+
+    /// Which of `parts` disjoint parts of the table holds `id`: threads that each take one
+    /// part never contend for a lock of the session map.
+    pub fn part_of(&self, id: Uuid, parts: usize) -> usize {
+        self.sessions.determine_map(&id) % parts
     }
 
     /// The session with this id.
@@ -158,9 +184,11 @@ impl Table {
         keep_going: impl FnOnce(&Session) -> bool,
     ) -> Option<Session> {
         let (_, session) = self.sessions.remove_if(&id, |_, s| keep_going(s))?;
-        self.owners.remove_if_mut(&session.owner, |_, owner| {
-            owner.ids.remove(&id);
-            owner.ids.is_empty()
+        self.owners.remove_if_mut(&session.owner, |_, ids| {
+            if let Some(at) = ids.iter().position(|&i| i == id) {
+                ids.swap_remove(at);
+            }
+            ids.is_empty()
         });
         if !self.legacy.is_empty() {
             self.legacy.remove(&session.hash);
@@ -168,14 +196,23 @@ impl Table {
         Some(session)
     }
 
-    /// The sessions of `owner`.
+    /// The sessions of `owner`. Waits for the owner index if it is still being built.
     pub fn of_owner(&self, owner: Uuid) -> Vec<(Uuid, Session)> {
-        let ids: Vec<Uuid> = match self.owners.get(&owner) {
-            Some(o) => o.ids.iter().copied().collect(),
+        let built = self.owners_built.lock().unwrap_or_else(|p| p.into_inner());
+        drop(
+            self.owners_ready
+                .wait_while(built, |built| !*built)
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        let mut ids: Vec<Uuid> = match self.owners.get(&owner) {
+            Some(ids) => ids.clone(),
             None => return Vec::new(),
         };
+        ids.sort_unstable();
+        ids.dedup();
         ids.into_iter()
             .filter_map(|id| self.get(id).map(|s| (id, s)))
+            .filter(|(_, s)| s.owner == owner)
             .collect()
     }
 
