@@ -12,6 +12,21 @@ use std::process::ExitCode;
 /// tried and held twice as much.
 const MALLOC_ARENAS: libc::c_int = 2;
 
+/// The async runtime: one event-loop thread for `worker_threads = 1`, else a thread pool
+/// (0: one thread per core). Durable writes and scans run on its blocking pool either way.
+fn build_runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = match worker_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    builder.enable_all().build()
+}
+
 fn main() -> ExitCode {
     // SAFETY: mallopt only sets an allocator parameter; called before any thread exists.
     unsafe {
@@ -46,7 +61,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match build_runtime(config.worker_threads) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("keywardd: cannot start the runtime: {e}");

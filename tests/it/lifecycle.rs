@@ -170,6 +170,28 @@ fn secrets_stay_out_of_disk_and_logs() {
     }
 }
 
+/// With a thread pool instead of the default single event loop, the daemon serves just the
+/// same, concurrent clients included.
+#[test]
+fn thread_pool_runtime_serves() {
+    let daemon = Daemon::start_with("worker_threads = 0\n");
+    let (mut admin, _) = daemon.admin_client(Env::Live);
+    let created = admin.client_create(None, None, Scopes::new()).unwrap();
+    let token = created.session.token;
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                let mut c = daemon.client();
+                for _ in 0..50 {
+                    c.verify(&token, None).unwrap();
+                }
+            });
+        }
+    });
+    admin.revoke(created.session.id).unwrap();
+    assert!(daemon.client().verify(&token, None).is_err());
+}
+
 /// The daemon refuses a config file with an unknown key instead of ignoring it.
 #[test]
 fn bad_config_is_refused() {
