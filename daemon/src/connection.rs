@@ -10,7 +10,7 @@
 //! Reading stops while replies are being written, so a peer that never reads its replies holds
 //! at most one batch of them (bounded by what one read can carry) before it times out.
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use keyward_protocol::frame::{self, FrameError};
 use keyward_protocol::{
     ErrorCode, Hello, HelloReply, Request, Response, WireError, MAGIC, PROTOCOL_VERSION,
@@ -19,7 +19,7 @@ use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::time::{timeout, Instant};
 use tokio_util::codec::LengthDelimitedCodec;
 use tokio_util::sync::CancellationToken;
 
@@ -85,6 +85,12 @@ impl Connection {
         if !self.handshake().await? {
             return Ok(());
         }
+        // One shutdown waiter and one timer for the connection's life, rather than a fresh
+        // registration of each per request: both showed in the verify profile.
+        let cancelled = shutdown.clone().cancelled_owned();
+        tokio::pin!(cancelled);
+        let timer = tokio::time::sleep(self.limits.connection_idle_timeout);
+        tokio::pin!(timer);
         loop {
             // Answer every whole frame already buffered, then write the batch in one go.
             let mut answered = 0usize;
@@ -121,15 +127,27 @@ impl Connection {
             } else {
                 self.frame_started + self.limits.frame_timeout
             };
+            // The timer may run early (an idle deadline that has since moved on), never late:
+            // it is moved earlier at once, and later only when it fires.
+            if timer.deadline() > deadline {
+                timer.as_mut().reset(deadline);
+            }
             tokio::select! {
                 biased;
-                _ = shutdown.cancelled(), if self.read_buf.is_empty() => return Ok(()),
-                read = timeout_at(deadline, self.read_more()) => match read {
-                    Ok(Ok(true)) => {}
-                    Ok(Ok(false)) => return self.eof(),
-                    Ok(Err(e)) => return Err(e.into()),
-                    Err(_) if self.read_buf.is_empty() => return Err(ConnectionError::Idle),
-                    Err(_) => return Err(ConnectionError::FrameTimeout),
+                () = &mut cancelled, if self.read_buf.is_empty() => return Ok(()),
+                () = &mut timer => {
+                    if Instant::now() < deadline {
+                        timer.as_mut().reset(deadline);
+                    } else if self.read_buf.is_empty() {
+                        return Err(ConnectionError::Idle);
+                    } else {
+                        return Err(ConnectionError::FrameTimeout);
+                    }
+                }
+                read = self.read_more() => match read {
+                    Ok(true) => {}
+                    Ok(false) => return self.eof(),
+                    Err(e) => return Err(e.into()),
                 },
             }
         }
@@ -251,6 +269,17 @@ impl Connection {
     }
 
     async fn write_queued(&mut self) -> Result<(), ConnectionError> {
+        // Nearly always the socket takes the whole batch at once; only a peer that is slow to
+        // read needs the deadline (and its timer).
+        match self.stream.try_write(&self.write_buf) {
+            Ok(n) if n == self.write_buf.len() => {
+                self.write_buf.clear();
+                return Ok(());
+            }
+            Ok(n) => self.write_buf.advance(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e.into()),
+        }
         timeout(
             self.limits.write_timeout,
             self.stream.write_all(&self.write_buf),

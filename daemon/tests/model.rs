@@ -100,6 +100,9 @@ enum Op {
     },
     /// Drops the authority and its store and opens both again on the same directory.
     Reopen,
+    /// Rewrites the session journal from memory (what the sweeper does once it is mostly
+    /// garbage); a later reopen replays the rewritten file.
+    Compact,
 }
 
 /// The times [`Op::Jump`] can aim at.
@@ -159,6 +162,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => Just(Op::Sweep),
         10 => advance(),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Compact),
     ]
 }
 
@@ -638,6 +642,10 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             }
         }
         Op::Reopen => sys.reopen(),
+        Op::Compact => sys
+            .auth()
+            .frozen(|store| store.compact_sessions())
+            .expect("compaction works"),
     }
 }
 

@@ -16,7 +16,7 @@ impl Authority {
     /// Revokes the presented token (any kind but an admin key).
     pub fn logout(&self, token: &Secret) -> Outcome<Uuid> {
         let _changing = self.changing();
-        let (found, _) = allowed!(self.find_live(token)?);
+        let (found, _) = allowed!(self.find_live(token, self.now())?);
         if found.record.kind == StoredKind::AdminKey {
             refuse!(Denied::Forbidden(
                 "admin keys are revoked by a host admin with `keyward admin-key revoke`".into()

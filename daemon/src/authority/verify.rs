@@ -20,7 +20,7 @@ impl Authority {
     /// or the answer is [`Denied::Forbidden`] (and nothing slides).
     pub fn verify(&self, token: &Secret, require: Option<&ScopeRequirement>) -> Outcome<Verified> {
         let now = self.now();
-        let (found, _) = allowed!(self.find_live(token)?);
+        let (found, _) = allowed!(self.find_live(token, now)?);
         let record = &found.record;
         let scopes = record.scopes();
         if let Some(req) = require {
@@ -50,24 +50,26 @@ impl Authority {
 
     /// Authenticates an admin key for a management request.
     pub fn authenticate_admin(&self, key: &Secret) -> Outcome<AdminContext> {
-        let (found, info) = allowed!(self.find_live(key)?);
+        let now = self.now();
+        let (found, info) = allowed!(self.find_live(key, now)?);
         if info.kind != CredentialKind::AdminKey {
             refuse!(Denied::Forbidden(format!(
                 "this operation needs an admin key, but a {} was given",
                 info.kind
             )));
         }
-        self.touch(&found, self.now())?;
+        self.touch(&found, now)?;
         Ok(Ok(AdminContext {
             key_id: found.record.id,
             env: found.record.env(),
         }))
     }
 
-    /// Parses, looks up and expiry-checks a token.
+    /// Parses, looks up and expiry-checks a token at `now`.
     pub(super) fn find_live(
         &self,
         token: &Secret,
+        now: i64,
     ) -> Result<Result<(Found, TokenInfo), Denied>, super::Fault> {
         let info = match token::parse(token.expose()) {
             Ok(info) => info,
@@ -80,7 +82,7 @@ impl Authority {
             // Only a hash collision could get here; treat it as unknown.
             return Ok(Err(Denied::Invalid(UNKNOWN)));
         }
-        if !found.record.is_live(self.now()) {
+        if !found.record.is_live(now) {
             return Ok(Err(Denied::Invalid(EXPIRED)));
         }
         Ok(Ok((found, info)))
@@ -91,17 +93,19 @@ impl Authority {
     fn touch(&self, found: &Found, now: i64) -> Result<Option<i64>, super::Fault> {
         let record = &found.record;
         let policy = self.policy();
-        let mut updated = record.clone();
-        match (record.kind, record.expires_at, record.max_expires_at) {
+        let expires_at = match (record.kind, record.expires_at, record.max_expires_at) {
             (StoredKind::Session, Some(at), Some(max)) => {
                 match expiry::slide(at, max, now, &policy) {
-                    Some(new_at) => updated.expires_at = Some(new_at),
+                    Some(new_at) => Some(new_at),
                     None => return Ok(record.expires_at),
                 }
             }
-            _ if expiry::touch_due(record.last_used_at, now, &policy) => {}
+            _ if expiry::touch_due(record.last_used_at, now, &policy) => record.expires_at,
             _ => return Ok(record.expires_at),
-        }
+        };
+        // Cloned only now: most uses change nothing worth a write.
+        let mut updated = record.clone();
+        updated.expires_at = expires_at;
         updated.last_used_at = Some(now);
         // Not flushed: losing this write on a crash only shortens the session.
         if self.store.replace_credential(found, &updated)? {
