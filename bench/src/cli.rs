@@ -75,6 +75,11 @@ pub(crate) struct Options {
     /// Seconds between the soak's report lines [default: 30, or 10 with --quick] (soak only).
     #[arg(long, global = true, value_name = "S")]
     pub interval: Option<f64>,
+    /// Seconds the daemon keeps audit entries [default: the daemon's 90 days] (soak only).
+    /// Every issue is audited, so a short retention lets the audit log reach a steady size
+    /// and shows whether what remains of RSS growth is anything else.
+    #[arg(long, global = true, value_name = "S")]
+    pub audit_retention: Option<f64>,
     /// Warm-up seconds before each row's measurement [default: 2, or 0.3 with --quick].
     #[arg(long, global = true, value_name = "S")]
     pub warmup: Option<f64>,
@@ -168,6 +173,8 @@ pub(crate) struct Settings {
     pub duration: Duration,
     /// Time between the soak's report lines.
     pub interval: Duration,
+    /// The daemon's audit retention in the soak, if not its default.
+    pub audit_retention: Option<Duration>,
     /// Preload sizes.
     pub sizes: Sizes,
     /// Measure keywardd.
@@ -197,8 +204,8 @@ impl Settings {
         let (soak_duration, interval) = if o.quick { QUICK_SOAK } else { SOAK };
         if cli.what == What::Soak {
             duration = soak_duration;
-        } else if o.interval.is_some() {
-            bail!("--interval applies to soak only");
+        } else if o.interval.is_some() || o.audit_retention.is_some() {
+            bail!("--interval and --audit-retention apply to soak only");
         }
         if cli.what == What::Suite && (o.connections.is_some() || o.pipeline.is_some()) {
             bail!("the suite runs a fixed matrix; --connections and --pipeline apply to single workloads");
@@ -223,6 +230,13 @@ impl Settings {
             bail!("--duration must be above zero");
         }
         let interval = seconds("interval", o.interval, interval)?;
+        let audit_retention = o
+            .audit_retention
+            .map(|s| seconds("audit-retention", Some(s), Duration::ZERO))
+            .transpose()?;
+        if audit_retention.is_some_and(|d| d.is_zero()) {
+            bail!("--audit-retention must be above zero");
+        }
         if cli.what == What::Soak && (interval.is_zero() || interval > duration) {
             bail!(
                 "--interval must be above zero and at most --duration ({} s)",
@@ -260,6 +274,7 @@ impl Settings {
             warmup,
             duration,
             interval,
+            audit_retention,
             sizes,
             keyward,
             redis: o.target != TargetChoice::Keyward,

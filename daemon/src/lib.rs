@@ -21,6 +21,7 @@ mod listener;
 mod lock;
 mod log_limit;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 mod metrics_file;
 mod notify;

@@ -6,12 +6,6 @@ use keywardd::args::{Args, Command};
 use keywardd::config::Config;
 use std::process::ExitCode;
 
-/// glibc's malloc arenas keywardd may use. By default glibc gives threads up to eight arenas
-/// per core and keeps what each frees; with the runtime's worker and blocking threads that cost
-/// about 70 MiB more resident memory with a million sessions (BENCHMARKS.md). mimalloc was
-/// tried and held twice as much.
-const MALLOC_ARENAS: libc::c_int = 2;
-
 /// The async runtime: one event-loop thread for `worker_threads = 1`, else a thread pool
 /// (0: one thread per core). Durable writes and scans run on its blocking pool either way.
 fn build_runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
@@ -28,10 +22,7 @@ fn build_runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runti
 }
 
 fn main() -> ExitCode {
-    // SAFETY: mallopt only sets an allocator parameter; called before any thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
-    }
+    keywardd::memory::limit_arenas();
     let args = Args::parse();
     let config = match Config::load(&args.overrides()) {
         Ok(c) => c,

@@ -41,6 +41,8 @@ pub(crate) struct Settings {
     pub max_lifetime: Duration,
     /// How often the sweeper runs.
     pub sweep_interval: Duration,
+    /// How long audit entries are kept; `None` keeps the daemon's default (90 days).
+    pub audit_retention: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             idle_timeout: Duration::from_secs(24 * 3600),
             max_lifetime: Duration::from_secs(7 * 24 * 3600),
             sweep_interval: Duration::from_secs(60),
+            audit_retention: None,
         }
     }
 }
@@ -60,6 +63,8 @@ struct ConfigFile {
     idle_timeout: String,
     max_lifetime: String,
     sweep_interval: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_retention: Option<String>,
     max_connections: usize,
     log_level: &'static str,
 }
@@ -74,6 +79,7 @@ impl Settings {
             idle_timeout: millis(self.idle_timeout),
             max_lifetime: millis(self.max_lifetime),
             sweep_interval: millis(self.sweep_interval),
+            audit_retention: self.audit_retention.map(millis),
             max_connections: MAX_CONNECTIONS,
             log_level: "info",
         })?)
@@ -302,12 +308,14 @@ mod tests {
             idle_timeout: Duration::from_secs(1),
             max_lifetime: Duration::from_millis(1500),
             sweep_interval: Duration::from_secs(3600),
+            audit_retention: Some(Duration::from_secs(60)),
         };
         let text = settings.to_toml().unwrap();
         let table: toml::Table = text.parse().unwrap();
         assert_eq!(table["idle_timeout"].as_str(), Some("1000ms"));
         assert_eq!(table["max_lifetime"].as_str(), Some("1500ms"));
         assert_eq!(table["sweep_interval"].as_str(), Some("3600000ms"));
+        assert_eq!(table["audit_retention"].as_str(), Some("60000ms"));
         assert_eq!(table["max_connections"].as_integer(), Some(1024));
     }
 }

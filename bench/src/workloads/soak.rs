@@ -48,6 +48,7 @@ pub(crate) async fn keyward(bench: &mut Bench, shape: Shape) -> Result<()> {
     );
     let serving = daemon::Settings {
         sweep_interval: SWEEP_INTERVAL,
+        audit_retention: bench.settings.audit_retention,
         ..daemon::Settings::default()
     };
     let (mut daemon, population) = bench

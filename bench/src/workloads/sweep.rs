@@ -52,6 +52,7 @@ pub(crate) async fn keyward(bench: &mut Bench, shape: Shape) -> Result<()> {
         idle_timeout: EXPIRING,
         max_lifetime: EXPIRING,
         sweep_interval: NEVER,
+        audit_retention: None,
     };
     let mut daemon = Daemon::start(&bench.settings.keywardd, &expiring).await?;
     let population = population::preload(&daemon, sizes.sweep, 1, "sweep").await?;
