@@ -118,7 +118,7 @@ pub struct Admins {
 pub struct Config {
     /// The Unix socket to listen on.
     pub socket: PathBuf,
-    /// The sled data dir.
+    /// The data dir: sled's database and the session journal.
     pub data_dir: PathBuf,
     /// Credential lifetimes and seats.
     pub policy: Policy,
@@ -138,7 +138,8 @@ pub struct Config {
     pub audit_retention: Duration,
     /// The store's page cache, in bytes (sled's `cache_capacity`).
     pub cache_bytes: u64,
-    /// Whether commits `fdatasync` sled's log before acknowledging (power-loss safe).
+    /// Whether commits `fdatasync` the session journal and sled's log before acknowledging
+    /// (power-loss safe).
     pub fsync: bool,
     /// Threads serving connections. 1 (the default) runs them all on one event-loop thread,
     /// as Redis does: on small machines that beat a thread per core by a third, because

@@ -2,7 +2,7 @@
 //!
 //! Host-admin operations are decided from the peer's `SO_PEERCRED`; management operations need
 //! a valid admin key, whose environment then bounds what they see. Verify and ping run inline on
-//! the connection's task (cheap sled reads); everything that flushes or scans runs on the
+//! the connection's task (in-memory lookups for sessions); everything that flushes or scans runs on the
 //! blocking pool so a disk wait never stalls the reactor.
 
 use keyward_protocol::{ErrorCode, Op, Reply, Request, Response, WireError};

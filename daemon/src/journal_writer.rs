@@ -1,6 +1,8 @@
 //! The journal writer: moves queued session changes (slides, sweeps) from memory to the
-//! journal file every half second, so a daemon crash loses at most that much of the changes
-//! that nobody waits on. Changes that are acknowledged are synced before their reply anyway.
+//! journal file and syncs it every half second, so a crash or a power loss takes at most that
+//! much of the changes that nobody waits on. Acknowledged changes are synced before their reply
+//! anyway, except with `fsync = false`, where this bounds their loss on power failure, as
+//! sled's own background flush does for its side.
 
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

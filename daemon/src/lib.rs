@@ -3,7 +3,7 @@
 //! The binary is thin; everything lives here so tests can drive the same code. Data flows
 //! peer → [`connection`] (handshake, frames, deadlines) → [`dispatch`] (authorization) →
 //! [`authority`] (the credential rules, with an injectable [`clock`]) → [`store`] (the only code
-//! that touches sled). The [`sweeper`] deletes expired credentials on a timer; [`daemon::run`]
+//! that touches disk: sessions in memory and a journal, the rest in sled). The [`sweeper`] deletes expired credentials on a timer; [`daemon::run`]
 //! wires it all together and [`signals`] ends it.
 
 pub mod activation;

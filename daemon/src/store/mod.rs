@@ -443,13 +443,14 @@ impl Store {
         result
     }
 
-    /// Writes queued session changes to the journal without syncing them: bounds what a
-    /// crash can lose of changes nobody waits on (slides, sweeps).
+    /// Writes queued session changes to the journal and syncs it: bounds what a crash or a
+    /// power loss can take of changes nobody waits on (slides, sweeps), and with `fsync = false`
+    /// of acknowledged ones, to the interval between calls.
     ///
     /// # Errors
-    /// If the write fails; the changes stay queued.
+    /// If the write or the sync fails; unwritten changes stay queued.
     pub fn write_journal(&self) -> Result<(), StoreError> {
-        self.shared.sessions.write(false)
+        self.shared.sessions.write_and_sync()
     }
 
     /// The credential whose token hashes to `hash`, with its owner's scopes.

@@ -246,6 +246,23 @@ impl Journal {
         Ok(())
     }
 
+    /// Writes queued changes and syncs the file, whatever the `fsync` option says: the
+    /// background writer's call, which bounds what power loss can take of changes nobody
+    /// waits on (slides, sweeps) and, with `fsync` off, of acknowledged ones.
+    ///
+    /// # Errors
+    /// If the write or the sync fails.
+    pub fn write_and_sync(&self) -> Result<(), StoreError> {
+        self.write(false)?;
+        let mut open = lock(&self.open);
+        if open.synced < open.len {
+            open.file.sync_data().map_err(StoreError::Io)?;
+            open.synced = open.len;
+            self.record_state(open.epoch, open.len)?;
+        }
+        Ok(())
+    }
+
     /// The journal's length in bytes, written or queued.
     pub fn len(&self) -> u64 {
         let queued = lock(&self.pending).len() as u64;

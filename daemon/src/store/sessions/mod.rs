@@ -242,6 +242,14 @@ impl Sessions {
         self.journal.write(sync)
     }
 
+    /// Writes queued changes to the journal and syncs it (the background writer's call).
+    ///
+    /// # Errors
+    /// If the write or the sync fails; unwritten changes stay queued.
+    pub fn write_and_sync(&self) -> Result<(), StoreError> {
+        self.journal.write_and_sync()
+    }
+
     /// Rewrites the journal if it has grown well past what its live sessions need; returns
     /// whether it did.
     ///
