@@ -914,7 +914,43 @@ pub(crate) fn read_u64(meta: &sled::Tree, name: &[u8]) -> Result<u64, StoreError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use records::StoredEnv;
+    use records::{StoredEnv, StoredLevel};
+
+    /// A session restored from a backup (exported without scopes) verifies with its client's
+    /// scopes, read from sled, not with the empty list the backup carried.
+    #[test]
+    fn imported_sessions_take_their_owners_scopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let scopes = vec![("billing".to_owned(), StoredLevel::Write)];
+        let client = PrincipalRecord {
+            id: Uuid::new_v4(),
+            kind: PrincipalKind::Client,
+            env: StoredEnv::Live,
+            label: None,
+            scopes: scopes.clone(),
+            max_sessions: None,
+            created_at: 0,
+        };
+        store.insert_principal(&client).unwrap();
+        let hash = [3u8; 32];
+        let record = CredentialRecord {
+            id: session_id(&hash),
+            kind: StoredKind::Session,
+            env: StoredEnv::Live,
+            owner: client.id,
+            label: None,
+            created_at: 0,
+            last_used_at: None,
+            expires_at: Some(i64::MAX - 1),
+            max_expires_at: Some(i64::MAX),
+            scopes: Vec::new(),
+        };
+        let bytes = records::encode_credential(&record).unwrap();
+        store.import(1, &hash, &bytes).unwrap();
+        let found = store.credential(&hash).unwrap().expect("imported");
+        assert_eq!(found.record.scopes, scopes);
+    }
 
     /// A data dir of the older layout, with a session in sled's trees under a random id: opening
     /// it moves the session into the journal, where it is found by hash and by its old id, and
