@@ -90,7 +90,7 @@ impl Authority {
                 }
                 return Ok(true);
             }
-            match self.store.credential(&found.hash)? {
+            match self.store.credential(&found.hash, found.record.kind)? {
                 Some(again) => found = again,
                 None => return Ok(false),
             }

@@ -75,7 +75,8 @@ impl Authority {
             Ok(info) => info,
             Err(malformed) => return Ok(Err(Denied::Malformed(malformed))),
         };
-        let Some(found) = self.store.credential(&token::hash(token.expose()))? else {
+        let hash = token::hash(token.expose());
+        let Some(found) = self.store.credential(&hash, info.kind.into())? else {
             return Ok(Err(Denied::Invalid(UNKNOWN)));
         };
         if found.record.kind() != info.kind || found.record.env() != info.env {

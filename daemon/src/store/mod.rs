@@ -290,11 +290,12 @@ impl Store {
             let (record, _) = records::decode_credential(&raw)?;
             if record.kind == StoredKind::Session {
                 let hash = hash_from("credentials", &hash)?;
-                let Some(found) = engine.credential(&hash)? else {
-                    continue;
-                };
-                self.shared.sessions.insert(&hash, &found.record);
-                moved.push(found);
+                self.shared.sessions.insert(&hash, &record);
+                moved.push(Found {
+                    hash,
+                    record,
+                    raw: Raw::Sled(raw),
+                });
             }
         }
         self.shared.sessions.write(true)?;
@@ -453,13 +454,23 @@ impl Store {
         self.shared.sessions.write_and_sync()
     }
 
-    /// The credential whose token hashes to `hash`, with its owner's scopes.
-    pub(crate) fn credential(&self, hash: &TokenHash) -> Result<Option<Found>, StoreError> {
-        if let Some(mut record) = self.shared.sessions.find(hash) {
-            record.scopes = self.owner_scopes(record.owner)?.as_ref().clone();
-            return Ok(Some(Found::session(*hash, record)));
+    /// The credential of kind `kind` whose token hashes to `hash`, with its owner's scopes.
+    ///
+    /// The kind (which the token's prefix states) picks the one place to look: sessions are
+    /// only in the session table, everything else only in sled.
+    pub(crate) fn credential(
+        &self,
+        hash: &TokenHash,
+        kind: StoredKind,
+    ) -> Result<Option<Found>, StoreError> {
+        if kind != StoredKind::Session {
+            return self.engine()?.credential(hash);
         }
-        self.engine()?.credential(hash)
+        let Some(mut record) = self.shared.sessions.find(hash) else {
+            return Ok(None);
+        };
+        record.scopes = self.owner_scopes(record.owner)?.as_ref().clone();
+        Ok(Some(Found::session(*hash, record)))
     }
 
     /// A session owner's scopes: from memory, or read once from sled.
@@ -916,6 +927,23 @@ mod tests {
     use super::*;
     use records::{StoredEnv, StoredLevel};
 
+    /// A session record that never expires in a test, as a backup or an old layout holds it:
+    /// without scopes.
+    fn live_session(id: Uuid, owner: Uuid) -> CredentialRecord {
+        CredentialRecord {
+            id,
+            kind: StoredKind::Session,
+            env: StoredEnv::Live,
+            owner,
+            label: None,
+            created_at: 1,
+            last_used_at: None,
+            expires_at: Some(i64::MAX - 1),
+            max_expires_at: Some(i64::MAX),
+            scopes: Vec::new(),
+        }
+    }
+
     /// A session restored from a backup (exported without scopes) verifies with its client's
     /// scopes, read from sled, not with the empty list the backup carried.
     #[test]
@@ -934,21 +962,13 @@ mod tests {
         };
         store.insert_principal(&client).unwrap();
         let hash = [3u8; 32];
-        let record = CredentialRecord {
-            id: session_id(&hash),
-            kind: StoredKind::Session,
-            env: StoredEnv::Live,
-            owner: client.id,
-            label: None,
-            created_at: 0,
-            last_used_at: None,
-            expires_at: Some(i64::MAX - 1),
-            max_expires_at: Some(i64::MAX),
-            scopes: Vec::new(),
-        };
+        let record = live_session(session_id(&hash), client.id);
         let bytes = records::encode_credential(&record).unwrap();
         store.import(1, &hash, &bytes).unwrap();
-        let found = store.credential(&hash).unwrap().expect("imported");
+        let found = store
+            .credential(&hash, StoredKind::Session)
+            .unwrap()
+            .expect("imported");
         assert_eq!(found.record.scopes, scopes);
     }
 
@@ -960,16 +980,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let hash = [9u8; 32];
         let record = CredentialRecord {
-            id: Uuid::new_v4(),
-            kind: StoredKind::Session,
-            env: StoredEnv::Live,
-            owner: Uuid::new_v4(),
-            label: None,
-            created_at: 1,
             last_used_at: Some(2),
-            expires_at: Some(i64::MAX - 1),
-            max_expires_at: Some(i64::MAX),
-            scopes: Vec::new(),
+            ..live_session(Uuid::new_v4(), Uuid::new_v4())
         };
         {
             let store = Store::open(dir.path()).unwrap();
@@ -988,7 +1000,10 @@ mod tests {
         }
         for _ in 0..2 {
             let store = Store::open(dir.path()).unwrap();
-            let found = store.credential(&hash).unwrap().expect("found by hash");
+            let found = store
+                .credential(&hash, StoredKind::Session)
+                .unwrap()
+                .expect("found by hash");
             assert_eq!(found.record.id, record.id);
             assert_eq!(found.record.last_used_at, Some(2));
             assert!(store.credential_by_id(record.id).unwrap().is_some());

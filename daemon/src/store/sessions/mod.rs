@@ -149,12 +149,6 @@ impl Sessions {
             expires_at,
             max_expires_at,
         };
-        // A fresh issue carries the client's scopes; save the first verify a sled read. Records
-        // from backups carry none (sessions are exported without them), so an empty list is
-        // not trusted: the owner's scopes are then read from sled when first needed.
-        if !record.scopes.is_empty() && !self.scopes.contains_key(&record.owner) {
-            self.remember_scopes(record.owner, Arc::new(record.scopes.clone()));
-        }
         let session = session_of(&issued, record.last_used_at);
         self.journal.append(&Change::Issue(issued), || {
             self.table.insert(record.id, session);
