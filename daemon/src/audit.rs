@@ -23,7 +23,7 @@ pub(crate) fn is_audited(op: &Op) -> bool {
 
 /// Whether an operation only reads: its entry is written once it is done, since there is no
 /// change whose commit must carry it.
-pub(crate) fn is_read_only(op: &Op) -> bool {
+fn is_read_only(op: &Op) -> bool {
     matches!(
         op,
         Op::AdminKeyList | Op::Audit { .. } | Op::ClientShow { .. } | Op::ClientList
@@ -74,13 +74,18 @@ fn entry(
     }
 }
 
-/// An entry written before its action, awaiting the outcome.
+/// An action's entry, awaiting the action's outcome.
 pub(crate) struct Pending {
-    key: AuditKey,
+    /// Where a change's entry was written, before the change; `None` for a read, whose entry
+    /// is written once it is done.
+    key: Option<AuditKey>,
     record: AuditRecord,
 }
 
 /// Records that `peer` (with `admin_key`, if any) is about to do `op`.
+///
+/// A change's entry is written now, as `pending`, so the change's own commit makes it durable
+/// too; a read's entry is written by [`Pending::finish`].
 pub(crate) fn begin(
     store: &Store,
     at: UnixMillis,
@@ -89,13 +94,17 @@ pub(crate) fn begin(
     op: &Op,
 ) -> Result<Pending, StoreError> {
     let record = entry(at, peer, admin_key, op, StoredOutcome::Pending);
-    let key = store.append_audit(&record)?;
+    let key = if is_read_only(op) {
+        None
+    } else {
+        Some(store.append_audit(&record)?)
+    };
     Ok(Pending { key, record })
 }
 
 impl Pending {
-    /// Replaces `pending` with the outcome. A failure here is logged, not returned: the action
-    /// has already happened.
+    /// Records the outcome. A failure here is logged, not returned: the action has already
+    /// happened.
     pub fn finish(mut self, store: &Store, result: &Result<Reply, WireError>) {
         self.record.outcome = match result {
             Ok(reply) => {
@@ -104,42 +113,20 @@ impl Pending {
             }
             Err(e) => StoredOutcome::Failed(e.code.as_str().to_owned()),
         };
-        if let Err(e) = store.update_audit(&self.key, &self.record) {
+        let written = match &self.key {
+            Some(key) => store.update_audit(key, &self.record),
+            None => store.append_audit(&self.record).map(drop),
+        };
+        if let Err(e) = written {
             tracing::error!(error = %e, "cannot record an audit outcome");
         }
     }
 }
 
-/// Records a read-only action once it is done.
-pub(crate) fn read_done(
-    store: &Store,
-    at: UnixMillis,
-    peer: Peer,
-    admin_key: Option<Uuid>,
-    op: &Op,
-    result: &Result<Reply, WireError>,
-) {
-    record_done(store, at, peer, admin_key, op, result.as_ref().err());
-}
-
 /// Records a refused attempt (not a host admin, or a bad admin key).
 pub(crate) fn refused(store: &Store, at: UnixMillis, peer: Peer, op: &Op, error: &WireError) {
-    record_done(store, at, peer, None, op, Some(error));
-}
-
-fn record_done(
-    store: &Store,
-    at: UnixMillis,
-    peer: Peer,
-    admin_key: Option<Uuid>,
-    op: &Op,
-    error: Option<&WireError>,
-) {
-    let outcome = match error {
-        None => StoredOutcome::Ok,
-        Some(e) => StoredOutcome::Failed(e.code.as_str().to_owned()),
-    };
-    let record = entry(at, peer, admin_key, op, outcome);
+    let outcome = StoredOutcome::Failed(error.code.as_str().to_owned());
+    let record = entry(at, peer, None, op, outcome);
     if let Err(e) = store.append_audit(&record) {
         tracing::error!(error = %e, "cannot write an audit entry");
     }

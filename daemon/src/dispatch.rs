@@ -1,16 +1,23 @@
 //! From a request to an authority call to a response, with authorization on the way.
 //!
 //! Host-admin operations are decided from the peer's `SO_PEERCRED`; management operations need
-//! a valid admin key, whose environment then bounds what they see. Verify and ping run inline on
-//! the connection's task (in-memory lookups for sessions); everything that flushes or scans runs on the
-//! blocking pool so a disk wait never stalls the reactor.
+//! a valid admin key, whose environment then bounds what they see.
+//!
+//! Where a request runs:
+//! - Verify and ping run inline on the connection's task: in-memory lookups for sessions.
+//! - The frequent small changes (session issue, client create, logout, revoke) run inline too:
+//!   they are applied in memory, and the task then awaits the group commit that makes them
+//!   durable, so one event-loop thread keeps many of them in flight without a thread hop
+//!   each. While a snapshot holds changes off they go to the blocking pool instead.
+//! - Everything else (scans, backups, admin keys) runs on the blocking pool, so a long call
+//!   never stalls the reactor.
 
 use keyward_protocol::{ErrorCode, Op, Reply, Request, Response, WireError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::audit;
-use crate::authority::{AdminContext, Denied, Fault, Outcome};
+use crate::authority::{AdminContext, Change, Denied, Fault, Outcome, Pending};
 use crate::backup::BackupError;
 use crate::log_limit::{self, Verdict};
 use crate::peer::Peer;
@@ -42,18 +49,18 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, peer: Peer, request: Request)
             }
             result
         }
-        op => {
-            let shared = Arc::clone(shared);
-            tokio::task::spawn_blocking(move || blocking(&shared, peer, admin_key, op))
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::error!(op = name, error = %e, "request handler panicked");
-                    Err(WireError::new(
-                        ErrorCode::Internal,
-                        "request handler failed",
-                    ))
-                })
+        op if runs_inline(&op) => {
+            // Not held across the wait: the guard only keeps snapshots from seeing half a change.
+            let started = shared
+                .authority
+                .try_change()
+                .map(|change| start(shared, Some(&change), peer, admin_key.as_ref(), &op));
+            match started {
+                Some(started) => started.durable(shared).await,
+                None => on_blocking_pool(shared, peer, admin_key, op).await,
+            }
         }
+        op => on_blocking_pool(shared, peer, admin_key, op).await,
     };
     if let Err(e) = &result {
         if matches!(e.code, ErrorCode::Unavailable | ErrorCode::Internal) {
@@ -66,45 +73,137 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, peer: Peer, request: Request)
     Response { id, result }
 }
 
-/// Answers a request on the blocking pool: authorize, write the audit entry, run.
-fn blocking(
-    shared: &Shared,
+/// Whether `op` runs on the connection's task: a change small and frequent enough that a
+/// thread hop would cost more than the change.
+fn runs_inline(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::SessionIssue { .. } | Op::ClientCreate { .. } | Op::Logout { .. } | Op::Revoke { .. }
+    )
+}
+
+/// Whether `op` changes the store, and so runs under a [`Change`].
+fn is_change(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::AdminKeyCreate { .. }
+            | Op::AdminKeyRevoke { .. }
+            | Op::ApiTokenCreate { .. }
+            | Op::ClientCreate { .. }
+            | Op::ClientRevokeSessions { .. }
+            | Op::Logout { .. }
+            | Op::Revoke { .. }
+            | Op::SessionIssue { .. }
+            | Op::TestKeyCreate { .. }
+    )
+}
+
+/// Answers a request on the blocking pool.
+async fn on_blocking_pool(
+    shared: &Arc<Shared>,
     peer: Peer,
     admin_key: Option<keyward_protocol::Secret>,
     op: Op,
 ) -> Result<Reply, WireError> {
+    let name = op.name();
+    let shared = Arc::clone(shared);
+    tokio::task::spawn_blocking(move || {
+        let change = is_change(&op).then(|| shared.authority.change());
+        let started = start(&shared, change.as_ref(), peer, admin_key.as_ref(), &op);
+        drop(change);
+        started.wait(&shared)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::error!(op = name, error = %e, "request handler panicked");
+        Err(WireError::new(
+            ErrorCode::Internal,
+            "request handler failed",
+        ))
+    })
+}
+
+/// What an operation answered: at once, or once its change is durable.
+enum Answer {
+    Now(Reply),
+    Durable(Pending<Reply>),
+}
+
+/// A request run up to its acknowledgment.
+struct Started {
+    answer: Result<Answer, WireError>,
+    /// The audit entry awaiting the outcome.
+    audit: Option<audit::Pending>,
+}
+
+impl Started {
+    /// Blocks until the answer may be given.
+    fn wait(self, shared: &Shared) -> Result<Reply, WireError> {
+        let result = self.answer.and_then(|answer| match answer {
+            Answer::Now(reply) => Ok(reply),
+            Answer::Durable(pending) => pending.wait().map_err(fault),
+        });
+        audited(self.audit, shared, result)
+    }
+
+    /// Resolves once the answer may be given, without blocking the thread.
+    async fn durable(self, shared: &Shared) -> Result<Reply, WireError> {
+        let result = match self.answer {
+            Ok(Answer::Now(reply)) => Ok(reply),
+            Ok(Answer::Durable(pending)) => pending.durable().await.map_err(fault),
+            Err(e) => Err(e),
+        };
+        audited(self.audit, shared, result)
+    }
+}
+
+fn audited(
+    audit: Option<audit::Pending>,
+    shared: &Shared,
+    result: Result<Reply, WireError>,
+) -> Result<Reply, WireError> {
+    if let Some(entry) = audit {
+        entry.finish(shared.authority.store(), &result);
+    }
+    result
+}
+
+/// Authorizes `op`, writes its audit entry and runs it, up to its acknowledgment. `change`
+/// is held for operations that change the store ([`is_change`]).
+fn start(
+    shared: &Shared,
+    change: Option<&Change<'_>>,
+    peer: Peer,
+    admin_key: Option<&keyward_protocol::Secret>,
+    op: &Op,
+) -> Started {
     let auth = &shared.authority;
-    let audited = audit::is_audited(&op);
-    let ctx = match authorize(shared, peer, admin_key.as_ref(), &op) {
+    let audited = audit::is_audited(op);
+    let refused = |e: WireError| Started {
+        answer: Err(e),
+        audit: None,
+    };
+    let ctx = match authorize(shared, peer, admin_key, op) {
         Ok(ctx) => ctx,
         Err(e) => {
             if audited {
-                audit::refused(auth.store(), auth.now_ms(), peer, &op, &e);
+                audit::refused(auth.store(), auth.now_ms(), peer, op, &e);
             }
-            return Err(e);
+            return refused(e);
         }
     };
-    if !audited {
-        return execute(shared, ctx, op);
+    let audit = if audited {
+        match audit::begin(auth.store(), auth.now_ms(), peer, ctx.map(|c| c.key_id), op) {
+            Ok(entry) => Some(entry),
+            Err(e) => return refused(Fault::from(e).to_wire()),
+        }
+    } else {
+        None
+    };
+    Started {
+        answer: execute(shared, change, ctx, op),
+        audit,
     }
-    if audit::is_read_only(&op) {
-        let (key_id, op_copy) = (ctx.map(|c| c.key_id), op.clone());
-        let result = execute(shared, ctx, op);
-        audit::read_done(auth.store(), auth.now_ms(), peer, key_id, &op_copy, &result);
-        return result;
-    }
-    // The entry goes in before the action, so the action's commit makes it durable too.
-    let pending = audit::begin(
-        auth.store(),
-        auth.now_ms(),
-        peer,
-        ctx.map(|c| c.key_id),
-        &op,
-    )
-    .map_err(|e| Fault::from(e).to_wire())?;
-    let result = execute(shared, ctx, op);
-    pending.finish(auth.store(), &result);
-    result
 }
 
 /// Decides whether `peer` may send `op`: host admin from `SO_PEERCRED`, admin keys by lookup.
@@ -158,85 +257,104 @@ fn authorize(
 }
 
 /// Runs an authorized operation.
-fn execute(shared: &Shared, ctx: Option<AdminContext>, op: Op) -> Result<Reply, WireError> {
+fn execute(
+    shared: &Shared,
+    change: Option<&Change<'_>>,
+    ctx: Option<AdminContext>,
+    op: &Op,
+) -> Result<Answer, WireError> {
     let auth = &shared.authority;
     // `authorize` returned a context for every operation that needs an admin key.
     let ctx = || -> AdminContext { ctx.expect("authorized with an admin key") };
+    // `start`'s callers hold a change for every operation `is_change` names.
+    let change = || {
+        change.ok_or_else(|| {
+            tracing::error!(op = op.name(), "a change was run without holding changes");
+            WireError::new(ErrorCode::Internal, "request handler failed")
+        })
+    };
+    let now = |reply| Ok(Answer::Now(reply));
     match op {
-        Op::AdminKeyCreate { label, env } => flatten(
-            auth.create_admin_key(&label, env)
-                .map(|r| r.map(Reply::AdminKeyCreated)),
+        Op::AdminKeyCreate { label, env } => durable(
+            change()?
+                .create_admin_key(label, *env)
+                .map(|r| r.map(|p| p.map(Reply::AdminKeyCreated))),
         ),
-        Op::AdminKeyList => auth
+        Op::AdminKeyList => now(auth
             .list_admin_keys()
             .map(Reply::AdminKeys)
-            .map_err(|f| f.to_wire()),
-        Op::AdminKeyRevoke { id } => revoked(auth.revoke_admin_key(id)),
-        Op::Audit { since, limit } => audit::read(auth.store(), since.unwrap_or(0), limit)
+            .map_err(fault)?),
+        Op::AdminKeyRevoke { id } => revoked(change()?.revoke_admin_key(*id)),
+        Op::Audit { since, limit } => now(audit::read(auth.store(), since.unwrap_or(0), *limit)
             .map(Reply::Audit)
-            .map_err(|e| Fault::from(e).to_wire()),
-        Op::BackupBegin => shared
+            .map_err(|e| fault(Fault::from(e)))?),
+        Op::BackupBegin => now(shared
             .snapshots
             .begin(auth)
             .map(|(id, bytes)| Reply::BackupStarted { id, bytes })
-            .map_err(backup_error),
-        Op::BackupRead { id, offset } => shared
+            .map_err(backup_error)?),
+        Op::BackupRead { id, offset } => now(shared
             .snapshots
-            .read(id, offset)
+            .read(*id, *offset)
             .map(Reply::BackupChunk)
-            .map_err(backup_error),
-        Op::BackupEnd { id } => shared
+            .map_err(backup_error)?),
+        Op::BackupEnd { id } => now(shared
             .snapshots
-            .end(id)
+            .end(*id)
             .map(|()| Reply::BackupEnded)
-            .map_err(backup_error),
+            .map_err(backup_error)?),
         Op::ClientCreate {
             label,
             max_sessions,
             scopes,
-        } => flatten(
-            auth.create_client(ctx(), label.as_deref(), max_sessions, &scopes)
-                .map(|r| r.map(Reply::ClientCreated)),
+        } => durable(
+            change()?
+                .create_client(ctx(), label.as_deref(), *max_sessions, scopes)
+                .map(|r| r.map(|p| p.map(Reply::ClientCreated))),
         ),
-        Op::ClientShow { client_id } => flatten(
-            auth.show_client(ctx(), client_id)
+        Op::ClientShow { client_id } => now(flatten(
+            auth.show_client(ctx(), *client_id)
                 .map(|r| r.map(Reply::Client)),
-        ),
-        Op::ClientList => auth
+        )?),
+        Op::ClientList => now(auth
             .list_clients(ctx())
             .map(Reply::Clients)
-            .map_err(|f| f.to_wire()),
-        Op::ClientRevokeSessions { client_id } => flatten(
-            auth.revoke_sessions(ctx(), client_id)
-                .map(|r| r.map(|count| Reply::RevokedCount { count })),
+            .map_err(fault)?),
+        Op::ClientRevokeSessions { client_id } => durable(
+            change()?
+                .revoke_sessions(ctx(), *client_id)
+                .map(|r| r.map(|p| p.map(|count| Reply::RevokedCount { count }))),
         ),
-        Op::SessionIssue { client_id } => flatten(
-            auth.issue_session(ctx(), client_id)
-                .map(|r| r.map(Reply::SessionIssued)),
+        Op::SessionIssue { client_id } => durable(
+            change()?
+                .issue_session(ctx(), *client_id)
+                .map(|r| r.map(|p| p.map(Reply::SessionIssued))),
         ),
-        Op::TestKeyCreate { client_id } => flatten(
-            auth.create_test_key(ctx(), client_id)
-                .map(|r| r.map(Reply::TestKeyCreated)),
+        Op::TestKeyCreate { client_id } => durable(
+            change()?
+                .create_test_key(ctx(), *client_id)
+                .map(|r| r.map(|p| p.map(Reply::TestKeyCreated))),
         ),
         Op::ApiTokenCreate {
             name,
             scopes,
             expires_in_secs,
-        } => flatten(
-            auth.create_api_token(
-                ctx(),
-                &name,
-                &scopes,
-                expires_in_secs.map(Duration::from_secs),
-            )
-            .map(|r| r.map(Reply::ApiTokenCreated)),
+        } => durable(
+            change()?
+                .create_api_token(
+                    ctx(),
+                    name,
+                    scopes,
+                    expires_in_secs.map(Duration::from_secs),
+                )
+                .map(|r| r.map(|p| p.map(Reply::ApiTokenCreated))),
         ),
-        Op::Revoke { credential_id } => revoked(auth.revoke(ctx(), credential_id)),
-        Op::Logout { token } => revoked(auth.logout(&token)),
-        Op::Stats => auth
+        Op::Revoke { credential_id } => revoked(change()?.revoke(ctx(), *credential_id)),
+        Op::Logout { token } => revoked(change()?.logout(token)),
+        Op::Stats => now(auth
             .stats()
             .map(|stats| Reply::Stats(with_runtime_counters(stats, shared)))
-            .map_err(|f| f.to_wire()),
+            .map_err(fault)?),
         // Answered inline by `dispatch`, never sent here.
         Op::Ping | Op::Verify { .. } => unreachable!("answered inline"),
     }
@@ -287,17 +405,24 @@ fn note_bad_token(shared: &Shared, peer: Peer, code: ErrorCode) {
     }
 }
 
-fn revoked(outcome: Outcome<uuid::Uuid>) -> Result<Reply, WireError> {
-    flatten(outcome.map(|r| r.map(|id| Reply::Revoked { id })))
+fn revoked(outcome: Outcome<Pending<uuid::Uuid>>) -> Result<Answer, WireError> {
+    durable(outcome.map(|r| r.map(|p| p.map(|id| Reply::Revoked { id }))))
+}
+
+fn durable(outcome: Outcome<Pending<Reply>>) -> Result<Answer, WireError> {
+    flatten(outcome).map(Answer::Durable)
 }
 
 fn flatten<T>(outcome: Result<Result<T, Denied>, Fault>) -> Result<T, WireError> {
     match outcome {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(denied)) => Err(denied.to_wire()),
-        Err(fault) => {
-            tracing::error!(error = %fault, "operation failed");
-            Err(fault.to_wire())
-        }
+        Err(f) => Err(fault(f)),
     }
+}
+
+/// A fault as sent to the peer, logged: the operation could not be carried out.
+fn fault(fault: Fault) -> WireError {
+    tracing::error!(error = %fault, "operation failed");
+    fault.to_wire()
 }

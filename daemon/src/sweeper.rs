@@ -21,7 +21,7 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             if let Err(e) = auth.prune_audit(retention) {
                 tracing::error!(error = %e, "pruning the audit log failed");
             }
-            let report = auth.sweep();
+            let report = auth.change().sweep();
             // A sweep frees what expired; hand it back rather than keep it resident.
             crate::memory::trim();
             report

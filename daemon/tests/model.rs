@@ -26,7 +26,7 @@
 //! Run it with `cargo test -p keywardd --test model`; a failure prints the shrunk sequence.
 
 use keyward_protocol::{token, CredentialKind, Env, ErrorCode, Scopes, Secret, Stats};
-use keywardd::authority::{AdminContext, Authority, Denied, Outcome, SweepReport};
+use keywardd::authority::{Acknowledge, AdminContext, Authority, Denied, Outcome, SweepReport};
 use keywardd::clock::{millis, ManualClock};
 use keywardd::config::Policy;
 use keywardd::store::Store;
@@ -415,7 +415,11 @@ fn start() -> (System, Model) {
     let dir = data_dir();
     let clock = ManualClock::new(START);
     let auth = open(&dir, &clock);
-    let key = allowed(auth.create_admin_key("model", Env::Live));
+    let key = allowed(
+        auth.change()
+            .create_admin_key("model", Env::Live)
+            .acknowledged(),
+    );
     let ctx = allowed(auth.authenticate_admin(&key.secret));
     let model = Model {
         now: START,
@@ -451,9 +455,11 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
     let ctx = sys.ctx;
     match *op {
         Op::CreateClient { max_sessions } => {
-            let outcome =
-                sys.auth()
-                    .create_client(ctx, Some("client"), max_sessions, &Scopes::new());
+            let outcome = sys
+                .auth()
+                .change()
+                .create_client(ctx, Some("client"), max_sessions, &Scopes::new())
+                .acknowledged();
             if max_sessions == Some(0) {
                 return refused(outcome, ErrorCode::BadRequest, "zero seats");
             }
@@ -468,10 +474,18 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
         }
         Op::IssueSession { client } => {
             let Some(c) = m.client(client) else {
-                let outcome = sys.auth().issue_session(ctx, Uuid::new_v4());
+                let outcome = sys
+                    .auth()
+                    .change()
+                    .issue_session(ctx, Uuid::new_v4())
+                    .acknowledged();
                 return refused(outcome, ErrorCode::NotFound, "unknown client");
             };
-            let outcome = sys.auth().issue_session(ctx, m.clients[c].id);
+            let outcome = sys
+                .auth()
+                .change()
+                .issue_session(ctx, m.clients[c].id)
+                .acknowledged();
             let live = m.live_sessions_of(c);
             if let Some(limit) = m.seat_limit(c).filter(|l| live >= *l as usize) {
                 match result(outcome) {
@@ -488,10 +502,18 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
         }
         Op::CreateTestKey { client } => {
             let Some(c) = m.client(client) else {
-                let outcome = sys.auth().create_test_key(ctx, Uuid::new_v4());
+                let outcome = sys
+                    .auth()
+                    .change()
+                    .create_test_key(ctx, Uuid::new_v4())
+                    .acknowledged();
                 return refused(outcome, ErrorCode::NotFound, "unknown client");
             };
-            let outcome = sys.auth().create_test_key(ctx, m.clients[c].id);
+            let outcome = sys
+                .auth()
+                .change()
+                .create_test_key(ctx, m.clients[c].id)
+                .acknowledged();
             let has_one = m
                 .credentials
                 .iter()
@@ -514,12 +536,16 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             });
         }
         Op::CreateApiToken { expires_in_ms } => {
-            let outcome = sys.auth().create_api_token(
-                ctx,
-                "importer",
-                &Scopes::new(),
-                expires_in_ms.map(Duration::from_millis),
-            );
+            let outcome = sys
+                .auth()
+                .change()
+                .create_api_token(
+                    ctx,
+                    "importer",
+                    &Scopes::new(),
+                    expires_in_ms.map(Duration::from_millis),
+                )
+                .acknowledged();
             if expires_in_ms == Some(0) {
                 return refused(outcome, ErrorCode::BadRequest, "zero lifetime");
             }
@@ -543,10 +569,14 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
         Op::VerifySession { session } => verify(sys, m, m.session(session)),
         Op::Logout { credential } => {
             let Some(i) = m.credential(credential) else {
-                let outcome = sys.auth().logout(&unknown_token());
+                let outcome = sys.auth().change().logout(&unknown_token()).acknowledged();
                 return refused(outcome, ErrorCode::CredentialInvalid, "unknown token");
             };
-            let outcome = sys.auth().logout(&m.credentials[i].token);
+            let outcome = sys
+                .auth()
+                .change()
+                .logout(&m.credentials[i].token)
+                .acknowledged();
             let c = &mut m.credentials[i];
             if !c.is_live(now) {
                 return refused(outcome, ErrorCode::CredentialInvalid, "dead credential");
@@ -559,10 +589,18 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
         }
         Op::Revoke { credential } => {
             let Some(i) = m.credential(credential) else {
-                let outcome = sys.auth().revoke(ctx, Uuid::new_v4());
+                let outcome = sys
+                    .auth()
+                    .change()
+                    .revoke(ctx, Uuid::new_v4())
+                    .acknowledged();
                 return refused(outcome, ErrorCode::NotFound, "unknown id");
             };
-            let outcome = sys.auth().revoke(ctx, m.credentials[i].id);
+            let outcome = sys
+                .auth()
+                .change()
+                .revoke(ctx, m.credentials[i].id)
+                .acknowledged();
             let c = &mut m.credentials[i];
             if !c.stored {
                 return refused(outcome, ErrorCode::NotFound, "gone credential");
@@ -576,10 +614,19 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
         }
         Op::RevokeSessions { client } => {
             let Some(cl) = m.client(client) else {
-                let outcome = sys.auth().revoke_sessions(ctx, Uuid::new_v4());
+                let outcome = sys
+                    .auth()
+                    .change()
+                    .revoke_sessions(ctx, Uuid::new_v4())
+                    .acknowledged();
                 return refused(outcome, ErrorCode::NotFound, "unknown client");
             };
-            let count = allowed(sys.auth().revoke_sessions(ctx, m.clients[cl].id));
+            let count = allowed(
+                sys.auth()
+                    .change()
+                    .revoke_sessions(ctx, m.clients[cl].id)
+                    .acknowledged(),
+            );
             assert_eq!(
                 count,
                 m.live_sessions_of(cl) as u64,
@@ -592,7 +639,7 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             }
         }
         Op::Sweep => {
-            let report = sys.auth().sweep().expect("no storage fault");
+            let report = sys.auth().change().sweep().expect("no storage fault");
             let mut expected = SweepReport::default();
             for c in &mut m.credentials {
                 if c.stored && c.kind == CredentialKind::Session {

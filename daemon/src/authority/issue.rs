@@ -8,7 +8,9 @@ use keyward_protocol::{
 };
 use uuid::Uuid;
 
-use super::{allowed, expiry, refuse, AdminContext, Authority, Denied, Fault, Outcome};
+use super::{
+    allowed, expiry, refuse, AdminContext, Authority, Change, Denied, Fault, Outcome, Pending,
+};
 use crate::clock::millis;
 use crate::store::{session_id, CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
 
@@ -54,10 +56,9 @@ fn mint(kind: CredentialKind, env: Env) -> Result<Minted, Fault> {
     Ok(Minted { token, hash })
 }
 
-impl Authority {
+impl Change<'_> {
     /// Mints an admin key (host admins only; the caller checks that).
-    pub fn create_admin_key(&self, label: &str, env: Env) -> Outcome<AdminKeyCreated> {
-        let _changing = self.changing();
+    pub fn create_admin_key(&self, label: &str, env: Env) -> Outcome<Pending<AdminKeyCreated>> {
         allowed!(check_name("the label", label));
         let minted = mint(CredentialKind::AdminKey, env)?;
         let record = CredentialRecord {
@@ -88,8 +89,7 @@ impl Authority {
         label: Option<&str>,
         max_sessions: Option<u32>,
         scopes: &Scopes,
-    ) -> Outcome<ClientCreated> {
-        let _changing = self.changing();
+    ) -> Outcome<Pending<ClientCreated>> {
         if let Some(label) = label {
             allowed!(check_name("the label", label));
         }
@@ -118,8 +118,11 @@ impl Authority {
     }
 
     /// Issues a fresh session for an existing client: the seeds' refresh call.
-    pub fn issue_session(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<SessionIssued> {
-        let _changing = self.changing();
+    pub fn issue_session(
+        &self,
+        ctx: AdminContext,
+        client_id: Uuid,
+    ) -> Outcome<Pending<SessionIssued>> {
         let issued = {
             let _guard = self.lock_writes();
             let client = allowed!(self.client_in(ctx, client_id)?);
@@ -141,8 +144,11 @@ impl Authority {
     }
 
     /// Creates the client's test key. A client has at most one.
-    pub fn create_test_key(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<TestKeyCreated> {
-        let _changing = self.changing();
+    pub fn create_test_key(
+        &self,
+        ctx: AdminContext,
+        client_id: Uuid,
+    ) -> Outcome<Pending<TestKeyCreated>> {
         let created = {
             let _guard = self.lock_writes();
             let client = allowed!(self.client_in(ctx, client_id)?);
@@ -186,8 +192,7 @@ impl Authority {
         name: &str,
         scopes: &Scopes,
         expires_in: Option<std::time::Duration>,
-    ) -> Outcome<ApiTokenCreated> {
-        let _changing = self.changing();
+    ) -> Outcome<Pending<ApiTokenCreated>> {
         allowed!(check_name("the name", name));
         allowed!(check_scopes(scopes));
         if expires_in.is_some_and(|d| d.is_zero()) {
@@ -226,7 +231,9 @@ impl Authority {
             expires_at,
         })
     }
+}
 
+impl Authority {
     /// The client `id` if it exists in the caller's environment.
     pub(super) fn client_in(
         &self,

@@ -5,8 +5,9 @@
 //! [`Denied`] (the caller asked for something the rules refuse). Callers branch on `Denied`;
 //! they report `Fault`s.
 //!
-//! Changes are acknowledged only once durable: each mutating method flushes the store before it
-//! returns `Ok`. Revocations delete the credential's record before anything else, so it stops
+//! Changes are made through a [`Change`], which holds snapshots off while it lives, and come
+//! back [`Pending`]: applied in memory, and acknowledged only once the group commit has made
+//! them durable ([`Pending::wait`] blocks for that, [`Pending::durable`] awaits it). Revocations delete the credential's record before anything else, so it stops
 //! verifying at once on every connection. Seat checks and the writes they guard run under one
 //! lock so concurrent issues cannot overfill a client.
 
@@ -21,12 +22,13 @@ pub use sweep::SweepReport;
 
 use keyward_protocol::token::{MalformedToken, RandomError};
 use keyward_protocol::{Env, ErrorCode, WireError};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, TryLockError};
 use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::Policy;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Ticket};
 
 /// The result of an authority call: a fault, a refusal, or the value.
 pub type Outcome<T> = Result<Result<T, Denied>, Fault>;
@@ -176,9 +178,26 @@ impl Authority {
         self.writes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Keeps snapshots out while a change is made.
-    fn changing(&self) -> RwLockReadGuard<'_, ()> {
-        self.freeze.read().unwrap_or_else(|p| p.into_inner())
+    /// Permission to make changes; blocks while a snapshot is being taken.
+    pub fn change(&self) -> Change<'_> {
+        Change {
+            authority: self,
+            _held: self.freeze.read().unwrap_or_else(|p| p.into_inner()),
+        }
+    }
+
+    /// Permission to make changes, or `None` while a snapshot is being taken or waits to be:
+    /// for callers that must not block (an event-loop thread).
+    pub fn try_change(&self) -> Option<Change<'_>> {
+        let held = match self.freeze.try_read() {
+            Ok(held) => held,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(Change {
+            authority: self,
+            _held: held,
+        })
     }
 
     /// Runs `f` with every change held off: for consistent snapshots.
@@ -186,11 +205,88 @@ impl Authority {
         let _frozen = self.freeze.write().unwrap_or_else(|p| p.into_inner());
         f(&self.store)
     }
+}
 
-    /// Flushes, turning a value into an acknowledged outcome.
-    fn durable<T>(&self, value: T) -> Outcome<T> {
-        self.store.flush()?;
-        Ok(Ok(value))
+/// Permission to change the store, held for the length of one change: a snapshot waits until
+/// no change is half made. The authority's mutating methods live here.
+pub struct Change<'a> {
+    authority: &'a Authority,
+    _held: RwLockReadGuard<'a, ()>,
+}
+
+impl Deref for Change<'_> {
+    type Target = Authority;
+
+    fn deref(&self) -> &Authority {
+        self.authority
+    }
+}
+
+impl Change<'_> {
+    /// A change's result, to be acknowledged once everything written so far is durable.
+    fn durable<T>(&self, value: T) -> Outcome<Pending<T>> {
+        Ok(Ok(Pending {
+            value,
+            ticket: self.store.ticket(),
+            store: self.store.clone(),
+        }))
+    }
+}
+
+/// A change applied in memory whose result may be acknowledged only once it is durable.
+#[must_use = "a change may be acknowledged only once it is durable"]
+#[derive(Debug)]
+pub struct Pending<T> {
+    value: T,
+    ticket: Ticket,
+    store: Store,
+}
+
+impl<T> Pending<T> {
+    /// Applies `f` to the result, keeping it pending.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
+        Pending {
+            value: f(self.value),
+            ticket: self.ticket,
+            store: self.store,
+        }
+    }
+
+    /// Blocks until the change is durable, then gives its result.
+    ///
+    /// # Errors
+    /// If the commit meant to make it durable failed.
+    pub fn wait(self) -> Result<T, Fault> {
+        self.store.wait(self.ticket)?;
+        Ok(self.value)
+    }
+
+    /// Resolves once the change is durable, without blocking the thread.
+    ///
+    /// # Errors
+    /// As [`Pending::wait`].
+    pub async fn durable(self) -> Result<T, Fault> {
+        self.store.durable(self.ticket).await?;
+        Ok(self.value)
+    }
+}
+
+/// The blocking form of acknowledgment, for callers that may block: tests and tools.
+pub trait Acknowledge<T> {
+    /// Waits until the outcome's change is durable.
+    ///
+    /// # Errors
+    /// As [`Pending::wait`].
+    fn acknowledged(self) -> Outcome<T>;
+}
+
+impl<T> Acknowledge<T> for Outcome<Pending<T>> {
+    fn acknowledged(self) -> Outcome<T> {
+        match self {
+            Ok(Ok(pending)) => pending.wait().map(Ok),
+            Ok(Err(denied)) => Ok(Err(denied)),
+            Err(fault) => Err(fault),
+        }
     }
 }
 

@@ -6,16 +6,15 @@
 use keyward_protocol::Secret;
 use uuid::Uuid;
 
-use super::{allowed, refuse, AdminContext, Authority, Denied, Fault, Outcome};
+use super::{allowed, refuse, AdminContext, Authority, Change, Denied, Fault, Outcome, Pending};
 use crate::store::{Found, StoredKind};
 
 /// How often a removal is retried when a concurrent slide changed the record under it.
 const REMOVE_ATTEMPTS: usize = 16;
 
-impl Authority {
+impl Change<'_> {
     /// Revokes the presented token (any kind but an admin key).
-    pub fn logout(&self, token: &Secret) -> Outcome<Uuid> {
-        let _changing = self.changing();
+    pub fn logout(&self, token: &Secret) -> Outcome<Pending<Uuid>> {
         let (found, _) = allowed!(self.find_live(token, self.now())?);
         if found.record.kind == StoredKind::AdminKey {
             refuse!(Denied::Forbidden(
@@ -33,8 +32,7 @@ impl Authority {
     }
 
     /// Revokes a session, test key or API token by id, within the admin key's environment.
-    pub fn revoke(&self, ctx: AdminContext, id: Uuid) -> Outcome<Uuid> {
-        let _changing = self.changing();
+    pub fn revoke(&self, ctx: AdminContext, id: Uuid) -> Outcome<Pending<Uuid>> {
         let Some(found) = self.store.credential_by_id(id)? else {
             refuse!(Denied::NotFound("credential"));
         };
@@ -51,8 +49,7 @@ impl Authority {
     }
 
     /// Revokes an admin key (host admins only; the caller checks that).
-    pub fn revoke_admin_key(&self, id: Uuid) -> Outcome<Uuid> {
-        let _changing = self.changing();
+    pub fn revoke_admin_key(&self, id: Uuid) -> Outcome<Pending<Uuid>> {
         match self.store.credential_by_id(id)? {
             Some(found) if found.record.kind == StoredKind::AdminKey => {
                 self.remove(found)?;
@@ -63,8 +60,7 @@ impl Authority {
     }
 
     /// Revokes every session of a client; returns how many were still live.
-    pub fn revoke_sessions(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<u64> {
-        let _changing = self.changing();
+    pub fn revoke_sessions(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<Pending<u64>> {
         let client = allowed!(self.client_in(ctx, client_id)?);
         let now = self.now();
         let mut revoked = 0;
@@ -78,7 +74,9 @@ impl Authority {
         }
         self.durable(revoked)
     }
+}
 
+impl Authority {
     /// Removes a credential, re-reading it if a concurrent slide changed it. Returns whether
     /// this call removed it (false: someone else already had).
     pub(super) fn remove(&self, mut found: Found) -> Result<bool, Fault> {

@@ -8,7 +8,7 @@
 
 use keyward_protocol::UnixMillis;
 
-use super::{Authority, Fault};
+use super::{Authority, Change, Fault};
 use crate::store::StoredKind;
 
 /// Index entries handled per batch; the sweep yields the store between batches.
@@ -23,13 +23,12 @@ pub struct SweepReport {
     pub moved: u64,
 }
 
-impl Authority {
+impl Change<'_> {
     /// Deletes every credential expired by now.
     ///
     /// # Errors
     /// If the store fails; work already done stays done.
     pub fn sweep(&self) -> Result<SweepReport, Fault> {
-        let _changing = self.changing();
         let now = self.now();
         let mut report = SweepReport {
             swept: self.store.sweep_sessions(now)?,
@@ -47,15 +46,6 @@ impl Authority {
         }
         self.store.count_sweep(report.swept)?;
         Ok(report)
-    }
-
-    /// Deletes audit entries older than `retention`; returns how many.
-    ///
-    /// # Errors
-    /// If the store fails.
-    pub fn prune_audit(&self, retention: std::time::Duration) -> Result<u64, Fault> {
-        let before = self.now().saturating_sub(crate::clock::millis(retention));
-        Ok(self.store.prune_audit(before)?)
     }
 
     fn sweep_entry(
@@ -85,5 +75,16 @@ impl Authority {
         }
         debug_assert!(kind != StoredKind::AdminKey, "admin keys are never indexed");
         Ok(())
+    }
+}
+
+impl Authority {
+    /// Deletes audit entries older than `retention`; returns how many.
+    ///
+    /// # Errors
+    /// If the store fails.
+    pub fn prune_audit(&self, retention: std::time::Duration) -> Result<u64, Fault> {
+        let before = self.now().saturating_sub(crate::clock::millis(retention));
+        Ok(self.store.prune_audit(before)?)
     }
 }

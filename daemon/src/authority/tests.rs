@@ -22,7 +22,9 @@ fn fixture_with(policy: Policy) -> Fixture {
     let store = Store::open(dir.path()).unwrap();
     let auth = Authority::new(store, Arc::new(clock.clone()), policy);
     let key = auth
+        .change()
         .create_admin_key("backend", Env::Live)
+        .acknowledged()
         .unwrap()
         .unwrap();
     let live = auth.authenticate_admin(&key.secret).unwrap().unwrap();
@@ -54,7 +56,9 @@ impl Fixture {
     fn client(&self) -> (uuid::Uuid, Secret) {
         let c = ok(self
             .auth
-            .create_client(self.live, Some("alice"), None, &Scopes::new()));
+            .change()
+            .create_client(self.live, Some("alice"), None, &Scopes::new())
+            .acknowledged());
         (c.client_id, c.session.token)
     }
 
@@ -114,14 +118,26 @@ fn sliding_is_capped_at_seven_days() {
 fn never_expiring_kinds() {
     let f = fixture();
     let (client, _) = f.client();
-    let test_key = ok(f.auth.create_test_key(f.live, client));
-    let api = ok(f.auth.create_api_token(f.live, "ci", &Scopes::new(), None));
-    let admin = ok(f.auth.create_admin_key("other", Env::Live));
+    let test_key = ok(f
+        .auth
+        .change()
+        .create_test_key(f.live, client)
+        .acknowledged());
+    let api = ok(f
+        .auth
+        .change()
+        .create_api_token(f.live, "ci", &Scopes::new(), None)
+        .acknowledged());
+    let admin = ok(f
+        .auth
+        .change()
+        .create_admin_key("other", Env::Live)
+        .acknowledged());
     f.clock.advance_ms(5 * 365 * 24 * H);
     assert_eq!(ok(f.verify(&test_key.token)).expires_at, None);
     assert_eq!(ok(f.verify(&api.token)).kind, CredentialKind::ApiToken);
     assert_eq!(ok(f.verify(&admin.secret)).kind, CredentialKind::AdminKey);
-    f.auth.sweep().unwrap();
+    f.auth.change().sweep().unwrap();
     ok(f.verify(&test_key.token));
 }
 
@@ -129,16 +145,18 @@ fn never_expiring_kinds() {
 #[test]
 fn api_token_with_expiry() {
     let f = fixture();
-    let api =
-        ok(f.auth
-            .create_api_token(f.live, "ci", &Scopes::new(), Some(Duration::from_secs(60))));
+    let api = ok(f
+        .auth
+        .change()
+        .create_api_token(f.live, "ci", &Scopes::new(), Some(Duration::from_secs(60)))
+        .acknowledged());
     assert_eq!(api.expires_at, Some(START + 60_000));
     f.clock.advance_ms(60_000);
     assert_eq!(
         denied(f.verify(&api.token)).code(),
         ErrorCode::CredentialInvalid
     );
-    assert_eq!(f.auth.sweep().unwrap().swept, 1);
+    assert_eq!(f.auth.change().sweep().unwrap().swept, 1);
     assert_eq!(
         denied(f.verify(&api.token)).code(),
         ErrorCode::CredentialInvalid
@@ -150,23 +168,54 @@ fn api_token_with_expiry() {
 #[test]
 fn seat_counting() {
     let f = fixture();
-    let c = ok(f.auth.create_client(f.live, None, Some(2), &Scopes::new()));
-    ok(f.auth.create_test_key(f.live, c.client_id));
-    ok(f.auth.create_api_token(f.live, "x", &Scopes::new(), None));
-    let second = ok(f.auth.issue_session(f.live, c.client_id));
+    let c = ok(f
+        .auth
+        .change()
+        .create_client(f.live, None, Some(2), &Scopes::new())
+        .acknowledged());
+    ok(f.auth
+        .change()
+        .create_test_key(f.live, c.client_id)
+        .acknowledged());
+    ok(f.auth
+        .change()
+        .create_api_token(f.live, "x", &Scopes::new(), None)
+        .acknowledged());
+    let second = ok(f
+        .auth
+        .change()
+        .issue_session(f.live, c.client_id)
+        .acknowledged());
     assert_eq!(
-        denied(f.auth.issue_session(f.live, c.client_id)),
+        denied(
+            f.auth
+                .change()
+                .issue_session(f.live, c.client_id)
+                .acknowledged()
+        ),
         Denied::SessionLimit { limit: 2 }
     );
-    ok(f.auth.logout(&second.token));
-    let third = ok(f.auth.issue_session(f.live, c.client_id));
+    ok(f.auth.change().logout(&second.token).acknowledged());
+    let third = ok(f
+        .auth
+        .change()
+        .issue_session(f.live, c.client_id)
+        .acknowledged());
     // Keep the third alive; let the first expire without sweeping: its seat frees anyway.
     f.clock.advance_ms(12 * H);
     ok(f.verify(&third.token));
     f.clock.advance_ms(12 * H);
-    ok(f.auth.issue_session(f.live, c.client_id));
+    ok(f.auth
+        .change()
+        .issue_session(f.live, c.client_id)
+        .acknowledged());
     assert!(matches!(
-        denied(f.auth.issue_session(f.live, c.client_id)),
+        denied(
+            f.auth
+                .change()
+                .issue_session(f.live, c.client_id)
+                .acknowledged()
+        ),
         Denied::SessionLimit { .. }
     ));
 }
@@ -180,7 +229,7 @@ fn default_seat_limit() {
     });
     let (client, _) = f.client();
     assert!(matches!(
-        denied(f.auth.issue_session(f.live, client)),
+        denied(f.auth.change().issue_session(f.live, client).acknowledged()),
         Denied::SessionLimit { limit: 1 }
     ));
 }
@@ -190,14 +239,27 @@ fn default_seat_limit() {
 fn revocations() {
     let f = fixture();
     let (client, first) = f.client();
-    let second = ok(f.auth.issue_session(f.live, client));
-    let tk = ok(f.auth.create_test_key(f.live, client));
-    assert_eq!(ok(f.auth.revoke(f.live, tk.id)), tk.id);
+    let second = ok(f.auth.change().issue_session(f.live, client).acknowledged());
+    let tk = ok(f
+        .auth
+        .change()
+        .create_test_key(f.live, client)
+        .acknowledged());
+    assert_eq!(
+        ok(f.auth.change().revoke(f.live, tk.id).acknowledged()),
+        tk.id
+    );
     assert_eq!(
         denied(f.verify(&tk.token)).code(),
         ErrorCode::CredentialInvalid
     );
-    assert_eq!(ok(f.auth.revoke_sessions(f.live, client)), 2);
+    assert_eq!(
+        ok(f.auth
+            .change()
+            .revoke_sessions(f.live, client)
+            .acknowledged()),
+        2
+    );
     assert_eq!(
         denied(f.verify(&first)).code(),
         ErrorCode::CredentialInvalid
@@ -206,8 +268,12 @@ fn revocations() {
         denied(f.verify(&second.token)).code(),
         ErrorCode::CredentialInvalid
     );
-    let key = ok(f.auth.create_admin_key("temp", Env::Live));
-    ok(f.auth.revoke_admin_key(key.id));
+    let key = ok(f
+        .auth
+        .change()
+        .create_admin_key("temp", Env::Live)
+        .acknowledged());
+    ok(f.auth.change().revoke_admin_key(key.id).acknowledged());
     assert_eq!(
         denied(f.auth.authenticate_admin(&key.secret)).code(),
         ErrorCode::CredentialInvalid
@@ -219,13 +285,25 @@ fn revocations() {
 fn one_test_key_per_client() {
     let f = fixture();
     let (client, _) = f.client();
-    let first = ok(f.auth.create_test_key(f.live, client));
+    let first = ok(f
+        .auth
+        .change()
+        .create_test_key(f.live, client)
+        .acknowledged());
     assert!(matches!(
-        denied(f.auth.create_test_key(f.live, client)),
+        denied(
+            f.auth
+                .change()
+                .create_test_key(f.live, client)
+                .acknowledged()
+        ),
         Denied::BadRequest(_)
     ));
-    ok(f.auth.revoke(f.live, first.id));
-    ok(f.auth.create_test_key(f.live, client));
+    ok(f.auth.change().revoke(f.live, first.id).acknowledged());
+    ok(f.auth
+        .change()
+        .create_test_key(f.live, client)
+        .acknowledged());
 }
 
 /// An admin key sees only its own environment; the other's objects are NOT_FOUND.
@@ -233,11 +311,15 @@ fn one_test_key_per_client() {
 fn environments_are_isolated() {
     let f = fixture();
     let (client, token) = f.client();
-    let key = ok(f.auth.create_admin_key("staging", Env::Test));
+    let key = ok(f
+        .auth
+        .change()
+        .create_admin_key("staging", Env::Test)
+        .acknowledged());
     let test = ok(f.auth.authenticate_admin(&key.secret));
     assert_eq!(test.env, Env::Test);
     assert_eq!(
-        denied(f.auth.issue_session(test, client)),
+        denied(f.auth.change().issue_session(test, client).acknowledged()),
         Denied::NotFound("client")
     );
     assert_eq!(
@@ -246,7 +328,7 @@ fn environments_are_isolated() {
     );
     let id = ok(f.verify(&token)).credential_id;
     assert_eq!(
-        denied(f.auth.revoke(test, id)),
+        denied(f.auth.change().revoke(test, id).acknowledged()),
         Denied::NotFound("credential")
     );
     assert!(f.auth.list_clients(test).unwrap().is_empty());
@@ -256,12 +338,16 @@ fn environments_are_isolated() {
 #[test]
 fn scope_requirements() {
     let f = fixture();
-    let api = ok(f.auth.create_api_token(
-        f.live,
-        "importer",
-        &scopes(&[("photos", Level::Write)]),
-        None,
-    ));
+    let api = ok(f
+        .auth
+        .change()
+        .create_api_token(
+            f.live,
+            "importer",
+            &scopes(&[("photos", Level::Write)]),
+            None,
+        )
+        .acknowledged());
     let need = |scope: &str, level| ScopeRequirement {
         scope: scope.into(),
         level,
@@ -299,7 +385,7 @@ fn sweep_deletes_only_expired() {
     f.clock.advance_ms(20 * H);
     ok(f.verify(&active));
     f.clock.advance_ms(5 * H);
-    let report = f.auth.sweep().unwrap();
+    let report = f.auth.change().sweep().unwrap();
     assert_eq!(report, SweepReport { swept: 1, moved: 0 });
     ok(f.verify(&active));
     assert_eq!(denied(f.verify(&idle)).code(), ErrorCode::CredentialInvalid);
@@ -328,7 +414,7 @@ fn clock_jumps() {
         ErrorCode::CredentialInvalid
     );
     f.clock.advance_ms(-3 * 24 * H);
-    f.auth.sweep().unwrap();
+    f.auth.change().sweep().unwrap();
 }
 
 /// Reopening the store keeps every credential and every revocation.
@@ -342,11 +428,17 @@ fn reopen_keeps_everything() {
             Arc::new(clock.clone()),
             Policy::default(),
         );
-        let key = ok(auth.create_admin_key("k", Env::Live));
+        let key = ok(auth
+            .change()
+            .create_admin_key("k", Env::Live)
+            .acknowledged());
         let ctx = ok(auth.authenticate_admin(&key.secret));
-        let c = ok(auth.create_client(ctx, None, None, &Scopes::new()));
-        let gone = ok(auth.issue_session(ctx, c.client_id));
-        ok(auth.logout(&gone.token));
+        let c = ok(auth
+            .change()
+            .create_client(ctx, None, None, &Scopes::new())
+            .acknowledged());
+        let gone = ok(auth.change().issue_session(ctx, c.client_id).acknowledged());
+        ok(auth.change().logout(&gone.token).acknowledged());
         (c.session.token, gone.token, key.secret)
     };
     let auth = Authority::new(
@@ -369,4 +461,25 @@ fn malformed_tokens() {
     let d = denied(f.verify(&Secret::new("TOKEN-da921ac3")));
     assert_eq!(d.code(), ErrorCode::CredentialMalformed);
     assert!(d.to_string().contains("prefix"), "{d}");
+}
+
+/// While a snapshot holds changes off, `try_change` declines at once (the event loop then
+/// sends the change to the blocking pool) and `change` waits for the snapshot to end.
+#[test]
+fn snapshots_hold_changes_off() {
+    let f = fixture();
+    let (entered, go) = (std::sync::Barrier::new(2), std::sync::Barrier::new(2));
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            f.auth.frozen(|_| {
+                entered.wait();
+                go.wait();
+            })
+        });
+        entered.wait();
+        assert!(f.auth.try_change().is_none(), "a change during a snapshot");
+        go.wait();
+    });
+    assert!(f.auth.try_change().is_some());
+    f.client();
 }

@@ -23,11 +23,13 @@
 
 mod commit;
 mod engine;
+mod flusher;
 mod generation;
 mod records;
 mod sessions;
 mod side_file;
 
+pub(crate) use commit::Ticket;
 pub(crate) use sessions::session_id;
 use sessions::Sessions;
 
@@ -82,6 +84,23 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// An equal error, for every waiter of a commit that failed.
+    fn shared(&self) -> StoreError {
+        match self {
+            StoreError::Sled(e) => StoreError::Sled(e.clone()),
+            StoreError::Io(e) => StoreError::Io(std::io::Error::new(e.kind(), e.to_string())),
+            StoreError::Damaged { dir, detail } => StoreError::Damaged {
+                dir: dir.clone(),
+                detail: detail.clone(),
+            },
+            StoreError::Reopening(why) => StoreError::Reopening(why.clone()),
+            StoreError::Corrupt { tree, detail } => StoreError::Corrupt {
+                tree,
+                detail: detail.clone(),
+            },
+        }
+    }
+
     pub(crate) fn corrupt(tree: &'static str, detail: String) -> Self {
         StoreError::Corrupt { tree, detail }
     }
@@ -185,7 +204,7 @@ struct Shared {
     options: StoreOptions,
     engine: ArcSwapOption<Engine>,
     sessions: Sessions,
-    commits: commit::GroupCommit,
+    committer: Arc<commit::Committer>,
     /// Set after a write to sled; cleared by the commit that makes it durable.
     sled_dirty: AtomicBool,
     /// Set when a write failed; cleared by a successful reopen.
@@ -194,6 +213,12 @@ struct Shared {
     failure: Mutex<String>,
     /// When the last reopen was tried.
     last_reopen: Mutex<Option<Instant>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.committer.stop();
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -263,13 +288,18 @@ impl Store {
                 options,
                 engine: ArcSwapOption::from_pointee(engine),
                 sessions,
-                commits: commit::GroupCommit::default(),
+                committer: Arc::default(),
                 sled_dirty: AtomicBool::new(false),
                 failed: AtomicBool::new(false),
                 failure: Mutex::new(String::new()),
                 last_reopen: Mutex::new(None),
             }),
         };
+        flusher::spawn(
+            Arc::clone(&store.shared.committer),
+            Arc::downgrade(&store.shared),
+        )
+        .map_err(StoreError::Io)?;
         store.journal_sled_sessions()?;
         Ok(store)
     }
@@ -411,25 +441,35 @@ impl Store {
         }
     }
 
-    /// Makes every change this thread has made durable, sharing one commit among all
-    /// concurrent callers (group commit). A commit syncs the session journal and, if anything
-    /// was written to it, sled (flush plus `fdatasync`), the two in parallel.
+    /// A ticket for every change the calling thread has made so far; it becomes durable with
+    /// the next group commit (the journal synced and, if anything was written to it, sled
+    /// flushed and `fdatasync`ed, the two in parallel).
+    pub fn ticket(&self) -> Ticket {
+        self.shared.committer.ticket()
+    }
+
+    /// Blocks until `ticket` is durable.
     ///
     /// # Errors
-    /// If the write to disk fails.
+    /// If the commit that covered it failed to write to disk.
+    pub fn wait(&self, ticket: Ticket) -> Result<(), StoreError> {
+        self.shared.committer.wait(ticket)
+    }
+
+    /// Resolves once `ticket` is durable, without blocking the thread.
+    ///
+    /// # Errors
+    /// As [`Store::wait`].
+    pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        self.shared.committer.durable(ticket).await
+    }
+
+    /// Makes every change the calling thread has made durable.
+    ///
+    /// # Errors
+    /// As [`Store::wait`].
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.shared.commits.commit(|| {
-            std::thread::scope(|scope| {
-                let journal = scope.spawn(|| self.shared.sessions.write(true));
-                let sled = self.commit_sled();
-                let journal = journal.join().unwrap_or_else(|_| {
-                    Err(StoreError::Io(std::io::Error::other(
-                        "the session journal writer panicked",
-                    )))
-                });
-                sled.and(journal)
-            })
-        })
+        self.wait(self.ticket())
     }
 
     /// Commits sled if it was written since its last commit.
