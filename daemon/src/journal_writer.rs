@@ -22,7 +22,7 @@ pub(crate) async fn run(store: Store, shutdown: CancellationToken) {
             _ = tokio::time::sleep(WRITE_EVERY) => {}
         }
         let store = store.clone();
-        let written = tokio::task::spawn_blocking(move || store.write_journal()).await;
+        let written = tokio::task::spawn_blocking(move || store.checkpoint()).await;
         match written {
             Ok(Ok(())) if failing => {
                 failing = false;

@@ -31,7 +31,7 @@ mod side_file;
 
 pub(crate) use commit::Ticket;
 pub(crate) use sessions::session_id;
-use sessions::Sessions;
+use sessions::{Position, Sessions};
 
 use engine::Engine;
 
@@ -118,6 +118,10 @@ impl StoreError {
 pub(crate) const SWEEPS_RUN: &[u8] = b"sweeps_run";
 /// The commit generation (see [`generation`]).
 pub(crate) const GENERATION: &[u8] = b"generation";
+/// Meta key: the journal position (epoch, offset, both u64 big-endian) before which every audit
+/// entry the journal carries is durable in sled. Entries from there on are copied back into
+/// sled at open. Like the generation, it belongs to the data dir and is left out of backups.
+const AUDIT_MARK: &[u8] = b"audit_mark";
 pub(crate) const CREDENTIALS_SWEPT: &[u8] = b"credentials_swept";
 /// The data dir's layout: absent in layout 1 (sessions in sled), 2 once they are journaled.
 const LAYOUT: &[u8] = b"layout";
@@ -207,6 +211,11 @@ struct Shared {
     committer: Arc<commit::Committer>,
     /// Set after a write to sled; cleared by the commit that makes it durable.
     sled_dirty: AtomicBool,
+    /// Set after an audit entry went to sled without making it dirty (the journal carries
+    /// it, or it is an outcome); cleared by the next sled commit.
+    audit_unsynced: AtomicBool,
+    /// Held by a sled commit: the flusher's helper and checkpoints both commit.
+    sled_commit: Mutex<()>,
     /// Set when a write failed; cleared by a successful reopen.
     failed: AtomicBool,
     /// Why the last write failed, for the errors returned until the reopen.
@@ -290,6 +299,8 @@ impl Store {
                 sessions,
                 committer: Arc::default(),
                 sled_dirty: AtomicBool::new(false),
+                audit_unsynced: AtomicBool::new(false),
+                sled_commit: Mutex::new(()),
                 failed: AtomicBool::new(false),
                 failure: Mutex::new(String::new()),
                 last_reopen: Mutex::new(None),
@@ -301,6 +312,7 @@ impl Store {
         )
         .map_err(StoreError::Io)?;
         store.journal_sled_sessions()?;
+        store.restore_carried_audit()?;
         Ok(store)
     }
 
@@ -341,6 +353,42 @@ impl Store {
             tracing::info!(
                 sessions = moved.len(),
                 "moved sessions from sled to the journal"
+            );
+        }
+        Ok(())
+    }
+
+    /// Copies back into sled the audit entries the journal carries past sled's audit mark:
+    /// those a crash took before sled made them durable. An entry sled has is left as it is
+    /// (it may hold the outcome). A data dir without a mark (older than the mark, or new)
+    /// carries no entries; it gets one now, so a crash before the first checkpoint is covered.
+    fn restore_carried_audit(&self) -> Result<(), StoreError> {
+        let engine = self.engine()?;
+        let Some(mark) = engine.meta.get(AUDIT_MARK)? else {
+            self.commit_sled_now()?;
+            return Ok(());
+        };
+        let mark: [u8; 16] = mark
+            .as_ref()
+            .try_into()
+            .map_err(|_| StoreError::corrupt("meta", "audit mark is not 16 bytes".into()))?;
+        let from = (
+            u64::from_be_bytes(mark[..8].try_into().expect("8 bytes")),
+            u64::from_be_bytes(mark[8..].try_into().expect("8 bytes")),
+        );
+        let mut restored = 0;
+        for (key, entry) in self.shared.sessions.audits_from(from)? {
+            let absent = engine
+                .audit
+                .compare_and_swap(key, None::<&[u8]>, Some(entry))?
+                .is_ok();
+            restored += u64::from(absent);
+        }
+        if restored > 0 {
+            self.shared.audit_unsynced.store(true, Ordering::Release);
+            tracing::info!(
+                restored,
+                "copied audit entries from the journal back into sled"
             );
         }
         Ok(())
@@ -472,26 +520,56 @@ impl Store {
         self.wait(self.ticket())
     }
 
-    /// Commits sled if it was written since its last commit.
+    /// Commits sled if it was written since its last commit (the flusher's helper's call).
     fn commit_sled(&self) -> Result<(), StoreError> {
-        if !self.shared.sled_dirty.swap(false, Ordering::AcqRel) {
+        if !self.shared.sled_dirty.load(Ordering::Acquire) {
             return Ok(());
         }
-        let result = self.write_engine(|engine| engine.commit());
-        if result.is_err() {
-            self.shared.sled_dirty.store(true, Ordering::Release);
-        }
-        result
+        self.commit_sled_now().map(drop)
     }
 
-    /// Writes queued session changes to the journal and syncs it: bounds what a crash or a
-    /// power loss can take of changes nobody waits on (slides, sweeps), and with `fsync = false`
-    /// of acknowledged ones, to the interval between calls.
+    /// Commits sled, recording the audit mark; returns the mark. Every audit entry queued in
+    /// the journal before it is durable in sled once this returns.
+    fn commit_sled_now(&self) -> Result<Position, StoreError> {
+        let _one_at_a_time = self
+            .shared
+            .sled_commit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Cleared first: a write after this point sets them again for the next commit.
+        let dirty = self.shared.sled_dirty.swap(false, Ordering::AcqRel);
+        let audit = self.shared.audit_unsynced.swap(false, Ordering::AcqRel);
+        // Every carried entry before the mark went to sled before it went to the journal.
+        let mark = self.shared.sessions.position();
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&mark.0.to_be_bytes());
+        bytes[8..].copy_from_slice(&mark.1.to_be_bytes());
+        let result = self.write_engine(|engine| {
+            engine.meta.insert(AUDIT_MARK, &bytes)?;
+            engine.commit()
+        });
+        if result.is_err() {
+            self.shared.sled_dirty.fetch_or(dirty, Ordering::AcqRel);
+            self.shared.audit_unsynced.fetch_or(audit, Ordering::AcqRel);
+        }
+        result.map(|()| mark)
+    }
+
+    /// Writes and syncs the journal, and commits sled if anything waits on it: the background
+    /// writer's call every half second, and the last act of a clean shutdown. It bounds what a
+    /// crash or a power loss can take of changes nobody waits on (slides, sweeps, audit
+    /// outcomes), and with `fsync = false` of acknowledged ones, to the interval between calls.
     ///
     /// # Errors
-    /// If the write or the sync fails; unwritten changes stay queued.
-    pub fn write_journal(&self) -> Result<(), StoreError> {
-        self.shared.sessions.write_and_sync()
+    /// If a write or a sync fails; unwritten changes stay queued.
+    pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.shared.sessions.write_and_sync()?;
+        if self.shared.sled_dirty.load(Ordering::Acquire)
+            || self.shared.audit_unsynced.load(Ordering::Acquire)
+        {
+            self.commit_sled_now()?;
+        }
+        Ok(())
     }
 
     /// The credential of kind `kind` whose token hashes to `hash`, with its owner's scopes.
@@ -668,7 +746,9 @@ impl Store {
     /// # Errors
     /// If writing the new journal fails; the old one stays.
     pub fn compact_sessions(&self) -> Result<(), StoreError> {
-        self.shared.sessions.compact()
+        // The audit entries sled has made durable need not be carried into the new journal.
+        let mark = self.commit_sled_now()?;
+        self.shared.sessions.compact(mark)
     }
 
     /// Ends every session expired at `now`, then compacts the journal if it is due; returns
@@ -678,7 +758,9 @@ impl Store {
     /// If the compaction fails (the sweep itself cannot).
     pub(crate) fn sweep_sessions(&self, now: UnixMillis) -> Result<u64, StoreError> {
         let swept = self.shared.sessions.sweep(now);
-        self.shared.sessions.compact_if_due()?;
+        if self.shared.sessions.compaction_due() {
+            self.compact_sessions()?;
+        }
         Ok(swept)
     }
 
@@ -781,26 +863,45 @@ fn free_bytes(dir: &Path) -> Result<u64, StoreError> {
 
 impl Store {
     /// Appends an audit entry; returns its key, for [`Store::update_audit`].
+    ///
+    /// The entry goes to sled, which is not made dirty by it, and then to the journal, which
+    /// carries it: the next group commit makes it durable with whatever change it describes,
+    /// and a change that lives only in the journal (a session issue or revoke) needs no sled
+    /// commit. Checkpoints commit sled in the background; at open, the entries the journal
+    /// carries past sled's last commit are copied back ([`Store::open`]).
     pub(crate) fn append_audit(&self, record: &AuditRecord) -> Result<AuditKey, StoreError> {
         let key = expiry_key(record.at, Uuid::new_v4());
         let bytes = records::encode(record)?;
-        self.write(|e| {
-            e.audit.insert(key, bytes)?;
-            Ok(key)
-        })
+        if bytes.len() > sessions::MAX_AUDIT_ENTRY {
+            // Never in practice (entries are a few hundred bytes); sled's commit covers it.
+            return self.write(|e| {
+                e.audit.insert(key, bytes)?;
+                Ok(key)
+            });
+        }
+        self.write_engine(|e| {
+            e.audit.insert(key, bytes.as_slice())?;
+            Ok(())
+        })?;
+        self.shared.sessions.append_audit(&key, &bytes);
+        self.shared.audit_unsynced.store(true, Ordering::Release);
+        Ok(key)
     }
 
-    /// Rewrites an audit entry (its outcome, once known).
+    /// Rewrites an audit entry (its outcome, once known). Lazily durable: the next
+    /// checkpoint commits it.
     pub(crate) fn update_audit(
         &self,
         key: &AuditKey,
         record: &AuditRecord,
     ) -> Result<(), StoreError> {
         let bytes = records::encode(record)?;
-        self.write(|e| {
+        self.write_engine(|e| {
             e.audit.insert(key, bytes)?;
             Ok(())
-        })
+        })?;
+        self.shared.audit_unsynced.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// The most recent `limit` audit entries at or after `since`, oldest first.
@@ -854,7 +955,7 @@ impl Store {
             let tree = e.tree(id).expect("TREES lists only known trees");
             for entry in tree.iter() {
                 let (key, value) = entry?;
-                if id == 6 && key.as_ref() == GENERATION {
+                if id == 6 && (key.as_ref() == GENERATION || key.as_ref() == AUDIT_MARK) {
                     continue;
                 }
                 sink(id, &key, &value).map_err(StoreError::Io)?;
@@ -982,6 +1083,55 @@ mod tests {
             max_expires_at: Some(i64::MAX),
             scopes: Vec::new(),
         }
+    }
+
+    fn audit_entry(at: UnixMillis) -> AuditRecord {
+        AuditRecord {
+            at,
+            uid: 0,
+            gid: 0,
+            pid: 1,
+            admin_key: None,
+            action: "session_issue".into(),
+            target: None,
+            outcome: StoredOutcome::Pending,
+        }
+    }
+
+    /// An audit entry sled lost in a crash (simulated: removed behind the store's back after
+    /// the commit that made its journal record durable) comes back from the journal at open;
+    /// one that sled made durable (past the next checkpoint's mark) is not copied again.
+    #[test]
+    fn audit_entries_come_back_from_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lost = store.append_audit(&audit_entry(10)).unwrap();
+        store.flush().unwrap();
+        store.engine().unwrap().audit.remove(lost).unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.audit_since(0, 10).unwrap(), vec![audit_entry(10)]);
+        // After a checkpoint sled holds both; a later removal (a prune) sticks.
+        let kept = store.append_audit(&audit_entry(20)).unwrap();
+        store.checkpoint().unwrap();
+        store.engine().unwrap().audit.remove(kept).unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.audit_since(0, 10).unwrap(), vec![audit_entry(10)]);
+        // A compaction carries what sled has not committed, and only that.
+        let carried = store.append_audit(&audit_entry(30)).unwrap();
+        store.compact_sessions().unwrap();
+        let again = store.append_audit(&audit_entry(40)).unwrap();
+        store.flush().unwrap();
+        for key in [carried, again] {
+            store.engine().unwrap().audit.remove(key).unwrap();
+        }
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.audit_since(0, 10).unwrap(),
+            vec![audit_entry(10), audit_entry(40)]
+        );
     }
 
     /// A session restored from a backup (exported without scopes) verifies with its client's

@@ -1,4 +1,5 @@
-//! The session journal's record format: one change to one session, as it sits on disk.
+//! The session journal's record format: one change to one session, or one audit entry, as it
+//! sits on disk.
 //!
 //! Every record is `length: u32 LE ‖ crc32(body): u32 LE ‖ body`, and every body starts with a
 //! tag byte:
@@ -8,11 +9,16 @@
 //! | 1 | issue | token hash (32) ‖ id (16) ‖ owner (16) ‖ flags (1) ‖ created, expires, max expires (3 × i64 LE) |
 //! | 2 | slide | id (16) ‖ expires (i64 LE) ‖ last use (i64 LE) |
 //! | 3 | end | id (16) |
+//! | 4 | audit entry | key (24) ‖ the entry as sled stores it (at most 4 KiB) |
 //!
 //! Flags: bit 0 is the environment (1 live, 0 test); bit 1 marks an id that is *not* derived
 //! from the hash (a session from an older layout), so replay never has to hash to find out.
-//! A length of zero ends the written part of a file. The layout is fixed-width on purpose:
-//! replaying a million sessions at start-up must cost little more than reading them.
+//! A length of zero ends the written part of a file. The session records are fixed-width on
+//! purpose: replaying a million sessions at start-up must cost little more than reading them.
+//!
+//! Audit entries ride in the journal so that the commit which makes a change durable makes its
+//! entry durable too, without a sled commit (see `crate::store::audit_carried`); session replay
+//! skips them.
 
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
@@ -23,7 +29,11 @@ use crate::store::records::StoredEnv;
 /// Bytes in front of every body: its length and CRC.
 pub(super) const FRAME: usize = 8;
 /// The longest body this build writes; anything longer is damage, not a record.
-const MAX_BODY: usize = ISSUE_BODY;
+const MAX_BODY: usize = 1 + AUDIT_KEY + MAX_AUDIT_ENTRY;
+/// Bytes of an audit entry's key.
+pub(crate) const AUDIT_KEY: usize = 24;
+/// The longest audit entry the journal carries.
+pub(crate) const MAX_AUDIT_ENTRY: usize = 4096;
 const ISSUE_BODY: usize = 1 + 32 + 16 + 16 + 1 + 3 * 8;
 /// Bytes of an issue record, framing included.
 pub(super) const ISSUE_RECORD: usize = FRAME + ISSUE_BODY;
@@ -33,6 +43,7 @@ const END_BODY: usize = 1 + 16;
 const ISSUE: u8 = 1;
 const SLIDE: u8 = 2;
 const END: u8 = 3;
+const AUDIT: u8 = 4;
 
 /// A session as the journal records it at issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,9 +76,15 @@ pub(crate) enum Change {
 
 /// What [`decode`] found at the start of a buffer.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Decoded {
+pub(super) enum Decoded<'a> {
     /// A whole, intact record of this many bytes.
     Record(Change, usize),
+    /// A whole, intact audit entry, in this many bytes.
+    Audit {
+        key: &'a [u8; AUDIT_KEY],
+        entry: &'a [u8],
+        len: usize,
+    },
     /// The end of the written part: a zero length, or no bytes at all.
     End,
     /// A record cut short or failing its CRC: a torn write, or damage.
@@ -117,8 +134,25 @@ impl Change {
     }
 }
 
+/// Appends the framed audit entry `entry` under `key` to `out`.
+///
+/// # Panics
+/// If `entry` is longer than [`MAX_AUDIT_ENTRY`]; callers check.
+pub(super) fn encode_audit(key: &[u8; AUDIT_KEY], entry: &[u8], out: &mut Vec<u8>) {
+    assert!(entry.len() <= MAX_AUDIT_ENTRY, "audit entry too long");
+    let start = out.len();
+    out.extend_from_slice(&[0; FRAME]);
+    out.push(AUDIT);
+    out.extend_from_slice(key);
+    out.extend_from_slice(entry);
+    let body_len = u32::try_from(out.len() - start - FRAME).expect("bounded above");
+    let crc = crc32fast::hash(&out[start + FRAME..]);
+    out[start..start + 4].copy_from_slice(&body_len.to_le_bytes());
+    out[start + 4..start + FRAME].copy_from_slice(&crc.to_le_bytes());
+}
+
 /// Decodes the record at the start of `buf`.
-pub(super) fn decode(buf: &[u8]) -> Decoded {
+pub(super) fn decode(buf: &[u8]) -> Decoded<'_> {
     if buf.len() < 4 {
         return if buf.iter().all(|&b| b == 0) {
             Decoded::End
@@ -140,6 +174,14 @@ pub(super) fn decode(buf: &[u8]) -> Decoded {
     let body = &framed[FRAME..];
     if crc32fast::hash(body) != crc {
         return Decoded::Bad("a record fails its checksum");
+    }
+    if body[0] == AUDIT && body.len() > AUDIT_KEY {
+        let (key, entry) = body[1..].split_at(AUDIT_KEY);
+        return Decoded::Audit {
+            key: key.try_into().expect("split at the key's length"),
+            entry,
+            len: FRAME + len,
+        };
     }
     match parse(body) {
         Some(change) => Decoded::Record(change, FRAME + len),
@@ -210,13 +252,14 @@ mod tests {
         ]
     }
 
-    /// Every change decodes to itself, record after record.
+    /// Every change decodes to itself, record after record, and so does an audit entry.
     #[test]
     fn round_trip() {
         let mut buf = Vec::new();
         for c in samples() {
             c.encode(&mut buf);
         }
+        encode_audit(&[9; AUDIT_KEY], b"entry", &mut buf);
         buf.extend_from_slice(&[0; 16]);
         let mut at = 0;
         for c in samples() {
@@ -227,6 +270,13 @@ mod tests {
                 }
                 other => panic!("{other:?}"),
             }
+        }
+        match decode(&buf[at..]) {
+            Decoded::Audit { key, entry, len } => {
+                assert_eq!((key, entry), (&[9; AUDIT_KEY], &b"entry"[..]));
+                at += len;
+            }
+            other => panic!("{other:?}"),
         }
         assert_eq!(decode(&buf[at..]), Decoded::End);
         assert_eq!(decode(&[]), Decoded::End);

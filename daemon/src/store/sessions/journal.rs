@@ -14,7 +14,9 @@
 //!
 //! Compaction writes every live session to a new file with the next epoch, syncs it, and
 //! renames it over the old one. The buffer is emptied when compaction starts: everything in it
-//! is already in the table the snapshot reads, and replaying a change twice is harmless.
+//! is already in the table the snapshot reads, and replaying a change twice is harmless. Audit
+//! entries are not in the table: those past the point the caller names (the last one sled has
+//! made durable) are carried over into the new file.
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -22,7 +24,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use super::change::{self, Change, Decoded};
+use super::change::{self, Change, Decoded, AUDIT_KEY};
 use crate::store::side_file::{self, Recorded, SideFile};
 use crate::store::StoreError;
 
@@ -61,13 +63,29 @@ struct Open {
     synced: u64,
 }
 
+/// Encoded records not yet written to the file, and where they will go.
+#[derive(Debug, Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    /// The epoch of the file they go to...
+    epoch: u64,
+    /// ...and the offset in it where they start.
+    base: u64,
+}
+
+/// A place in the journal: an epoch and a byte offset in that epoch's file.
+pub(crate) type Position = (u64, u64);
+
+/// An audit entry read back from the journal: its key and its bytes.
+pub(crate) type CarriedAudit = ([u8; AUDIT_KEY], Vec<u8>);
+
 /// The journal. See the module docs.
 #[derive(Debug)]
 pub(super) struct Journal {
     dir: PathBuf,
     fsync: bool,
     /// Encoded changes not yet written to the file.
-    pending: Mutex<Vec<u8>>,
+    pending: Mutex<Queue>,
     open: Mutex<Open>,
     state: SideFile,
 }
@@ -173,7 +191,11 @@ impl Journal {
         Ok(Journal {
             dir: dir.to_owned(),
             fsync,
-            pending: Mutex::new(Vec::new()),
+            pending: Mutex::new(Queue {
+                bytes: Vec::new(),
+                epoch,
+                base: len,
+            }),
             open: Mutex::new(Open {
                 file,
                 epoch,
@@ -205,9 +227,30 @@ impl Journal {
         let mut pending = lock(&self.pending);
         let applied = apply();
         if applied {
-            change.encode(&mut pending);
+            change.encode(&mut pending.bytes);
         }
         applied
+    }
+
+    /// Queues an audit entry (at most [`change::MAX_AUDIT_ENTRY`] bytes).
+    pub fn append_audit(&self, key: &[u8; AUDIT_KEY], entry: &[u8]) {
+        change::encode_audit(key, entry, &mut lock(&self.pending).bytes);
+    }
+
+    /// Where the next queued record will go.
+    pub fn position(&self) -> Position {
+        let pending = lock(&self.pending);
+        (pending.epoch, pending.base + pending.bytes.len() as u64)
+    }
+
+    /// The audit entries written at or after `from`: all of this epoch's if `from` is in an
+    /// earlier one.
+    ///
+    /// # Errors
+    /// If the file cannot be read.
+    pub fn audits_from(&self, from: Position) -> Result<Vec<CarriedAudit>, StoreError> {
+        let open = lock(&self.open);
+        audits_in(&open, from)
     }
 
     /// Queues many changes, applying each first (see [`Journal::append`]).
@@ -215,7 +258,7 @@ impl Journal {
         let mut pending = lock(&self.pending);
         for (change, applied) in changes {
             if applied {
-                change.encode(&mut pending);
+                change.encode(&mut pending.bytes);
             }
         }
     }
@@ -226,12 +269,15 @@ impl Journal {
     /// If a write fails. The changes stay queued and the next call writes them again.
     pub fn write(&self, sync: bool) -> Result<(), StoreError> {
         let mut open = lock(&self.open);
-        let bytes = std::mem::take(&mut *lock(&self.pending));
+        let bytes = {
+            let mut pending = lock(&self.pending);
+            let bytes = std::mem::take(&mut pending.bytes);
+            pending.base += bytes.len() as u64;
+            bytes
+        };
         if !bytes.is_empty() {
             if let Err(e) = open.file.write_all_at(&bytes, open.len) {
-                let mut pending = lock(&self.pending);
-                let later = std::mem::replace(&mut *pending, bytes);
-                pending.extend_from_slice(&later);
+                lock(&self.pending).put_back(bytes);
                 return Err(StoreError::Io(e));
             }
             open.len += bytes.len() as u64;
@@ -265,11 +311,12 @@ impl Journal {
 
     /// The journal's length in bytes, written or queued.
     pub fn len(&self) -> u64 {
-        let queued = lock(&self.pending).len() as u64;
+        let queued = lock(&self.pending).bytes.len() as u64;
         lock(&self.open).len + queued
     }
 
-    /// Rewrites the journal as `snapshot` describes the live sessions.
+    /// Rewrites the journal as `snapshot` describes the live sessions, followed by the audit
+    /// entries queued or written at or after `carry_from`.
     ///
     /// `snapshot` is called once, after the queue is emptied, and hands records to its
     /// argument; changes made meanwhile queue up and are written after the snapshot.
@@ -278,10 +325,17 @@ impl Journal {
     /// If writing the new file fails; the old journal then stays in place, whole.
     pub fn compact(
         &self,
+        carry_from: Position,
         snapshot: impl FnOnce(&mut dyn FnMut(&Change) -> std::io::Result<()>) -> std::io::Result<()>,
     ) -> Result<(), StoreError> {
         let mut open = lock(&self.open);
-        let dropped = std::mem::take(&mut *lock(&self.pending));
+        let (dropped, dropped_at) = {
+            let mut pending = lock(&self.pending);
+            let at = (pending.epoch, pending.base);
+            (std::mem::take(&mut pending.bytes), at)
+        };
+        let mut carried = audits_in(&open, carry_from)?;
+        carried.extend(audits(skip_to(&dropped, dropped_at, carry_from)));
         let epoch = open.epoch + 1;
         let result = write_new(&self.dir, epoch, |file| {
             let mut buf = Vec::with_capacity(SNAPSHOT_CHUNK + 128);
@@ -295,15 +349,16 @@ impl Journal {
                 }
                 Ok(())
             })?;
+            for (key, entry) in &carried {
+                change::encode_audit(key, entry, &mut buf);
+            }
             file.write_all_at(&buf, at)
         });
         let file = match result {
             Ok(file) => file,
             Err(e) => {
                 // The old file is untouched; put the dropped changes back for it.
-                let mut pending = lock(&self.pending);
-                let later = std::mem::replace(&mut *pending, dropped);
-                pending.extend_from_slice(&later);
+                lock(&self.pending).put_back(dropped);
                 return Err(e);
             }
         };
@@ -314,7 +369,64 @@ impl Journal {
             len,
             synced: len,
         };
+        {
+            let mut pending = lock(&self.pending);
+            pending.epoch = epoch;
+            pending.base = len;
+        }
         self.record_state(epoch, len)
+    }
+}
+
+impl Queue {
+    /// Puts back in front bytes taken for a write that failed.
+    fn put_back(&mut self, bytes: Vec<u8>) {
+        let later = std::mem::replace(&mut self.bytes, bytes);
+        self.base -= self.bytes.len() as u64;
+        self.bytes.extend_from_slice(&later);
+    }
+}
+
+/// The audit entries in `open`'s file at or after `from` (all of them if `from` is in an
+/// earlier epoch).
+fn audits_in(open: &Open, from: Position) -> Result<Vec<CarriedAudit>, StoreError> {
+    let start = match from {
+        (epoch, offset) if epoch == open.epoch => offset.max(HEADER as u64),
+        _ => HEADER as u64,
+    };
+    if start >= open.len {
+        return Ok(Vec::new());
+    }
+    let mut bytes = vec![0; usize::try_from(open.len - start).expect("a journal fits memory")];
+    open.file
+        .read_exact_at(&mut bytes, start)
+        .map_err(StoreError::Io)?;
+    Ok(audits(&bytes))
+}
+
+/// The part of `bytes`, which start at position `at`, from position `from` on: all of them
+/// if `from` is in an earlier epoch.
+fn skip_to(bytes: &[u8], at: Position, from: Position) -> &[u8] {
+    if from.0 != at.0 || from.1 <= at.1 {
+        return bytes;
+    }
+    let skip = usize::try_from(from.1 - at.1).map_or(bytes.len(), |n| n.min(bytes.len()));
+    &bytes[skip..]
+}
+
+/// The audit entries among encoded records.
+fn audits(mut bytes: &[u8]) -> Vec<CarriedAudit> {
+    let mut out = Vec::new();
+    loop {
+        let len = match change::decode(bytes) {
+            Decoded::Record(_, len) => len,
+            Decoded::Audit { key, entry, len } => {
+                out.push((*key, entry.to_vec()));
+                len
+            }
+            Decoded::End | Decoded::Bad(_) => return out,
+        };
+        bytes = &bytes[len..];
     }
 }
 
@@ -382,15 +494,19 @@ impl Iterator for Changes<'_> {
         if self.torn.is_some() {
             return None;
         }
-        match change::decode(&self.bytes[self.at..]) {
-            Decoded::Record(c, n) => {
-                self.at += n;
-                Some(c)
-            }
-            Decoded::End => None,
-            Decoded::Bad(why) => {
-                self.torn = Some(why);
-                None
+        loop {
+            match change::decode(&self.bytes[self.at..]) {
+                Decoded::Record(c, n) => {
+                    self.at += n;
+                    return Some(c);
+                }
+                // Not a session's: the store reads these back itself.
+                Decoded::Audit { len, .. } => self.at += len,
+                Decoded::End => return None,
+                Decoded::Bad(why) => {
+                    self.torn = Some(why);
+                    return None;
+                }
             }
         }
     }
@@ -453,6 +569,10 @@ mod tests {
         Ok((j, seen))
     }
 
+    fn audit(n: u8) -> CarriedAudit {
+        ([n; AUDIT_KEY], vec![n; usize::from(n)])
+    }
+
     /// What was synced comes back in order; compaction replaces it with the snapshot.
     #[test]
     fn replays_then_compacts() {
@@ -468,12 +588,45 @@ mod tests {
         let (j, seen) = replay(dir.path()).unwrap();
         assert_eq!(seen, vec![end(0), end(1), end(2)]);
         j.append(&end(3), || true);
-        j.compact(|put| put(&end(7))).unwrap();
+        j.compact(j.position(), |put| put(&end(7))).unwrap();
         j.append(&end(8), || true);
         j.write(true).unwrap();
         drop(j);
         let (_, seen) = replay(dir.path()).unwrap();
         assert_eq!(seen, vec![end(7), end(8)]);
+    }
+
+    /// Audit entries are skipped by session replay and read back from a position on, written
+    /// or queued; compaction carries those from its position on, and only those.
+    #[test]
+    fn audit_entries_are_carried_from_a_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let (j, _) = replay(dir.path()).unwrap();
+        let (one, two, three) = (audit(1), audit(2), audit(3));
+        j.append_audit(&one.0, &one.1);
+        j.append(&end(1), || true);
+        j.write(true).unwrap();
+        let mark = j.position();
+        j.append_audit(&two.0, &two.1);
+        j.write(false).unwrap();
+        j.append_audit(&three.0, &three.1);
+        assert_eq!(
+            j.audits_from((0, 0)).unwrap(),
+            vec![one.clone(), two.clone()]
+        );
+        assert_eq!(j.audits_from(mark).unwrap(), vec![two.clone()]);
+        // The queued entry is carried too, after the snapshot.
+        j.compact(mark, |put| put(&end(7))).unwrap();
+        let (epoch, _) = j.position();
+        assert_eq!(
+            j.audits_from((epoch, 0)).unwrap(),
+            vec![two.clone(), three.clone()]
+        );
+        drop(j);
+        let (j, seen) = replay(dir.path()).unwrap();
+        assert_eq!(seen, vec![end(7)]);
+        assert_eq!(j.audits_from((0, 0)).unwrap(), vec![two, three]);
+        assert_eq!(j.audits_from(j.position()).unwrap(), vec![]);
     }
 
     /// A torn tail past the acknowledged length is cut off; damage inside it is refused.
@@ -512,7 +665,7 @@ mod tests {
         j.append(&end(1), || true);
         j.write(true).unwrap();
         let old = std::fs::read(dir.path().join(JOURNAL)).unwrap();
-        j.compact(|_| Ok(())).unwrap();
+        j.compact(j.position(), |_| Ok(())).unwrap();
         drop(j);
         std::fs::write(dir.path().join(JOURNAL), &old).unwrap();
         assert!(matches!(

@@ -10,7 +10,8 @@
 //!
 //! Durability matches sled's side of the store: changes queue in the journal and
 //! [`Sessions::write`] with `sync` makes them durable; [`crate::store::Store::flush`] does
-//! both stores at once before anything is acknowledged.
+//! both stores at once before anything is acknowledged. The journal also carries audit
+//! entries until sled has made them durable (see [`Sessions::append_audit`]).
 
 mod change;
 mod journal;
@@ -19,8 +20,10 @@ mod table;
 pub(crate) use table::session_id;
 
 use change::{Change, Issued};
+pub(crate) use change::{AUDIT_KEY, MAX_AUDIT_ENTRY};
 use dashmap::DashMap;
 use journal::Journal;
+pub(crate) use journal::{CarriedAudit, Position};
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use std::path::Path;
@@ -247,25 +250,37 @@ impl Sessions {
         self.journal.write_and_sync()
     }
 
-    /// Rewrites the journal if it has grown well past what its live sessions need; returns
-    /// whether it did.
-    ///
-    /// # Errors
-    /// If writing the new journal fails; the old one stays.
-    pub fn compact_if_due(&self) -> Result<bool, StoreError> {
-        if !compaction_due(self.journal.len(), self.table.len() as u64) {
-            return Ok(false);
-        }
-        self.compact()?;
-        Ok(true)
+    /// Queues an audit entry (at most [`MAX_AUDIT_ENTRY`] bytes), to be durable with the
+    /// next sync.
+    pub fn append_audit(&self, key: &[u8; AUDIT_KEY], entry: &[u8]) {
+        self.journal.append_audit(key, entry);
     }
 
-    /// Rewrites the journal to hold exactly the sessions in memory.
+    /// Where the next queued record will go.
+    pub fn position(&self) -> Position {
+        self.journal.position()
+    }
+
+    /// The audit entries in the journal at or after `from`.
+    ///
+    /// # Errors
+    /// If the journal cannot be read.
+    pub fn audits_from(&self, from: Position) -> Result<Vec<CarriedAudit>, StoreError> {
+        self.journal.audits_from(from)
+    }
+
+    /// Whether the journal has grown well past what its live sessions need.
+    pub fn compaction_due(&self) -> bool {
+        compaction_due(self.journal.len(), self.table.len() as u64)
+    }
+
+    /// Rewrites the journal to hold exactly the sessions in memory, and the audit entries
+    /// from `carry_from` on.
     ///
     /// # Errors
     /// If writing the new journal fails; the old one stays.
-    pub fn compact(&self) -> Result<(), StoreError> {
-        self.journal.compact(|put| {
+    pub fn compact(&self, carry_from: Position) -> Result<(), StoreError> {
+        self.journal.compact(carry_from, |put| {
             let mut result = Ok(());
             // Copy out each session before writing, so no shard stays locked during I/O.
             let mut batch = Vec::with_capacity(SWEEP_BATCH);
@@ -394,7 +409,7 @@ mod tests {
             assert_eq!(s.find(&h3), None);
             assert_eq!(s.of_owner(Uuid::from_u128(1)).len(), 1);
             assert_eq!(s.by_id(r1.id).map(|(h, _)| h), Some(h1));
-            s.compact().unwrap();
+            s.compact(s.position()).unwrap();
         }
     }
 
