@@ -60,6 +60,22 @@ async fn populate(daemon: &Daemon, key: &Secret, n: usize, connections: usize) -
     pop
 }
 
+/// Restores `file` with `--force` into the stopped `daemon`'s data dir.
+fn restore_forced(daemon: &Daemon, file: &std::path::Path) {
+    let out = daemon
+        .command()
+        .arg("restore")
+        .arg(file)
+        .arg("--force")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// 100 000 credentials (10% revoked) backed up from a serving daemon and restored offline.
 #[test]
 fn round_trip_100k() {
@@ -86,18 +102,7 @@ fn round_trip_100k() {
     let restored = Daemon::start_with("");
     let mut target = restored;
     assert!(target.terminate().success());
-    let out = target
-        .command()
-        .arg("restore")
-        .arg(&file)
-        .arg("--force")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    restore_forced(&target, &file);
     target.restart();
 
     runtime.block_on(async {
@@ -190,4 +195,37 @@ fn restore_refuses_a_running_daemon() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already using data dir"));
     daemon.client().ping().unwrap();
+}
+
+/// A forced restore replaces everything the data dir held: a session issued after the backup
+/// (kept in the session journal, not in sled) stops verifying, and the audit log is the
+/// backup's.
+#[test]
+fn forced_restore_replaces_sessions_and_audit() {
+    let mut daemon = Daemon::start();
+    let (mut admin, _) = daemon.admin_client(Env::Live);
+    let before = admin.client_create(None, None, Scopes::new()).unwrap();
+    let file = daemon.dir().join("b.kwbk");
+    let out = daemon.cli(&["backup", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let after = admin.session_issue(before.client_id).unwrap();
+    drop(admin);
+    assert!(daemon.terminate().success());
+    restore_forced(&daemon, &file);
+    daemon.restart();
+    let mut client = daemon.client();
+    client.verify(&before.session.token, None).unwrap();
+    assert_eq!(
+        client.verify(&after.token, None).unwrap_err().code(),
+        Some(ErrorCode::CredentialInvalid)
+    );
+    let audit = json(&daemon.cli(&["audit", "--json", "--limit", "300"]));
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"client_create"), "{actions:?}");
+    assert!(!actions.contains(&"session_issue"), "{actions:?}");
 }

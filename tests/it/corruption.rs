@@ -88,6 +88,15 @@ fn truncated_session_journal_is_refused() {
     assert_refuses(&daemon, "acknowledged session changes");
 }
 
+/// Truncating the audit log below what was synced is detected at start.
+#[test]
+fn truncated_audit_log_is_refused() {
+    let daemon = daemon_with_history();
+    let segment = daemon.data_dir.join("audit/0000000000000001.log");
+    truncate(&segment, len_of(&segment) - 10);
+    assert_refuses(&daemon, "audit entries are missing");
+}
+
 /// Garbling a journal record, or losing the journal's state file, is refused.
 #[test]
 fn garbled_session_journal_is_refused() {

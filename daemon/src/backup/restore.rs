@@ -111,8 +111,7 @@ pub fn restore_file(
         if !force && !Store::open(data_dir)?.is_empty()? {
             return Err(RestoreError::NotEmpty(data_dir.to_owned()));
         }
-        std::fs::remove_dir_all(data_dir.join("db"))?;
-        let _ = std::fs::remove_file(data_dir.join("generation"));
+        crate::store::remove_all(data_dir)?;
     }
 
     // Pass two: write.
@@ -125,7 +124,7 @@ pub fn restore_file(
         entries += 1;
         bar.inc((entry.key.len() + entry.value.len() + 10) as u64);
     }
-    store.flush()?;
+    store.checkpoint()?;
     bar.finish_and_clear();
     Ok(RestoreReport {
         entries,

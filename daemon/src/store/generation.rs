@@ -16,7 +16,7 @@ use super::side_file::{self, Recorded, SideFile};
 use super::StoreError;
 
 /// The side file's name inside the data dir.
-const FILE: &str = "generation";
+pub(crate) const FILE: &str = "generation";
 
 /// The side file recording the last acknowledged generation.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! The store: the only code that touches sled or the session journal.
 //!
-//! Sessions live in memory and in an append-only journal ([`sessions`]); everything else lives
-//! in sled. sled's trees and their keys:
+//! Sessions live in memory and in an append-only journal ([`sessions`]); the audit log lives in
+//! its own append-only files ([`audit_log`]); everything else lives in sled. sled's trees and their keys:
 //! - `credentials`: token hash (32 bytes) → [`CredentialRecord`]. Verify is one lookup here.
 //! - `credential_ids`: credential id (16) → token hash, for revoking and listing by id.
 //! - `principals`: principal id (16) → [`PrincipalRecord`] (clients and API-token pseudo-users).
@@ -11,7 +11,8 @@
 //!   *lower bound*: a session that slid forward keeps its old entry, and the sweeper moves it on
 //!   when it gets there. Verify therefore never touches the index.
 //! - `meta`: counters (`sweeps_run`, `credentials_swept`) and the commit generation.
-//! - `audit`: time (u64 big-endian ms) ‖ entry id (16) → [`AuditRecord`].
+//! - `audit`: empty. Data dirs from before the audit log held its entries here, keyed by time
+//!   (u64 big-endian ms) ‖ entry id (16); opening one moves them into [`audit_log`].
 //!
 //! Sessions appear in `credentials`, `credential_ids`, `owner_index` and `expiry_index` only in
 //! data dirs from before the journal (layout 1); opening one moves them into the journal.
@@ -21,10 +22,12 @@
 //! point nowhere, which every reader skips and the sweeper removes. Nothing here flushes except
 //! [`Store::flush`]; callers flush before acknowledging a change.
 
+mod audit_log;
 mod commit;
 mod engine;
 mod flusher;
 mod generation;
+mod private_file;
 mod records;
 mod sessions;
 mod side_file;
@@ -118,9 +121,9 @@ impl StoreError {
 pub(crate) const SWEEPS_RUN: &[u8] = b"sweeps_run";
 /// The commit generation (see [`generation`]).
 pub(crate) const GENERATION: &[u8] = b"generation";
-/// Meta key: the journal position (epoch, offset, both u64 big-endian) before which every audit
-/// entry the journal carries is durable in sled. Entries from there on are copied back into
-/// sled at open. Like the generation, it belongs to the data dir and is left out of backups.
+/// Meta key of development builds that kept the audit log in sled while the journal carried
+/// it: the journal position (epoch, offset, both u64 big-endian) up to which sled held the
+/// carried entries. Read once, when the entries move to the audit log.
 const AUDIT_MARK: &[u8] = b"audit_mark";
 pub(crate) const CREDENTIALS_SWEPT: &[u8] = b"credentials_swept";
 /// The data dir's layout: absent in layout 1 (sessions in sled), 2 once they are journaled.
@@ -152,6 +155,9 @@ impl Found {
     }
 }
 
+/// The id backups store audit entries under: a sled tree once, the audit log now.
+const AUDIT_TREE: u8 = 7;
+
 /// The trees a backup carries, by the id it stores them under.
 pub const TREES: [(u8, &str); 7] = [
     (1, "credentials"),
@@ -160,7 +166,7 @@ pub const TREES: [(u8, &str); 7] = [
     (4, "owner_index"),
     (5, "expiry_index"),
     (6, "meta"),
-    (7, "audit"),
+    (AUDIT_TREE, "audit"),
 ];
 
 /// How the store is opened.
@@ -211,9 +217,8 @@ struct Shared {
     committer: Arc<commit::Committer>,
     /// Set after a write to sled; cleared by the commit that makes it durable.
     sled_dirty: AtomicBool,
-    /// Set after an audit entry went to sled without making it dirty (the journal carries
-    /// it, or it is an outcome); cleared by the next sled commit.
-    audit_unsynced: AtomicBool,
+    /// The audit log.
+    audit: audit_log::AuditLog,
     /// Held by a sled commit: the flusher's helper and checkpoints both commit.
     sled_commit: Mutex<()>,
     /// Set when a write failed; cleared by a successful reopen.
@@ -263,6 +268,25 @@ fn uuid_from(tree: &'static str, bytes: &[u8]) -> Result<Uuid, StoreError> {
     Uuid::from_slice(bytes).map_err(|_| StoreError::corrupt(tree, "bad id".to_owned()))
 }
 
+/// Deletes everything the store keeps in `dir` (sled's database, the session journal, the
+/// audit log and their side files), leaving other files alone: what a forced restore clears
+/// before it writes.
+///
+/// # Errors
+/// If a file exists but cannot be deleted.
+pub fn remove_all(dir: &Path) -> std::io::Result<()> {
+    let gone = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    gone(std::fs::remove_dir_all(dir.join("db")))?;
+    gone(std::fs::remove_dir_all(dir.join(audit_log::DIR)))?;
+    for file in [generation::FILE, sessions::JOURNAL, sessions::JOURNAL_STATE] {
+        gone(std::fs::remove_file(dir.join(file)))?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir`.
     ///
@@ -285,6 +309,7 @@ impl Store {
             (engine, sessions)
         });
         let ((engine, sled_ms), (sessions, journal_ms)) = (engine?, sessions?);
+        let (audit, audit_synced) = audit_log::AuditLog::open(dir, options.fsync)?;
         tracing::info!(
             sled_ms,
             journal_ms,
@@ -299,7 +324,7 @@ impl Store {
                 sessions,
                 committer: Arc::default(),
                 sled_dirty: AtomicBool::new(false),
-                audit_unsynced: AtomicBool::new(false),
+                audit,
                 sled_commit: Mutex::new(()),
                 failed: AtomicBool::new(false),
                 failure: Mutex::new(String::new()),
@@ -312,7 +337,7 @@ impl Store {
         )
         .map_err(StoreError::Io)?;
         store.journal_sled_sessions()?;
-        store.restore_carried_audit()?;
+        store.restore_carried_audit(audit_synced.map(|s| s.carried_to))?;
         Ok(store)
     }
 
@@ -358,40 +383,70 @@ impl Store {
         Ok(())
     }
 
-    /// Copies back into sled the audit entries the journal carries past sled's audit mark:
-    /// those a crash took before sled made them durable. An entry sled has is left as it is
-    /// (it may hold the outcome). A data dir without a mark (older than the mark, or new)
-    /// carries no entries; it gets one now, so a crash before the first checkpoint is covered.
-    fn restore_carried_audit(&self) -> Result<(), StoreError> {
+    /// Brings the audit log up to date at open: moves entries an older layout kept in sled
+    /// into it, and copies back the entries the journal carries past `carried_to` (what the log
+    /// had synced when the daemon stopped) that the log lacks, since a crash took them. Then
+    /// syncs the log, recording the journal's end.
+    fn restore_carried_audit(&self, carried_to: Option<Position>) -> Result<(), StoreError> {
         let engine = self.engine()?;
-        let Some(mark) = engine.meta.get(AUDIT_MARK)? else {
-            self.commit_sled_now()?;
-            return Ok(());
-        };
-        let mark: [u8; 16] = mark
-            .as_ref()
-            .try_into()
-            .map_err(|_| StoreError::corrupt("meta", "audit mark is not 16 bytes".into()))?;
-        let from = (
-            u64::from_be_bytes(mark[..8].try_into().expect("8 bytes")),
-            u64::from_be_bytes(mark[8..].try_into().expect("8 bytes")),
-        );
-        let mut restored = 0;
-        for (key, entry) in self.shared.sessions.audits_from(from)? {
-            let absent = engine
-                .audit
-                .compare_and_swap(key, None::<&[u8]>, Some(entry))?
-                .is_ok();
-            restored += u64::from(absent);
+        let legacy_mark = engine.meta.get(AUDIT_MARK)?.and_then(|m| {
+            let m: [u8; 16] = m.as_ref().try_into().ok()?;
+            Some((
+                u64::from_be_bytes(m[..8].try_into().expect("8 bytes")),
+                u64::from_be_bytes(m[8..].try_into().expect("8 bytes")),
+            ))
+        });
+        let mut moved = 0u64;
+        for entry in engine.audit.iter() {
+            let (key, value) = entry?;
+            let key: AuditKey = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::corrupt("audit", "a key of the wrong length".into()))?;
+            self.shared.audit.append(&key, &value)?;
+            moved += 1;
+        }
+        // With no record of its own, the log has synced nothing the journal carries: all of it
+        // is copied (none, in a data dir older than the journal's audit entries).
+        let from = carried_to.or(legacy_mark).unwrap_or((0, 0));
+        let carried = self.shared.sessions.audits_from(from)?;
+        let mut restored = 0u64;
+        if !carried.is_empty() {
+            let present = self.shared.audit.recent_keys()?;
+            for (key, entry) in carried {
+                if !present.contains(&key) {
+                    self.shared.audit.append(&key, &entry)?;
+                    restored += 1;
+                }
+            }
+        }
+        self.sync_audit()?;
+        if moved > 0 || legacy_mark.is_some() {
+            self.write(|e| {
+                e.audit.clear()?;
+                e.meta.remove(AUDIT_MARK)?;
+                Ok(())
+            })?;
+            self.flush()?;
+            tracing::info!(entries = moved, "moved the audit log out of sled");
         }
         if restored > 0 {
-            self.shared.audit_unsynced.store(true, Ordering::Release);
             tracing::info!(
                 restored,
-                "copied audit entries from the journal back into sled"
+                "copied audit entries from the journal into the audit log"
             );
         }
         Ok(())
+    }
+
+    /// Writes and syncs the audit log, recording that every entry the journal carried so far
+    /// is safe in it. Returns the journal position recorded.
+    fn sync_audit(&self) -> Result<Position, StoreError> {
+        // Read first: an entry goes into the log's queue before the journal's, so every
+        // carried entry before this position is queued in the log by now.
+        let carried_to = self.shared.sessions.position();
+        self.shared.audit.sync(carried_to)?;
+        Ok(carried_to)
     }
 
     /// The engine for a read.
@@ -525,51 +580,38 @@ impl Store {
         if !self.shared.sled_dirty.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.commit_sled_now().map(drop)
+        self.commit_sled_now()
     }
 
-    /// Commits sled, recording the audit mark; returns the mark. Every audit entry queued in
-    /// the journal before it is durable in sled once this returns.
-    fn commit_sled_now(&self) -> Result<Position, StoreError> {
+    /// Commits sled.
+    fn commit_sled_now(&self) -> Result<(), StoreError> {
         let _one_at_a_time = self
             .shared
             .sled_commit
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        // Cleared first: a write after this point sets them again for the next commit.
+        // Cleared first: a write after this point sets it again for the next commit.
         let dirty = self.shared.sled_dirty.swap(false, Ordering::AcqRel);
-        let audit = self.shared.audit_unsynced.swap(false, Ordering::AcqRel);
-        // Every carried entry before the mark went to sled before it went to the journal.
-        let mark = self.shared.sessions.position();
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&mark.0.to_be_bytes());
-        bytes[8..].copy_from_slice(&mark.1.to_be_bytes());
-        let result = self.write_engine(|engine| {
-            engine.meta.insert(AUDIT_MARK, &bytes)?;
-            engine.commit()
-        });
+        let result = self.write_engine(|engine| engine.commit());
         if result.is_err() {
             self.shared.sled_dirty.fetch_or(dirty, Ordering::AcqRel);
-            self.shared.audit_unsynced.fetch_or(audit, Ordering::AcqRel);
         }
-        result.map(|()| mark)
+        result
     }
 
-    /// Writes and syncs the journal, and commits sled if anything waits on it: the background
-    /// writer's call every half second, and the last act of a clean shutdown. It bounds what a
-    /// crash or a power loss can take of changes nobody waits on (slides, sweeps, audit
-    /// outcomes), and with `fsync = false` of acknowledged ones, to the interval between calls.
+    /// Writes and syncs the journal and the audit log, and commits sled if it was written:
+    /// the background writer's call every half second, and the last act of a clean shutdown.
+    /// It bounds what a crash or a power loss can take of changes nobody waits on (slides,
+    /// sweeps, audit outcomes), and with `fsync = false` of acknowledged ones, to the interval
+    /// between calls; and it keeps short the tail of audit entries that only the journal
+    /// carries.
     ///
     /// # Errors
     /// If a write or a sync fails; unwritten changes stay queued.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         self.shared.sessions.write_and_sync()?;
-        if self.shared.sled_dirty.load(Ordering::Acquire)
-            || self.shared.audit_unsynced.load(Ordering::Acquire)
-        {
-            self.commit_sled_now()?;
-        }
-        Ok(())
+        self.sync_audit()?;
+        self.commit_sled()
     }
 
     /// The credential of kind `kind` whose token hashes to `hash`, with its owner's scopes.
@@ -746,9 +788,9 @@ impl Store {
     /// # Errors
     /// If writing the new journal fails; the old one stays.
     pub fn compact_sessions(&self) -> Result<(), StoreError> {
-        // The audit entries sled has made durable need not be carried into the new journal.
-        let mark = self.commit_sled_now()?;
-        self.shared.sessions.compact(mark)
+        // The audit entries the log has synced need not be carried into the new journal.
+        let carried_to = self.sync_audit()?;
+        self.shared.sessions.compact(carried_to)
     }
 
     /// Ends every session expired at `now`, then compacts the journal if it is due; returns
@@ -864,78 +906,58 @@ fn free_bytes(dir: &Path) -> Result<u64, StoreError> {
 impl Store {
     /// Appends an audit entry; returns its key, for [`Store::update_audit`].
     ///
-    /// The entry goes to sled, which is not made dirty by it, and then to the journal, which
-    /// carries it: the next group commit makes it durable with whatever change it describes,
-    /// and a change that lives only in the journal (a session issue or revoke) needs no sled
-    /// commit. Checkpoints commit sled in the background; at open, the entries the journal
-    /// carries past sled's last commit are copied back ([`Store::open`]).
+    /// The entry is queued in the audit log and then in the session journal, which carries it:
+    /// the next group commit makes it durable with whatever change it describes, without a
+    /// sled commit. Checkpoints write and sync the log in the background; at open, the
+    /// entries the journal carries past the log's last sync are copied back.
+    ///
+    /// # Errors
+    /// If the entry cannot be encoded.
     pub(crate) fn append_audit(&self, record: &AuditRecord) -> Result<AuditKey, StoreError> {
         let key = expiry_key(record.at, Uuid::new_v4());
         let bytes = records::encode(record)?;
-        if bytes.len() > sessions::MAX_AUDIT_ENTRY {
-            // Never in practice (entries are a few hundred bytes); sled's commit covers it.
-            return self.write(|e| {
-                e.audit.insert(key, bytes)?;
-                Ok(key)
-            });
-        }
-        self.write_engine(|e| {
-            e.audit.insert(key, bytes.as_slice())?;
-            Ok(())
-        })?;
+        self.shared.audit.append(&key, &bytes)?;
         self.shared.sessions.append_audit(&key, &bytes);
-        self.shared.audit_unsynced.store(true, Ordering::Release);
         Ok(key)
     }
 
-    /// Rewrites an audit entry (its outcome, once known). Lazily durable: the next
-    /// checkpoint commits it.
+    /// Replaces an audit entry (with its outcome, once known). Lazily durable: the next
+    /// checkpoint syncs it.
+    ///
+    /// # Errors
+    /// If the entry cannot be encoded.
     pub(crate) fn update_audit(
         &self,
         key: &AuditKey,
         record: &AuditRecord,
     ) -> Result<(), StoreError> {
-        let bytes = records::encode(record)?;
-        self.write_engine(|e| {
-            e.audit.insert(key, bytes)?;
-            Ok(())
-        })?;
-        self.shared.audit_unsynced.store(true, Ordering::Release);
-        Ok(())
+        self.shared.audit.append(key, &records::encode(record)?)
     }
 
     /// The most recent `limit` audit entries at or after `since`, oldest first.
+    ///
+    /// # Errors
+    /// If the log cannot be read or holds a garbled entry.
     pub(crate) fn audit_since(
         &self,
         since: UnixMillis,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        let start = expiry_key(since, Uuid::nil());
-        let mut out = Vec::with_capacity(limit.min(1024));
-        for entry in self
-            .engine()?
+        self.shared
             .audit
-            .range(start.as_slice()..)
-            .rev()
-            .take(limit)
-        {
-            out.push(records::decode("audit", &entry?.1)?);
-        }
-        out.reverse();
-        Ok(out)
+            .since(&expiry_key(since, Uuid::nil()), limit)?
+            .iter()
+            .map(|bytes| records::decode("audit", bytes))
+            .collect()
     }
 
-    /// Deletes audit entries older than `before`; returns how many.
+    /// Deletes audit entries older than `before`, a segment at a time (see [`audit_log`]);
+    /// returns how many.
+    ///
+    /// # Errors
+    /// If a segment cannot be read or deleted.
     pub(crate) fn prune_audit(&self, before: UnixMillis) -> Result<u64, StoreError> {
-        let end = expiry_key(before, Uuid::nil());
-        self.write(|e| {
-            let mut n = 0;
-            for entry in e.audit.range(..end.as_slice()) {
-                e.audit.remove(entry?.0)?;
-                n += 1;
-            }
-            Ok(n)
-        })
+        self.shared.audit.prune(&expiry_key(before, Uuid::nil()))
     }
 
     /// Hands every entry of every tree in [`TREES`] to `sink`, tree by tree in key order. The
@@ -952,10 +974,17 @@ impl Store {
             if id == 1 {
                 n += self.export_sessions(&mut sink)?;
             }
+            if id == AUDIT_TREE {
+                n += self
+                    .shared
+                    .audit
+                    .for_each(|key, entry| sink(id, key, entry))?;
+                continue;
+            }
             let tree = e.tree(id).expect("TREES lists only known trees");
             for entry in tree.iter() {
                 let (key, value) = entry?;
-                if id == 6 && (key.as_ref() == GENERATION || key.as_ref() == AUDIT_MARK) {
+                if id == 6 && key.as_ref() == GENERATION {
                     continue;
                 }
                 sink(id, &key, &value).map_err(StoreError::Io)?;
@@ -988,6 +1017,12 @@ impl Store {
     /// A session's `credentials` entry goes to the journal, and the index entries that an
     /// older layout kept for it in sled are dropped.
     pub(crate) fn import(&self, tree: u8, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        if tree == AUDIT_TREE {
+            let key: AuditKey = key.try_into().map_err(|_| {
+                StoreError::corrupt("backup", "an audit key of the wrong length".into())
+            })?;
+            return self.shared.audit.append(&key, value);
+        }
         if tree == 1 {
             let (record, _) = records::decode_credential(value)?;
             if record.kind == StoredKind::Session {
@@ -1098,40 +1133,80 @@ mod tests {
         }
     }
 
-    /// An audit entry sled lost in a crash (simulated: removed behind the store's back after
-    /// the commit that made its journal record durable) comes back from the journal at open;
-    /// one that sled made durable (past the next checkpoint's mark) is not copied again.
+    fn outcome_of(store: &Store) -> Vec<(UnixMillis, StoredOutcome)> {
+        store
+            .audit_since(0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.at, r.outcome))
+            .collect()
+    }
+
+    /// Audit entries through crashes (simulated by dropping the store without a checkpoint:
+    /// the log's queue is lost, the journal is synced): an entry the journal made durable comes
+    /// back, once; an outcome synced by a checkpoint stays; one that was not reads `pending`;
+    /// a compaction carries what the log had not synced; and entries an older layout kept in
+    /// sled move into the log.
     #[test]
-    fn audit_entries_come_back_from_the_journal() {
+    fn audit_entries_through_crashes() {
+        use StoredOutcome::{Ok as Done, Pending};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let lost = store.append_audit(&audit_entry(10)).unwrap();
+        store.append_audit(&audit_entry(10)).unwrap();
         store.flush().unwrap();
-        store.engine().unwrap().audit.remove(lost).unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.audit_since(0, 10).unwrap(), vec![audit_entry(10)]);
-        // After a checkpoint sled holds both; a later removal (a prune) sticks.
-        let kept = store.append_audit(&audit_entry(20)).unwrap();
+        assert_eq!(outcome_of(&store), vec![(10, Pending)]);
+
+        let synced = store.append_audit(&audit_entry(20)).unwrap();
         store.checkpoint().unwrap();
-        store.engine().unwrap().audit.remove(kept).unwrap();
-        drop(store);
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.audit_since(0, 10).unwrap(), vec![audit_entry(10)]);
-        // A compaction carries what sled has not committed, and only that.
-        let carried = store.append_audit(&audit_entry(30)).unwrap();
-        store.compact_sessions().unwrap();
-        let again = store.append_audit(&audit_entry(40)).unwrap();
+        let mut done = audit_entry(20);
+        done.outcome = Done;
+        store.update_audit(&synced, &done).unwrap();
+        store.checkpoint().unwrap();
+        let unsynced = store.append_audit(&audit_entry(30)).unwrap();
         store.flush().unwrap();
-        for key in [carried, again] {
-            store.engine().unwrap().audit.remove(key).unwrap();
-        }
+        let mut done = audit_entry(30);
+        done.outcome = Done;
+        store.update_audit(&unsynced, &done).unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(
-            store.audit_since(0, 10).unwrap(),
-            vec![audit_entry(10), audit_entry(40)]
+            outcome_of(&store),
+            vec![(10, Pending), (20, Done), (30, Pending)]
         );
+
+        store.append_audit(&audit_entry(40)).unwrap();
+        store.compact_sessions().unwrap();
+        store.append_audit(&audit_entry(50)).unwrap();
+        store.flush().unwrap();
+        let mut legacy = audit_entry(5);
+        legacy.outcome = Done;
+        let legacy_key = expiry_key(5, Uuid::new_v4());
+        store
+            .write(|e| {
+                e.audit.insert(legacy_key, records::encode(&legacy)?)?;
+                Ok(())
+            })
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            outcome_of(&store),
+            vec![
+                (5, Done),
+                (10, Pending),
+                (20, Done),
+                (30, Pending),
+                (40, Pending),
+                (50, Pending)
+            ]
+        );
+        assert!(store.engine().unwrap().audit.is_empty());
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(outcome_of(&store).len(), 6, "nothing is copied twice");
     }
 
     /// A session restored from a backup (exported without scopes) verifies with its client's

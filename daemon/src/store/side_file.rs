@@ -6,9 +6,11 @@
 //! written *after* the commit it describes, so a crash can leave it behind the data, never
 //! ahead of it.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::ErrorKind;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
+
+use super::private_file::{self, Contents};
 use std::path::Path;
 
 /// What a side file held at start-up.
@@ -48,13 +50,7 @@ pub(crate) struct SideFile {
 impl SideFile {
     /// Opens (or creates) the side file at `path`.
     pub fn open(path: &Path) -> std::io::Result<SideFile> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .mode(0o600)
-            .open(path)?;
+        let file = private_file::open(path, Contents::Keep)?;
         Ok(SideFile { file })
     }
 

@@ -76,7 +76,7 @@ pub(crate) enum Change {
 
 /// What [`decode`] found at the start of a buffer.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Decoded<'a> {
+pub(crate) enum Decoded<'a> {
     /// A whole, intact record of this many bytes.
     Record(Change, usize),
     /// A whole, intact audit entry, in this many bytes.
@@ -138,7 +138,7 @@ impl Change {
 ///
 /// # Panics
 /// If `entry` is longer than [`MAX_AUDIT_ENTRY`]; callers check.
-pub(super) fn encode_audit(key: &[u8; AUDIT_KEY], entry: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn encode_audit(key: &[u8; AUDIT_KEY], entry: &[u8], out: &mut Vec<u8>) {
     assert!(entry.len() <= MAX_AUDIT_ENTRY, "audit entry too long");
     let start = out.len();
     out.extend_from_slice(&[0; FRAME]);
@@ -152,7 +152,7 @@ pub(super) fn encode_audit(key: &[u8; AUDIT_KEY], entry: &[u8], out: &mut Vec<u8
 }
 
 /// Decodes the record at the start of `buf`.
-pub(super) fn decode(buf: &[u8]) -> Decoded<'_> {
+pub(crate) fn decode(buf: &[u8]) -> Decoded<'_> {
     if buf.len() < 4 {
         return if buf.iter().all(|&b| b == 0) {
             Decoded::End

@@ -20,11 +20,12 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use super::change::{self, Change, Decoded, AUDIT_KEY};
+use crate::store::private_file::{self, Contents};
 use crate::store::side_file::{self, Recorded, SideFile};
 use crate::store::StoreError;
 
@@ -526,14 +527,7 @@ fn write_new(
     body: impl FnOnce(&File) -> std::io::Result<()>,
 ) -> Result<File, StoreError> {
     let tmp = dir.join(format!("{JOURNAL}.new"));
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(StoreError::Io)?;
+    let file = private_file::open(&tmp, Contents::Discard).map_err(StoreError::Io)?;
     let written = (|| {
         file.write_all_at(&header(epoch), 0)?;
         body(&file)?;

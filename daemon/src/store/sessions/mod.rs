@@ -19,11 +19,13 @@ mod table;
 
 pub(crate) use table::session_id;
 
+pub(crate) use change::{
+    decode as decode_record, encode_audit, Decoded, AUDIT_KEY, MAX_AUDIT_ENTRY,
+};
 use change::{Change, Issued};
-pub(crate) use change::{AUDIT_KEY, MAX_AUDIT_ENTRY};
 use dashmap::DashMap;
 use journal::Journal;
-pub(crate) use journal::{CarriedAudit, Position};
+pub(crate) use journal::{CarriedAudit, Position, JOURNAL, STATE as JOURNAL_STATE};
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use std::path::Path;
