@@ -4,7 +4,8 @@
 //! - `kind` is `adm` (admin key), `ses` (session), `tst` (test key) or `api` (API token);
 //! - `env` is `live` or `test`;
 //! - `body` is 58 characters of lowercase base32hex (RFC 4648 §7, no padding) encoding 32 bytes
-//!   from the OS CSPRNG followed by a big-endian CRC-32 of the prefix and those bytes.
+//!   from the OS CSPRNG (`getrandom`, fetched 64 tokens' worth at a time) followed by a
+//!   big-endian CRC-32 of the prefix and those bytes.
 //!
 //! Only `[a-z0-9_]` appear, which are safe unquoted in a shell, a URL and an HTTP header. The
 //! prefix is part of the token and is covered by the checksum, so a token with its prefix cut
@@ -135,14 +136,53 @@ fn encode_body(prefix: &str, random: &[u8; RANDOM_LEN]) -> String {
 #[error("the OS random number generator failed: {0}")]
 pub struct RandomError(getrandom::Error);
 
+/// Tokens' worth of OS randomness fetched per `getrandom` call.
+const POOL_TOKENS: usize = 64;
+
+/// OS CSPRNG output fetched ahead, so that one system call serves [`POOL_TOKENS`] tokens: a
+/// session issue is otherwise one system call in four. The bytes are handed out unaltered and
+/// each is zeroed as it is taken, so no two tokens share any, and what was handed out does not
+/// linger. A pool is per thread and never crosses a `fork` (keywardd does not fork).
+struct Pool {
+    bytes: [u8; RANDOM_LEN * POOL_TOKENS],
+    /// The first byte not yet handed out.
+    next: usize,
+}
+
+thread_local! {
+    static POOL: std::cell::RefCell<Pool> = const {
+        std::cell::RefCell::new(Pool {
+            bytes: [0; RANDOM_LEN * POOL_TOKENS],
+            next: RANDOM_LEN * POOL_TOKENS,
+        })
+    };
+}
+
+/// Fills `out` from the thread's pool of OS randomness, refilling it when it runs out.
+fn os_random(out: &mut [u8; RANDOM_LEN]) -> Result<(), RandomError> {
+    POOL.with_borrow_mut(|pool| {
+        if pool.next + RANDOM_LEN > pool.bytes.len() {
+            getrandom::getrandom(&mut pool.bytes).map_err(RandomError)?;
+            pool.next = 0;
+        }
+        let taken = &mut pool.bytes[pool.next..pool.next + RANDOM_LEN];
+        out.copy_from_slice(taken);
+        taken.fill(0);
+        pool.next += RANDOM_LEN;
+        Ok(())
+    })
+}
+
 /// Generates a new token of `kind` in `env` from the OS CSPRNG.
 ///
 /// # Errors
 /// Only if the operating system's random source fails.
 pub fn generate(kind: CredentialKind, env: Env) -> Result<Secret, RandomError> {
     let mut random = [0u8; RANDOM_LEN];
-    getrandom::getrandom(&mut random).map_err(RandomError)?;
-    Ok(assemble(kind, env, &random))
+    os_random(&mut random)?;
+    let token = assemble(kind, env, &random);
+    random.fill(0);
+    Ok(token)
 }
 
 /// Builds the token for given random bytes. Public so tests and fuzzers can make valid tokens.
@@ -228,6 +268,25 @@ mod tests {
     }
 
     /// Generated tokens have the documented shape and parse back to their kind and env.
+    /// Across several refills of the pool every token is distinct, and the bytes handed out
+    /// are zeroed in the pool.
+    #[test]
+    fn pooled_randomness_is_never_reused() {
+        let tokens: std::collections::HashSet<String> = (0..POOL_TOKENS * 3 + 5)
+            .map(|_| {
+                generate(CredentialKind::Session, Env::Live)
+                    .unwrap()
+                    .expose()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(tokens.len(), POOL_TOKENS * 3 + 5);
+        POOL.with_borrow(|pool| {
+            assert!(pool.bytes[..pool.next].iter().all(|&b| b == 0));
+            assert!(pool.bytes[pool.next..].iter().any(|&b| b != 0));
+        });
+    }
+
     #[test]
     fn generated_tokens_parse() {
         for kind in [

