@@ -41,7 +41,7 @@ const COMPACT_MIN_BYTES: u64 = 64 << 20;
 /// A journal is compacted once it is this many times what its live sessions need.
 const COMPACT_RATIO: u64 = 4;
 /// Sessions removed per journal lock during a sweep, so verifies and issues interleave.
-const SWEEP_BATCH: usize = 256;
+const SWEEP_BATCH: usize = 16;
 /// Bytes a live session takes in a compacted journal (an issue record and a slide).
 const LIVE_BYTES: u64 = 100 + 41;
 
