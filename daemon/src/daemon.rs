@@ -141,7 +141,7 @@ pub(crate) async fn serve(
     for task in background {
         let _ = task.await;
     }
-    let flushed = tokio::task::spawn_blocking(move || store.checkpoint())
+    let flushed = tokio::task::spawn_blocking(move || store.close())
         .await
         .expect("flush task does not panic");
     drop(socket);

@@ -35,8 +35,6 @@ pub(crate) const AUDIT_KEY: usize = 24;
 /// The longest audit entry the journal carries.
 pub(crate) const MAX_AUDIT_ENTRY: usize = 4096;
 const ISSUE_BODY: usize = 1 + 32 + 16 + 16 + 1 + 3 * 8;
-/// Bytes of an issue record, framing included.
-pub(super) const ISSUE_RECORD: usize = FRAME + ISSUE_BODY;
 const SLIDE_BODY: usize = 1 + 16 + 2 * 8;
 const END_BODY: usize = 1 + 16;
 
@@ -149,6 +147,22 @@ pub(crate) fn encode_audit(key: &[u8; AUDIT_KEY], entry: &[u8], out: &mut Vec<u8
     let crc = crc32fast::hash(&out[start + FRAME..]);
     out[start..start + 4].copy_from_slice(&body_len.to_le_bytes());
     out[start + 4..start + FRAME].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// How many records in `buf` are issue records, judged by their lengths and tags alone (no
+/// checksums): an upper bound of the sessions a replay of `buf` adds.
+pub(super) fn count_issues(mut buf: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some(len) = buf.get(..4) {
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let Some(tag) = buf.get(FRAME) else { break };
+        if len == 0 || len > MAX_BODY {
+            break;
+        }
+        n += usize::from(*tag == ISSUE);
+        buf = buf.get(FRAME + len..).unwrap_or_default();
+    }
+    n
 }
 
 /// Decodes the record at the start of `buf`.
@@ -280,6 +294,7 @@ mod tests {
         }
         assert_eq!(decode(&buf[at..]), Decoded::End);
         assert_eq!(decode(&[]), Decoded::End);
+        assert_eq!(count_issues(&buf), 1);
     }
 
     /// A cut-off record, a flipped bit and a wild length are all reported, never decoded.

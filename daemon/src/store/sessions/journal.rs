@@ -487,9 +487,10 @@ impl<'a> Records<'a> {
         }
     }
 
-    /// The most sessions they can hold, judged by their size: enough to size the table.
+    /// The most sessions they can hold: the issue records, counted by walking the frames
+    /// without checking them, to size the table.
     pub fn max_sessions(&self) -> usize {
-        self.0.len() / change::ISSUE_RECORD
+        change::count_issues(self.0)
     }
 }
 

@@ -38,8 +38,10 @@ use super::StoreError;
 
 /// A journal shorter than this is never compacted.
 const COMPACT_MIN_BYTES: u64 = 64 << 20;
-/// A journal is compacted once it is this many times what its live sessions need.
+/// A journal is compacted once it is this many times what its live sessions need...
 const COMPACT_RATIO: u64 = 4;
+/// ...or, at a clean shutdown, this many times: the next start then reads less.
+const COMPACT_RATIO_AT_CLOSE: u64 = 2;
 /// Sessions removed per journal lock during a sweep, so verifies and issues interleave.
 const SWEEP_BATCH: usize = 16;
 /// Bytes a live session takes in a compacted journal (an issue record and a slide).
@@ -271,9 +273,15 @@ impl Sessions {
         self.journal.audits_from(from)
     }
 
-    /// Whether the journal has grown well past what its live sessions need.
-    pub fn compaction_due(&self) -> bool {
-        compaction_due(self.journal.len(), self.table.len() as u64)
+    /// Whether the journal has grown well past what its live sessions need; `at_close`, a
+    /// little past (see [`COMPACT_RATIO_AT_CLOSE`]).
+    pub fn compaction_due(&self, at_close: bool) -> bool {
+        let ratio = if at_close {
+            COMPACT_RATIO_AT_CLOSE
+        } else {
+            COMPACT_RATIO
+        };
+        compaction_due(self.journal.len(), self.table.len() as u64, ratio)
     }
 
     /// Rewrites the journal to hold exactly the sessions in memory, and the audit entries
@@ -344,9 +352,9 @@ fn session_of(i: &Issued, last_used_at: Option<UnixMillis>) -> Session {
     }
 }
 
-/// Whether a journal of `len` bytes holding `live` sessions should be rewritten.
-fn compaction_due(len: u64, live: u64) -> bool {
-    len >= COMPACT_MIN_BYTES && len > COMPACT_RATIO.saturating_mul(live * LIVE_BYTES)
+/// Whether a journal of `len` bytes holding `live` sessions is `ratio` times what they need.
+fn compaction_due(len: u64, live: u64, ratio: u64) -> bool {
+    len >= COMPACT_MIN_BYTES && len > ratio.saturating_mul(live * LIVE_BYTES)
 }
 
 #[cfg(test)]
@@ -431,9 +439,17 @@ mod tests {
     /// Compaction waits for real garbage, and for a journal worth the rewrite.
     #[test]
     fn compaction_threshold() {
-        assert!(!compaction_due(COMPACT_MIN_BYTES - 1, 0));
-        assert!(compaction_due(COMPACT_MIN_BYTES, 0));
-        assert!(!compaction_due(COMPACT_MIN_BYTES, 1_000_000));
-        assert!(compaction_due(10 * COMPACT_MIN_BYTES, 1_000));
+        let r = COMPACT_RATIO;
+        assert!(!compaction_due(COMPACT_MIN_BYTES - 1, 0, r));
+        assert!(compaction_due(COMPACT_MIN_BYTES, 0, r));
+        assert!(!compaction_due(COMPACT_MIN_BYTES, 1_000_000, r));
+        assert!(compaction_due(10 * COMPACT_MIN_BYTES, 1_000, r));
+        let live = COMPACT_MIN_BYTES / LIVE_BYTES;
+        assert!(!compaction_due(3 * COMPACT_MIN_BYTES, live, r));
+        assert!(compaction_due(
+            3 * COMPACT_MIN_BYTES,
+            live,
+            COMPACT_RATIO_AT_CLOSE
+        ));
     }
 }
