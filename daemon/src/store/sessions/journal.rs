@@ -285,10 +285,11 @@ impl Journal {
             bytes
         };
         if !bytes.is_empty() {
+            // Best effort: on a nearly full disk the records may fit where a mebibyte of zeros
+            // does not, and an append without them is merely slower to sync.
             let end = open.len + bytes.len() as u64;
-            if let Err(e) =
-                preallocate(&mut open, end).and_then(|()| open.file.write_all_at(&bytes, open.len))
-            {
+            let _ = preallocate(&mut open, end);
+            if let Err(e) = open.file.write_all_at(&bytes, open.len) {
                 lock(&self.pending).put_back(bytes);
                 return Err(StoreError::Io(e));
             }
@@ -396,9 +397,11 @@ fn preallocate(open: &mut Open, end: u64) -> std::io::Result<()> {
     if end <= open.allocated {
         return Ok(());
     }
-    let target = end.max(open.allocated + PREALLOCATE);
-    let zeros = vec![0u8; usize::try_from(target - open.allocated).expect("a mebibyte or so")];
-    open.file.write_all_at(&zeros, open.allocated)?;
+    // Never below the written end: after a failed attempt, records may lie past `allocated`.
+    let start = open.allocated.max(open.len);
+    let target = end + PREALLOCATE;
+    let zeros = vec![0u8; usize::try_from(target - start).expect("a mebibyte or so")];
+    open.file.write_all_at(&zeros, start)?;
     open.allocated = target;
     Ok(())
 }
