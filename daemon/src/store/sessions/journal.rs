@@ -93,7 +93,8 @@ pub(super) struct Journal {
     dir: PathBuf,
     fsync: bool,
     /// Encoded changes not yet written to the file.
-    pending: Mutex<Queue>,
+    /// A fair lock: the sweep hands it over between batches (see [`Journal::append_all`]).
+    pending: parking_lot::Mutex<Queue>,
     open: Mutex<Open>,
     state: SideFile,
 }
@@ -199,7 +200,7 @@ impl Journal {
         Ok(Journal {
             dir: dir.to_owned(),
             fsync,
-            pending: Mutex::new(Queue {
+            pending: parking_lot::Mutex::new(Queue {
                 bytes: Vec::new(),
                 epoch,
                 base: len,
@@ -233,7 +234,7 @@ impl Journal {
     /// Runs `apply` and, if it returns `true`, queues `change`, both under one lock, so the
     /// journal records changes in the order they took effect.
     pub fn append(&self, change: &Change, apply: impl FnOnce() -> bool) -> bool {
-        let mut pending = lock(&self.pending);
+        let mut pending = self.pending.lock();
         let applied = apply();
         if applied {
             change.encode(&mut pending.bytes);
@@ -243,12 +244,12 @@ impl Journal {
 
     /// Queues an audit entry (at most [`change::MAX_AUDIT_ENTRY`] bytes).
     pub fn append_audit(&self, key: &[u8; AUDIT_KEY], entry: &[u8]) {
-        change::encode_audit(key, entry, &mut lock(&self.pending).bytes);
+        change::encode_audit(key, entry, &mut self.pending.lock().bytes);
     }
 
     /// Where the next queued record will go.
     pub fn position(&self) -> Position {
-        let pending = lock(&self.pending);
+        let pending = self.pending.lock();
         (pending.epoch, pending.base + pending.bytes.len() as u64)
     }
 
@@ -262,14 +263,17 @@ impl Journal {
         audits_in(&open, from)
     }
 
-    /// Queues many changes, applying each first (see [`Journal::append`]).
+    /// Queues many changes, applying each first (see [`Journal::append`]). The lock is then
+    /// handed to a waiting thread if there is one, so a caller looping over batches (the
+    /// sweep) cannot keep a verify's slide waiting for more than one batch.
     pub fn append_all(&self, changes: impl IntoIterator<Item = (Change, bool)>) {
-        let mut pending = lock(&self.pending);
+        let mut pending = self.pending.lock();
         for (change, applied) in changes {
             if applied {
                 change.encode(&mut pending.bytes);
             }
         }
+        parking_lot::MutexGuard::unlock_fair(pending);
     }
 
     /// Writes queued changes to the file; with `sync`, also makes them durable.
@@ -279,7 +283,7 @@ impl Journal {
     pub fn write(&self, sync: bool) -> Result<(), StoreError> {
         let mut open = lock(&self.open);
         let bytes = {
-            let mut pending = lock(&self.pending);
+            let mut pending = self.pending.lock();
             let bytes = std::mem::take(&mut pending.bytes);
             pending.base += bytes.len() as u64;
             bytes
@@ -290,7 +294,7 @@ impl Journal {
             let end = open.len + bytes.len() as u64;
             let _ = preallocate(&mut open, end);
             if let Err(e) = open.file.write_all_at(&bytes, open.len) {
-                lock(&self.pending).put_back(bytes);
+                self.pending.lock().put_back(bytes);
                 return Err(StoreError::Io(e));
             }
             open.len += bytes.len() as u64;
@@ -324,7 +328,7 @@ impl Journal {
 
     /// The journal's length in bytes, written or queued.
     pub fn len(&self) -> u64 {
-        let queued = lock(&self.pending).bytes.len() as u64;
+        let queued = self.pending.lock().bytes.len() as u64;
         lock(&self.open).len + queued
     }
 
@@ -343,7 +347,7 @@ impl Journal {
     ) -> Result<(), StoreError> {
         let mut open = lock(&self.open);
         let (dropped, dropped_at) = {
-            let mut pending = lock(&self.pending);
+            let mut pending = self.pending.lock();
             let at = (pending.epoch, pending.base);
             (std::mem::take(&mut pending.bytes), at)
         };
@@ -371,7 +375,7 @@ impl Journal {
             Ok(file) => file,
             Err(e) => {
                 // The old file is untouched; put the dropped changes back for it.
-                lock(&self.pending).put_back(dropped);
+                self.pending.lock().put_back(dropped);
                 return Err(e);
             }
         };
@@ -384,7 +388,7 @@ impl Journal {
             allocated: len,
         };
         {
-            let mut pending = lock(&self.pending);
+            let mut pending = self.pending.lock();
             pending.epoch = epoch;
             pending.base = len;
         }
