@@ -8,7 +8,8 @@
 //! - The frequent small changes (session issue, client create, logout, revoke) run inline too:
 //!   they are applied in memory, and the task then awaits the group commit that makes them
 //!   durable, so one event-loop thread keeps many of them in flight without a thread hop
-//!   each. While a snapshot holds changes off they go to the blocking pool instead.
+//!   each. While a snapshot holds changes off, or the owner index is still being built after
+//!   start-up, they go to the blocking pool instead.
 //! - Everything else (scans, backups, admin keys) runs on the blocking pool, so a long call
 //!   never stalls the reactor.
 
@@ -49,7 +50,9 @@ pub(crate) async fn dispatch(shared: &Arc<Shared>, peer: Peer, request: Request)
             }
             result
         }
-        op if runs_inline(&op) => {
+        // Not while the owner index is being built after start-up: a seat count would wait for
+        // it, and on this thread every peer would wait.
+        op if runs_inline(&op) && shared.authority.store().owner_index_ready() => {
             // Not held across the wait: the guard only keeps snapshots from seeing half a change.
             let started = shared
                 .authority

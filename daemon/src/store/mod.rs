@@ -731,6 +731,12 @@ impl Store {
         self.write(|e| sled_remove(e, found))
     }
 
+    /// Whether [`Store::credentials_of`] answers without waiting: the session owner index is
+    /// built in the background after open.
+    pub(crate) fn owner_index_ready(&self) -> bool {
+        self.shared.sessions.owners_ready()
+    }
+
     /// Every live-or-not credential filed under `owner`. Dangling index entries are skipped.
     pub(crate) fn credentials_of(&self, owner: Uuid) -> Result<Vec<Found>, StoreError> {
         let e = self.engine()?;

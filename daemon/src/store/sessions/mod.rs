@@ -203,6 +203,12 @@ impl Sessions {
         })
     }
 
+    /// Whether the owner index is built: until then, a caller of [`Sessions::of_owner`] waits
+    /// (for up to about a second after opening a million sessions).
+    pub fn owners_ready(&self) -> bool {
+        self.table.owners_ready()
+    }
+
     /// The sessions of `owner`, with their token hashes.
     pub fn of_owner(&self, owner: Uuid) -> Vec<(TokenHash, CredentialRecord)> {
         self.table

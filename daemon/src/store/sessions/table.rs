@@ -214,6 +214,11 @@ impl Table {
         Some(session)
     }
 
+    /// Whether the owner index is complete, so [`Table::of_owner`] will not wait.
+    pub fn owners_ready(&self) -> bool {
+        *self.owners_built.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The sessions of `owner`. Waits for the owner index if it is still being built.
     pub fn of_owner(&self, owner: Uuid) -> Vec<(Uuid, Session)> {
         let built = self.owners_built.lock().unwrap_or_else(|p| p.into_inner());
