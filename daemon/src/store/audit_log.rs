@@ -100,6 +100,7 @@ impl Synced {
 #[derive(Debug)]
 pub(crate) struct AuditLog {
     dir: PathBuf,
+    /// Whether [`AuditLog::sync`] calls `fdatasync` (see [`AuditLog::open`]).
     fsync: bool,
     /// Encoded records not yet written.
     queue: Mutex<Vec<u8>>,
@@ -151,7 +152,11 @@ fn records(bytes: &[u8]) -> Vec<(AuditKey, &[u8])> {
 
 impl AuditLog {
     /// Opens the log in `dir`'s `audit/` directory, creating it if there is none. Returns it
-    /// and what its state file recorded (`None` for a new log).
+    /// and what its state file recorded (`None` for a new log). `fsync` says whether
+    /// [`AuditLog::sync`] calls `fdatasync`: the store always asks for it, whatever its own
+    /// `fsync` option (the sync runs in the background, and a state file ahead of the data
+    /// would make the next start refuse the log); only tests that write tens of megabytes
+    /// turn it off.
     ///
     /// # Errors
     /// [`StoreError::Damaged`] if synced entries are missing; I/O errors.

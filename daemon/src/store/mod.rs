@@ -321,7 +321,7 @@ impl Store {
             (engine, sessions)
         });
         let ((engine, sled_ms), (sessions, journal_ms)) = (engine?, sessions?);
-        let (audit, audit_synced) = audit_log::AuditLog::open(dir, options.fsync)?;
+        let (audit, audit_synced) = audit_log::AuditLog::open(dir, true)?;
         tracing::info!(
             sled_ms,
             journal_ms,
