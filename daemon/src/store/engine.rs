@@ -27,8 +27,6 @@ pub(crate) struct Engine {
     generation: AtomicU64,
     /// The side file recording it.
     side: GenerationFile,
-    /// Whether commits `fdatasync` the log.
-    fsync: bool,
 }
 
 impl Engine {
@@ -55,21 +53,22 @@ impl Engine {
             log,
             generation: AtomicU64::new(recovered),
             side,
-            fsync: options.fsync,
             db,
         })
     }
 
-    /// Makes everything written so far durable, bumping the commit generation. Called by one
-    /// thread at a time (the group commit's flusher).
-    pub fn commit(&self) -> Result<(), StoreError> {
+    /// Flushes everything written so far, bumping the commit generation; with `sync`, also
+    /// `fdatasync`s the log and records the generation in the side file, which must never get
+    /// ahead of what is on disk. Called by one thread at a time.
+    pub fn commit(&self, sync: bool) -> Result<(), StoreError> {
         let next = self.generation.load(Ordering::Acquire) + 1;
         self.meta.insert(GENERATION, &next.to_be_bytes())?;
         self.db.flush()?;
-        if self.fsync {
-            self.log.sync_data().map_err(StoreError::Io)?;
-        }
         self.generation.store(next, Ordering::Release);
+        if !sync {
+            return Ok(());
+        }
+        self.log.sync_data().map_err(StoreError::Io)?;
         self.side.record(next)
     }
 

@@ -217,6 +217,8 @@ struct Shared {
     committer: Arc<commit::Committer>,
     /// Set after a write to sled; cleared by the commit that makes it durable.
     sled_dirty: AtomicBool,
+    /// Set after a commit without a sync (`fsync = false`); cleared by a checkpoint's.
+    sled_unsynced: AtomicBool,
     /// The audit log.
     audit: audit_log::AuditLog,
     /// Held by a sled commit: the flusher's helper and checkpoints both commit.
@@ -336,6 +338,7 @@ impl Store {
                 sessions,
                 committer: Arc::default(),
                 sled_dirty: AtomicBool::new(false),
+                sled_unsynced: AtomicBool::new(false),
                 audit,
                 sled_commit: Mutex::new(()),
                 failed: AtomicBool::new(false),
@@ -587,26 +590,33 @@ impl Store {
         self.wait(self.ticket())
     }
 
-    /// Commits sled if it was written since its last commit (the flusher's helper's call).
+    /// Commits sled if it was written since its last commit (the flusher's helper's call),
+    /// syncing its log unless `fsync` is off.
     fn commit_sled(&self) -> Result<(), StoreError> {
         if !self.shared.sled_dirty.load(Ordering::Acquire) {
             return Ok(());
         }
-        self.commit_sled_now()
+        self.commit_sled_now(self.shared.options.fsync)
     }
 
-    /// Commits sled.
-    fn commit_sled_now(&self) -> Result<(), StoreError> {
+    /// Commits sled; with `sync`, makes it durable.
+    fn commit_sled_now(&self, sync: bool) -> Result<(), StoreError> {
         let _one_at_a_time = self
             .shared
             .sled_commit
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        // Cleared first: a write after this point sets it again for the next commit.
+        // Cleared first: a write after this point sets them again for the next commit.
         let dirty = self.shared.sled_dirty.swap(false, Ordering::AcqRel);
-        let result = self.write_engine(|engine| engine.commit());
+        let unsynced = sync && self.shared.sled_unsynced.swap(false, Ordering::AcqRel);
+        let result = self.write_engine(|engine| engine.commit(sync));
         if result.is_err() {
             self.shared.sled_dirty.fetch_or(dirty, Ordering::AcqRel);
+            self.shared
+                .sled_unsynced
+                .fetch_or(unsynced, Ordering::AcqRel);
+        } else if !sync {
+            self.shared.sled_unsynced.store(true, Ordering::Release);
         }
         result
     }
@@ -623,7 +633,12 @@ impl Store {
     pub fn checkpoint(&self) -> Result<(), StoreError> {
         self.shared.sessions.write_and_sync()?;
         self.sync_audit()?;
-        self.commit_sled()
+        if self.shared.sled_dirty.load(Ordering::Acquire)
+            || self.shared.sled_unsynced.load(Ordering::Acquire)
+        {
+            self.commit_sled_now(true)?;
+        }
+        Ok(())
     }
 
     /// A clean shutdown's last act: a checkpoint, and a compaction of the session journal if

@@ -299,10 +299,10 @@ impl Journal {
             }
             open.len += bytes.len() as u64;
         }
-        if sync && open.synced < open.len {
-            if self.fsync {
-                open.file.sync_data().map_err(StoreError::Io)?;
-            }
+        // Without `fsync` nothing is recorded as synced: the state file must never get ahead of
+        // what is on disk. The background `write_and_sync` does that part.
+        if sync && self.fsync && open.synced < open.len {
+            open.file.sync_data().map_err(StoreError::Io)?;
             open.synced = open.len;
             self.record_state(open.epoch, open.len)?;
         }
@@ -690,6 +690,24 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
         let err = replay(dir.path()).unwrap_err();
         assert!(err.to_string().contains("acknowledged"), "{err}");
+    }
+
+    /// Without `fsync`, a commit's write records nothing as synced (the state file must not get
+    /// ahead of the disk); the background sync does.
+    #[test]
+    fn without_fsync_only_the_background_sync_records_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let recorded = || match side_file::read(&dir.path().join(STATE), 16).unwrap() {
+            Recorded::Value(v) => u64::from_le_bytes(v[8..].try_into().unwrap()),
+            other => panic!("{other:?}"),
+        };
+        let j = Journal::open(dir.path(), false, |r| r.changes().ended()).unwrap();
+        let empty = recorded();
+        j.append(&end(1), || true);
+        j.write(true).unwrap();
+        assert_eq!(recorded(), empty);
+        j.write_and_sync().unwrap();
+        assert!(recorded() > empty);
     }
 
     /// A missing journal, a missing state file, or an older epoch are refused.
