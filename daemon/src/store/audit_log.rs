@@ -37,6 +37,8 @@ pub(crate) const DIR: &str = "audit";
 const STATE: &str = "state";
 /// A segment is closed once it holds this much.
 pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
+/// The largest buffer kept for reuse; a burst's bigger one is given back.
+const SPARE_MAX: usize = 8 << 20;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves its data consistent before it can panic.
@@ -62,6 +64,9 @@ struct Files {
     /// Closed segments' numbers, oldest first.
     closed: Vec<u64>,
     current: Current,
+    /// The buffer the last write emptied, handed back to the queue by the next (as the
+    /// session journal does), so the allocator is not asked for megabytes twice a second.
+    spare: Vec<u8>,
 }
 
 /// What the state side file records.
@@ -239,6 +244,7 @@ impl AuditLog {
                     file,
                     len: end as u64,
                 },
+                spare: Vec::new(),
             }),
         };
         Ok((log, recorded))
@@ -262,8 +268,10 @@ impl AuditLog {
 
     /// Writes what is queued to the current segment, closing it first if it is full.
     fn write(&self, files: &mut Files) -> Result<(), StoreError> {
-        let bytes = std::mem::take(&mut *lock(&self.queue));
+        let spare = std::mem::take(&mut files.spare);
+        let mut bytes = std::mem::replace(&mut *lock(&self.queue), spare);
         if bytes.is_empty() {
+            files.spare = bytes;
             return Ok(());
         }
         let written = self.roll_if_full(files).and_then(|()| {
@@ -280,6 +288,9 @@ impl AuditLog {
             let mut queue = lock(&self.queue);
             let later = std::mem::replace(&mut *queue, bytes);
             queue.extend_from_slice(&later);
+        } else if bytes.capacity() <= SPARE_MAX {
+            bytes.clear();
+            files.spare = bytes;
         }
         written
     }

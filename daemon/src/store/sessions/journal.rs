@@ -69,7 +69,13 @@ struct Open {
     synced: u64,
     /// The file's length: past `len` it holds zeros written ahead (see [`PREALLOCATE`]).
     allocated: u64,
+    /// The buffer the last write emptied, handed back to the queue by the next: two buffers
+    /// take turns, so the allocator is not asked for megabytes twice a second.
+    spare: Vec<u8>,
 }
+
+/// The largest buffer kept as the spare; a burst's bigger one is given back.
+const SPARE_MAX: usize = 8 << 20;
 
 /// Encoded records not yet written to the file, and where they will go.
 #[derive(Debug, Default)]
@@ -211,6 +217,7 @@ impl Journal {
                 len,
                 synced: len,
                 allocated: len,
+                spare: Vec::new(),
             }),
             state: SideFile::open(&dir.join(STATE)).map_err(StoreError::Io)?,
         })
@@ -282,9 +289,10 @@ impl Journal {
     /// If a write fails. The changes stay queued and the next call writes them again.
     pub fn write(&self, sync: bool) -> Result<(), StoreError> {
         let mut open = lock(&self.open);
-        let bytes = {
+        let mut bytes = {
+            let spare = std::mem::take(&mut open.spare);
             let mut pending = self.pending.lock();
-            let bytes = std::mem::take(&mut pending.bytes);
+            let bytes = std::mem::replace(&mut pending.bytes, spare);
             pending.base += bytes.len() as u64;
             bytes
         };
@@ -298,6 +306,10 @@ impl Journal {
                 return Err(StoreError::Io(e));
             }
             open.len += bytes.len() as u64;
+        }
+        if bytes.capacity() <= SPARE_MAX {
+            bytes.clear();
+            open.spare = bytes;
         }
         // Without `fsync` nothing is recorded as synced: the state file must never get ahead of
         // what is on disk. The background `write_and_sync` does that part.
@@ -386,6 +398,7 @@ impl Journal {
             len,
             synced: len,
             allocated: len,
+            spare: Vec::new(),
         };
         {
             let mut pending = self.pending.lock();
@@ -402,10 +415,14 @@ fn preallocate(open: &mut Open, end: u64) -> std::io::Result<()> {
         return Ok(());
     }
     // Never below the written end: after a failed attempt, records may lie past `allocated`.
-    let start = open.allocated.max(open.len);
+    static ZEROS: [u8; 64 << 10] = [0; 64 << 10];
+    let mut at = open.allocated.max(open.len);
     let target = end + PREALLOCATE;
-    let zeros = vec![0u8; usize::try_from(target - start).expect("a mebibyte or so")];
-    open.file.write_all_at(&zeros, start)?;
+    while at < target {
+        let n = usize::try_from(target - at).map_or(ZEROS.len(), |n| n.min(ZEROS.len()));
+        open.file.write_all_at(&ZEROS[..n], at)?;
+        at += n as u64;
+    }
     open.allocated = target;
     Ok(())
 }
