@@ -99,8 +99,7 @@ pub(super) struct Journal {
     dir: PathBuf,
     fsync: bool,
     /// Encoded changes not yet written to the file.
-    /// A fair lock: the sweep hands it over between batches (see [`Journal::append_all`]).
-    pending: parking_lot::Mutex<Queue>,
+    pending: Mutex<Queue>,
     open: Mutex<Open>,
     state: SideFile,
 }
@@ -206,7 +205,7 @@ impl Journal {
         Ok(Journal {
             dir: dir.to_owned(),
             fsync,
-            pending: parking_lot::Mutex::new(Queue {
+            pending: Mutex::new(Queue {
                 bytes: Vec::new(),
                 epoch,
                 base: len,
@@ -241,7 +240,7 @@ impl Journal {
     /// Runs `apply` and, if it returns `true`, queues `change`, both under one lock, so the
     /// journal records changes in the order they took effect.
     pub fn append(&self, change: &Change, apply: impl FnOnce() -> bool) -> bool {
-        let mut pending = self.pending.lock();
+        let mut pending = lock(&self.pending);
         let applied = apply();
         if applied {
             change.encode(&mut pending.bytes);
@@ -251,12 +250,12 @@ impl Journal {
 
     /// Queues an audit entry (at most [`change::MAX_AUDIT_ENTRY`] bytes).
     pub fn append_audit(&self, key: &[u8; AUDIT_KEY], entry: &[u8]) {
-        change::encode_audit(key, entry, &mut self.pending.lock().bytes);
+        change::encode_audit(key, entry, &mut lock(&self.pending).bytes);
     }
 
     /// Where the next queued record will go.
     pub fn position(&self) -> Position {
-        let pending = self.pending.lock();
+        let pending = lock(&self.pending);
         (pending.epoch, pending.base + pending.bytes.len() as u64)
     }
 
@@ -270,17 +269,14 @@ impl Journal {
         audits_in(&open, from)
     }
 
-    /// Queues many changes, applying each first (see [`Journal::append`]). The lock is then
-    /// handed to a waiting thread if there is one, so a caller looping over batches (the
-    /// sweep) cannot keep a verify's slide waiting for more than one batch.
+    /// Queues many changes, applying each first (see [`Journal::append`]).
     pub fn append_all(&self, changes: impl IntoIterator<Item = (Change, bool)>) {
-        let mut pending = self.pending.lock();
+        let mut pending = lock(&self.pending);
         for (change, applied) in changes {
             if applied {
                 change.encode(&mut pending.bytes);
             }
         }
-        parking_lot::MutexGuard::unlock_fair(pending);
     }
 
     /// Writes queued changes to the file; with `sync`, also makes them durable.
@@ -291,7 +287,7 @@ impl Journal {
         let mut open = lock(&self.open);
         let mut bytes = {
             let spare = std::mem::take(&mut open.spare);
-            let mut pending = self.pending.lock();
+            let mut pending = lock(&self.pending);
             let bytes = std::mem::replace(&mut pending.bytes, spare);
             pending.base += bytes.len() as u64;
             bytes
@@ -302,7 +298,7 @@ impl Journal {
             let end = open.len + bytes.len() as u64;
             let _ = preallocate(&mut open, end);
             if let Err(e) = open.file.write_all_at(&bytes, open.len) {
-                self.pending.lock().put_back(bytes);
+                lock(&self.pending).put_back(bytes);
                 return Err(StoreError::Io(e));
             }
             open.len += bytes.len() as u64;
@@ -340,7 +336,7 @@ impl Journal {
 
     /// The journal's length in bytes, written or queued.
     pub fn len(&self) -> u64 {
-        let queued = self.pending.lock().bytes.len() as u64;
+        let queued = lock(&self.pending).bytes.len() as u64;
         lock(&self.open).len + queued
     }
 
@@ -359,7 +355,7 @@ impl Journal {
     ) -> Result<(), StoreError> {
         let mut open = lock(&self.open);
         let (dropped, dropped_at) = {
-            let mut pending = self.pending.lock();
+            let mut pending = lock(&self.pending);
             let at = (pending.epoch, pending.base);
             (std::mem::take(&mut pending.bytes), at)
         };
@@ -387,7 +383,7 @@ impl Journal {
             Ok(file) => file,
             Err(e) => {
                 // The old file is untouched; put the dropped changes back for it.
-                self.pending.lock().put_back(dropped);
+                lock(&self.pending).put_back(dropped);
                 return Err(e);
             }
         };
@@ -401,7 +397,7 @@ impl Journal {
             spare: Vec::new(),
         };
         {
-            let mut pending = self.pending.lock();
+            let mut pending = lock(&self.pending);
             pending.epoch = epoch;
             pending.base = len;
         }
