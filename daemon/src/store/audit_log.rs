@@ -332,6 +332,21 @@ impl AuditLog {
         self.state.record(&synced.encode()).map_err(StoreError::Io)
     }
 
+    /// The key of segment `seq`'s first written record: read from its head alone, which holds
+    /// a whole record of the longest kind.
+    fn first_key(&self, seq: u64) -> Result<Option<AuditKey>, StoreError> {
+        const HEAD: u64 = 8 << 10;
+        let file = match File::open(self.dir.join(segment_name(seq))) {
+            Ok(file) => file,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::Io(e)),
+        };
+        let mut head = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, HEAD), &mut head)
+            .map_err(StoreError::Io)?;
+        Ok(records(&head).first().map(|(k, _)| *k))
+    }
+
     fn read_segment(&self, seq: u64) -> Result<Vec<u8>, StoreError> {
         match std::fs::read(self.dir.join(segment_name(seq))) {
             Ok(bytes) => Ok(bytes),
@@ -428,20 +443,7 @@ impl AuditLog {
         let mut pruned = 0;
         while let Some(&oldest) = files.closed.first() {
             let next = files.closed.get(1).copied().unwrap_or(files.current.seq);
-            let next_bytes = if next == files.current.seq {
-                // Written records only: the queue is newer still.
-                let mut head = vec![0; usize::try_from(files.current.len.min(8192)).unwrap_or(0)];
-                files
-                    .current
-                    .file
-                    .read_exact_at(&mut head, 0)
-                    .map_err(StoreError::Io)?;
-                head
-            } else {
-                self.read_segment(next)?
-            };
-            let next_begins = records(&next_bytes).first().map(|(k, _)| *k);
-            if next_begins.is_none_or(|k| &k >= before) {
+            if self.first_key(next)?.is_none_or(|k| &k >= before) {
                 break;
             }
             pruned += records(&self.read_segment(oldest)?).len() as u64;

@@ -121,10 +121,6 @@ impl StoreError {
 pub(crate) const SWEEPS_RUN: &[u8] = b"sweeps_run";
 /// The commit generation (see [`generation`]).
 pub(crate) const GENERATION: &[u8] = b"generation";
-/// Meta key of development builds that kept the audit log in sled while the journal carried
-/// it: the journal position (epoch, offset, both u64 big-endian) up to which sled held the
-/// carried entries. Read once, when the entries move to the audit log.
-const AUDIT_MARK: &[u8] = b"audit_mark";
 pub(crate) const CREDENTIALS_SWEPT: &[u8] = b"credentials_swept";
 /// The data dir's layout: absent in layout 1 (sessions in sled), 2 once they are journaled.
 const LAYOUT: &[u8] = b"layout";
@@ -404,13 +400,6 @@ impl Store {
     /// syncs the log, recording the journal's end.
     fn restore_carried_audit(&self, carried_to: Option<Position>) -> Result<(), StoreError> {
         let engine = self.engine()?;
-        let legacy_mark = engine.meta.get(AUDIT_MARK)?.and_then(|m| {
-            let m: [u8; 16] = m.as_ref().try_into().ok()?;
-            Some((
-                u64::from_be_bytes(m[..8].try_into().expect("8 bytes")),
-                u64::from_be_bytes(m[8..].try_into().expect("8 bytes")),
-            ))
-        });
         let mut moved = 0u64;
         for entry in engine.audit.iter() {
             let (key, value) = entry?;
@@ -423,7 +412,7 @@ impl Store {
         }
         // With no record of its own, the log has synced nothing the journal carries: all of it
         // is copied (none, in a data dir older than the journal's audit entries).
-        let from = carried_to.or(legacy_mark).unwrap_or((0, 0));
+        let from = carried_to.unwrap_or((0, 0));
         let carried = self.shared.sessions.audits_from(from)?;
         let mut restored = 0u64;
         if !carried.is_empty() {
@@ -436,10 +425,9 @@ impl Store {
             }
         }
         self.sync_audit()?;
-        if moved > 0 || legacy_mark.is_some() {
+        if moved > 0 {
             self.write(|e| {
                 e.audit.clear()?;
-                e.meta.remove(AUDIT_MARK)?;
                 Ok(())
             })?;
             self.flush()?;

@@ -334,12 +334,6 @@ impl Journal {
         Ok(())
     }
 
-    /// The journal's length in bytes, written or queued.
-    pub fn len(&self) -> u64 {
-        let queued = lock(&self.pending).bytes.len() as u64;
-        lock(&self.open).len + queued
-    }
-
     /// Rewrites the journal as `snapshot` describes the live sessions, followed by the audit
     /// entries queued or written at or after `carry_from`.
     ///

@@ -287,7 +287,7 @@ impl Sessions {
         } else {
             COMPACT_RATIO
         };
-        compaction_due(self.journal.len(), self.table.len() as u64, ratio)
+        compaction_due(self.journal.position().1, self.table.len() as u64, ratio)
     }
 
     /// Rewrites the journal to hold exactly the sessions in memory, and the audit entries
