@@ -26,6 +26,7 @@ pub mod metrics;
 mod metrics_file;
 mod notify;
 mod peer;
+mod priority;
 mod reload;
 mod server;
 mod signals;

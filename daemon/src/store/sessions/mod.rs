@@ -181,14 +181,17 @@ impl Sessions {
         else {
             return false;
         };
+        if expires_at <= old_at {
+            // Not a slide (the table's compare-and-swap relies on expiries only moving on).
+            return false;
+        }
         let change = Change::Slide {
             id: old.id,
             expires_at,
             last_used_at,
         };
         self.journal.append(&change, || {
-            self.table
-                .slide(old.id, (old_at, old.last_used_at), expires_at, last_used_at)
+            self.table.slide(old.id, old_at, expires_at, last_used_at)
         })
     }
 
@@ -230,16 +233,29 @@ impl Sessions {
 
     /// Ends every session expired at `now`; returns how many. The end records are queued,
     /// not synced: an expired session never verifies anyway.
+    ///
+    /// Unlike other changes, a sweep removes sessions before it takes the journal's queue lock,
+    /// and holds that lock only to encode a batch's end records. The sweeper runs at idle
+    /// priority ([`crate::priority`]), so it can be preempted anywhere; holding the lock a
+    /// verify's slide needs while it waits for a CPU would stall the event loop. The order of
+    /// records stays right: once a session is out of the table no change to it can be
+    /// queued, and one queued before (under the lock) precedes this batch's.
     pub fn sweep(&self, now: UnixMillis) -> u64 {
         let mut swept = 0;
         for batch in self.table.expired(now).chunks(SWEEP_BATCH) {
-            self.journal.append_all(batch.iter().map(|&id| {
-                // Decided again under the lock: a backward clock jump may have let a verify
-                // slide it since it was listed.
-                let removed = self.table.remove_if(id, |s| s.expires_at <= now).is_some();
-                swept += u64::from(removed);
-                (Change::End { id }, removed)
-            }));
+            let mut ended = [Uuid::nil(); SWEEP_BATCH];
+            let mut n = 0;
+            for &id in batch {
+                // Decided again under the shard's lock: a backward clock jump may have let a
+                // verify slide it since it was listed.
+                if self.table.remove_if(id, |s| s.expires_at <= now).is_some() {
+                    ended[n] = id;
+                    n += 1;
+                }
+            }
+            self.journal
+                .append_all(ended[..n].iter().map(|&id| (Change::End { id }, true)));
+            swept += n as u64;
         }
         swept
     }

@@ -6,7 +6,11 @@
 //! older layout, whose ids were random, are found through the small `legacy` map instead.
 //!
 //! The maps are sharded ([`DashMap`]): a verify locks one shard for reading, so verifies never
-//! wait for each other, and a write holds one shard for a few hundred nanoseconds.
+//! wait for each other, and a write holds one shard for a few hundred nanoseconds. A slide
+//! (the one write on the verify path) needs only the read lock: the expiry and last use are
+//! atomics. So a verify never waits for a scan of its shard (the sweep's, a backup's), which
+//! holds the read lock for about a millisecond per shard at a million sessions, and matters
+//! more because the sweeper runs at idle priority and may be preempted mid-scan.
 //!
 //! The owner index is built after replay, on its own thread, while the daemon already serves
 //! verifies: it is a third of the start-up work and only management calls read it. They wait
@@ -18,6 +22,7 @@ use dashmap::DashMap;
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use sha2::{Digest, Sha256};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Condvar, Mutex};
 use uuid::Uuid;
 
@@ -26,6 +31,9 @@ use crate::store::records::StoredEnv;
 
 type Hasher = foldhash::fast::RandomState;
 type Map<K, V> = DashMap<K, V, Hasher>;
+
+/// The stored last use of a session never used.
+const NEVER_USED: UnixMillis = UnixMillis::MIN;
 
 /// Shards of the session map. A scan (the sweep's, a backup's) holds one shard's read lock at a
 /// time, which stalls writes to that shard: at a million sessions a shard of 64 takes about a
@@ -58,6 +66,59 @@ pub(crate) struct Session {
     pub max_expires_at: UnixMillis,
 }
 
+/// A session as the map holds it. The fields a slide changes are atomics, so a slide takes
+/// only its shard's read lock.
+#[derive(Debug)]
+struct Stored {
+    hash: TokenHash,
+    owner: Uuid,
+    env: StoredEnv,
+    legacy_id: bool,
+    created_at: UnixMillis,
+    max_expires_at: UnixMillis,
+    /// Only ever moves forward while the session is in the map (a slide moves it by at least
+    /// one millisecond), so a compare-and-swap on it alone tells a slide whether another one
+    /// came first.
+    expires_at: AtomicI64,
+    /// The last use, or [`NEVER_USED`]. Written just after `expires_at`, so a reader without
+    /// the write lock may see the new expiry with the previous last use.
+    last_used_at: AtomicI64,
+}
+
+impl Stored {
+    fn new(s: Session) -> Stored {
+        Stored {
+            hash: s.hash,
+            owner: s.owner,
+            env: s.env,
+            legacy_id: s.legacy_id,
+            created_at: s.created_at,
+            max_expires_at: s.max_expires_at,
+            expires_at: AtomicI64::new(s.expires_at),
+            last_used_at: AtomicI64::new(s.last_used_at.unwrap_or(NEVER_USED)),
+        }
+    }
+
+    fn expires_at(&self) -> UnixMillis {
+        self.expires_at.load(Ordering::Acquire)
+    }
+
+    fn snapshot(&self) -> Session {
+        let expires_at = self.expires_at();
+        let last_used_at = self.last_used_at.load(Ordering::Acquire);
+        Session {
+            hash: self.hash,
+            owner: self.owner,
+            env: self.env,
+            legacy_id: self.legacy_id,
+            created_at: self.created_at,
+            last_used_at: (last_used_at != NEVER_USED).then_some(last_used_at),
+            expires_at,
+            max_expires_at: self.max_expires_at,
+        }
+    }
+}
+
 impl Session {
     /// The journal record that recreates it (the last use is carried by a slide).
     pub fn issued(&self, id: Uuid) -> Issued {
@@ -77,7 +138,7 @@ impl Session {
 /// Every session, with indexes by owner and (for old ids) by hash.
 #[derive(Debug)]
 pub(super) struct Table {
-    sessions: Map<Uuid, Session>,
+    sessions: Map<Uuid, Stored>,
     /// Each owner's session ids, unordered. A list, not a set: owners hold a handful of
     /// sessions, and a million small sets cost a third of start-up. A replayed duplicate may
     /// appear twice; readers de-duplicate and skip ids that are gone.
@@ -115,7 +176,7 @@ impl Table {
         if session.legacy_id {
             self.legacy.insert(session.hash, id);
         }
-        self.sessions.insert(id, session);
+        self.sessions.insert(id, Stored::new(session));
     }
 
     /// Files every session under its owner, then lets readers of the owner index go on.
@@ -146,7 +207,7 @@ impl Table {
 
     /// The session with this id.
     pub fn get(&self, id: Uuid) -> Option<Session> {
-        self.sessions.get(&id).map(|s| s.clone())
+        self.sessions.get(&id).map(|s| s.snapshot())
     }
 
     /// The session whose token hashes to `hash`, with its id.
@@ -154,7 +215,7 @@ impl Table {
         let id = session_id(hash);
         if let Some(s) = self.sessions.get(&id) {
             if s.hash == *hash {
-                return Some((id, s.clone()));
+                return Some((id, s.snapshot()));
             }
         }
         if self.legacy.is_empty() {
@@ -164,29 +225,35 @@ impl Table {
         self.get(id).map(|s| (id, s))
     }
 
-    /// Sets a session's expiry and last use, if they are still `expected`; returns whether.
+    /// Moves a session's expiry from `expected` to `expires_at` (which must be later) and
+    /// records the use, unless another slide or a removal came first; returns whether it did.
+    /// Takes the shard's read lock only.
     pub fn slide(
         &self,
         id: Uuid,
-        expected: (UnixMillis, Option<UnixMillis>),
+        expected: UnixMillis,
         expires_at: UnixMillis,
         last_used_at: UnixMillis,
     ) -> bool {
-        match self.sessions.get_mut(&id) {
-            Some(mut s) if (s.expires_at, s.last_used_at) == expected => {
-                s.expires_at = expires_at;
-                s.last_used_at = Some(last_used_at);
-                true
-            }
-            _ => false,
+        debug_assert!(expires_at > expected, "a slide moves the expiry forward");
+        let Some(s) = self.sessions.get(&id) else {
+            return false;
+        };
+        let moved = s
+            .expires_at
+            .compare_exchange(expected, expires_at, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if moved {
+            s.last_used_at.store(last_used_at, Ordering::Release);
         }
+        moved
     }
 
     /// Sets a session's expiry and last use unconditionally (replay).
     pub fn set(&self, id: Uuid, expires_at: UnixMillis, last_used_at: UnixMillis) {
-        if let Some(mut s) = self.sessions.get_mut(&id) {
-            s.expires_at = expires_at;
-            s.last_used_at = Some(last_used_at);
+        if let Some(s) = self.sessions.get(&id) {
+            s.expires_at.store(expires_at, Ordering::Release);
+            s.last_used_at.store(last_used_at, Ordering::Release);
         }
     }
 
@@ -201,7 +268,11 @@ impl Table {
         id: Uuid,
         keep_going: impl FnOnce(&Session) -> bool,
     ) -> Option<Session> {
-        let (_, session) = self.sessions.remove_if(&id, |_, s| keep_going(s))?;
+        // Under the write lock no slide is half done, so the snapshot is consistent.
+        let (_, stored) = self
+            .sessions
+            .remove_if(&id, |_, s| keep_going(&s.snapshot()))?;
+        let session = stored.snapshot();
         self.owners.remove_if_mut(&session.owner, |_, ids| {
             if let Some(at) = ids.iter().position(|&i| i == id) {
                 ids.swap_remove(at);
@@ -243,7 +314,7 @@ impl Table {
     pub fn expired(&self, now: UnixMillis) -> Vec<Uuid> {
         self.sessions
             .iter()
-            .filter(|s| s.expires_at <= now)
+            .filter(|s| s.expires_at() <= now)
             .map(|s| *s.key())
             .collect()
     }
@@ -251,12 +322,83 @@ impl Table {
     /// Calls `f` with every session. Holds one shard's read lock at a time.
     pub fn for_each(&self, mut f: impl FnMut(Uuid, &Session)) {
         for s in self.sessions.iter() {
-            f(*s.key(), s.value());
+            f(*s.key(), &s.value().snapshot());
         }
     }
 
     /// How many sessions it holds (expired or not).
     pub fn len(&self) -> usize {
         self.sessions.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn session(expires_at: UnixMillis) -> (Uuid, Session) {
+        let hash = [7; 32];
+        let session = Session {
+            hash,
+            owner: Uuid::from_u128(1),
+            env: StoredEnv::Live,
+            legacy_id: false,
+            created_at: 0,
+            last_used_at: None,
+            expires_at,
+            max_expires_at: expires_at * 10,
+        };
+        (session_id(&hash), session)
+    }
+
+    /// A slide succeeds only from the expiry it expects, and then records the use.
+    #[test]
+    fn slide_is_a_compare_and_swap_on_the_expiry() {
+        let table = Table::default();
+        let (id, s) = session(100);
+        table.insert(id, s);
+        assert!(!table.slide(id, 99, 200, 50), "stale expectation");
+        assert!(table.slide(id, 100, 200, 50));
+        assert!(
+            !table.slide(id, 100, 300, 60),
+            "a second slide from the same read loses"
+        );
+        let now = table.get(id).unwrap();
+        assert_eq!((now.expires_at, now.last_used_at), (200, Some(50)));
+        assert!(table.remove(id).is_some());
+        assert!(
+            !table.slide(id, 200, 300, 60),
+            "nothing to slide once removed"
+        );
+    }
+
+    /// A slide does not wait for a scan that holds its shard's read lock: the sweeper, at idle
+    /// priority, may be preempted in the middle of one.
+    #[test]
+    fn slide_does_not_wait_for_a_scan() {
+        let table = Table::default();
+        let (id, s) = session(100);
+        table.insert(id, s);
+        let (scanning, scan_started) = mpsc::channel();
+        let (slid, slide_done) = mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let table = &table;
+            let scanner = scope.spawn(move || {
+                let mut waited = None;
+                table.for_each(|_, _| {
+                    scanning.send(()).unwrap();
+                    // Holds the shard's read lock until the slide is done (or gives up).
+                    waited = Some(slide_done.recv_timeout(Duration::from_secs(10)));
+                });
+                waited
+            });
+            scan_started.recv().unwrap();
+            assert!(table.slide(id, 100, 200, 50));
+            slid.send(()).unwrap();
+            let waited = scanner.join().unwrap();
+            assert_eq!(waited, Some(Ok(())), "the slide waited for the scan to end");
+        });
     }
 }
