@@ -834,14 +834,11 @@ impl Store {
     /// # Errors
     /// If the compaction fails (the sweep itself cannot).
     ///
-    /// The removals run at idle priority: they are the bulk of a sweep's CPU time, and take
-    /// no lock for longer than a few microseconds. A compaction does hold the journal's file
-    /// (which every durable change waits for), so it runs at normal priority.
+    /// The removals run at idle priority (see [`sessions::Sessions::sweep`]). A compaction
+    /// holds the journal's file, which every durable change waits for, so it runs at normal
+    /// priority.
     pub(crate) fn sweep_sessions(&self, now: UnixMillis) -> Result<u64, StoreError> {
-        let swept = {
-            let _idle = crate::priority::IdlePriority::enter();
-            self.shared.sessions.sweep(now)
-        };
+        let swept = self.shared.sessions.sweep(now);
         if self.shared.sessions.compaction_due(false) {
             self.compact_sessions()?;
         }

@@ -22,6 +22,7 @@ use dashmap::DashMap;
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use sha2::{Digest, Sha256};
+use smallvec::SmallVec;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Condvar, Mutex};
 use uuid::Uuid;
@@ -31,6 +32,13 @@ use crate::store::records::StoredEnv;
 
 type Hasher = foldhash::fast::RandomState;
 type Map<K, V> = DashMap<K, V, Hasher>;
+
+/// One owner's session ids. Most owners hold one or two sessions, which stay inline: no
+/// allocation when they are issued, and none to free when they end. That matters most to the
+/// sweep, which runs at idle priority: a `free` takes the malloc arena's lock, and a
+/// preempted sweeper holding it stalled the event loop's next allocation (thousands of futex
+/// waits on the arena lock during a sweep of a million single-session owners).
+pub(super) type OwnerIds = SmallVec<[Uuid; 2]>;
 
 /// The stored last use of a session never used.
 const NEVER_USED: UnixMillis = UnixMillis::MIN;
@@ -142,7 +150,7 @@ pub(super) struct Table {
     /// Each owner's session ids, unordered. A list, not a set: owners hold a handful of
     /// sessions, and a million small sets cost a third of start-up. A replayed duplicate may
     /// appear twice; readers de-duplicate and skip ids that are gone.
-    owners: Map<Uuid, Vec<Uuid>>,
+    owners: Map<Uuid, OwnerIds>,
     legacy: Map<TokenHash, Uuid>,
     /// Whether `owners` covers every session yet.
     owners_built: Mutex<bool>,
@@ -268,21 +276,51 @@ impl Table {
         id: Uuid,
         keep_going: impl FnOnce(&Session) -> bool,
     ) -> Option<Session> {
+        let (session, emptied) = self.remove_if_keeping(id, keep_going, true)?;
+        drop(emptied);
+        Some(session)
+    }
+
+    /// Removes a session that has expired by `now` (decided under the shard's lock); returns
+    /// whether it did. An owner list it empties goes to `emptied` rather than being freed:
+    /// the sweep frees them once it is back at normal priority (see [`OwnerIds`]), and for
+    /// the same reason lists are not shrunk here.
+    pub fn remove_expired(&self, id: Uuid, now: UnixMillis, emptied: &mut Vec<OwnerIds>) -> bool {
+        match self.remove_if_keeping(id, |s| s.expires_at <= now, false) {
+            Some((_, list)) => {
+                emptied.extend(list);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a session if `keep_going` says so; returns it, with its owner's list if this
+    /// emptied it. `shrink_lists` lets a list give back capacity ([`shrink`]).
+    fn remove_if_keeping(
+        &self,
+        id: Uuid,
+        keep_going: impl FnOnce(&Session) -> bool,
+        shrink_lists: bool,
+    ) -> Option<(Session, Option<OwnerIds>)> {
         // Under the write lock no slide is half done, so the snapshot is consistent.
         let (_, stored) = self
             .sessions
             .remove_if(&id, |_, s| keep_going(&s.snapshot()))?;
         let session = stored.snapshot();
-        self.owners.remove_if_mut(&session.owner, |_, ids| {
+        let emptied = self.owners.remove_if_mut(&session.owner, |_, ids| {
             if let Some(at) = ids.iter().position(|&i| i == id) {
                 ids.swap_remove(at);
+            }
+            if shrink_lists {
+                shrink(ids);
             }
             ids.is_empty()
         });
         if !self.legacy.is_empty() {
             self.legacy.remove(&session.hash);
         }
-        Some(session)
+        Some((session, emptied.map(|(_, ids)| ids)))
     }
 
     /// Whether the owner index is complete, so [`Table::of_owner`] will not wait.
@@ -299,7 +337,7 @@ impl Table {
                 .unwrap_or_else(|p| p.into_inner()),
         );
         let mut ids: Vec<Uuid> = match self.owners.get(&owner) {
-            Some(ids) => ids.clone(),
+            Some(ids) => ids.to_vec(),
             None => return Vec::new(),
         };
         ids.sort_unstable();
@@ -329,6 +367,17 @@ impl Table {
     /// How many sessions it holds (expired or not).
     pub fn len(&self) -> usize {
         self.sessions.len()
+    }
+}
+
+/// Gives back most of an owner's list once it holds a quarter of its capacity (moving it
+/// inline when it fits), so a list's memory follows the owner's current sessions, not the
+/// most it ever had. Without this, a 30-minute soak's owner lists grew by 4.5 MB as each
+/// owner's session count wandered to new highs (RELIABILITY.md). Shrinking only at a quarter
+/// keeps a push and a pop at the boundary from reallocating each time.
+fn shrink(ids: &mut OwnerIds) {
+    if ids.spilled() && ids.len() <= ids.capacity() / 4 {
+        ids.shrink_to_fit();
     }
 }
 
@@ -372,6 +421,51 @@ mod tests {
             !table.slide(id, 200, 300, 60),
             "nothing to slide once removed"
         );
+    }
+
+    /// An owner's list shrinks as its sessions end, rather than keep its largest size.
+    #[test]
+    fn owner_lists_shrink_with_their_sessions() {
+        let table = Table::default();
+        table.owners_indexed();
+        let owner = Uuid::from_u128(1);
+        let ids: Vec<Uuid> = (0..256u32)
+            .map(|n| {
+                let hash = [
+                    n.to_le_bytes(),
+                    [0; 4],
+                    [0; 4],
+                    [0; 4],
+                    [0; 4],
+                    [0; 4],
+                    [0; 4],
+                    [9; 4],
+                ]
+                .concat()
+                .try_into()
+                .unwrap();
+                let (_, mut s) = session(100);
+                s.hash = hash;
+                let id = session_id(&hash);
+                table.insert(id, s);
+                id
+            })
+            .collect();
+        let capacity = || table.owners.get(&owner).map(|ids| ids.capacity());
+        assert!(capacity().unwrap() >= 256);
+        for id in &ids[..250] {
+            table.remove(*id).unwrap();
+        }
+        assert!(
+            capacity().unwrap() <= 4 * 6,
+            "capacity {:?} for 6 ids",
+            capacity()
+        );
+        assert_eq!(table.of_owner(owner).len(), 6);
+        for id in &ids[250..] {
+            table.remove(*id).unwrap();
+        }
+        assert_eq!(capacity(), None, "an owner with no sessions has no list");
     }
 
     /// A slide does not wait for a scan that holds its shard's read lock: the sweeper, at idle
