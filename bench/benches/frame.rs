@@ -45,14 +45,14 @@ where
 {
     let mut framing = frame::codec();
     let mut encoded = BytesMut::new();
-    write_message(&mut framing, message, &mut encoded).expect("encodes");
+    write_message(message, &mut encoded).expect("encodes");
     let mut group = c.benchmark_group(name);
     group.throughput(Throughput::Bytes(encoded.len() as u64));
     group.bench_function("encode", |b| {
         let mut buf = BytesMut::with_capacity(256);
         b.iter(|| {
             buf.clear();
-            write_message(&mut framing, black_box(message), &mut buf).expect("encodes");
+            write_message(black_box(message), &mut buf).expect("encodes");
         })
     });
     group.bench_function("decode", |b| {

@@ -140,7 +140,7 @@ impl Client {
     }
 
     fn send<T: serde::Serialize>(&mut self, message: &T) -> Result<(), Error> {
-        frame::write_message(&mut self.framing, message, &mut self.write_buf)
+        frame::write_message(message, &mut self.write_buf)
             .map_err(|e| Error::Protocol(e.to_string()))
     }
 

@@ -264,7 +264,7 @@ impl Connection {
     }
 
     fn queue<T: serde::Serialize>(&mut self, message: &T) -> Result<(), ConnectionError> {
-        frame::write_message(&mut self.framing, message, &mut self.write_buf)
+        frame::write_message(message, &mut self.write_buf)
             .map_err(|e| ConnectionError::Protocol(e.to_string()))
     }
 

@@ -83,7 +83,7 @@ fn refuse_over_share(stream: &UnixStream, peer: Peer, share: usize) {
         format!("too many connections from uid {} (limit {share})", peer.uid),
     ));
     let mut buf = BytesMut::new();
-    if frame::write_message(&mut frame::codec(), &reply, &mut buf).is_ok() {
+    if frame::write_message(&reply, &mut buf).is_ok() {
         // Best effort: a fresh socket's send buffer takes this small frame without blocking.
         let _ = stream.try_write(&buf);
     }

@@ -21,14 +21,13 @@ fn main() -> std::io::Result<()> {
 
     // frame_decoder: the mode byte, then a stream. Whole and byte-by-byte; with and without the
     // handshake; one frame, and all frames pipelined.
-    let mut framing = frame::codec();
     let mut hello = BytesMut::new();
-    frame::write_message(&mut framing, &seeds::hello(), &mut hello).expect("hello frames");
+    frame::write_message(&seeds::hello(), &mut hello).expect("hello frames");
     let mut all = hello.clone();
     let mut streams = Vec::new();
     for request in &requests {
         let mut one = BytesMut::new();
-        frame::write_message(&mut framing, request, &mut one).expect("request frames");
+        frame::write_message(request, &mut one).expect("request frames");
         all.extend_from_slice(&one);
         streams.push(with_mode(0x00, &one));
     }

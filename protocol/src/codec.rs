@@ -56,11 +56,6 @@ impl EncodeError {
             "body of {len} bytes exceeds the {MAX_FRAME_LEN}-byte frame limit"
         ))
     }
-
-    /// The framing codec refused the body.
-    pub(crate) fn too_large_io(err: &std::io::Error) -> Self {
-        EncodeError(format!("framing refused the body: {err}"))
-    }
 }
 
 /// Encodes `value` with the wire configuration.
@@ -69,6 +64,24 @@ impl EncodeError {
 /// Only if the value's `Serialize` implementation fails, which the protocol's own types never do.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
     bincode::serde::encode_to_vec(value, config()).map_err(|e| EncodeError(e.to_string()))
+}
+
+/// Appends `value`, encoded with the wire configuration, to `dst`.
+///
+/// # Errors
+/// Only if the value's `Serialize` implementation fails, which the protocol's own types never do.
+/// Part of the value may then have been appended.
+pub fn encode_into<T: Serialize>(value: &T, dst: &mut bytes::BytesMut) -> Result<(), EncodeError> {
+    /// bincode's writer over a growable buffer.
+    struct Append<'a>(&'a mut bytes::BytesMut);
+    impl bincode::enc::write::Writer for Append<'_> {
+        fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+            self.0.extend_from_slice(bytes);
+            Ok(())
+        }
+    }
+    bincode::serde::encode_into_writer(value, Append(dst), config())
+        .map_err(|e| EncodeError(e.to_string()))
 }
 
 /// Decodes exactly one `T` from all of `bytes`.

@@ -4,10 +4,10 @@
 //! and the fuzz targets share exactly the same limits. The codec compares the announced length
 //! with [`MAX_FRAME_LEN`] before it reserves any memory, so a hostile prefix costs nothing.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, LengthDelimitedCodec};
 
 use crate::codec::{self, DecodeError, EncodeError};
 
@@ -37,22 +37,27 @@ pub enum FrameError {
     Body(#[from] DecodeError),
 }
 
-/// Appends one framed message to `dst`.
+/// Appends one framed message to `dst`: the big-endian `u32` length prefix that [`codec()`]
+/// reads, then the body, encoded in place (no intermediate buffer: this runs once per reply).
 ///
 /// # Errors
-/// If the message cannot be encoded, or its body exceeds [`MAX_FRAME_LEN`].
-pub fn write_message<T: Serialize>(
-    framing: &mut LengthDelimitedCodec,
-    message: &T,
-    dst: &mut BytesMut,
-) -> Result<(), EncodeError> {
-    let body = codec::encode(message)?;
-    if body.len() > MAX_FRAME_LEN {
-        return Err(EncodeError::too_large(body.len()));
+/// If the message cannot be encoded, or its body exceeds [`MAX_FRAME_LEN`]; `dst` is then as
+/// it was.
+pub fn write_message<T: Serialize>(message: &T, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    let start = dst.len();
+    dst.put_u32(0);
+    if let Err(e) = codec::encode_into(message, dst) {
+        dst.truncate(start);
+        return Err(e);
     }
-    framing
-        .encode(Bytes::from(body), dst)
-        .map_err(|e| EncodeError::too_large_io(&e))
+    let len = dst.len() - start - LENGTH_PREFIX_LEN;
+    if len > MAX_FRAME_LEN {
+        dst.truncate(start);
+        return Err(EncodeError::too_large(len));
+    }
+    let prefix = u32::try_from(len).expect("MAX_FRAME_LEN fits in u32");
+    dst[start..start + LENGTH_PREFIX_LEN].copy_from_slice(&prefix.to_be_bytes());
+    Ok(())
 }
 
 /// Takes one whole frame off the front of `src` and decodes its body, if a whole frame is there.
@@ -76,7 +81,39 @@ pub fn read_message<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Op, Request};
+    use crate::{Op, Request, Secret};
+    use bytes::Bytes;
+    use tokio_util::codec::Encoder;
+
+    /// The prefix written in place is the one the length-delimited codec writes and reads.
+    #[test]
+    fn in_place_frames_match_the_codec() {
+        let req = Request {
+            id: 300,
+            admin_key: Some(Secret::new("kw_adm_live_x")),
+            op: Op::Stats,
+        };
+        let mut ours = BytesMut::from(&b"before"[..]);
+        write_message(&req, &mut ours).unwrap();
+        let mut theirs = BytesMut::from(&b"before"[..]);
+        codec()
+            .encode(Bytes::from(codec::encode(&req).unwrap()), &mut theirs)
+            .unwrap();
+        assert_eq!(ours, theirs);
+    }
+
+    /// A body over the limit is refused and leaves the buffer as it was.
+    #[test]
+    fn oversized_body_leaves_the_buffer_alone() {
+        let big = Request {
+            id: 1,
+            admin_key: Some(Secret::new("x".repeat(MAX_FRAME_LEN))),
+            op: Op::Ping,
+        };
+        let mut buf = BytesMut::from(&b"kept"[..]);
+        assert!(write_message(&big, &mut buf).is_err());
+        assert_eq!(&buf[..], b"kept");
+    }
 
     /// Frames written back to back are read back one by one; a partial frame waits for more.
     #[test]
@@ -89,7 +126,7 @@ mod tests {
                 admin_key: None,
                 op: Op::Ping,
             };
-            write_message(&mut framing, &req, &mut buf).unwrap();
+            write_message(&req, &mut buf).unwrap();
         }
         let last = buf.split_off(buf.len() - 2);
         for id in 0..2 {
@@ -130,7 +167,7 @@ mod tests {
             admin_key: None,
             op: Op::Stats,
         };
-        write_message(&mut framing, &ok, &mut buf).unwrap();
+        write_message(&ok, &mut buf).unwrap();
         assert!(matches!(
             read_message::<Request>(&mut framing, &mut buf),
             Err(FrameError::Body(_))

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 fn framed<T: serde::Serialize>(msg: &T) -> BytesMut {
     let mut out = BytesMut::new();
-    frame::write_message(&mut frame::codec(), msg, &mut out).unwrap();
+    frame::write_message(msg, &mut out).unwrap();
     out
 }
 

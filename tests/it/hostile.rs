@@ -29,7 +29,7 @@ impl Raw {
 
     fn send<T: serde::Serialize>(&mut self, msg: &T) {
         let mut out = BytesMut::new();
-        frame::write_message(&mut frame::codec(), msg, &mut out).unwrap();
+        frame::write_message(msg, &mut out).unwrap();
         self.stream.write_all(&out).unwrap();
     }
 

@@ -27,7 +27,7 @@ pub(crate) async fn connect(socket: &Path) -> Result<UnixStream> {
         .with_context(|| format!("connecting to {}", socket.display()))?;
     let mut framing = frame::codec();
     let mut buf = BytesMut::new();
-    frame::write_message(&mut framing, &Hello::current(CLIENT_NAME), &mut buf)?;
+    frame::write_message(&Hello::current(CLIENT_NAME), &mut buf)?;
     stream.write_all(&buf).await?;
     buf.clear();
     loop {
@@ -90,7 +90,7 @@ impl<S: OpSource> Exchange for FrameExchange<S> {
             op,
         };
         self.next_id += 1;
-        frame::write_message(&mut self.framing, &request, out)?;
+        frame::write_message(&request, out)?;
         Ok(true)
     }
 
@@ -137,8 +137,8 @@ mod tests {
                 version: "0".into(),
             }),
         };
-        frame::write_message(&mut framing, &pong(1), &mut input).unwrap();
-        frame::write_message(&mut framing, &pong(3), &mut input).unwrap();
+        frame::write_message(&pong(1), &mut input).unwrap();
+        frame::write_message(&pong(3), &mut input).unwrap();
         assert_eq!(exchange.read_reply(&mut input).unwrap(), Some(true));
         assert!(exchange.read_reply(&mut input).is_err());
     }
