@@ -26,7 +26,6 @@ pub mod metrics;
 mod metrics_file;
 mod notify;
 mod peer;
-mod priority;
 mod reload;
 mod server;
 mod signals;

@@ -833,10 +833,6 @@ impl Store {
     ///
     /// # Errors
     /// If the compaction fails (the sweep itself cannot).
-    ///
-    /// The removals run at idle priority (see [`sessions::Sessions::sweep`]). A compaction
-    /// holds the journal's file, which every durable change waits for, so it runs at normal
-    /// priority.
     pub(crate) fn sweep_sessions(&self, now: UnixMillis) -> Result<u64, StoreError> {
         let swept = self.shared.sessions.sweep(now);
         if self.shared.sessions.compaction_due(false) {

@@ -233,38 +233,17 @@ impl Sessions {
 
     /// Ends every session expired at `now`; returns how many. The end records are queued,
     /// not synced: an expired session never verifies anyway.
-    ///
-    /// The removals run on a thread at idle priority ([`crate::priority`]): they are the bulk
-    /// of a sweep's CPU time. A thread at idle priority can be preempted anywhere, and any lock it then
-    /// holds stalls whoever needs it next, so the removals hold locks only briefly:
-    /// - unlike other changes, they happen before the journal's queue lock is taken, which is
-    ///   held only to encode a batch's end records. The order of records stays right: once a
-    ///   session is out of the table no change to it can be queued, and one queued before
-    ///   (under the lock) precedes this batch's;
-    /// - owner lists they empty are freed afterwards, since `free` takes the allocator's lock.
     pub fn sweep(&self, now: UnixMillis) -> u64 {
-        let (swept, emptied) = crate::priority::at_idle_priority("keyward-sweep", || {
-            let mut swept = 0;
-            let mut emptied = Vec::new();
-            for batch in self.table.expired(now).chunks(SWEEP_BATCH) {
-                let mut ended = [Uuid::nil(); SWEEP_BATCH];
-                let mut n = 0;
-                for &id in batch {
-                    // Decided again under the shard's lock: a backward clock jump may have let
-                    // a verify slide it since it was listed.
-                    if self.table.remove_expired(id, now, &mut emptied) {
-                        ended[n] = id;
-                        n += 1;
-                    }
-                }
-                self.journal
-                    .append_all(ended[..n].iter().map(|&id| (Change::End { id }, true)));
-                swept += n as u64;
-            }
-            (swept, emptied)
-        });
-        // Freed here, at normal priority: each `free` may take the allocator's lock.
-        drop(emptied);
+        let mut swept = 0;
+        for batch in self.table.expired(now).chunks(SWEEP_BATCH) {
+            self.journal.append_all(batch.iter().map(|&id| {
+                // Decided again under the lock: a backward clock jump may have let a verify
+                // slide it since it was listed.
+                let removed = self.table.remove_if(id, |s| s.expires_at <= now).is_some();
+                swept += u64::from(removed);
+                (Change::End { id }, removed)
+            }));
+        }
         swept
     }
 

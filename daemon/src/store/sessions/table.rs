@@ -9,8 +9,7 @@
 //! wait for each other, and a write holds one shard for a few hundred nanoseconds. A slide
 //! (the one write on the verify path) needs only the read lock: the expiry and last use are
 //! atomics. So a verify never waits for a scan of its shard (the sweep's, a backup's), which
-//! holds the read lock for about a millisecond per shard at a million sessions, and matters
-//! more because the sweeper runs at idle priority and may be preempted mid-scan.
+//! holds the read lock for about a millisecond per shard at a million sessions.
 //!
 //! The owner index is built after replay, on its own thread, while the daemon already serves
 //! verifies: it is a third of the start-up work and only management calls read it. They wait
@@ -34,11 +33,9 @@ type Hasher = foldhash::fast::RandomState;
 type Map<K, V> = DashMap<K, V, Hasher>;
 
 /// One owner's session ids. Most owners hold one or two sessions, which stay inline: no
-/// allocation when they are issued, and none to free when they end. That matters most to the
-/// sweep, which runs at idle priority: a `free` takes the malloc arena's lock, and a
-/// preempted sweeper holding it stalled the event loop's next allocation (thousands of futex
-/// waits on the arena lock during a sweep of a million single-session owners).
-pub(super) type OwnerIds = SmallVec<[Uuid; 2]>;
+/// allocation when they are issued and none to free when they end, and less memory than a
+/// `Vec` and its heap block.
+type OwnerIds = SmallVec<[Uuid; 2]>;
 
 /// The stored last use of a session never used.
 const NEVER_USED: UnixMillis = UnixMillis::MIN;
@@ -89,7 +86,7 @@ struct Stored {
     /// came first.
     expires_at: AtomicI64,
     /// The last use, or [`NEVER_USED`]. Written just after `expires_at`, so a reader without
-    /// the write lock may see the new expiry with the previous last use.
+    /// the write lock may see a new expiry with the previous last use, or the reverse.
     last_used_at: AtomicI64,
 }
 
@@ -276,51 +273,22 @@ impl Table {
         id: Uuid,
         keep_going: impl FnOnce(&Session) -> bool,
     ) -> Option<Session> {
-        let (session, emptied) = self.remove_if_keeping(id, keep_going, true)?;
-        drop(emptied);
-        Some(session)
-    }
-
-    /// Removes a session that has expired by `now` (decided under the shard's lock); returns
-    /// whether it did. An owner list it empties goes to `emptied` rather than being freed:
-    /// the sweep frees them once it is back at normal priority (see [`OwnerIds`]), and for
-    /// the same reason lists are not shrunk here.
-    pub fn remove_expired(&self, id: Uuid, now: UnixMillis, emptied: &mut Vec<OwnerIds>) -> bool {
-        match self.remove_if_keeping(id, |s| s.expires_at <= now, false) {
-            Some((_, list)) => {
-                emptied.extend(list);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Removes a session if `keep_going` says so; returns it, with its owner's list if this
-    /// emptied it. `shrink_lists` lets a list give back capacity ([`shrink`]).
-    fn remove_if_keeping(
-        &self,
-        id: Uuid,
-        keep_going: impl FnOnce(&Session) -> bool,
-        shrink_lists: bool,
-    ) -> Option<(Session, Option<OwnerIds>)> {
         // Under the write lock no slide is half done, so the snapshot is consistent.
         let (_, stored) = self
             .sessions
             .remove_if(&id, |_, s| keep_going(&s.snapshot()))?;
         let session = stored.snapshot();
-        let emptied = self.owners.remove_if_mut(&session.owner, |_, ids| {
+        self.owners.remove_if_mut(&session.owner, |_, ids| {
             if let Some(at) = ids.iter().position(|&i| i == id) {
                 ids.swap_remove(at);
             }
-            if shrink_lists {
-                shrink(ids);
-            }
+            shrink(ids);
             ids.is_empty()
         });
         if !self.legacy.is_empty() {
             self.legacy.remove(&session.hash);
         }
-        Some((session, emptied.map(|(_, ids)| ids)))
+        Some(session)
     }
 
     /// Whether the owner index is complete, so [`Table::of_owner`] will not wait.
@@ -468,8 +436,8 @@ mod tests {
         assert_eq!(capacity(), None, "an owner with no sessions has no list");
     }
 
-    /// A slide does not wait for a scan that holds its shard's read lock: the sweeper, at idle
-    /// priority, may be preempted in the middle of one.
+    /// A slide does not wait for a scan that holds its shard's read lock (a sweep's, a
+    /// backup's), which at a million sessions takes about a millisecond per shard.
     #[test]
     fn slide_does_not_wait_for_a_scan() {
         let table = Table::default();
