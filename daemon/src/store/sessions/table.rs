@@ -8,8 +8,9 @@
 //! The maps are sharded ([`DashMap`]): a verify locks one shard for reading, so verifies never
 //! wait for each other, and a write holds one shard for a few hundred nanoseconds. A slide
 //! (the one write on the verify path) needs only the read lock: the expiry and last use are
-//! atomics. So a verify never waits for a scan of its shard (the sweep's, a backup's), which
-//! holds the read lock for about a millisecond per shard at a million sessions.
+//! atomics. So a slide does not wait for a scan of its shard (the sweep's, a backup's), which
+//! holds the read lock for about a millisecond per shard at a million sessions; a write that
+//! does (an issue or a removal) waits at most that long.
 //!
 //! The owner index is built after replay, on its own thread, while the daemon already serves
 //! verifies: it is a third of the start-up work and only management calls read it. They wait
