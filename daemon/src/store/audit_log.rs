@@ -30,6 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::private_file::{self, Contents};
 use super::sessions::{decode_record, encode_audit, Decoded, Position};
 use super::side_file::{self, Recorded, SideFile};
+use super::spare_buffer::SpareBuffer;
 use super::{AuditKey, StoreError};
 
 /// The log's directory in the data dir.
@@ -37,8 +38,6 @@ pub(crate) const DIR: &str = "audit";
 const STATE: &str = "state";
 /// A segment is closed once it holds this much.
 pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
-/// The largest buffer kept for reuse; a burst's bigger one is given back.
-const SPARE_MAX: usize = 8 << 20;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves its data consistent before it can panic.
@@ -64,9 +63,8 @@ struct Files {
     /// Closed segments' numbers, oldest first.
     closed: Vec<u64>,
     current: Current,
-    /// The buffer the last write emptied, handed back to the queue by the next (as the
-    /// session journal does), so the allocator is not asked for megabytes twice a second.
-    spare: Vec<u8>,
+    /// The write buffer that takes turns with the queue.
+    spare: SpareBuffer,
 }
 
 /// What the state side file records.
@@ -244,7 +242,7 @@ impl AuditLog {
                     file,
                     len: end as u64,
                 },
-                spare: Vec::new(),
+                spare: SpareBuffer::default(),
             }),
         };
         Ok((log, recorded))
@@ -268,10 +266,9 @@ impl AuditLog {
 
     /// Writes what is queued to the current segment, closing it first if it is full.
     fn write(&self, files: &mut Files) -> Result<(), StoreError> {
-        let spare = std::mem::take(&mut files.spare);
-        let mut bytes = std::mem::replace(&mut *lock(&self.queue), spare);
+        let bytes = files.spare.swap_with(&mut lock(&self.queue));
         if bytes.is_empty() {
-            files.spare = bytes;
+            files.spare.keep(bytes);
             return Ok(());
         }
         let written = self.roll_if_full(files).and_then(|()| {
@@ -288,9 +285,8 @@ impl AuditLog {
             let mut queue = lock(&self.queue);
             let later = std::mem::replace(&mut *queue, bytes);
             queue.extend_from_slice(&later);
-        } else if bytes.capacity() <= SPARE_MAX {
-            bytes.clear();
-            files.spare = bytes;
+        } else {
+            files.spare.keep(bytes);
         }
         written
     }

@@ -31,6 +31,7 @@ mod private_file;
 mod records;
 mod sessions;
 mod side_file;
+mod spare_buffer;
 
 pub(crate) use commit::Ticket;
 pub(crate) use sessions::session_id;

@@ -27,6 +27,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::change::{self, Change, Decoded, AUDIT_KEY};
 use crate::store::private_file::{self, Contents};
 use crate::store::side_file::{self, Recorded, SideFile};
+use crate::store::spare_buffer::SpareBuffer;
 use crate::store::StoreError;
 
 /// The journal's file name in the data dir.
@@ -69,13 +70,9 @@ struct Open {
     synced: u64,
     /// The file's length: past `len` it holds zeros written ahead (see [`PREALLOCATE`]).
     allocated: u64,
-    /// The buffer the last write emptied, handed back to the queue by the next: two buffers
-    /// take turns, so the allocator is not asked for megabytes twice a second.
-    spare: Vec<u8>,
+    /// The write buffer that takes turns with the queue.
+    spare: SpareBuffer,
 }
-
-/// The largest buffer kept as the spare; a burst's bigger one is given back.
-const SPARE_MAX: usize = 8 << 20;
 
 /// Encoded records not yet written to the file, and where they will go.
 #[derive(Debug, Default)]
@@ -216,7 +213,7 @@ impl Journal {
                 len,
                 synced: len,
                 allocated: len,
-                spare: Vec::new(),
+                spare: SpareBuffer::default(),
             }),
             state: SideFile::open(&dir.join(STATE)).map_err(StoreError::Io)?,
         })
@@ -285,10 +282,9 @@ impl Journal {
     /// If a write fails. The changes stay queued and the next call writes them again.
     pub fn write(&self, sync: bool) -> Result<(), StoreError> {
         let mut open = lock(&self.open);
-        let mut bytes = {
-            let spare = std::mem::take(&mut open.spare);
+        let bytes = {
             let mut pending = lock(&self.pending);
-            let bytes = std::mem::replace(&mut pending.bytes, spare);
+            let bytes = open.spare.swap_with(&mut pending.bytes);
             pending.base += bytes.len() as u64;
             bytes
         };
@@ -303,10 +299,7 @@ impl Journal {
             }
             open.len += bytes.len() as u64;
         }
-        if bytes.capacity() <= SPARE_MAX {
-            bytes.clear();
-            open.spare = bytes;
-        }
+        open.spare.keep(bytes);
         // Without `fsync` nothing is recorded as synced: the state file must never get ahead of
         // what is on disk. The background `write_and_sync` does that part.
         if sync && self.fsync && open.synced < open.len {
@@ -388,7 +381,7 @@ impl Journal {
             len,
             synced: len,
             allocated: len,
-            spare: Vec::new(),
+            spare: SpareBuffer::default(),
         };
         {
             let mut pending = lock(&self.pending);

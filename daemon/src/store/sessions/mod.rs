@@ -181,10 +181,6 @@ impl Sessions {
         else {
             return false;
         };
-        if expires_at <= old_at {
-            // Not a slide (the table's compare-and-swap relies on expiries only moving on).
-            return false;
-        }
         let change = Change::Slide {
             id: old.id,
             expires_at,

@@ -231,9 +231,10 @@ impl Table {
         self.get(id).map(|s| (id, s))
     }
 
-    /// Moves a session's expiry from `expected` to `expires_at` (which must be later) and
-    /// records the use, unless another slide or a removal came first; returns whether it did.
-    /// Takes the shard's read lock only.
+    /// Moves a session's expiry from `expected` to `expires_at` and records the use, unless
+    /// another slide or a removal came first; returns whether it did. Takes the shard's read
+    /// lock only. An expiry that would not move forward is refused: the compare-and-swap is
+    /// sound only because expiries never go back.
     pub fn slide(
         &self,
         id: Uuid,
@@ -241,7 +242,9 @@ impl Table {
         expires_at: UnixMillis,
         last_used_at: UnixMillis,
     ) -> bool {
-        debug_assert!(expires_at > expected, "a slide moves the expiry forward");
+        if expires_at <= expected {
+            return false;
+        }
         let Some(s) = self.sessions.get(&id) else {
             return false;
         };
