@@ -1,6 +1,7 @@
 //! Reading keywardd's log as it is written: the sweeper's lines, and a reload's confirmation.
 //!
-//! The sweeper logs `sweep swept=N moved=M` when a sweep ends. Reading that line costs the
+//! The sweeper logs `sweep swept=N moved=M listed_ms=… ended_ms=… rest_ms=…` when a sweep
+//! ends. Reading that line costs the
 //! daemon nothing, where `Op::Stats` walks every record: at a million sessions one call takes
 //! about as long as a fast sweep should, and polling it would be a second full scan competing
 //! with the sweep being timed.
@@ -57,6 +58,16 @@ pub(crate) fn swept_in(line: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// A sweeper line's timing of its three steps (`listed_ms`, `ended_ms`, `rest_ms`).
+pub(crate) fn steps_in(line: &str) -> Option<[f64; 3]> {
+    let field = |name: &str| -> Option<f64> {
+        let after = line.split(&format!(" {name}=")).nth(1)?;
+        after.split_whitespace().next()?.parse().ok()
+    };
+    swept_in(line)?;
+    Some([field("listed_ms")?, field("ended_ms")?, field("rest_ms")?])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +81,19 @@ mod tests {
         assert_eq!(swept_in("INFO keywardd::sweeper: sweep swept=7"), Some(7));
         assert_eq!(swept_in("INFO keywardd::daemon: keywardd ready"), None);
         assert_eq!(swept_in("sweep failed swept=x"), None);
+    }
+
+    /// The closing line's step timings are read when all three are there.
+    #[test]
+    fn sweep_steps_are_read() {
+        let line = "INFO keywardd::sweeper: sweep swept=9 moved=0 listed_ms=41.5 ended_ms=1200.25 \
+                    rest_ms=3";
+        assert_eq!(steps_in(line), Some([41.5, 1200.25, 3.0]));
+        assert_eq!(
+            steps_in("INFO keywardd::sweeper: sweep swept=9 moved=0"),
+            None
+        );
+        assert_eq!(steps_in("INFO x: listed_ms=1 ended_ms=2 rest_ms=3"), None);
     }
 
     /// Only whole lines are returned; a partly written line waits for its end.

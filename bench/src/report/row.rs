@@ -127,6 +127,11 @@ pub(crate) struct Extra {
     /// Sweep: expired sessions deleted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub swept: Option<u64>,
+    /// Sweep: the daemon's own timing of its last sweep's steps, milliseconds: listing the
+    /// expired sessions, ending them on the event loop, and the rest (journal compaction,
+    /// other credentials, counting, trimming the heap).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sweep_steps_ms: Option<[f64; 3]>,
     /// Sweep: the same verify load's p99 with no sweep running, microseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p99_us_without_sweep: Option<f64>,

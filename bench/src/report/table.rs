@@ -86,6 +86,11 @@ fn notes(row: &Row) -> Vec<String> {
             ms / 1000.0
         ));
     }
+    if let Some([listed, ended, rest]) = x.sweep_steps_ms {
+        notes.push(format!(
+            "daemon's steps: list {listed:.0} ms, end {ended:.0} ms, rest {rest:.0} ms"
+        ));
+    }
     if let Some(p99) = x.p99_us_without_sweep {
         let ops = x.ops_per_sec_without_sweep.map_or("-".into(), thousands);
         notes.push(format!("without a sweep: p99 {p99:.1} us at {ops} ops/s"));

@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{seeds, Bench};
 use crate::keyward::daemon::{self, Daemon};
-use crate::keyward::log_watch::{swept_in, LogWatch};
+use crate::keyward::log_watch::{steps_in, swept_in, LogWatch};
 use crate::keyward::{self, ops, population};
 use crate::load::{Plan, Summary};
 use crate::report::{round, Row, Shape, Target, Workload};
@@ -124,6 +124,7 @@ pub(crate) async fn keyward(bench: &mut Bench, shape: Shape) -> Result<()> {
     );
     row.extra.sessions = Some(expired);
     row.extra.swept = Some(timeline.swept);
+    row.extra.sweep_steps_ms = timeline.steps;
     row.extra.sweep_ms = Some(round(
         (timeline.swept_at - sweep_due).as_secs_f64() * 1000.0,
         0,
@@ -141,6 +142,8 @@ struct Timeline {
     swept_at: Instant,
     /// Credentials deleted since the restart, by the daemon's own count.
     swept: u64,
+    /// The daemon's timing of the last sweep's steps, from its closing line.
+    steps: Option<[f64; 3]>,
 }
 
 /// Waits from `due` until the sweeper's log lines account for `expired` deletions, confirms
@@ -155,13 +158,13 @@ async fn watch_sweep(
 ) -> Result<Timeline> {
     let mut watch = LogWatch::open(log)?;
     let mut logged = 0;
+    let mut steps = None;
     tokio::time::sleep_until(due.into()).await;
     let swept_at = loop {
-        logged += watch
-            .lines()?
-            .iter()
-            .filter_map(|l| swept_in(l))
-            .sum::<u64>();
+        for line in watch.lines()? {
+            logged += swept_in(&line).unwrap_or(0);
+            steps = steps_in(&line).or(steps);
+        }
         let now = Instant::now();
         if logged >= expired {
             break now;
@@ -180,5 +183,9 @@ async fn watch_sweep(
         bail!("the log reports {logged} swept but Op::Stats counts {swept} of {expired}");
     }
     tokio::time::sleep_until((swept_at + SETTLE + duration).into()).await;
-    Ok(Timeline { swept_at, swept })
+    Ok(Timeline {
+        swept_at,
+        swept,
+        steps,
+    })
 }

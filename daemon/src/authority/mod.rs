@@ -18,7 +18,7 @@ mod revoke;
 mod sweep;
 mod verify;
 
-pub use sweep::SweepReport;
+pub use sweep::{Expired, SweepReport};
 
 use keyward_protocol::token::{MalformedToken, RandomError};
 use keyward_protocol::{Env, ErrorCode, WireError};

@@ -1,12 +1,17 @@
 //! The sweep: delete expired credentials.
 //!
-//! Sessions are swept in memory (one pass over the session table, one journal record per
-//! expired session). Other expiring credentials (API tokens) are found through sled's expiry
-//! index, whose entries due by now are all a sweep reads. Deletions are not flushed: an
-//! expired credential never verifies anyway, and one whose deletion a crash undoes is simply
-//! swept again.
+//! Sessions are swept in memory (one pass over the session table to list the expired, then
+//! their removal, one journal record each). Other expiring credentials (API tokens) are found
+//! through sled's expiry index, whose entries due by now are all a sweep reads. Deletions are
+//! not flushed: an expired credential never verifies anyway, and one whose deletion a crash
+//! undoes is simply swept again.
+//!
+//! The three steps are separate calls so that the sweeper can run each where it costs least:
+//! the listing and the index on the blocking pool, the session removals on the event loop in
+//! small slices between requests (see `sweeper.rs`). [`Change::sweep`] runs them all at once.
 
 use keyward_protocol::UnixMillis;
+use uuid::Uuid;
 
 use super::{Authority, Change, Fault};
 use crate::store::StoredKind;
@@ -23,15 +28,55 @@ pub struct SweepReport {
     pub moved: u64,
 }
 
+/// The sessions a sweep will end: those expired at `now` when the table was scanned.
+#[derive(Debug, Default)]
+pub struct Expired {
+    /// The time the sweep sweeps to; every step of one sweep uses it.
+    pub now: UnixMillis,
+    /// Their ids, in table order (which keeps the removals' memory accesses in order too).
+    pub ids: Vec<Uuid>,
+}
+
+impl Authority {
+    /// A sweep's first step: lists the sessions expired by now. Reads only, one shard of the
+    /// table at a time, so it needs no [`Change`] and holds up no request.
+    pub fn expired_sessions(&self) -> Expired {
+        let now = self.now();
+        Expired {
+            now,
+            ids: self.store.expired_sessions(now),
+        }
+    }
+}
+
 impl Change<'_> {
-    /// Deletes every credential expired by now.
+    /// Deletes every credential expired by now: all three steps of a sweep at once.
     ///
     /// # Errors
     /// If the store fails; work already done stays done.
     pub fn sweep(&self) -> Result<SweepReport, Fault> {
-        let now = self.now();
+        let expired = self.expired_sessions();
+        let swept = self.sweep_sessions(&expired.ids, expired.now);
+        self.sweep_rest(expired.now, swept)
+    }
+
+    /// A sweep's second step: ends those of `ids` still expired at `now` (a session that a
+    /// backward clock jump let slide since it was listed stays); returns how many ended.
+    /// Never blocks on I/O and costs well under a microsecond per id.
+    pub fn sweep_sessions(&self, ids: &[Uuid], now: UnixMillis) -> u64 {
+        self.store.sweep_sessions(ids, now)
+    }
+
+    /// A sweep's last step, after its `sessions_swept` session removals: compacts the
+    /// session journal if it is due, deletes the other credentials expired at `now`, and
+    /// counts the sweep.
+    ///
+    /// # Errors
+    /// If the store fails; work already done stays done.
+    pub fn sweep_rest(&self, now: UnixMillis, sessions_swept: u64) -> Result<SweepReport, Fault> {
+        self.store.compact_sessions_if_due()?;
         let mut report = SweepReport {
-            swept: self.store.sweep_sessions(now)?,
+            swept: sessions_swept,
             moved: 0,
         };
         loop {

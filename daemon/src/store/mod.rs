@@ -829,17 +829,26 @@ impl Store {
         self.shared.sessions.compact(carried_to)
     }
 
-    /// Ends every session expired at `now`, then compacts the journal if it is due; returns
-    /// how many sessions ended.
+    /// The ids of the sessions expired at `now`, for [`Store::sweep_sessions`].
+    pub(crate) fn expired_sessions(&self, now: UnixMillis) -> Vec<Uuid> {
+        self.shared.sessions.expired(now)
+    }
+
+    /// Ends those of `ids` still expired at `now`; returns how many. Cheap per id and never
+    /// blocks on I/O, so an event-loop thread may call it with a few ids at a time.
+    pub(crate) fn sweep_sessions(&self, ids: &[Uuid], now: UnixMillis) -> u64 {
+        self.shared.sessions.sweep(ids, now)
+    }
+
+    /// Compacts the session journal if it has grown well past what its sessions need.
     ///
     /// # Errors
-    /// If the compaction fails (the sweep itself cannot).
-    pub(crate) fn sweep_sessions(&self, now: UnixMillis) -> Result<u64, StoreError> {
-        let swept = self.shared.sessions.sweep(now);
+    /// If the compaction fails; the old journal stays.
+    pub(crate) fn compact_sessions_if_due(&self) -> Result<(), StoreError> {
         if self.shared.sessions.compaction_due(false) {
             self.compact_sessions()?;
         }
-        Ok(swept)
+        Ok(())
     }
 
     /// Up to `limit` expiry-index entries due at or before `now`, oldest first.
