@@ -8,13 +8,16 @@
 //! - a batch of replies must be taken by the peer within `write_timeout`.
 //!
 //! Reading stops while replies are being written, so a peer that never reads its replies holds
-//! at most one batch of them (bounded by what one read can carry) before it times out.
+//! at most one batch of them (bounded by what one read can carry) before it times out. Each
+//! request spends a unit of tokio's cooperative budget, so a peer that never pauses still lets
+//! the other peers on the event loop have their turn.
 
 use bytes::{Buf, BytesMut};
 use keyward_protocol::frame::{self, FrameError};
 use keyward_protocol::{
     ErrorCode, Hello, HelloReply, Request, Response, WireError, MAGIC, PROTOCOL_VERSION,
 };
+use nix::sys::socket::{recv, MsgFlags};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use tokio::io::{AsyncWriteExt, Interest};
@@ -58,8 +61,8 @@ pub(crate) struct Connection {
     scratch: Box<[u8]>,
     write_buf: BytesMut,
     limits: Limits,
-    /// When the first byte of the frame now in `read_buf` arrived.
-    frame_started: Instant,
+    /// When the incomplete frame now in `read_buf` was first seen; `None` while it is empty.
+    frame_started: Option<Instant>,
 }
 
 impl Connection {
@@ -72,7 +75,7 @@ impl Connection {
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
             write_buf: BytesMut::with_capacity(READ_CHUNK),
             limits,
-            frame_started: Instant::now(),
+            frame_started: None,
         }
     }
 
@@ -97,6 +100,11 @@ impl Connection {
             loop {
                 match frame::read_message::<Request>(&mut self.framing, &mut self.read_buf) {
                     Ok(Some(request)) => {
+                        // Socket readiness and `try_io` take nothing from tokio's cooperative
+                        // budget, so without this a peer that always has another request
+                        // ready would hold the event loop and starve every other peer. Once
+                        // the task's budget (128) is spent this yields.
+                        tokio::task::coop::consume_budget().await;
                         let id = request.id;
                         let response = dispatch(&shared, self.peer, request).await;
                         if self.queue(&response).is_err() {
@@ -119,21 +127,40 @@ impl Connection {
             if answered > 0 {
                 self.write_queued().await?;
             }
-            if shutdown.is_cancelled() {
+            // A flag rather than `shutdown.is_cancelled()`, which takes a lock: this runs once
+            // per request.
+            if shared.stopping() {
                 return Ok(());
             }
+            // One clock read per request. A frame's start is stamped when it is first seen
+            // incomplete here, which is at most one batch of answers after its first byte.
+            let now = Instant::now();
             let deadline = if self.read_buf.is_empty() {
-                Instant::now() + self.limits.connection_idle_timeout
+                self.frame_started = None;
+                now + self.limits.connection_idle_timeout
             } else {
-                self.frame_started + self.limits.frame_timeout
+                *self.frame_started.get_or_insert(now) + self.limits.frame_timeout
             };
+            // Checked here as well as by the timer: a peer whose bytes trickle in fast enough
+            // always has the read branch ready, and the timer below is polled only when it is
+            // not.
+            if now >= deadline {
+                return Err(ConnectionError::FrameTimeout);
+            }
             // The timer may run early (an idle deadline that has since moved on), never late:
             // it is moved earlier at once, and later only when it fires.
             if timer.deadline() > deadline {
                 timer.as_mut().reset(deadline);
             }
+            // Reading first: when a request has arrived, which is why this task was woken, the
+            // other branches are not polled at all (each poll costs a lock or a registration).
             tokio::select! {
                 biased;
+                read = self.read_more() => match read {
+                    Ok(true) => {}
+                    Ok(false) => return self.eof(),
+                    Err(e) => return Err(e.into()),
+                },
                 () = &mut cancelled, if self.read_buf.is_empty() => return Ok(()),
                 () = &mut timer => {
                     if Instant::now() < deadline {
@@ -144,11 +171,6 @@ impl Connection {
                         return Err(ConnectionError::FrameTimeout);
                     }
                 }
-                read = self.read_more() => match read {
-                    Ok(true) => {}
-                    Ok(false) => return self.eof(),
-                    Err(e) => return Err(e.into()),
-                },
             }
         }
     }
@@ -206,12 +228,16 @@ impl Connection {
     /// request-response round trip. The readiness is captured before the read, so data that
     /// arrives after it re-arms the socket and nothing is missed.
     async fn read_more(&mut self) -> std::io::Result<bool> {
-        let was_empty = self.read_buf.is_empty();
         let n = loop {
             self.stream.readable().await?;
             let mut got = None;
             let read = self.stream.try_io(Interest::READABLE, || {
-                let n = nix::unistd::read(self.stream.as_raw_fd(), &mut self.scratch)?;
+                // `recv` rather than `read`: the socket call skips the file layer's checks.
+                let n = recv(
+                    self.stream.as_raw_fd(),
+                    &mut self.scratch,
+                    MsgFlags::empty(),
+                )?;
                 got = Some(n);
                 if n > 0 && n < self.scratch.len() {
                     Err(std::io::ErrorKind::WouldBlock.into())
@@ -228,9 +254,6 @@ impl Connection {
             }
         };
         self.read_buf.extend_from_slice(&self.scratch[..n]);
-        if was_empty && n > 0 {
-            self.frame_started = Instant::now();
-        }
         Ok(n > 0)
     }
 

@@ -72,6 +72,8 @@ pub(crate) async fn run(listener: &UnixListener, shared: Arc<Shared>, shutdown: 
             drop((permit, uid_slot));
         });
     }
+    // Busy connections see this after their current batch; idle ones see `shutdown` itself.
+    shared.stop();
     tracker.close();
     tracker.wait().await;
 }

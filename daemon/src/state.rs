@@ -2,6 +2,7 @@
 
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -56,6 +57,9 @@ pub(crate) struct Shared {
     pub started: Instant,
     /// Backups being read.
     pub snapshots: Snapshots,
+    /// Set once the server stops accepting: connections look at it after each batch of
+    /// replies, where the shutdown token's own check would take a lock per request.
+    stopping: AtomicBool,
 }
 
 impl Shared {
@@ -72,7 +76,18 @@ impl Shared {
             per_uid: UidSlots::new(config.limits.max_connections_per_uid),
             started: Instant::now(),
             snapshots: Snapshots::new(&config.data_dir),
+            stopping: AtomicBool::new(false),
         }
+    }
+
+    /// Tells every connection to finish once its current batch of replies is written.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Shared::stop`] was called.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
     }
 
     /// Puts a reloaded configuration into force. Open connections keep the deadlines they

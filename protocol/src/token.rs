@@ -200,7 +200,14 @@ pub fn parse(text: &str) -> Result<TokenInfo, MalformedToken> {
     if text.is_empty() {
         return Err(MalformedToken::Empty);
     }
-    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Tokens are ASCII, so the common case skips decoding characters (this is verify's path).
+    let ascii = text.is_ascii();
+    let spaced = if ascii {
+        text.bytes().any(|b| b == b' ' || b.is_ascii_control())
+    } else {
+        text.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if spaced {
         return Err(MalformedToken::Whitespace);
     }
     let Some(rest) = text.strip_prefix(PREFIX) else {
@@ -219,7 +226,11 @@ pub fn parse(text: &str) -> Result<TokenInfo, MalformedToken> {
         Some("test") => Env::Test,
         _ => return Err(MalformedToken::UnknownEnv),
     };
-    let found = text.chars().count();
+    let found = if ascii {
+        text.len()
+    } else {
+        text.chars().count()
+    };
     if found < TOKEN_LEN {
         return Err(MalformedToken::Truncated { found });
     }
@@ -236,8 +247,14 @@ pub fn parse(text: &str) -> Result<TokenInfo, MalformedToken> {
             position: prefix_len + offset,
         });
     }
-    let raw = BASE32_DNSSEC
-        .decode(body.as_bytes())
+    // Decoded on the stack: no allocation on verify's path.
+    let mut raw = [0u8; RANDOM_LEN + CHECKSUM_LEN];
+    match BASE32_DNSSEC.decode_len(body.len()) {
+        Ok(len) if len == raw.len() => {}
+        _ => return Err(MalformedToken::Checksum),
+    }
+    BASE32_DNSSEC
+        .decode_mut(body.as_bytes(), &mut raw)
         .map_err(|_| MalformedToken::Checksum)?;
     let (random, sum) = raw.split_at(RANDOM_LEN);
     if checksum(&text[..prefix_len], random) != sum {
@@ -265,6 +282,49 @@ mod tests {
         assemble(CredentialKind::Session, Env::Live, &[7u8; RANDOM_LEN])
             .expose()
             .to_owned()
+    }
+
+    /// The ASCII fast path finds exactly the characters that the general rule (Unicode
+    /// whitespace or control) finds, wherever they stand, and a non-ASCII token takes the
+    /// general path to the same verdicts.
+    #[test]
+    fn ascii_fast_path_agrees_with_the_general_rule() {
+        let token = sample();
+        for byte in 0u8..=0x7f {
+            let c = char::from(byte);
+            for at in [0, 3, 12, token.len()] {
+                let mut text = token.clone();
+                text.insert(at, c);
+                let spaced = c.is_whitespace() || c.is_control();
+                assert_eq!(
+                    parse(&text) == Err(MalformedToken::Whitespace),
+                    spaced,
+                    "byte {byte:#04x} at {at}"
+                );
+            }
+        }
+        let mut wide = token.clone();
+        wide.replace_range(token.len() - 1.., "\u{e9}");
+        assert_eq!(
+            parse(&wide),
+            Err(MalformedToken::BadCharacter {
+                position: TOKEN_LEN - 1
+            })
+        );
+        assert_eq!(
+            parse(&format!("{token}\u{a0}")),
+            Err(MalformedToken::Whitespace)
+        );
+        assert_eq!(
+            parse(&format!(
+                "{}\u{e9}{}",
+                &token[..token.len() - 2],
+                &token[token.len() - 1..]
+            )),
+            Err(MalformedToken::BadCharacter {
+                position: TOKEN_LEN - 2
+            })
+        );
     }
 
     /// Generated tokens have the documented shape and parse back to their kind and env.

@@ -206,3 +206,51 @@ fn bad_token_flood() {
         "{lines} log lines for 20000 bad tokens"
     );
 }
+
+/// A peer that sends requests without a pause, so that its connection always has another one
+/// ready, neither keeps the (single) event loop from other peers nor holds up a graceful
+/// shutdown: the daemon stops it after its current batch.
+#[test]
+fn a_peer_that_never_pauses_starves_no_one_and_does_not_hold_up_shutdown() {
+    let mut daemon = Daemon::start();
+    let mut s = UnixStream::connect(&daemon.socket).unwrap();
+    s.write_all(&framed(&Hello::current("busy"))).unwrap();
+    assert!(matches!(
+        hello_reply(&mut s),
+        Some(HelloReply::Accepted { .. })
+    ));
+    let mut batch = BytesMut::new();
+    for id in 0..256 {
+        batch.extend_from_slice(&framed(&Request {
+            id,
+            admin_key: None,
+            op: Op::Ping,
+        }));
+    }
+    let mut writer = s.try_clone().unwrap();
+    let sending = std::thread::spawn(move || while writer.write_all(&batch).is_ok() {});
+    // Drain replies until the daemon closes; count them to know the load was running.
+    let mut reader = s.try_clone().unwrap();
+    let draining = std::thread::spawn(move || {
+        let mut chunk = vec![0u8; 64 * 1024];
+        let mut total = 0usize;
+        while let Ok(n @ 1..) = reader.read(&mut chunk) {
+            total += n;
+        }
+        total
+    });
+    // Another peer is served meanwhile; it sees the busy peer's pings being answered.
+    wait_for("the busy peer's requests to be answered", || {
+        let stats = daemon.client().stats().unwrap();
+        (stats.requests.get("ping").copied().unwrap_or(0) > 10_000).then_some(())
+    });
+    let status = daemon.terminate();
+    assert!(
+        status.success(),
+        "exit status {status}: {}",
+        daemon.log_text()
+    );
+    assert!(draining.join().unwrap() > 0);
+    s.shutdown(std::net::Shutdown::Both).ok();
+    sending.join().unwrap();
+}
