@@ -365,6 +365,39 @@ fn scope_requirements() {
     assert_eq!(d.code(), ErrorCode::Forbidden);
 }
 
+/// A session's scopes are its owner's on every verify: the table learns from the first
+/// verify whether the owner has any, and a session of an owner without scopes then skips the
+/// lookup, without ever hiding the scopes of an owner that has them.
+#[test]
+fn session_scopes_are_the_owners_on_every_verify() {
+    let f = fixture();
+    let granted = scopes(&[("photos", Level::Write)]);
+    let scoped = ok(f
+        .auth
+        .change()
+        .create_client(f.live, Some("scoped"), None, &granted)
+        .acknowledged());
+    let second = ok(f
+        .auth
+        .change()
+        .issue_session(f.live, scoped.client_id)
+        .acknowledged());
+    let (_, plain) = f.client();
+    for _ in 0..3 {
+        for token in [&scoped.session.token, &second.token] {
+            assert_eq!(ok(f.verify(token)).scopes, granted);
+        }
+        assert_eq!(ok(f.verify(&plain)).scopes, Scopes::new());
+    }
+    let need = ScopeRequirement {
+        scope: "photos".into(),
+        level: Level::Write,
+    };
+    ok(f.auth.verify(&second.token, Some(&need)));
+    let d = denied(f.auth.verify(&plain, Some(&need)));
+    assert_eq!(d.code(), ErrorCode::Forbidden);
+}
+
 /// A session token is not an admin key.
 #[test]
 fn session_is_not_an_admin_key() {

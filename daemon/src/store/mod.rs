@@ -35,7 +35,7 @@ mod spare_buffer;
 
 pub(crate) use commit::Ticket;
 pub(crate) use sessions::session_id;
-use sessions::{Position, Sessions};
+use sessions::{OwnerScopes, Position, Sessions};
 
 use engine::Engine;
 
@@ -656,21 +656,32 @@ impl Store {
         if kind != StoredKind::Session {
             return self.engine()?.credential(hash);
         }
-        let Some(mut record) = self.shared.sessions.find(hash) else {
+        let sessions = &self.shared.sessions;
+        let Some((mut record, known)) = sessions.find_with_owner_scopes(hash) else {
             return Ok(None);
         };
-        record.scopes = self.owner_scopes(record.owner)?.as_ref().clone();
+        if known != OwnerScopes::None {
+            record.scopes = self.owner_scopes(record.owner)?;
+            if known == OwnerScopes::Unknown {
+                let learnt = if record.scopes.is_empty() {
+                    OwnerScopes::None
+                } else {
+                    OwnerScopes::Some
+                };
+                sessions.learn_owner_scopes(record.id, learnt);
+            }
+        }
         Ok(Some(Found::session(*hash, record)))
     }
 
     /// A session owner's scopes: from memory, or read once from sled.
-    fn owner_scopes(&self, owner: Uuid) -> Result<sessions::SharedScopes, StoreError> {
+    fn owner_scopes(&self, owner: Uuid) -> Result<sessions::Scopes, StoreError> {
         let sessions = &self.shared.sessions;
         if let Some(scopes) = sessions.scopes_of(owner) {
             return Ok(scopes);
         }
-        let scopes = Arc::new(self.engine()?.owner_scopes(owner)?);
-        sessions.remember_scopes(owner, Arc::clone(&scopes));
+        let scopes = self.engine()?.owner_scopes(owner)?;
+        sessions.remember_scopes(owner, scopes.clone());
         Ok(scopes)
     }
 

@@ -23,7 +23,7 @@ use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex};
 use uuid::Uuid;
 
@@ -58,6 +58,27 @@ pub(crate) fn session_id(hash: &TokenHash) -> Uuid {
     uuid::Builder::from_random_bytes(digest[..16].try_into().expect("16 bytes")).into_uuid()
 }
 
+/// What is known of a session's owner's scopes, so that a verify of a session whose owner has
+/// none need not look them up. Learnt from the first lookup: scopes never change once a
+/// principal exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum OwnerScopes {
+    Unknown = 0,
+    None = 1,
+    Some = 2,
+}
+
+impl OwnerScopes {
+    fn from_u8(v: u8) -> OwnerScopes {
+        match v {
+            1 => OwnerScopes::None,
+            2 => OwnerScopes::Some,
+            _ => OwnerScopes::Unknown,
+        }
+    }
+}
+
 /// One session in memory.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
@@ -70,6 +91,8 @@ pub(crate) struct Session {
     pub last_used_at: Option<UnixMillis>,
     pub expires_at: UnixMillis,
     pub max_expires_at: UnixMillis,
+    /// Not persisted: a loaded or new session starts at [`OwnerScopes::Unknown`].
+    pub owner_scopes: OwnerScopes,
 }
 
 /// A session as the map holds it. The fields a slide changes are atomics, so a slide takes
@@ -89,7 +112,12 @@ struct Stored {
     /// The last use, or [`NEVER_USED`]. Written just after `expires_at`, so a reader without
     /// the write lock may see a new expiry with the previous last use, or the reverse.
     last_used_at: AtomicI64,
+    /// An [`OwnerScopes`], learnt under the read lock (it fits in the struct's padding).
+    owner_scopes: AtomicU8,
 }
+
+// A session's memory is target 6 of issue #3: the owner-scopes hint must stay in padding.
+const _: () = assert!(std::mem::size_of::<Stored>() == 88);
 
 impl Stored {
     fn new(s: Session) -> Stored {
@@ -102,6 +130,7 @@ impl Stored {
             max_expires_at: s.max_expires_at,
             expires_at: AtomicI64::new(s.expires_at),
             last_used_at: AtomicI64::new(s.last_used_at.unwrap_or(NEVER_USED)),
+            owner_scopes: AtomicU8::new(s.owner_scopes as u8),
         }
     }
 
@@ -121,6 +150,7 @@ impl Stored {
             last_used_at: (last_used_at != NEVER_USED).then_some(last_used_at),
             expires_at,
             max_expires_at: self.max_expires_at,
+            owner_scopes: OwnerScopes::from_u8(self.owner_scopes.load(Ordering::Relaxed)),
         }
     }
 }
@@ -234,6 +264,13 @@ impl Table {
         }
         let id = *self.legacy.get(hash)?;
         self.get(id).map(|s| (id, s))
+    }
+
+    /// Records what the owner's scopes of session `id` turned out to be.
+    pub fn learn_owner_scopes(&self, id: Uuid, scopes: OwnerScopes) {
+        if let Some(s) = self.sessions.get(&id) {
+            s.owner_scopes.store(scopes as u8, Ordering::Relaxed);
+        }
     }
 
     /// Moves a session's expiry from `expected` to `expires_at` and records the use, unless
@@ -375,6 +412,7 @@ mod tests {
             last_used_at: None,
             expires_at,
             max_expires_at: expires_at * 10,
+            owner_scopes: OwnerScopes::Unknown,
         };
         (session_id(&hash), session)
     }
