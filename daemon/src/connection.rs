@@ -27,7 +27,7 @@ use tokio_util::codec::LengthDelimitedCodec;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
-use crate::dispatch::dispatch;
+use crate::dispatch::{answer_later, answer_now};
 use crate::peer::Peer;
 use crate::state::Shared;
 
@@ -106,7 +106,10 @@ impl Connection {
                         // the task's budget (128) is spent this yields.
                         tokio::task::coop::consume_budget().await;
                         let id = request.id;
-                        let response = dispatch(&shared, self.peer, request).await;
+                        let response = match answer_now(&shared, self.peer, request) {
+                            Ok(response) => response,
+                            Err(request) => answer_later(&shared, self.peer, request).await,
+                        };
                         if self.queue(&response).is_err() {
                             // A reply too big for one frame (a huge listing) becomes an error
                             // rather than a dropped connection.
