@@ -129,6 +129,10 @@ impl Connection {
             }
             if answered > 0 {
                 self.write_queued().await?;
+                // Whatever is left began after the last whole frame, so it is a new frame:
+                // its deadline runs from now, not from the first partial frame of a peer
+                // whose reads keep ending mid-frame.
+                self.frame_started = None;
             }
             // A flag rather than `shutdown.is_cancelled()`, which takes a lock: this runs once
             // per request.

@@ -254,3 +254,83 @@ fn a_peer_that_never_pauses_starves_no_one_and_does_not_hold_up_shutdown() {
     s.shutdown(std::net::Shutdown::Both).ok();
     sending.join().unwrap();
 }
+
+/// The frame deadline is per frame: a peer that streams requests for longer than
+/// `frame_timeout`, each of its writes ending part-way into the next frame, is served in full
+/// and not cut off, though the daemon's buffer never empties.
+#[test]
+fn a_stream_of_frames_split_across_writes_is_not_a_slow_frame() {
+    let daemon = Daemon::start_with("frame_timeout = \"300ms\"\n");
+    let mut s = UnixStream::connect(&daemon.socket).unwrap();
+    s.write_all(&framed(&Hello::current("streaming"))).unwrap();
+    assert!(matches!(
+        hello_reply(&mut s),
+        Some(HelloReply::Accepted { .. })
+    ));
+    let frames: u64 = 600;
+    // Ids from 1000 on all take three bytes, so every frame has the same length and no write
+    // ends on a frame boundary.
+    const FIRST: u64 = 1000;
+    let mut stream = BytesMut::new();
+    for id in FIRST..FIRST + frames {
+        stream.extend_from_slice(&framed(&Request {
+            id,
+            admin_key: None,
+            op: Op::Ping,
+        }));
+    }
+    let frame_len = stream.len() / frames as usize;
+    assert_eq!(
+        stream.len(),
+        frame_len * frames as usize,
+        "frames of one length"
+    );
+    // Each write carries one frame's worth of bytes, ending two bytes short of a frame's end,
+    // so between writes the daemon holds part of a frame's body (not just its length prefix,
+    // which the codec takes out of the buffer); at one write per 2 ms the stream lasts over a
+    // second.
+    let split = frame_len - 2;
+    assert!(
+        split > 4,
+        "a {frame_len}-byte frame is too short to split inside its body"
+    );
+    let mut writer = s.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        writer.write_all(&stream[..split]).unwrap();
+        let mut at = split;
+        while at < stream.len() {
+            let end = (at + frame_len).min(stream.len());
+            writer.write_all(&stream[at..end]).unwrap();
+            at = end;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let started = Instant::now();
+    let mut codec = frame::codec();
+    let mut buf = BytesMut::new();
+    let mut answered = 0;
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    while answered < frames {
+        if let Some(reply) =
+            read_message::<keyward_protocol::Response>(&mut codec, &mut buf).unwrap()
+        {
+            assert_eq!(reply.id, FIRST + answered);
+            assert!(reply.result.is_ok(), "{:?}", reply.result);
+            answered += 1;
+            continue;
+        }
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => panic!(
+                "connection closed after {answered} of {frames} replies: {}",
+                daemon.log_text()
+            ),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    sending.join().unwrap();
+    assert!(
+        started.elapsed() > Duration::from_millis(600),
+        "the stream must outlast the deadline"
+    );
+}
