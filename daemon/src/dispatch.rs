@@ -395,7 +395,7 @@ fn execute(
             .stats()
             .map(|stats| Reply::Stats(with_runtime_counters(stats, shared)))
             .map_err(fault)?),
-        // Answered inline by `dispatch`, never sent here.
+        // Answered by `answer_now`, never sent here.
         Op::Ping | Op::Verify { .. } => unreachable!("answered inline"),
     }
 }

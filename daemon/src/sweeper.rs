@@ -148,11 +148,11 @@ async fn sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authority::{Acknowledge, AdminContext};
+    use crate::authority::{test_authority, Acknowledge, AdminContext};
     use crate::clock::ManualClock;
     use crate::config::Policy;
-    use crate::store::{Store, StoreOptions};
-    use keyward_protocol::{Env, Scopes};
+    use crate::store::StoreOptions;
+    use keyward_protocol::Scopes;
     use std::cell::Cell;
     use std::sync::mpsc::{self, RecvTimeoutError};
 
@@ -176,23 +176,11 @@ mod tests {
             fsync: false,
             ..StoreOptions::default()
         };
-        let store = Store::open_with(dir.path(), options).unwrap();
-        let auth = Arc::new(Authority::new(
-            store,
-            Arc::new(clock.clone()),
-            Policy::default(),
-        ));
-        let key = auth
-            .change()
-            .create_admin_key("backend", Env::Live)
-            .acknowledged()
-            .unwrap()
-            .unwrap();
-        let admin = auth.authenticate_admin(&key.secret).unwrap().unwrap();
+        let (auth, admin) = test_authority(dir.path(), &clock, Policy::default(), options);
         let f = Fixture {
             _dir: dir,
             clock,
-            auth,
+            auth: Arc::new(auth),
             admin,
         };
         for _ in 0..SESSIONS / 10 {

@@ -6,12 +6,13 @@ use crate::access::{require_root, NOBODY};
 use crate::support::{binary, wait_for, Daemon};
 use bytes::BytesMut;
 use keyward_protocol::frame::{self, read_message};
-use keyward_protocol::{ErrorCode, Hello, HelloReply, Op, Request, Secret};
+use keyward_protocol::{ErrorCode, Hello, HelloReply, Op, Request, Response, Secret};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use tokio_util::codec::LengthDelimitedCodec;
 
 fn framed<T: serde::Serialize>(msg: &T) -> BytesMut {
     let mut out = BytesMut::new();
@@ -19,20 +20,56 @@ fn framed<T: serde::Serialize>(msg: &T) -> BytesMut {
     out
 }
 
-/// Reads one handshake reply, or `None` if the daemon closed without one.
-fn hello_reply(stream: &mut UnixStream) -> Option<HelloReply> {
-    let mut buf = BytesMut::new();
-    let mut codec = frame::codec();
+/// Frames of requests `ids`, each asking `op`, back to back.
+fn requests(ids: std::ops::Range<u64>, op: &Op) -> BytesMut {
+    let mut out = BytesMut::new();
+    for id in ids {
+        frame::write_message(
+            &Request {
+                id,
+                admin_key: None,
+                op: op.clone(),
+            },
+            &mut out,
+        )
+        .unwrap();
+    }
+    out
+}
+
+/// Reads the next message, keeping what follows it in `buf`; `None` if the daemon closed
+/// first.
+fn next_message<T: serde::de::DeserializeOwned>(
+    stream: &mut UnixStream,
+    codec: &mut LengthDelimitedCodec,
+    buf: &mut BytesMut,
+) -> Option<T> {
     loop {
-        if let Some(r) = read_message(&mut codec, &mut buf).unwrap() {
-            return Some(r);
+        if let Some(m) = read_message(codec, buf).unwrap() {
+            return Some(m);
         }
-        let mut chunk = [0u8; 512];
+        let mut chunk = [0u8; 4096];
         match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
+}
+
+/// Reads one handshake reply, or `None` if the daemon closed without one.
+fn hello_reply(stream: &mut UnixStream) -> Option<HelloReply> {
+    next_message(stream, &mut frame::codec(), &mut BytesMut::new())
+}
+
+/// A connection that has said hello and been accepted.
+fn accepted(daemon: &Daemon, name: &str) -> UnixStream {
+    let mut s = UnixStream::connect(&daemon.socket).unwrap();
+    s.write_all(&framed(&Hello::current(name))).unwrap();
+    assert!(matches!(
+        hello_reply(&mut s),
+        Some(HelloReply::Accepted { .. })
+    ));
+    s
 }
 
 /// A thousand connections from one uid: it gets its share, the rest are refused at once with
@@ -90,12 +127,7 @@ fn slowloris() {
     let daemon = Daemon::start_with("frame_timeout = \"500ms\"\n");
     let mut slow: Vec<UnixStream> = (0..20)
         .map(|_| {
-            let mut s = UnixStream::connect(&daemon.socket).unwrap();
-            s.write_all(&framed(&Hello::current("slow"))).unwrap();
-            assert!(matches!(
-                hello_reply(&mut s),
-                Some(HelloReply::Accepted { .. })
-            ));
+            let mut s = accepted(&daemon, "slow");
             s.write_all(&[0, 0, 1, 0]).unwrap();
             s
         })
@@ -139,14 +171,7 @@ fn peer_that_never_reads() {
     let rss_before = daemon.rss_kib();
     let mut s = UnixStream::connect(&daemon.socket).unwrap();
     s.write_all(&framed(&Hello::current("deaf"))).unwrap();
-    let mut batch = BytesMut::new();
-    for id in 0..1000 {
-        batch.extend_from_slice(&framed(&Request {
-            id,
-            admin_key: None,
-            op: Op::Stats,
-        }));
-    }
+    let batch = requests(0..1000, &Op::Stats);
     s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut sent = 0usize;
     let writer = std::thread::spawn(move || {
@@ -213,20 +238,8 @@ fn bad_token_flood() {
 #[test]
 fn a_peer_that_never_pauses_starves_no_one_and_does_not_hold_up_shutdown() {
     let mut daemon = Daemon::start();
-    let mut s = UnixStream::connect(&daemon.socket).unwrap();
-    s.write_all(&framed(&Hello::current("busy"))).unwrap();
-    assert!(matches!(
-        hello_reply(&mut s),
-        Some(HelloReply::Accepted { .. })
-    ));
-    let mut batch = BytesMut::new();
-    for id in 0..256 {
-        batch.extend_from_slice(&framed(&Request {
-            id,
-            admin_key: None,
-            op: Op::Ping,
-        }));
-    }
+    let s = accepted(&daemon, "busy");
+    let batch = requests(0..256, &Op::Ping);
     let mut writer = s.try_clone().unwrap();
     let sending = std::thread::spawn(move || while writer.write_all(&batch).is_ok() {});
     // Drain replies until the daemon closes; count them to know the load was running.
@@ -261,24 +274,12 @@ fn a_peer_that_never_pauses_starves_no_one_and_does_not_hold_up_shutdown() {
 #[test]
 fn a_stream_of_frames_split_across_writes_is_not_a_slow_frame() {
     let daemon = Daemon::start_with("frame_timeout = \"300ms\"\n");
-    let mut s = UnixStream::connect(&daemon.socket).unwrap();
-    s.write_all(&framed(&Hello::current("streaming"))).unwrap();
-    assert!(matches!(
-        hello_reply(&mut s),
-        Some(HelloReply::Accepted { .. })
-    ));
+    let mut s = accepted(&daemon, "streaming");
     let frames: u64 = 600;
     // Ids from 1000 on all take three bytes, so every frame has the same length and no write
     // ends on a frame boundary.
     const FIRST: u64 = 1000;
-    let mut stream = BytesMut::new();
-    for id in FIRST..FIRST + frames {
-        stream.extend_from_slice(&framed(&Request {
-            id,
-            admin_key: None,
-            op: Op::Ping,
-        }));
-    }
+    let stream = requests(FIRST..FIRST + frames, &Op::Ping);
     let frame_len = stream.len() / frames as usize;
     assert_eq!(
         stream.len(),
@@ -311,22 +312,15 @@ fn a_stream_of_frames_split_across_writes_is_not_a_slow_frame() {
     let mut answered = 0;
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     while answered < frames {
-        if let Some(reply) =
-            read_message::<keyward_protocol::Response>(&mut codec, &mut buf).unwrap()
-        {
-            assert_eq!(reply.id, FIRST + answered);
-            assert!(reply.result.is_ok(), "{:?}", reply.result);
-            answered += 1;
-            continue;
-        }
-        let mut chunk = [0u8; 4096];
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => panic!(
+        let Some(reply) = next_message::<Response>(&mut s, &mut codec, &mut buf) else {
+            panic!(
                 "connection closed after {answered} of {frames} replies: {}",
                 daemon.log_text()
-            ),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+            );
+        };
+        assert_eq!(reply.id, FIRST + answered);
+        assert!(reply.result.is_ok(), "{:?}", reply.result);
+        answered += 1;
     }
     sending.join().unwrap();
     assert!(

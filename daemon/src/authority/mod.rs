@@ -309,5 +309,26 @@ macro_rules! allowed {
 }
 pub(crate) use allowed;
 
+/// An authority on a fresh store in `dir` under `clock`, and the context of a live admin key
+/// created in it: the set-up that the rule tests and the sweeper's tests share.
+#[cfg(test)]
+pub(crate) fn test_authority(
+    dir: &std::path::Path,
+    clock: &crate::clock::ManualClock,
+    policy: Policy,
+    options: crate::store::StoreOptions,
+) -> (Authority, AdminContext) {
+    let store = Store::open_with(dir, options).unwrap();
+    let auth = Authority::new(store, Arc::new(clock.clone()), policy);
+    let key = auth
+        .change()
+        .create_admin_key("backend", Env::Live)
+        .acknowledged()
+        .unwrap()
+        .unwrap();
+    let admin = auth.authenticate_admin(&key.secret).unwrap().unwrap();
+    (auth, admin)
+}
+
 #[cfg(test)]
 mod tests;

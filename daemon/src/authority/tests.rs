@@ -19,15 +19,12 @@ struct Fixture {
 fn fixture_with(policy: Policy) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(START);
-    let store = Store::open(dir.path()).unwrap();
-    let auth = Authority::new(store, Arc::new(clock.clone()), policy);
-    let key = auth
-        .change()
-        .create_admin_key("backend", Env::Live)
-        .acknowledged()
-        .unwrap()
-        .unwrap();
-    let live = auth.authenticate_admin(&key.secret).unwrap().unwrap();
+    let (auth, live) = test_authority(
+        dir.path(),
+        &clock,
+        policy,
+        crate::store::StoreOptions::default(),
+    );
     Fixture {
         _dir: dir,
         clock,

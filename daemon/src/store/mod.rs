@@ -663,12 +663,7 @@ impl Store {
         if known != OwnerScopes::None {
             record.scopes = self.owner_scopes(record.owner)?;
             if known == OwnerScopes::Unknown {
-                let learnt = if record.scopes.is_empty() {
-                    OwnerScopes::None
-                } else {
-                    OwnerScopes::Some
-                };
-                sessions.learn_owner_scopes(record.id, learnt);
+                sessions.learn_owner_scopes(record.id, OwnerScopes::of(&record.scopes));
             }
         }
         Ok(Some(Found::session(*hash, record)))

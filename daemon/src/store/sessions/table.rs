@@ -70,6 +70,15 @@ pub(crate) enum OwnerScopes {
 }
 
 impl OwnerScopes {
+    /// What an owner holding `scopes` is known to hold.
+    pub(crate) fn of<T>(scopes: &[T]) -> OwnerScopes {
+        if scopes.is_empty() {
+            OwnerScopes::None
+        } else {
+            OwnerScopes::Some
+        }
+    }
+
     fn from_u8(v: u8) -> OwnerScopes {
         match v {
             1 => OwnerScopes::None,
