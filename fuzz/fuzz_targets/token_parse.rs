@@ -59,8 +59,11 @@ fn templates() -> &'static [String] {
     TEMPLATES.get_or_init(|| {
         [
             MalformedToken::Empty,
+            MalformedToken::Quoted,
             MalformedToken::Whitespace,
+            MalformedToken::Uppercase,
             MalformedToken::MissingPrefix,
+            MalformedToken::TruncatedPrefix,
             MalformedToken::NotKeyward,
             MalformedToken::UnknownKind,
             MalformedToken::UnknownEnv,

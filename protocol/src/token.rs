@@ -11,7 +11,9 @@
 //! prefix is part of the token and is covered by the checksum, so a token with its prefix cut
 //! off, or with another kind's prefix pasted on, is refused before any lookup, with a message
 //! that says what is wrong (the forum seed's user lost an hour to a `TOKEN-` prefix that looked
-//! like a label).
+//! like a label). The other common mistakes are named too: quotes copied along, uppercase, a
+//! prefix missing its first characters, and a character outside the body's alphabet (`0-9a-v`),
+//! counted from 1.
 //!
 //! The daemon stores only [`hash`] of a token: SHA-256 of its full text. The 256 random bits make
 //! the hash irreversible, so a copy of the data dir yields no usable token.
@@ -50,16 +52,31 @@ pub enum MalformedToken {
     /// Nothing was given.
     #[error("the token is empty")]
     Empty,
+    /// The token came with the quotes around it, as copied from JSON or a config file.
+    #[error("the token is wrapped in quotes: remove the surrounding quote characters")]
+    Quoted,
     /// Spaces, line breaks or control characters were pasted in.
     #[error(
         "the token contains whitespace or control characters: copy it exactly, without spaces or line breaks"
     )]
     Whitespace,
+    /// Uppercase letters, as when a token was retyped or passed through something that
+    /// uppercases.
+    #[error(
+        "the token contains uppercase letters: keyward tokens are all lowercase; copy it exactly"
+    )]
+    Uppercase,
     /// A token body without its `kw_<kind>_<env>_` prefix.
     #[error(
         "the token is missing its prefix: the leading 'kw_<kind>_<env>_' is part of the token, not a label; copy the whole value"
     )]
     MissingPrefix,
+    /// A token body with only the end of its prefix, as when the first characters were not
+    /// selected while copying.
+    #[error(
+        "the token's prefix is cut short: it must start with the whole 'kw_<kind>_<env>_' (for example 'kw_ses_live_'), which is part of the token; copy the whole value"
+    )]
+    TruncatedPrefix,
     /// Not a keyward token at all.
     #[error(
         "not a keyward token: keyward tokens start with 'kw_', and that prefix is part of the token"
@@ -84,15 +101,27 @@ pub enum MalformedToken {
         found: usize,
     },
     /// A character that never appears in a token body.
-    #[error("the token has a character at position {position} that never appears in keyward tokens (only a-z, 0-9 and '_')")]
+    #[error(
+        "the token has a character at position {position} (counting from 1) that never appears in keyward tokens: after the 'kw_<kind>_<env>_' prefix come only 0-9 and a-v (lowercase base32hex)"
+    )]
     BadCharacter {
-        /// Zero-based character position.
+        /// One-based character position, as people count.
         position: usize,
     },
     /// The checksum does not match.
     #[error("the token's checksum does not match: it was mistyped or altered")]
     Checksum,
 }
+
+/// Whether `b` can appear in a token body: lowercase base32hex, `0-9a-v`.
+fn is_body_byte(b: u8) -> bool {
+    b.is_ascii_digit() || (b'a'..=b'v').contains(&b)
+}
+
+/// Quote characters people copy along with a token: ASCII and typographic ones.
+const QUOTES: [char; 7] = [
+    '"', '\'', '`', '\u{2018}', '\u{2019}', '\u{201c}', '\u{201d}',
+];
 
 fn kind_code(kind: CredentialKind) -> &'static str {
     match kind {
@@ -202,6 +231,9 @@ pub fn parse(text: &str) -> Result<TokenInfo, MalformedToken> {
     }
     // Tokens are ASCII, so the common case skips decoding characters (this is verify's path).
     let ascii = text.is_ascii();
+    if text.starts_with(QUOTES) || text.ends_with(QUOTES) {
+        return Err(MalformedToken::Quoted);
+    }
     let spaced = if ascii {
         text.bytes().any(|b| b == b' ' || b.is_ascii_control())
     } else {
@@ -210,11 +242,11 @@ pub fn parse(text: &str) -> Result<TokenInfo, MalformedToken> {
     if spaced {
         return Err(MalformedToken::Whitespace);
     }
+    if text.bytes().any(|b| b.is_ascii_uppercase()) && looks_uppercased(text) {
+        return Err(MalformedToken::Uppercase);
+    }
     let Some(rest) = text.strip_prefix(PREFIX) else {
-        if text.len() == BODY_LEN && BASE32_DNSSEC.decode(text.as_bytes()).is_ok() {
-            return Err(MalformedToken::MissingPrefix);
-        }
-        return Err(MalformedToken::NotKeyward);
+        return Err(without_prefix(text));
     };
     let mut parts = rest.splitn(3, '_');
     let kind = parts
@@ -239,12 +271,11 @@ pub fn parse(text: &str) -> Result<TokenInfo, MalformedToken> {
     }
     let prefix_len = TOKEN_LEN - BODY_LEN;
     let body = &text[prefix_len..];
-    if let Some(offset) = body
-        .bytes()
-        .position(|b| !(b.is_ascii_digit() || (b'a'..=b'v').contains(&b)))
-    {
+    if let Some(offset) = body.bytes().position(|b| !is_body_byte(b)) {
+        // The prefix is ASCII, so the body's byte offset counts characters up to the first
+        // non-ASCII one, which is where `position` stops.
         return Err(MalformedToken::BadCharacter {
-            position: prefix_len + offset,
+            position: prefix_len + offset + 1,
         });
     }
     // Decoded on the stack: no allocation on verify's path.
@@ -261,6 +292,39 @@ pub fn parse(text: &str) -> Result<TokenInfo, MalformedToken> {
         return Err(MalformedToken::Checksum);
     }
     Ok(TokenInfo { kind, env })
+}
+
+/// Whether `text`, lowercased, has a token's shape: a known prefix or a bare body. Only then is
+/// uppercase the mistake to name; other text is simply not a keyward token.
+fn looks_uppercased(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.starts_with(PREFIX) || !matches!(without_prefix(&lower), MalformedToken::NotKeyward)
+}
+
+/// What is wrong with `text`, which does not start with [`PREFIX`]: a bare body, a body after
+/// the end of a prefix, or something else altogether.
+fn without_prefix(text: &str) -> MalformedToken {
+    let Some(head_len) = text.len().checked_sub(BODY_LEN) else {
+        return MalformedToken::NotKeyward;
+    };
+    let (head, body) = text.split_at_checked(head_len).unwrap_or((text, ""));
+    if body.len() != BODY_LEN || !body.bytes().all(is_body_byte) {
+        return MalformedToken::NotKeyward;
+    }
+    if head.is_empty() {
+        return MalformedToken::MissingPrefix;
+    }
+    let kinds = ["adm", "ses", "tst", "api"];
+    let envs = ["live", "test"];
+    let cut_short = kinds.iter().any(|kind| {
+        envs.iter()
+            .any(|env| format!("{PREFIX}{kind}_{env}_").ends_with(head))
+    });
+    if cut_short {
+        MalformedToken::TruncatedPrefix
+    } else {
+        MalformedToken::NotKeyward
+    }
 }
 
 /// The stored form of a token: SHA-256 of its full text.
@@ -308,7 +372,7 @@ mod tests {
         assert_eq!(
             parse(&wide),
             Err(MalformedToken::BadCharacter {
-                position: TOKEN_LEN - 1
+                position: TOKEN_LEN
             })
         );
         assert_eq!(
@@ -322,7 +386,7 @@ mod tests {
                 &token[token.len() - 1..]
             )),
             Err(MalformedToken::BadCharacter {
-                position: TOKEN_LEN - 2
+                position: TOKEN_LEN - 1
             })
         );
     }
@@ -432,16 +496,9 @@ mod tests {
         let t = sample();
         assert_eq!(parse(""), Err(MalformedToken::Empty));
         assert_eq!(parse(&format!("{t}\n")), Err(MalformedToken::Whitespace));
-        assert_eq!(
-            parse(&t.to_uppercase()),
-            Err(MalformedToken::NotKeyward),
-            "KW_ is not the prefix"
-        );
+        assert_eq!(parse(&t.to_uppercase()), Err(MalformedToken::Uppercase));
         let upper_body = format!("{}{}", &t[..12], t[12..].to_uppercase());
-        assert!(matches!(
-            parse(&upper_body),
-            Err(MalformedToken::BadCharacter { .. })
-        ));
+        assert_eq!(parse(&upper_body), Err(MalformedToken::Uppercase));
         assert_eq!(
             parse(&t.replacen("_ses_", "_xyz_", 1)),
             Err(MalformedToken::UnknownKind)
@@ -450,6 +507,92 @@ mod tests {
             parse(&t.replacen("_live_", "_prod_", 1)),
             Err(MalformedToken::UnknownEnv)
         );
+    }
+
+    /// A character outside the body's alphabet is counted from 1, and the message names the
+    /// real alphabet, `0-9a-v`: `w` to `z` look like token characters but are not.
+    #[test]
+    fn bad_character_names_the_alphabet_and_counts_from_one() {
+        let t = sample();
+        let prefix_len = TOKEN_LEN - BODY_LEN;
+        let mut bad = t.clone().into_bytes();
+        bad[prefix_len] = b'w';
+        let err = parse(std::str::from_utf8(&bad).unwrap()).unwrap_err();
+        assert_eq!(
+            err,
+            MalformedToken::BadCharacter {
+                position: prefix_len + 1
+            }
+        );
+        let msg = err.to_string();
+        assert!(msg.contains("position 13 (counting from 1)"), "{msg}");
+        assert!(msg.contains("0-9 and a-v"), "{msg}");
+        assert!(!msg.contains("a-z"), "{msg}");
+        let mut last = t.into_bytes();
+        last[TOKEN_LEN - 1] = b'-';
+        assert_eq!(
+            parse(std::str::from_utf8(&last).unwrap()),
+            Err(MalformedToken::BadCharacter {
+                position: TOKEN_LEN
+            })
+        );
+    }
+
+    /// Quotes copied along with a token, from JSON or a config file, are named as such.
+    #[test]
+    fn surrounding_quotes_are_named() {
+        let t = sample();
+        for quoted in [
+            format!("\"{t}\""),
+            format!("'{t}'"),
+            format!("\"{t}"),
+            format!("{t}'"),
+            format!("\u{201c}{t}\u{201d}"),
+            format!("`{t}`"),
+        ] {
+            let err = parse(&quoted).unwrap_err();
+            assert_eq!(err, MalformedToken::Quoted, "{quoted}");
+            assert!(err.to_string().contains("quotes"));
+        }
+    }
+
+    /// Uppercase anywhere in something token-shaped is named, wherever it is; other text with
+    /// capitals is just not a keyward token.
+    #[test]
+    fn uppercase_is_named() {
+        let t = sample();
+        let body = &t[TOKEN_LEN - BODY_LEN..];
+        for upper in [
+            t.to_uppercase(),
+            t.replacen("kw_ses", "KW_SES", 1),
+            format!("{}A{}", &t[..20], &t[21..]),
+            body.to_uppercase(),
+        ] {
+            assert_eq!(parse(&upper), Err(MalformedToken::Uppercase), "{upper}");
+        }
+        assert_eq!(parse("TOKEN-da921ac3"), Err(MalformedToken::NotKeyward));
+        assert!(MalformedToken::Uppercase.to_string().contains("lowercase"));
+    }
+
+    /// A prefix that lost its first characters while copying is named, not called foreign.
+    #[test]
+    fn truncated_prefix_is_named() {
+        let t = sample();
+        for cut in 1..TOKEN_LEN - BODY_LEN {
+            assert_eq!(
+                parse(&t[cut..]),
+                Err(MalformedToken::TruncatedPrefix),
+                "{}",
+                &t[cut..]
+            );
+        }
+        assert_eq!(
+            parse(&format!("xy_live_{}", &t[TOKEN_LEN - BODY_LEN..])),
+            Err(MalformedToken::NotKeyward)
+        );
+        assert!(MalformedToken::TruncatedPrefix
+            .to_string()
+            .contains("kw_ses_live_"));
     }
 
     /// Error messages never echo the token.
