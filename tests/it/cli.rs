@@ -1,9 +1,11 @@
 //! The `keyward` CLI contract, exactly: JSON shapes, exit statuses, stdin tokens, human output.
 
-use crate::support::{json, Daemon};
+use crate::support::{binary, json, Daemon};
 use keyward_client::Secret;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
 /// The keys of a JSON object, for exact-shape assertions.
 fn keys(v: &Value) -> BTreeSet<&str> {
@@ -407,4 +409,224 @@ fn human_output() {
         text.contains("live_sessions") || text.contains("live sessions"),
         "{text}"
     );
+}
+
+/// Runs the CLI against `daemon` with exactly `envs` set among keyward's variables, and `stdin`.
+fn cli_env(daemon: &Daemon, args: &[&str], envs: &[(&str, &str)], stdin: &str) -> Output {
+    let mut cmd = Command::new(binary("keyward"));
+    cmd.args(args)
+        .env("KEYWARD_SOCKET", &daemon.socket)
+        .env_remove("KEYWARD_ADMIN_KEY")
+        .env_remove("KEYWARD_TOKEN")
+        .envs(envs.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn keyward");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A token with a character outside the body's alphabet gets a message that names the real
+/// alphabet (`0-9a-v`, not a-z) and counts positions from 1.
+#[test]
+fn bad_character_message_names_the_alphabet() {
+    let daemon = Daemon::start();
+    let mut token = "kw_ses_live_".to_owned();
+    token.push('w');
+    token.push_str(&"0".repeat(57));
+    let out = cli_env(&daemon, &["verify", "-"], &[], &format!("{token}\n"));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stderr(&out);
+    assert!(text.contains("CREDENTIAL_MALFORMED"), "{text}");
+    assert!(text.contains("position 13 (counting from 1)"), "{text}");
+    assert!(text.contains("0-9 and a-v"), "{text}");
+    assert!(!text.contains("a-z"), "{text}");
+    let out = cli_env(&daemon, &["verify", "-"], &[], &format!("\"{token}\""));
+    assert!(stderr(&out).contains("wrapped in quotes"), "{out:?}");
+}
+
+/// A bad admin key is blamed as the admin key, naming where it came from, whether it is
+/// malformed, of another kind, or refused by the daemon; a trailing newline is trimmed as on
+/// standard input.
+#[test]
+fn admin_key_errors_blame_the_admin_key() {
+    let daemon = Daemon::start();
+    let out = cli_env(
+        &daemon,
+        &["client", "list"],
+        &[("KEYWARD_ADMIN_KEY", "hunter2")],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = stderr(&out);
+    assert!(
+        text.starts_with("keyward: the admin key from $KEYWARD_ADMIN_KEY is malformed: "),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
+
+    let key = json(&daemon.cli(&["admin-key", "create", "--label", "k", "--json"]))["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let created = json(&cli_env(
+        &daemon,
+        &["client", "create", "--json"],
+        &[("KEYWARD_ADMIN_KEY", &format!("{key}\n"))],
+        "",
+    ));
+    let session = created["session"]["token"].as_str().unwrap().to_owned();
+    let file = daemon.dir().join("not-an-admin.key");
+    std::fs::write(&file, format!("{session} \n")).unwrap();
+    let out = cli_env(
+        &daemon,
+        &["client", "list", "--admin-key-file", file.to_str().unwrap()],
+        &[],
+        "",
+    );
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!(
+            "the admin key from --admin-key-file {} is a session, not an admin key",
+            file.display()
+        )),
+        "{text}"
+    );
+
+    let id = json(&daemon.cli(&["admin-key", "list", "--json"]))["admin_keys"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        daemon.cli(&["admin-key", "revoke", &id]).status.code(),
+        Some(0)
+    );
+    let out = cli_env(
+        &daemon,
+        &["client", "list"],
+        &[("KEYWARD_ADMIN_KEY", &key)],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stderr(&out).starts_with(
+            "keyward: CREDENTIAL_INVALID: the admin key from $KEYWARD_ADMIN_KEY was refused: "
+        ),
+        "{out:?}"
+    );
+}
+
+/// Every token argument also comes from standard input or `KEYWARD_TOKEN`, silently; on the
+/// command line it still works, with a one-line warning on stderr.
+#[test]
+fn tokens_from_stdin_env_or_argv_with_a_warning() {
+    let daemon = Daemon::start();
+    let (mut admin, _) = daemon.admin_client(keyward_client::Env::Live);
+    let created = admin.client_create(None, None, Default::default()).unwrap();
+    let token = created.session.token.expose().to_owned();
+    let warning = "warning: a token given as an argument is visible to every local user";
+    for command in ["verify", "logout"] {
+        let fresh = admin.session_issue(created.client_id).unwrap().token;
+        let fresh = fresh.expose();
+        let out = cli_env(&daemon, &[command, "-"], &[], &format!("{fresh}\n"));
+        assert_eq!(out.status.code(), Some(0), "{command} -: {out:?}");
+        assert!(!stderr(&out).contains(warning), "{out:?}");
+        let fresh = admin.session_issue(created.client_id).unwrap().token;
+        let out = cli_env(
+            &daemon,
+            &[command],
+            &[("KEYWARD_TOKEN", &format!("{} ", fresh.expose()))],
+            "",
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{command} $KEYWARD_TOKEN: {out:?}"
+        );
+        assert!(stderr(&out).is_empty(), "{out:?}");
+        let fresh = admin.session_issue(created.client_id).unwrap().token;
+        let out = cli_env(&daemon, &[command, fresh.expose()], &[], "");
+        assert_eq!(out.status.code(), Some(0), "{command} TOKEN: {out:?}");
+        let text = stderr(&out);
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains(warning), "{text}");
+        assert!(!text.contains(fresh.expose()), "{text}");
+        let out = cli_env(&daemon, &[command, "--json"], &[], "");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{command} without a token: {out:?}"
+        );
+        assert!(json(&out)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("KEYWARD_TOKEN"));
+    }
+    let out = cli_env(&daemon, &["verify", "-"], &[], &token);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// A UUID argument that is not one says which argument must be a UUID, with an example, and a
+/// test-env admin key that misses a live client is told the id may be in the other environment.
+#[test]
+fn id_errors_explain_themselves() {
+    let daemon = Daemon::start();
+    let (mut live, _) = daemon.admin_client(keyward_client::Env::Live);
+    let (_, test_key) = daemon.admin_client(keyward_client::Env::Test);
+    let out = cli_env(
+        &daemon,
+        &["client", "show", "lol"],
+        &[("KEYWARD_ADMIN_KEY", test_key.expose())],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = stderr(&out);
+    assert!(text.contains("CLIENT_ID must be a UUID such as "), "{text}");
+    assert!(!text.contains("invalid character"), "{text}");
+    let out = cli_env(&daemon, &["revoke", "12", "--json"], &[], "");
+    let msg = json(&out)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        msg.contains("CREDENTIAL_ID must be a UUID such as "),
+        "{msg}"
+    );
+
+    let client = live
+        .client_create(None, None, Default::default())
+        .unwrap()
+        .client_id
+        .to_string();
+    let out = cli_env(
+        &daemon,
+        &["client", "show", &client],
+        &[("KEYWARD_ADMIN_KEY", test_key.expose())],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = stderr(&out);
+    assert!(
+        text.starts_with("keyward: NOT_FOUND: no such client in the test environment"),
+        "{text}"
+    );
+    assert!(text.contains("may belong to the other one"), "{text}");
+}
+
+/// `keyward completions SHELL` prints a script for each shell clap_complete knows.
+#[test]
+fn completions_print_a_script() {
+    let daemon = Daemon::start();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = cli_env(&daemon, &["completions", shell], &[], "");
+        assert_eq!(out.status.code(), Some(0), "{shell}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("revoke-sessions"), "{shell}");
+    }
+    let out = cli_env(&daemon, &["completions", "tcsh"], &[], "");
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -47,7 +47,8 @@ pub enum Denied {
     Forbidden(String),
     /// The client holds as many live sessions as it may.
     #[error(
-        "the client already holds {limit} live sessions, its limit; revoke one or let one expire"
+        "the client already holds {limit} live {}, its limit; revoke one or let one expire",
+        if *limit == 1 { "session" } else { "sessions" }
     )]
     SessionLimit {
         /// The limit in force.

@@ -406,6 +406,26 @@ fn session_is_not_an_admin_key() {
     );
 }
 
+/// Refusals read as English: "an api_token", "a session", "1 live session".
+#[test]
+fn refusals_have_grammar() {
+    let f = fixture();
+    let (_, token) = f.client();
+    let msg = denied(f.auth.authenticate_admin(&token)).to_string();
+    assert!(msg.ends_with("but a session was given"), "{msg}");
+    let api = ok(f
+        .auth
+        .change()
+        .create_api_token(f.live, "ci", &Scopes::new(), None)
+        .acknowledged());
+    let msg = denied(f.auth.authenticate_admin(&api.token)).to_string();
+    assert!(msg.ends_with("but an api_token was given"), "{msg}");
+    let one = Denied::SessionLimit { limit: 1 }.to_string();
+    assert!(one.contains("holds 1 live session,"), "{one}");
+    let two = Denied::SessionLimit { limit: 2 }.to_string();
+    assert!(two.contains("holds 2 live sessions,"), "{two}");
+}
+
 /// The sweep deletes exactly the expired sessions; a slid one stays.
 #[test]
 fn sweep_deletes_only_expired() {

@@ -53,8 +53,14 @@ impl Authority {
         let now = self.now();
         let (found, info) = allowed!(self.find_live(key, now)?);
         if info.kind != CredentialKind::AdminKey {
+            // "an api_token", "a session".
+            let article = if info.kind.as_str().starts_with('a') {
+                "an"
+            } else {
+                "a"
+            };
             refuse!(Denied::Forbidden(format!(
-                "this operation needs an admin key, but a {} was given",
+                "this operation needs an admin key, but {article} {} was given",
                 info.kind
             )));
         }

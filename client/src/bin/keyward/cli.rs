@@ -6,6 +6,7 @@
 
 use crate::scope::ScopeGrant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
 use keyward_client::{Env, Level};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,7 +15,9 @@ use uuid::Uuid;
 /// Shown at the end of `keyward --help`: the exit statuses are part of the contract.
 const AFTER_HELP: &str = "\
 Secrets are never needed on the command line: the admin key comes from $KEYWARD_ADMIN_KEY or \
---admin-key-file, and every TOKEN argument accepts '-' to read the token from standard input.
+--admin-key-file, and a TOKEN argument of '-' reads the token from standard input, or when it is \
+omitted from $KEYWARD_TOKEN (a token given as an argument works, with a warning: every local \
+user can read it). Surrounding spaces and newlines are trimmed from each of these.
 
 Exit status: 0 success, 1 the daemon refused (its error code is printed), 2 usage error, \
 3 the daemon could not be reached.";
@@ -81,14 +84,15 @@ pub(crate) enum Command {
     Verify(VerifyArgs),
     /// Revoke the token presented
     Logout {
-        /// The token to revoke, or '-' to read it from standard input
+        /// The token to revoke: '-' reads it from standard input; omitted, it comes from
+        /// $KEYWARD_TOKEN
         #[arg(value_name = "TOKEN")]
-        token: String,
+        token: Option<String>,
     },
     /// Revoke one credential by its id (needs an admin key)
     Revoke {
         /// The credential's id, as shown when it was created or by `client show`
-        #[arg(value_name = "CREDENTIAL_ID")]
+        #[arg(value_name = "CREDENTIAL_ID", value_parser = uuid_arg("CREDENTIAL_ID", "`keyward client show CLIENT_ID`"))]
         credential_id: Uuid,
     },
     /// Show counts of what the daemon holds and has done
@@ -109,6 +113,12 @@ pub(crate) enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Print a shell completion script, e.g. `keyward completions bash > /etc/bash_completion.d/keyward`
+    Completions {
+        /// The shell to complete for
+        #[arg(value_name = "SHELL")]
+        shell: Shell,
+    },
 }
 
 /// `keyward admin-key …`.
@@ -128,7 +138,7 @@ pub(crate) enum AdminKeyCommand {
     /// Revoke an admin key
     Revoke {
         /// The admin key's id
-        #[arg(value_name = "ID")]
+        #[arg(value_name = "ID", value_parser = uuid_arg("ID", "`keyward admin-key list`"))]
         id: Uuid,
     },
 }
@@ -151,7 +161,7 @@ pub(crate) enum ClientCommand {
     /// Show a client, its scopes and its live credentials
     Show {
         /// The client's id
-        #[arg(value_name = "CLIENT_ID")]
+        #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
         client_id: Uuid,
     },
     /// List the clients of the admin key's environment
@@ -159,7 +169,7 @@ pub(crate) enum ClientCommand {
     /// Revoke every session of a client
     RevokeSessions {
         /// The client's id
-        #[arg(value_name = "CLIENT_ID")]
+        #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
         client_id: Uuid,
     },
 }
@@ -170,7 +180,7 @@ pub(crate) enum SessionCommand {
     /// Issue a fresh session for a client; its token is shown once
     Issue {
         /// The client's id
-        #[arg(value_name = "CLIENT_ID")]
+        #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
         client_id: Uuid,
     },
 }
@@ -181,7 +191,7 @@ pub(crate) enum TestKeyCommand {
     /// Create a client's test key, which never expires; it is shown once
     Create {
         /// The client's id
-        #[arg(value_name = "CLIENT_ID")]
+        #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
         client_id: Uuid,
     },
 }
@@ -206,15 +216,36 @@ pub(crate) enum ApiTokenCommand {
 /// `keyward verify TOKEN [--scope NAME --level LEVEL]`.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The token to check, or '-' to read it from standard input
+    /// The token to check: '-' reads it from standard input; omitted, it comes from
+    /// $KEYWARD_TOKEN
     #[arg(value_name = "TOKEN")]
-    pub(crate) token: String,
+    pub(crate) token: Option<String>,
     /// Also demand at least --level in this scope
     #[arg(long, value_name = "NAME", requires = "level")]
     pub(crate) scope: Option<String>,
     /// The minimum level demanded in --scope
     #[arg(long, value_enum, value_name = "LEVEL", requires = "scope")]
     pub(crate) level: Option<LevelArg>,
+}
+
+/// Where a client's id can be found, for the message about a malformed one.
+const CLIENT_IDS: &str = "`keyward client list`";
+
+/// A UUID shown as the example in messages about malformed ids.
+const EXAMPLE_UUID: &str = "0b6f3c1e-5a2d-4c1b-9e7f-2d3c4b5a6978";
+
+/// A parser for the UUID argument `name`: its error says what the value must look like and
+/// where to find one (`listed_by`), rather than the UUID parser's "invalid character: found
+/// `l` at 1".
+fn uuid_arg(
+    name: &'static str,
+    listed_by: &'static str,
+) -> impl Fn(&str) -> Result<Uuid, String> + Clone + Send + Sync + 'static {
+    move |text| {
+        Uuid::parse_str(text).map_err(|_| {
+            format!("{name} must be a UUID such as {EXAMPLE_UUID}, as {listed_by} shows")
+        })
+    }
 }
 
 /// `--env` values. A mirror of [`Env`], because clap's `ValueEnum` cannot be implemented on a
@@ -406,6 +437,21 @@ mod tests {
             let err = parse(args).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::ValueValidation, "{args:?}");
         }
+        for (args, name) in [
+            (&["client", "show", "lol"][..], "CLIENT_ID"),
+            (&["client", "revoke-sessions", "x"][..], "CLIENT_ID"),
+            (&["session", "issue", "1234"][..], "CLIENT_ID"),
+            (&["test-key", "create", "x"][..], "CLIENT_ID"),
+            (&["revoke", "x"][..], "CREDENTIAL_ID"),
+            (&["admin-key", "revoke", "x"][..], "ID"),
+        ] {
+            let text = parse(args).unwrap_err().to_string();
+            assert!(
+                text.contains(&format!("{name} must be a UUID such as {EXAMPLE_UUID}")),
+                "{args:?}: {text}"
+            );
+            assert!(!text.contains("invalid character"), "{text}");
+        }
         let cli = parse(&["client", "revoke-sessions", ID]).unwrap();
         assert!(matches!(
             cli.command,
@@ -433,7 +479,7 @@ mod tests {
         let cli = parse(&["verify", "-", "--scope", "photos", "--level", "write"]).unwrap();
         match cli.command {
             Command::Verify(v) => {
-                assert_eq!(v.token, "-");
+                assert_eq!(v.token.as_deref(), Some("-"));
                 assert_eq!(v.scope.as_deref(), Some("photos"));
                 assert_eq!(v.level, Some(LevelArg::Write));
             }
@@ -465,6 +511,11 @@ mod tests {
             &["logout", "-"][..],
             &["revoke", ID][..],
             &["stats"][..],
+            &["verify"][..],
+            &["logout"][..],
+            &["completions", "bash"][..],
+            &["completions", "zsh"][..],
+            &["completions", "fish"][..],
         ] {
             parse(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }

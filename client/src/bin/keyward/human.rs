@@ -3,7 +3,8 @@
 //!
 //! Block keys are the `--json` field names, so the two outputs read alike and a person can find
 //! the field a script should use. Text that other people chose (labels, scope names) has its
-//! control characters escaped, so it cannot break the layout or drive the terminal.
+//! control characters and bidirectional controls escaped, so it cannot break the layout, drive
+//! the terminal or reorder what is shown.
 
 use crate::when;
 use keyward_client::{
@@ -297,11 +298,19 @@ fn scopes(scopes: &Scopes) -> String {
         .join(", ")
 }
 
-/// `text` with control characters (newlines, escape sequences) shown escaped.
+/// Unicode's bidirectional embedding, override and isolate controls (U+202A-U+202E,
+/// U+2066-U+2069). They are not `char::is_control`, yet they reorder what follows them, so a
+/// label could make an id or a column read as something else ("Trojan Source").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `text` with control characters (newlines, escape sequences) and bidirectional controls shown
+/// escaped, as `\u{202e}`.
 fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if c.is_control() || is_bidi_control(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()
@@ -374,6 +383,26 @@ mod tests {
 
     fn id(n: u128) -> Uuid {
         Uuid::from_u128(n)
+    }
+
+    /// Bidirectional controls in a label are escaped like ANSI escapes, so they cannot reorder
+    /// the line; other non-ASCII text is kept.
+    #[test]
+    fn bidi_controls_are_escaped() {
+        for c in ('\u{202a}'..='\u{202e}').chain('\u{2066}'..='\u{2069}') {
+            let shown = printable(&format!("a{c}b"));
+            assert_eq!(shown, format!("a{}b", c.escape_default()), "{:x}", c as u32);
+        }
+        assert_eq!(printable("caf\u{e9} \u{1b}[31m"), "caf\u{e9} \\u{1b}[31m");
+        let text = render_reply(
+            &Reply::Clients(vec![ClientSummary {
+                client_id: id(1),
+                label: Some("evil\u{202e}cilbup".to_owned()),
+            }]),
+            T,
+        );
+        assert!(text.contains("evil\\u{202e}cilbup"), "{text}");
+        assert!(!text.contains('\u{202e}'), "{text}");
     }
 
     /// A new session shows aligned keys, expiries with their relative time, and the once-only

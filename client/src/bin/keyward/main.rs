@@ -3,7 +3,8 @@
 //! Parses the command line, runs the command, prints the result and exits with the status the
 //! CLI contract promises: 0 success, 1 the daemon refused, 2 usage error, 3 unreachable.
 //!
-//! - [`cli`]: the clap definitions; [`scope`]: `NAME=LEVEL` grants.
+//! - [`cli`]: the clap definitions; [`scope`]: `NAME=LEVEL` grants; [`completions`]: shell
+//!   completion scripts.
 //! - [`request`]: the operation each command sends; [`secrets`]: admin key and token sources.
 //! - [`run`]: talks to the daemon; [`failure`]: errors, codes and exit statuses.
 //! - [`output`]: where things are printed; [`json`] and [`human`]: what is printed;
@@ -11,6 +12,7 @@
 
 mod backup;
 mod cli;
+mod completions;
 mod failure;
 mod human;
 mod json;
@@ -22,7 +24,7 @@ mod secrets;
 mod when;
 
 use clap::Parser;
-use cli::Cli;
+use cli::{Cli, Command};
 use failure::Failure;
 use output::Format;
 use std::ffi::OsString;
@@ -41,6 +43,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(failure.exit_status());
         }
     };
+    if let Command::Completions { shell } = cli.command {
+        completions::write(shell, &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     let format = Format::new(cli.global.json);
     match run::run(&cli).await {
         Ok(outcome) => {

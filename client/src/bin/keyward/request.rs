@@ -9,8 +9,9 @@ use crate::cli::{
     VerifyArgs,
 };
 use crate::failure::Failure;
+use crate::secrets::TokenSource;
 use crate::{scope, secrets};
-use keyward_client::{Op, Reply, ScopeRequirement};
+use keyward_client::{Op, Reply, ScopeRequirement, Secret};
 use std::io::Read;
 
 /// The operation `command` asks for. `stdin` is read only for a token given as `-`.
@@ -62,7 +63,7 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             scope,
             level,
         }) => Op::Verify {
-            token: secrets::token(token, stdin)?,
+            token: read_token(token.as_deref(), stdin)?,
             // clap's `requires` makes these come as a pair.
             require: scope
                 .clone()
@@ -73,7 +74,7 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
                 }),
         },
         Command::Logout { token } => Op::Logout {
-            token: secrets::token(token, stdin)?,
+            token: read_token(token.as_deref(), stdin)?,
         },
         Command::Revoke { credential_id } => Op::Revoke {
             credential_id: *credential_id,
@@ -85,7 +86,22 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             limit: *limit,
         },
         Command::Backup { .. } => Op::BackupBegin,
+        Command::Completions { .. } => {
+            return Err(Failure::Usage(
+                "`keyward completions` prints a script and sends no request".to_owned(),
+            ))
+        }
     })
+}
+
+/// The token for a TOKEN argument (see [`secrets::token`]), warning on standard error when it
+/// was given on the command line, where every local user can read it.
+fn read_token(arg: Option<&str>, stdin: &mut dyn Read) -> Result<Secret, Failure> {
+    let (token, from) = secrets::token(arg, std::env::var_os(secrets::TOKEN_VAR), stdin)?;
+    if from == TokenSource::Argument {
+        eprintln!("{}", secrets::ARGV_WARNING);
+    }
+    Ok(token)
 }
 
 /// Whether `reply` is the kind of answer `op` gets. A mismatch means daemon and client disagree
@@ -133,7 +149,7 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
     use clap::Parser;
-    use keyward_client::{Env, Level, Scopes, Secret};
+    use keyward_client::{Env, Level, Scopes};
     use std::io::Cursor;
     use uuid::Uuid;
 

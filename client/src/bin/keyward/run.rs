@@ -43,13 +43,17 @@ pub(crate) async fn run(cli: &Cli) -> Result<Outcome, Failure> {
         .unwrap_or_else(keyward_client::default_socket_path);
 
     let mut client = Client::connect(&socket).await?;
-    if let Some(key) = admin_key {
-        client.set_admin_key(key);
+    if let Some(key) = &admin_key {
+        client.set_admin_key(key.secret.clone());
     }
     if let Command::Backup { file } = &cli.command {
         return Ok(Outcome::Backup(backup::run(&mut client, file).await?));
     }
-    let reply = client.call(op.clone()).await?;
+    let reply = match (client.call(op.clone()).await, &admin_key) {
+        (Ok(reply), _) => reply,
+        (Err(err), Some(key)) => return Err(key.explain(err)),
+        (Err(err), None) => return Err(err.into()),
+    };
     if !request::answers(&op, &reply) {
         return Err(Error::Protocol(format!(
             "the daemon answered {} with a reply of another kind",
