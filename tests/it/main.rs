@@ -11,6 +11,7 @@ mod disk_full;
 mod flood;
 mod hostile;
 mod lifecycle;
+mod readme;
 mod seeds;
 mod support;
 mod systemd;
