@@ -471,6 +471,7 @@ fn admin_key_errors_blame_the_admin_key() {
         "{text}"
     );
     assert!(!text.contains("hunter2"), "{text}");
+    assert!(!text.contains("not a keyward token"), "{text}");
 
     let key = json(&daemon.cli(&["admin-key", "create", "--label", "k", "--json"]))["secret"]
         .as_str()

@@ -8,7 +8,8 @@
 
 use crate::failure::Failure;
 use keyward_client::{CredentialKind, Env, Error, ErrorCode, Secret};
-use keyward_protocol::{token, MAX_FRAME_LEN};
+use keyward_protocol::token::{self, MalformedToken};
+use keyward_protocol::MAX_FRAME_LEN;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs::File;
@@ -153,6 +154,13 @@ pub(crate) fn admin_key(file: Option<&Path>, env: Option<OsString>) -> Result<Ad
     };
     let secret = Secret::new(trimmed(&text));
     match token::parse(secret.expose()) {
+        // Not keyward's at all: say what an admin key looks like, rather than the parser's
+        // "not a keyward token", which reads as if it were about some other token.
+        Err(MalformedToken::NotKeyward | MalformedToken::UnknownKind) => {
+            Err(Failure::Usage(format!(
+                "the admin key from {source} is malformed: it does not start with 'kw_adm_'; an admin key reads kw_adm_live_ or kw_adm_test_ and 58 more characters, as `keyward admin-key create` prints it"
+            )))
+        }
         Err(malformed) => Err(Failure::Usage(format!(
             "the admin key from {source} is malformed: {malformed}"
         ))),
@@ -326,6 +334,8 @@ mod tests {
             "{msg}"
         );
         assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(!msg.contains("not a keyward token"), "{msg}");
+        assert!(msg.contains("'kw_adm_'"), "{msg}");
         let file = key_file(b"hunter2\n");
         let msg = usage_message(admin_key(Some(file.path()), None));
         assert!(
