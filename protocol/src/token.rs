@@ -226,14 +226,33 @@ pub fn assemble(kind: CredentialKind, env: Env, random: &[u8; RANDOM_LEN]) -> Se
 /// # Errors
 /// A [`MalformedToken`] that names the first problem found.
 pub fn parse(text: &str) -> Result<TokenInfo, MalformedToken> {
+    parse_shape(text).map_err(|err| name_mistake(text, err))
+}
+
+/// `err`, or the common mistake that caused it: quotes copied along, or uppercase. Looked for
+/// only once `text` has failed, so a valid token never pays for it (this is verify's path).
+fn name_mistake(text: &str, err: MalformedToken) -> MalformedToken {
+    if err == MalformedToken::Empty {
+        err
+    } else if text.starts_with(QUOTES) || text.ends_with(QUOTES) {
+        MalformedToken::Quoted
+    } else if err != MalformedToken::Whitespace
+        && text.bytes().any(|b| b.is_ascii_uppercase())
+        && looks_uppercased(text)
+    {
+        MalformedToken::Uppercase
+    } else {
+        err
+    }
+}
+
+/// [`parse`] without naming quotes and uppercase.
+fn parse_shape(text: &str) -> Result<TokenInfo, MalformedToken> {
     if text.is_empty() {
         return Err(MalformedToken::Empty);
     }
     // Tokens are ASCII, so the common case skips decoding characters (this is verify's path).
     let ascii = text.is_ascii();
-    if text.starts_with(QUOTES) || text.ends_with(QUOTES) {
-        return Err(MalformedToken::Quoted);
-    }
     let spaced = if ascii {
         text.bytes().any(|b| b == b' ' || b.is_ascii_control())
     } else {
@@ -241,9 +260,6 @@ pub fn parse(text: &str) -> Result<TokenInfo, MalformedToken> {
     };
     if spaced {
         return Err(MalformedToken::Whitespace);
-    }
-    if text.bytes().any(|b| b.is_ascii_uppercase()) && looks_uppercased(text) {
-        return Err(MalformedToken::Uppercase);
     }
     let Some(rest) = text.strip_prefix(PREFIX) else {
         return Err(without_prefix(text));
