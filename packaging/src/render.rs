@@ -46,6 +46,11 @@ daemon sets it to \fI/run/keyward/keyward.sock\fR.
 .TP
 \fBKEYWARD_ADMIN_KEY\fR
 The admin key, for commands that need one; \fB\-\-admin\-key\-file\fR wins over it.
+.TP
+\fBKEYWARD_TOKEN\fR
+The token for \fBverify\fR and \fBlogout\fR when their TOKEN argument is omitted. A token given
+as the argument itself works too, with a warning: every local user can read a process's
+arguments.
 .SH SEE ALSO
 \fBkeywardd\fR(8)
 "#;
