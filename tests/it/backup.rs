@@ -2,7 +2,7 @@
 //! live token, every revocation, every seat and every expiry; a damaged backup is refused.
 
 use crate::support::{binary, json, Daemon};
-use keyward_client::{Client, Env, ErrorCode, Scopes, Secret};
+use keyward_client::{Client, Env, ErrorCode, Requirements, Scopes, Secret};
 use std::process::Command;
 
 /// Credentials created through the daemon, and what must hold after a restore.
@@ -112,7 +112,7 @@ fn round_trip_100k() {
                 .iter()
                 .map(|(t, _)| keyward_client::Op::Verify {
                     token: t.clone(),
-                    require: None,
+                    require: Requirements::new(),
                 })
                 .collect();
             for (r, (_, expires_at)) in c.pipeline(ops).await.unwrap().into_iter().zip(chunk) {
@@ -127,7 +127,7 @@ fn round_trip_100k() {
         }
         for t in &pop.revoked {
             assert_eq!(
-                c.verify(t, None).await.unwrap_err().code(),
+                c.verify(t, Requirements::new()).await.unwrap_err().code(),
                 Some(ErrorCode::CredentialInvalid)
             );
         }
@@ -214,9 +214,14 @@ fn forced_restore_replaces_sessions_and_audit() {
     restore_forced(&daemon, &file);
     daemon.restart();
     let mut client = daemon.client();
-    client.verify(&before.session.token, None).unwrap();
+    client
+        .verify(&before.session.token, Requirements::new())
+        .unwrap();
     assert_eq!(
-        client.verify(&after.token, None).unwrap_err().code(),
+        client
+            .verify(&after.token, Requirements::new())
+            .unwrap_err()
+            .code(),
         Some(ErrorCode::CredentialInvalid)
     );
     let audit = json(&daemon.cli(&["audit", "--json", "--limit", "300"]));

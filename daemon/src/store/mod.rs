@@ -40,7 +40,8 @@ use sessions::{OwnerScopes, Position, Sessions};
 use engine::Engine;
 
 pub(crate) use records::{
-    AuditRecord, CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind, StoredOutcome,
+    decode as decode_record, decode_credential, AuditRecord, CredentialRecord, PrincipalKind,
+    PrincipalRecord, StoredEnv, StoredKind, StoredOutcome,
 };
 
 use arc_swap::ArcSwapOption;
@@ -654,7 +655,17 @@ impl Store {
         kind: StoredKind,
     ) -> Result<Option<Found>, StoreError> {
         if kind != StoredKind::Session {
-            return self.engine()?.credential(hash);
+            let e = self.engine()?;
+            let Some(found) = e.credential(hash)? else {
+                return Ok(None);
+            };
+            // Only the hash its id maps back to counts: a record under any other hash (left by
+            // a forged backup restored before restores were checked) never verifies, so
+            // revoking the id stops every token that claims it.
+            return Ok(match e.credential_ids.get(found.record.id.as_bytes())? {
+                Some(mapped) if mapped.as_ref() == hash.as_slice() => Some(found),
+                _ => None,
+            });
         }
         let sessions = &self.shared.sessions;
         let Some((mut record, known)) = sessions.find_with_owner_scopes(hash) else {
@@ -739,6 +750,34 @@ impl Store {
             return Ok(self.shared.sessions.remove(&found.record));
         }
         self.write(|e| sled_remove(e, found))
+    }
+
+    /// Deletes every sled record that claims id `id`, whatever hash it is under; returns how
+    /// many. A scan of sled's credentials (admin keys, test keys, API tokens, never sessions),
+    /// for the rare revoke of an admin key: a consistent store has none left after
+    /// [`Store::remove_credential`], but one restored from a forged backup before restores were
+    /// checked may.
+    pub(crate) fn remove_claims_of(&self, id: Uuid) -> Result<u64, StoreError> {
+        let e = self.engine()?;
+        let mut claims = Vec::new();
+        for entry in e.credentials.iter() {
+            let (hash, raw) = entry?;
+            let (record, _) = records::decode_credential(&raw)?;
+            if record.id == id {
+                claims.push(Found {
+                    hash: hash_from("credentials", &hash)?,
+                    record,
+                    raw: Raw::Sled(raw),
+                });
+            }
+        }
+        let mut removed = 0;
+        for found in claims {
+            if self.write(|e| sled_remove(e, &found))? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Whether [`Store::credentials_of`] answers without waiting: the session owner index is
@@ -1038,11 +1077,29 @@ impl Store {
                 if id == 6 && key.as_ref() == GENERATION {
                     continue;
                 }
+                if self.dangling(&e, id, &key, &value)? {
+                    continue;
+                }
                 sink(id, &key, &value).map_err(StoreError::Io)?;
                 n += 1;
             }
         }
         Ok(n)
+    }
+
+    /// Whether an index entry points at no record: a crash between a record's write and its
+    /// indexes' leaves such entries, which readers skip. A backup leaves them out, so that a
+    /// restore can refuse every index entry without a record as forged.
+    fn dangling(&self, e: &Engine, tree: u8, key: &[u8], value: &[u8]) -> Result<bool, StoreError> {
+        let id = match tree {
+            2 => return Ok(!e.credentials.contains_key(value)?),
+            4 | 5 => key.get(key.len().saturating_sub(16)..),
+            _ => return Ok(false),
+        };
+        match id.and_then(|b| Uuid::from_slice(b).ok()) {
+            Some(id) => Ok(self.credential_by_id(id)?.is_none()),
+            None => Ok(false),
+        }
     }
 
     /// Hands every session to `sink` as a `credentials` entry: backups look the same whether
