@@ -14,3 +14,4 @@ mod lifecycle;
 mod seeds;
 mod support;
 mod systemd;
+mod verify_pin;
