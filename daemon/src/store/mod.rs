@@ -1345,6 +1345,63 @@ mod tests {
         assert_eq!(found.record.scopes, scopes);
     }
 
+    /// A record claiming another credential's id under a second hash (what a forged backup
+    /// restored before restores were checked left behind) never verifies, and removing the
+    /// id's claims deletes it with the real one.
+    #[test]
+    fn claims_under_a_second_hash_never_verify_and_go_with_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = CredentialRecord {
+            kind: StoredKind::AdminKey,
+            owner: Uuid::nil(),
+            expires_at: None,
+            max_expires_at: None,
+            ..live_session(Uuid::new_v4(), Uuid::nil())
+        };
+        let (real, forged) = ([1u8; 32], [2u8; 32]);
+        store.insert_credential(&real, &key).unwrap();
+        let bytes = records::encode_credential(&key).unwrap();
+        store
+            .write(|e| {
+                e.credentials.insert(forged, bytes)?;
+                Ok(())
+            })
+            .unwrap();
+        let found = |hash| store.credential(hash, StoredKind::AdminKey).unwrap();
+        assert!(found(&real).is_some());
+        assert!(found(&forged).is_none(), "a second hash verified");
+        let real_found = found(&real).unwrap();
+        assert!(store.remove_credential(&real_found).unwrap());
+        assert_eq!(store.remove_claims_of(key.id).unwrap(), 1);
+        assert!(store.engine().unwrap().credentials.is_empty());
+    }
+
+    /// Index entries a crash left without a record are not exported, so that a restore may
+    /// refuse every such entry as forged.
+    #[test]
+    fn dangling_index_entries_stay_out_of_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let gone = Uuid::new_v4();
+        store
+            .write(|e| {
+                e.owner_index.insert(owner_key(Uuid::new_v4(), gone), &[])?;
+                e.expiry_index.insert(expiry_key(5, gone), &[])?;
+                e.credential_ids.insert(gone.as_bytes(), &[4u8; 32])?;
+                Ok(())
+            })
+            .unwrap();
+        let mut trees = Vec::new();
+        store
+            .export(|tree, _, _| {
+                trees.push(tree);
+                Ok(())
+            })
+            .unwrap();
+        assert!(!trees.iter().any(|t| [2, 4, 5].contains(t)), "{trees:?}");
+    }
+
     /// A data dir of the older layout, with a session in sled's trees under a random id: opening
     /// it moves the session into the journal, where it is found by hash and by its old id, and
     /// sled keeps nothing of it; the move happens once.
