@@ -236,8 +236,11 @@ fn forced_restore_replaces_sessions_and_audit() {
     assert!(!actions.contains(&"session_issue"), "{actions:?}");
 }
 
-/// A backup file's entries, as `(tree, key, value)`, and its creation time.
-fn read_entries(bytes: &[u8]) -> (i64, Vec<(u8, Vec<u8>, Vec<u8>)>) {
+/// One backup entry: tree id, key, value.
+type Entry = (u8, Vec<u8>, Vec<u8>);
+
+/// A backup file's entries and its creation time.
+fn read_entries(bytes: &[u8]) -> (i64, Vec<Entry>) {
     let mut at = 18;
     let created_at = i64::from_be_bytes(bytes[10..18].try_into().unwrap());
     let mut entries = Vec::new();
@@ -258,7 +261,7 @@ fn read_entries(bytes: &[u8]) -> (i64, Vec<(u8, Vec<u8>, Vec<u8>)>) {
 }
 
 /// A well-formed backup of `entries`, with a correct SHA-256 trailer: what anyone can write.
-fn write_entries(created_at: i64, entries: &[(u8, Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+fn write_entries(created_at: i64, entries: &[Entry]) -> Vec<u8> {
     use sha2::Digest;
     let mut out = b"KWBACKUP".to_vec();
     out.extend_from_slice(&1u16.to_be_bytes());
