@@ -303,9 +303,10 @@ impl Requirements {
         let kinds = self.accepted_kinds();
         if !kinds.contains(kind) {
             return Some(format!(
-                "the credential is of kind {kind}, but only {kinds} is accepted{}",
+                "the credential is of kind {kind}, which this verify does not accept \
+                 (accepted: {kinds}{})",
                 if kind == CredentialKind::AdminKey {
-                    " (an admin key verifies only when admin_key is asked for)"
+                    "; an admin key verifies only when admin_key is asked for"
                 } else {
                     ""
                 }

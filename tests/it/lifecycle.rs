@@ -24,9 +24,13 @@ fn crash_and_restart_keep_everything() {
     daemon.restart();
 
     let mut app = daemon.client();
+    let any = keyward_client::Requirements::new()
+        .kind(keyward_client::CredentialKind::Session)
+        .kind(keyward_client::CredentialKind::TestKey)
+        .kind(keyward_client::CredentialKind::ApiToken)
+        .kind(keyward_client::CredentialKind::AdminKey);
     for token in [&c.session.token, &s2.token, &tk.token, &api.token, &key] {
-        app.verify(token, keyward_client::Requirements::new())
-            .unwrap();
+        app.verify(token, any.clone()).unwrap();
     }
     assert_eq!(
         app.verify(&revoked.token, keyward_client::Requirements::new())
