@@ -61,7 +61,7 @@ pub(crate) async fn run(client: &mut Client, file: &Path) -> Result<BackupDone, 
         Reply::BackupStarted { id, bytes } => (id, bytes),
         _ => return Err(unexpected("backup_begin")),
     };
-    let result = download(client, id, total, out, file).await;
+    let result = download(client, id, total, out, file, dir).await;
     // Whatever happened, let the daemon delete its copy, and say whether the file is written.
     let ended = client
         .call(Op::BackupEnd {
@@ -82,6 +82,7 @@ async fn download(
     total: u64,
     mut out: tempfile::NamedTempFile,
     file: &Path,
+    dir: &Path,
 ) -> Result<BackupDone, Failure> {
     // A backup describes every credential (hashes, never secrets): owner-only, like the data
     // dir. `tempfile` creates it 0600 already; this says so where it matters.
@@ -127,6 +128,10 @@ async fn download(
     }
     out.as_file().sync_all().map_err(|e| io_failure(file, e))?;
     out.persist(file).map_err(|e| io_failure(file, e.error))?;
+    // The rename is durable once the directory is synced.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_failure(file, e))?;
     Ok(BackupDone {
         file: file.to_owned(),
         bytes: offset,
