@@ -6,7 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keyward_protocol::frame::{self, read_message, write_message};
 use keyward_protocol::token;
 use keyward_protocol::{
-    CredentialKind, Env, Level, Op, Reply, Request, Response, Scopes, Verified,
+    CredentialKind, Env, Level, Op, Reply, Request, Requirements, Response, Scopes, Verified,
 };
 use std::hint::black_box;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ fn verify_request() -> Request {
         admin_key: None,
         op: Op::Verify {
             token: token::assemble(CredentialKind::Session, Env::Live, &[7; token::RANDOM_LEN]),
-            require: None,
+            require: Requirements::new(),
         },
     }
 }

@@ -6,7 +6,7 @@
 use crate::{Error, Secret};
 use keyward_protocol::{
     AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
-    Env, Op, Reply, ScopeRequirement, Scopes, SessionIssued, Stats, TestKeyCreated, Verified,
+    Env, Op, Reply, Requirements, Scopes, SessionIssued, Stats, TestKeyCreated, Verified,
 };
 use std::path::Path;
 use uuid::Uuid;
@@ -70,7 +70,7 @@ impl Client {
     blocking!(/// See [`crate::Client::api_token_create`].
         fn api_token_create(&mut self, name: &str, scopes: Scopes, expires_in_secs: Option<u64>) -> ApiTokenCreated);
     blocking!(/// See [`crate::Client::verify`].
-        fn verify(&mut self, token: &Secret, require: Option<ScopeRequirement>) -> Verified);
+        fn verify(&mut self, token: &Secret, require: Requirements) -> Verified);
     blocking!(/// See [`crate::Client::logout`].
         fn logout(&mut self, token: &Secret) -> Uuid);
     blocking!(/// See [`crate::Client::revoke`].

@@ -4,7 +4,7 @@ use bytes::BytesMut;
 use keyward_protocol::frame::{self, FrameError};
 use keyward_protocol::{
     AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
-    Env, Hello, HelloReply, Op, Reply, Request, Response, ScopeRequirement, Scopes, Secret,
+    Env, Hello, HelloReply, Op, Reply, Request, Requirements, Response, Scopes, Secret,
     SessionIssued, Stats, TestKeyCreated, Verified, PROTOCOL_VERSION,
 };
 use std::path::Path;
@@ -279,11 +279,18 @@ impl Client {
         }
     }
 
-    /// Verifies a token, optionally demanding a scope level.
+    /// Verifies a token against `require`: pin the environment and the kinds a service
+    /// accepts, e.g. `Requirements::new().env(Env::Live).kind(CredentialKind::Session)`.
+    /// With no kind named, sessions, test keys and API tokens verify, and admin keys do not.
+    ///
+    /// # Errors
+    /// [`Error::Daemon`] with `CREDENTIAL_INVALID` (naming the requirement) when the credential
+    /// is of another kind or environment, `FORBIDDEN` when it lacks the scope; a session that
+    /// fails a requirement does not slide.
     pub async fn verify(
         &mut self,
         token: &Secret,
-        require: Option<ScopeRequirement>,
+        require: Requirements,
     ) -> Result<Verified, Error> {
         let op = Op::Verify {
             token: token.clone(),

@@ -7,9 +7,10 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), keyward_client::Error> {
-//! use keyward_client::{Client, Secret};
+//! use keyward_client::{Client, CredentialKind, Env, Requirements, Secret};
 //! let mut client = Client::connect("/run/keyward/keyward.sock").await?;
-//! let who = client.verify(&Secret::new("kw_ses_live_..."), None).await?;
+//! let live_sessions = Requirements::new().env(Env::Live).kind(CredentialKind::Session);
+//! let who = client.verify(&Secret::new("kw_ses_live_..."), live_sessions).await?;
 //! println!("{} ({})", who.principal_id, who.kind);
 //! # Ok(()) }
 //! ```
@@ -22,9 +23,9 @@ pub use client::Client;
 pub use error::Error;
 pub use keyward_protocol::{
     paths, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, ClientCreated,
-    ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode, Level, Op, Reply,
-    ScopeRequirement, Scopes, Secret, SessionIssued, Stats, TestKeyCreated, UnixMillis, Verified,
-    WireError,
+    ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode, Kinds, Level, Op,
+    Reply, Requirements, ScopeRequirement, Scopes, Secret, SessionIssued, Stats, TestKeyCreated,
+    UnixMillis, Verified, WireError,
 };
 
 /// The system-wide socket a packaged daemon listens on.

@@ -33,7 +33,7 @@ fn is_read_only(op: &Op) -> bool {
 /// The object an operation names before it runs.
 fn target_of(op: &Op) -> Option<Uuid> {
     match op {
-        Op::AdminKeyRevoke { id } | Op::BackupEnd { id } => Some(*id),
+        Op::AdminKeyRevoke { id } | Op::BackupEnd { id, .. } => Some(*id),
         Op::ClientShow { client_id }
         | Op::ClientRevokeSessions { client_id }
         | Op::SessionIssue { client_id }
@@ -80,7 +80,13 @@ pub(crate) struct Pending {
     /// is written once it is done.
     key: Option<AuditKey>,
     record: AuditRecord,
+    /// The end of a backup whose client says its file was not written: the daemon's side
+    /// succeeded, the backup did not, so the entry must not read `ok`.
+    abandoned: bool,
 }
+
+/// The outcome recorded for a backup that failed on the client's side.
+pub(crate) const ABANDONED: &str = "ABANDONED";
 
 /// Records that `peer` (with `admin_key`, if any) is about to do `op`.
 ///
@@ -99,7 +105,18 @@ pub(crate) fn begin(
     } else {
         Some(store.append_audit(&record)?)
     };
-    Ok(Pending { key, record })
+    let abandoned = matches!(
+        op,
+        Op::BackupEnd {
+            completed: false,
+            ..
+        }
+    );
+    Ok(Pending {
+        key,
+        record,
+        abandoned,
+    })
 }
 
 impl Pending {
@@ -109,7 +126,11 @@ impl Pending {
         self.record.outcome = match result {
             Ok(reply) => {
                 self.record.target = self.record.target.or(created_by(reply));
-                StoredOutcome::Ok
+                if self.abandoned {
+                    StoredOutcome::Failed(ABANDONED.to_owned())
+                } else {
+                    StoredOutcome::Ok
+                }
             }
             Err(e) => StoredOutcome::Failed(e.code.as_str().to_owned()),
         };

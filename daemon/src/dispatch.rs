@@ -47,7 +47,7 @@ pub(crate) fn answer_now(
             let result = flatten(
                 shared
                     .authority
-                    .verify(&token, require.as_ref())
+                    .verify(&token, &require)
                     .map(|r| r.map(Reply::Verified)),
             );
             if let Err(e) = &result {
@@ -338,7 +338,7 @@ fn execute(
             .read(*id, *offset)
             .map(Reply::BackupChunk)
             .map_err(backup_error)?),
-        Op::BackupEnd { id } => now(shared
+        Op::BackupEnd { id, .. } => now(shared
             .snapshots
             .end(*id)
             .map(|()| Reply::BackupEnded)

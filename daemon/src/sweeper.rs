@@ -257,7 +257,11 @@ mod tests {
         let timed = result.unwrap();
         assert_eq!(timed.report.swept, SESSIONS);
         assert_eq!(f.unswept(), 0);
-        assert!(f.auth.verify(&live, None).unwrap().is_ok());
+        assert!(f
+            .auth
+            .verify(&live, &keyward_protocol::Requirements::new())
+            .unwrap()
+            .is_ok());
         assert!(
             partly_swept.len() >= 3,
             "the other task saw only {partly_swept:?} sessions left mid-sweep"
@@ -312,7 +316,11 @@ mod tests {
         let (result, _) = sweep_beside_a_ticker(&f, &CancellationToken::new(), |_| {}).await;
         assert_eq!(result.unwrap().report.swept, SESSIONS);
         assert_eq!(f.unswept(), 0);
-        assert!(f.auth.verify(&live, None).unwrap().is_ok());
+        assert!(f
+            .auth
+            .verify(&live, &keyward_protocol::Requirements::new())
+            .unwrap()
+            .is_ok());
         let stats = f.auth.stats().unwrap();
         assert_eq!((stats.sweeps_run, stats.credentials_swept), (2, SESSIONS));
     }

@@ -606,7 +606,7 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 return refused(outcome, ErrorCode::NotFound, "gone credential");
             }
             if c.kind == CredentialKind::AdminKey {
-                return refused(outcome, ErrorCode::Forbidden, "admin key by id");
+                return refused(outcome, ErrorCode::NotFound, "admin key by id");
             }
             // Expired but not yet swept still counts as there: revoking it succeeds.
             assert_eq!(allowed(outcome), c.id);
@@ -698,13 +698,26 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
 
 /// Verifies credential `i` (or, for `None`, a token never issued) and checks the answer, the
 /// slide, and the README's bounds on a session's expiry.
+/// Requirements every credential the model issues meets: the model checks what a verify
+/// reports, not what a verifier accepts.
+fn every_kind() -> keyward_protocol::Requirements {
+    [
+        CredentialKind::Session,
+        CredentialKind::TestKey,
+        CredentialKind::ApiToken,
+        CredentialKind::AdminKey,
+    ]
+    .into_iter()
+    .fold(keyward_protocol::Requirements::new(), |r, k| r.kind(k))
+}
+
 fn verify(sys: &System, m: &mut Model, i: Option<usize>) {
     let now = m.now;
     let Some(i) = i else {
-        let outcome = sys.auth().verify(&unknown_token(), None);
+        let outcome = sys.auth().verify(&unknown_token(), &every_kind());
         return refused(outcome, ErrorCode::CredentialInvalid, "unknown token");
     };
-    let outcome = sys.auth().verify(&m.credentials[i].token, None);
+    let outcome = sys.auth().verify(&m.credentials[i].token, &every_kind());
     let c = &mut m.credentials[i];
     if !c.is_live(now) {
         return refused(outcome, ErrorCode::CredentialInvalid, "dead credential");

@@ -9,7 +9,9 @@
 
 use arbitrary::{Result, Unstructured};
 use keyward_protocol::token;
-use keyward_protocol::{CredentialKind, Env, Level, Op, Request, ScopeRequirement, Scopes, Secret};
+use keyward_protocol::{
+    CredentialKind, Env, Kinds, Level, Op, Request, Requirements, ScopeRequirement, Scopes, Secret,
+};
 use uuid::Uuid;
 
 /// The number of [`Op`] variants; [`op_index`] fails to compile when one is added.
@@ -98,12 +100,17 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
         },
         11 => Op::Verify {
             token: secret(u)?,
-            require: option(u, |u| {
-                Ok(ScopeRequirement {
-                    scope: string(u)?,
-                    level: level(u)?,
-                })
-            })?,
+            require: Requirements {
+                env: option(u, env)?,
+                // Any bits, as a peer may send: unknown ones are refused when decoded.
+                kinds: Kinds::try_from(u.int_in_range(0..=15u8)?).unwrap_or_default(),
+                scope: option(u, |u| {
+                    Ok(ScopeRequirement {
+                        scope: string(u)?,
+                        level: level(u)?,
+                    })
+                })?,
+            },
         },
         12 => Op::Logout { token: secret(u)? },
         13 => Op::Revoke {
@@ -119,7 +126,10 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             id: uuid(u)?,
             offset: u.arbitrary()?,
         },
-        _ => Op::BackupEnd { id: uuid(u)? },
+        _ => Op::BackupEnd {
+            id: uuid(u)?,
+            completed: u.arbitrary()?,
+        },
     };
     assert_eq!(
         op_index(&op),

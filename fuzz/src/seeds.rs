@@ -3,7 +3,7 @@
 
 use keyward_protocol::token;
 use keyward_protocol::{
-    CredentialKind, Env, Hello, Level, Op, Request, ScopeRequirement, Scopes, Secret,
+    CredentialKind, Env, Hello, Level, Op, Request, Requirements, ScopeRequirement, Scopes, Secret,
 };
 use uuid::Uuid;
 
@@ -71,10 +71,13 @@ pub fn requests() -> Vec<Request> {
         },
         Op::Verify {
             token: session.clone(),
-            require: Some(ScopeRequirement {
-                scope: "catalog-a".into(),
-                level: Level::Write,
-            }),
+            require: Requirements::new()
+                .env(Env::Live)
+                .kind(CredentialKind::Session)
+                .scope(ScopeRequirement {
+                    scope: "catalog-a".into(),
+                    level: Level::Write,
+                }),
         },
         Op::Logout { token: session },
         Op::Revoke { credential_id: ID },
@@ -88,7 +91,10 @@ pub fn requests() -> Vec<Request> {
             id: ID,
             offset: 65_536,
         },
-        Op::BackupEnd { id: ID },
+        Op::BackupEnd {
+            id: ID,
+            completed: true,
+        },
     ];
     let admin_key = token(CredentialKind::AdminKey, Env::Live);
     ops.into_iter()

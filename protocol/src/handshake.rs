@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 /// Four bytes that open every `Hello`, so a stray peer speaking something else is recognised.
 pub const MAGIC: [u8; 4] = *b"KWRD";
 
-/// The protocol version this crate speaks. Bumped on any incompatible wire change.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this crate speaks. Bumped on any incompatible wire change (2: verify
+/// requirements, and the outcome a backup's end reports).
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The client's first frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -29,5 +29,8 @@ pub use message::{
     ClientSummary, CredentialInfo, Op, Reply, Request, Response, SessionIssued, Stats,
     TestKeyCreated, Verified,
 };
-pub use model::{CredentialKind, Env, Level, ParseEnumError, ScopeRequirement, Scopes, UnixMillis};
+pub use model::{
+    CredentialKind, Env, Kinds, Level, ParseEnumError, Requirements, ScopeRequirement, Scopes,
+    UnixMillis,
+};
 pub use secret::Secret;

@@ -3,7 +3,7 @@
 //! Every [`Request`] carries an id that its [`Response`] echoes, so a client may pipeline
 //! requests on one connection. The daemon answers requests of one connection in order.
 
-use crate::{CredentialKind, Env, ScopeRequirement, Scopes, Secret, UnixMillis, WireError};
+use crate::{CredentialKind, Env, Requirements, Scopes, Secret, UnixMillis, WireError};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -77,12 +77,14 @@ pub enum Op {
         /// Seconds until it expires; `None` never expires.
         expires_in_secs: Option<u64>,
     },
-    /// Check a token; on success slides a session's idle expiry.
+    /// Check a token; on success slides a session's idle expiry. A credential that fails a
+    /// requirement is refused and does not slide.
     Verify {
         /// The token presented.
         token: Secret,
-        /// A scope and minimum level the credential must hold.
-        require: Option<ScopeRequirement>,
+        /// What the credential must be: environment, kinds (admin keys only if named) and
+        /// scope.
+        require: Requirements,
     },
     /// Revoke the presented token.
     Logout {
@@ -116,6 +118,9 @@ pub enum Op {
     BackupEnd {
         /// The snapshot.
         id: Uuid,
+        /// Whether the client wrote and checked its file: the audit log records a backup that
+        /// failed on the client's side as `abandoned`, never as `ok`.
+        completed: bool,
     },
 }
 

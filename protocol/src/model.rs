@@ -155,6 +155,172 @@ impl ScopeRequirement {
     }
 }
 
+/// A set of [`CredentialKind`]s, as a bit set: four kinds need no allocation and no length
+/// limit on the wire, and unknown bits are refused when decoded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Kinds(u8);
+
+impl Kinds {
+    /// No kind at all. As a requirement it means "not given": see [`Requirements::kinds`].
+    pub const EMPTY: Kinds = Kinds(0);
+    /// What a verify accepts when no kind is asked for: everything but admin keys, which are
+    /// a backend's own key and never a user.
+    pub const DEFAULT: Kinds = Kinds(0b1110);
+    /// Every bit a kind uses.
+    const ALL: u8 = 0b1111;
+
+    fn bit(kind: CredentialKind) -> u8 {
+        match kind {
+            CredentialKind::AdminKey => 0b0001,
+            CredentialKind::Session => 0b0010,
+            CredentialKind::TestKey => 0b0100,
+            CredentialKind::ApiToken => 0b1000,
+        }
+    }
+
+    /// This set with `kind` added.
+    #[must_use]
+    pub fn with(self, kind: CredentialKind) -> Kinds {
+        Kinds(self.0 | Kinds::bit(kind))
+    }
+
+    /// Whether `kind` is in the set.
+    pub fn contains(self, kind: CredentialKind) -> bool {
+        self.0 & Kinds::bit(kind) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The kinds in the set, in a fixed order.
+    pub fn iter(self) -> impl Iterator<Item = CredentialKind> {
+        [
+            CredentialKind::Session,
+            CredentialKind::TestKey,
+            CredentialKind::ApiToken,
+            CredentialKind::AdminKey,
+        ]
+        .into_iter()
+        .filter(move |k| self.contains(*k))
+    }
+}
+
+impl FromIterator<CredentialKind> for Kinds {
+    fn from_iter<I: IntoIterator<Item = CredentialKind>>(iter: I) -> Self {
+        iter.into_iter().fold(Kinds::EMPTY, Kinds::with)
+    }
+}
+
+impl fmt::Display for Kinds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.iter().map(CredentialKind::as_str).collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
+impl From<Kinds> for u8 {
+    fn from(kinds: Kinds) -> u8 {
+        kinds.0
+    }
+}
+
+impl TryFrom<u8> for Kinds {
+    type Error = String;
+    fn try_from(bits: u8) -> Result<Self, Self::Error> {
+        if bits & !Kinds::ALL == 0 {
+            Ok(Kinds(bits))
+        } else {
+            Err(format!("unknown credential kind bits {bits:#04x}"))
+        }
+    }
+}
+
+/// Everything a verify may demand of a credential, so that a service pins what it accepts:
+/// its environment, its kinds and a scope.
+///
+/// ```
+/// use keyward_protocol::{CredentialKind, Env, Level, Requirements, ScopeRequirement};
+/// let need = Requirements::new()
+///     .env(Env::Live)
+///     .kind(CredentialKind::Session)
+///     .scope(ScopeRequirement { scope: "photos".into(), level: Level::Read });
+/// assert_eq!(need.accepted_kinds().to_string(), "session");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requirements {
+    /// The environment the credential must belong to; `None` accepts both.
+    pub env: Option<Env>,
+    /// The kinds accepted; empty means [`Kinds::DEFAULT`] (no admin keys).
+    pub kinds: Kinds,
+    /// A scope and minimum level the credential must hold.
+    pub scope: Option<ScopeRequirement>,
+}
+
+impl Requirements {
+    /// No requirement beyond the default kinds.
+    pub fn new() -> Self {
+        Requirements::default()
+    }
+
+    /// Demands environment `env`.
+    #[must_use]
+    pub fn env(mut self, env: Env) -> Self {
+        self.env = Some(env);
+        self
+    }
+
+    /// Accepts `kind`; repeat for each kind accepted. An admin key verifies only if asked for
+    /// here.
+    #[must_use]
+    pub fn kind(mut self, kind: CredentialKind) -> Self {
+        self.kinds = self.kinds.with(kind);
+        self
+    }
+
+    /// Demands a scope and minimum level.
+    #[must_use]
+    pub fn scope(mut self, scope: ScopeRequirement) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
+    /// The kinds a credential may be of: those asked for, or [`Kinds::DEFAULT`].
+    pub fn accepted_kinds(&self) -> Kinds {
+        if self.kinds.is_empty() {
+            Kinds::DEFAULT
+        } else {
+            self.kinds
+        }
+    }
+
+    /// Which of the kind and environment requirements a credential of `kind` in `env` fails,
+    /// said for the caller; `None` if it meets both. The scope is checked apart, since it
+    /// needs the credential's scopes.
+    pub fn refusal(&self, kind: CredentialKind, env: Env) -> Option<String> {
+        let kinds = self.accepted_kinds();
+        if !kinds.contains(kind) {
+            return Some(format!(
+                "the credential is of kind {kind}, which this verify does not accept \
+                 (accepted: {kinds}{})",
+                if kind == CredentialKind::AdminKey {
+                    "; an admin key verifies only when admin_key is asked for"
+                } else {
+                    ""
+                }
+            ));
+        }
+        match self.env {
+            Some(need) if need != env => Some(format!(
+                "the credential belongs to the {env} environment, but {need} is required"
+            )),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,5 +351,27 @@ mod tests {
         assert_eq!("admin".parse::<Level>().unwrap(), Level::Admin);
         let err = "prod".parse::<Env>().unwrap_err().to_string();
         assert!(err.contains("test, live"), "{err}");
+    }
+
+    /// With no kind asked for, admin keys are refused and the other kinds accepted; asking for
+    /// kinds accepts exactly those; a wrong environment is named.
+    #[test]
+    fn requirements_pin_kinds_and_env() {
+        use CredentialKind::*;
+        let default = Requirements::new();
+        assert!(default.refusal(AdminKey, Env::Live).is_some());
+        for kind in [Session, TestKey, ApiToken] {
+            assert_eq!(default.refusal(kind, Env::Test), None);
+        }
+        let admin = Requirements::new().kind(AdminKey);
+        assert_eq!(admin.refusal(AdminKey, Env::Live), None);
+        assert!(admin.refusal(Session, Env::Live).is_some());
+        let live = Requirements::new().env(Env::Live).kind(Session);
+        let why = live.refusal(Session, Env::Test).unwrap();
+        assert!(why.contains("test") && why.contains("live"), "{why}");
+        let why = live.refusal(TestKey, Env::Live).unwrap();
+        assert!(why.contains("test_key") && why.contains("session"), "{why}");
+        assert!(Kinds::try_from(0x10).is_err());
+        assert_eq!(Kinds::try_from(0b1111).unwrap().iter().count(), 4);
     }
 }

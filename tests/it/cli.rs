@@ -231,7 +231,12 @@ fn json_contract() {
     );
     assert_eq!(v["kind"], "api_token");
     assert_eq!(v["scopes"], serde_json::json!({"cat": "read"}));
-    let v = ok(&daemon, &["verify", key.expose(), "--json"], None, None);
+    let v = ok(
+        &daemon,
+        &["verify", key.expose(), "--kind", "admin_key", "--json"],
+        None,
+        None,
+    );
     assert_eq!(v["kind"], "admin_key");
     assert!(v["expires_at"].is_null());
 

@@ -26,7 +26,9 @@ fn malformed_tokens_are_explained() {
     ];
     let mut c = daemon.client();
     for (bad, says) in cases {
-        let e = c.verify(&Secret::new(bad), None).unwrap_err();
+        let e = c
+            .verify(&Secret::new(bad), keyward_client::Requirements::new())
+            .unwrap_err();
         assert_eq!(e.code(), Some(ErrorCode::CredentialMalformed), "{e}");
         assert!(e.to_string().contains(says), "{e} should mention {says}");
         assert!(
@@ -35,7 +37,8 @@ fn malformed_tokens_are_explained() {
         );
     }
     // The real token still works: nothing above disturbed it.
-    c.verify(&token, None).unwrap();
+    c.verify(&token, keyward_client::Requirements::new())
+        .unwrap();
 }
 
 /// Logout, revoke by id, revoke-sessions and admin-key revoke take effect on every connection.
@@ -47,22 +50,30 @@ fn revocation_is_immediate_everywhere() {
     let s2 = admin.session_issue(created.client_id).unwrap();
     let s3 = admin.session_issue(created.client_id).unwrap();
     let mut other = daemon.client();
-    other.verify(&s2.token, None).unwrap();
+    other
+        .verify(&s2.token, keyward_client::Requirements::new())
+        .unwrap();
 
     assert_eq!(daemon.client().logout(&s2.token).unwrap(), s2.id);
     assert_eq!(
-        other.verify(&s2.token, None).unwrap_err().code(),
+        other
+            .verify(&s2.token, keyward_client::Requirements::new())
+            .unwrap_err()
+            .code(),
         Some(ErrorCode::CredentialInvalid)
     );
     assert_eq!(admin.revoke(s3.id).unwrap(), s3.id);
     assert_eq!(
-        other.verify(&s3.token, None).unwrap_err().code(),
+        other
+            .verify(&s3.token, keyward_client::Requirements::new())
+            .unwrap_err()
+            .code(),
         Some(ErrorCode::CredentialInvalid)
     );
     assert_eq!(admin.client_revoke_sessions(created.client_id).unwrap(), 1);
     assert_eq!(
         other
-            .verify(&created.session.token, None)
+            .verify(&created.session.token, keyward_client::Requirements::new())
             .unwrap_err()
             .code(),
         Some(ErrorCode::CredentialInvalid)
@@ -100,7 +111,10 @@ fn environments_do_not_mix() {
     assert_eq!(live.client_list().unwrap().len(), 1);
     let t = test.client_create(None, None, Scopes::new()).unwrap();
     assert!(t.session.token.expose().starts_with("kw_ses_test_"));
-    let v = daemon.client().verify(&t.session.token, None).unwrap();
+    let v = daemon
+        .client()
+        .verify(&t.session.token, keyward_client::Requirements::new())
+        .unwrap();
     assert_eq!(v.env, Env::Test);
 }
 
@@ -150,7 +164,7 @@ async fn pipeline(daemon: &Daemon, key: Secret) {
             if i % 2 == 0 {
                 keyward_client::Op::Verify {
                     token: created.session.token.clone(),
-                    require: None,
+                    require: keyward_client::Requirements::new(),
                 }
             } else {
                 keyward_client::Op::Ping

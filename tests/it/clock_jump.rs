@@ -62,7 +62,7 @@ impl FakedClock {
 }
 
 fn valid(c: &mut keyward_client::blocking::Client, t: &Secret) -> bool {
-    match c.verify(t, None) {
+    match c.verify(t, keyward_client::Requirements::new()) {
         Ok(_) => true,
         Err(e) if e.code() == Some(ErrorCode::CredentialInvalid) => false,
         Err(e) => panic!("unexpected error: {e}"),
@@ -92,7 +92,9 @@ fn clock_jumps_follow_the_rules() {
     faked.jump_to("-1h");
     faked.sweeps(3);
     let before = c.session.expires_at;
-    let v = app.verify(&used, None).unwrap();
+    let v = app
+        .verify(&used, keyward_client::Requirements::new())
+        .unwrap();
     assert!(v.expires_at.unwrap() >= before, "expiry moved backwards");
     for t in [&used, &idle, &test_key, &api_day] {
         assert!(valid(&mut app, t));

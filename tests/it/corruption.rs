@@ -125,8 +125,12 @@ fn torn_journal_tail_is_cut_off() {
     overwrite(&journal, len, &[90, 0, 0, 0, 1, 2]);
     daemon.restart();
     let mut client = daemon.client();
-    client.verify(&kept.session.token, None).unwrap();
-    let err = client.verify(&revoked.session.token, None).unwrap_err();
+    client
+        .verify(&kept.session.token, keyward_client::Requirements::new())
+        .unwrap();
+    let err = client
+        .verify(&revoked.session.token, keyward_client::Requirements::new())
+        .unwrap_err();
     assert_eq!(
         err.code(),
         Some(keyward_client::ErrorCode::CredentialInvalid),

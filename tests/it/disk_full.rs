@@ -63,7 +63,8 @@ fn disk_full_then_freed() {
     // Reads still work, and the daemon stays up.
     let mut app = daemon.client();
     for token in &acked {
-        app.verify(token, None).unwrap();
+        app.verify(token, keyward_client::Requirements::new())
+            .unwrap();
     }
     assert_eq!(
         admin
@@ -84,7 +85,8 @@ fn disk_full_then_freed() {
     daemon.restart();
     let mut app = daemon.client();
     for token in &acked {
-        app.verify(token, None).unwrap();
+        app.verify(token, keyward_client::Requirements::new())
+            .unwrap();
     }
     assert!(daemon.terminate().success());
 }

@@ -6,7 +6,7 @@ use crate::access::{require_root, NOBODY};
 use crate::support::{binary, wait_for, Daemon};
 use bytes::BytesMut;
 use keyward_protocol::frame::{self, read_message};
-use keyward_protocol::{ErrorCode, Hello, HelloReply, Op, Request, Response, Secret};
+use keyward_protocol::{ErrorCode, Hello, HelloReply, Op, Request, Requirements, Response, Secret};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -212,7 +212,7 @@ fn bad_token_flood() {
             let ops = (0..1000)
                 .map(|i| Op::Verify {
                     token: Secret::new(if i % 2 == 0 { bogus } else { "TOKEN-x" }),
-                    require: None,
+                    require: Requirements::new(),
                 })
                 .collect();
             for r in c.pipeline(ops).await.unwrap() {

@@ -24,11 +24,18 @@ fn crash_and_restart_keep_everything() {
     daemon.restart();
 
     let mut app = daemon.client();
+    let any = keyward_client::Requirements::new()
+        .kind(keyward_client::CredentialKind::Session)
+        .kind(keyward_client::CredentialKind::TestKey)
+        .kind(keyward_client::CredentialKind::ApiToken)
+        .kind(keyward_client::CredentialKind::AdminKey);
     for token in [&c.session.token, &s2.token, &tk.token, &api.token, &key] {
-        app.verify(token, None).unwrap();
+        app.verify(token, any.clone()).unwrap();
     }
     assert_eq!(
-        app.verify(&revoked.token, None).unwrap_err().code(),
+        app.verify(&revoked.token, keyward_client::Requirements::new())
+            .unwrap_err()
+            .code(),
         Some(ErrorCode::CredentialInvalid)
     );
     // Seats survived too: two live sessions of three, so exactly one more fits.
@@ -61,7 +68,10 @@ fn sigterm_shuts_down_cleanly() {
     );
     assert!(!daemon.socket.exists(), "socket left behind");
     daemon.restart();
-    daemon.client().verify(&token, None).unwrap();
+    daemon
+        .client()
+        .verify(&token, keyward_client::Requirements::new())
+        .unwrap();
 }
 
 /// A second daemon on the same data dir exits with a clear error and leaves the first alone.
@@ -128,9 +138,13 @@ fn secrets_stay_out_of_disk_and_logs() {
     let tk = admin.test_key_create(c.client_id).unwrap();
     let api = admin.api_token_create("svc", Scopes::new(), None).unwrap();
     let mut app = daemon.client();
-    app.verify(&c.session.token, None).unwrap();
+    app.verify(&c.session.token, keyward_client::Requirements::new())
+        .unwrap();
     let bad = format!("{}x", c.session.token.expose());
-    let _ = app.verify(&keyward_client::Secret::new(bad), None);
+    let _ = app.verify(
+        &keyward_client::Secret::new(bad),
+        keyward_client::Requirements::new(),
+    );
     app.logout(&tk.token).unwrap();
     drop((admin, app));
     assert!(daemon.terminate().success());
@@ -183,13 +197,17 @@ fn thread_pool_runtime_serves() {
             scope.spawn(|| {
                 let mut c = daemon.client();
                 for _ in 0..50 {
-                    c.verify(&token, None).unwrap();
+                    c.verify(&token, keyward_client::Requirements::new())
+                        .unwrap();
                 }
             });
         }
     });
     admin.revoke(created.session.id).unwrap();
-    assert!(daemon.client().verify(&token, None).is_err());
+    assert!(daemon
+        .client()
+        .verify(&token, keyward_client::Requirements::new())
+        .is_err());
 }
 
 /// The daemon refuses a config file with an unknown key instead of ignoring it.

@@ -15,3 +15,4 @@ mod readme;
 mod seeds;
 mod support;
 mod systemd;
+mod verify_pin;

@@ -1,7 +1,9 @@
 //! The two seed scenarios, end to end against the real daemon.
 
 use crate::support::{now_ms, wait_for, Daemon};
-use keyward_client::{CredentialKind, Env, ErrorCode, Level, ScopeRequirement, Scopes};
+use keyward_client::{
+    CredentialKind, Env, ErrorCode, Level, Requirements, ScopeRequirement, Scopes,
+};
 
 /// Wallet seed: a backend creates a client and gets its first session; every use slides the
 /// idle expiry; an idle session expires with CREDENTIAL_INVALID; the backend refreshes with
@@ -21,14 +23,18 @@ fn wallet_backend_flow() {
 
     // The app verifies from another process (a separate connection).
     let mut app = daemon.client();
-    let first = app.verify(&created.session.token, None).unwrap();
+    let first = app
+        .verify(&created.session.token, Requirements::new())
+        .unwrap();
     assert_eq!(first.principal_id, created.client_id);
     assert_eq!(first.kind, CredentialKind::Session);
     assert_eq!(first.env, Env::Live);
 
     // Each use slides the expiry forward.
     let later = wait_for("the expiry to slide", || {
-        let v = app.verify(&created.session.token, None).unwrap();
+        let v = app
+            .verify(&created.session.token, Requirements::new())
+            .unwrap();
         (v.expires_at > first.expires_at).then_some(v)
     });
     assert!(later.expires_at.unwrap() <= created.session.max_expires_at);
@@ -39,27 +45,29 @@ fn wallet_backend_flow() {
         (now_ms() > idle_until).then_some(())
     });
     let err = app
-        .verify(&created.session.token, None)
+        .verify(&created.session.token, Requirements::new())
         .expect_err("an idle session must expire");
     assert_eq!(err.code(), Some(ErrorCode::CredentialInvalid));
 
     // The backend refreshes: a new session for the same client.
     let refreshed = backend.session_issue(created.client_id).unwrap();
     assert_eq!(
-        app.verify(&refreshed.token, None).unwrap().principal_id,
+        app.verify(&refreshed.token, Requirements::new())
+            .unwrap()
+            .principal_id,
         created.client_id
     );
 
     // A test key has the same rights and never expires.
     let test_key = backend.test_key_create(created.client_id).unwrap();
-    let v = app.verify(&test_key.token, None).unwrap();
+    let v = app.verify(&test_key.token, Requirements::new()).unwrap();
     assert_eq!((v.kind, v.expires_at), (CredentialKind::TestKey, None));
 
     // Even a session used constantly ends at its max lifetime.
     let mut latest = refreshed.expires_at;
     let err = wait_for("the session to reach its max lifetime", || {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        match app.verify(&refreshed.token, None) {
+        match app.verify(&refreshed.token, Requirements::new()) {
             Ok(v) => {
                 latest = v.expires_at.unwrap();
                 None
@@ -76,7 +84,7 @@ fn wallet_backend_flow() {
     );
     assert!(now_ms() >= latest, "ended before its last reported expiry");
     // And the test key still verifies afterwards.
-    app.verify(&test_key.token, None).unwrap();
+    app.verify(&test_key.token, Requirements::new()).unwrap();
 }
 
 /// Forum seed: an API token is a scoped pseudo-user used in place of a session, takes no seat,
@@ -96,13 +104,13 @@ fn forum_api_token_flow() {
     assert_eq!(token.expires_at, None);
 
     let mut app = daemon.client();
-    let v = app.verify(&token.token, None).unwrap();
+    let v = app.verify(&token.token, Requirements::new()).unwrap();
     assert_eq!(v.kind, CredentialKind::ApiToken);
     assert_eq!(v.principal_id, token.principal_id);
     assert_eq!(v.scopes, scopes);
 
     let need = |scope: &str, level| {
-        Some(ScopeRequirement {
+        Requirements::new().scope(ScopeRequirement {
             scope: scope.into(),
             level,
         })
@@ -134,7 +142,7 @@ fn forum_api_token_flow() {
     let text = token.token.expose();
     let stripped = &text[text.len() - 58..];
     let e = app
-        .verify(&keyward_client::Secret::new(stripped), None)
+        .verify(&keyward_client::Secret::new(stripped), Requirements::new())
         .unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::CredentialMalformed));
     assert!(e.to_string().contains("part of the token"), "{e}");

@@ -1,6 +1,6 @@
 //! What each keyward connection asks, and which replies count as success.
 
-use keyward_protocol::{Op, Reply, Secret, WireError};
+use keyward_protocol::{Op, Reply, Requirements, Secret, WireError};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -50,7 +50,7 @@ impl OpSource for Verifies {
         let token = self.tokens[self.rng.usize(..self.tokens.len())].clone();
         Some(Op::Verify {
             token,
-            require: None,
+            require: Requirements::new(),
         })
     }
 
@@ -131,7 +131,7 @@ impl OpSource for Mixed {
         let token = self.pool[self.rng.usize(..self.pool.len())].clone();
         Some(Op::Verify {
             token,
-            require: None,
+            require: Requirements::new(),
         })
     }
 

@@ -42,6 +42,9 @@ pub enum Denied {
     /// The credential is unknown, revoked or expired.
     #[error("{0}")]
     Invalid(&'static str),
+    /// The credential is valid but not of a kind or environment the verifier accepts.
+    #[error("{0}")]
+    Requirement(String),
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
@@ -67,7 +70,7 @@ impl Denied {
     pub fn code(&self) -> ErrorCode {
         match self {
             Denied::Malformed(_) => ErrorCode::CredentialMalformed,
-            Denied::Invalid(_) => ErrorCode::CredentialInvalid,
+            Denied::Invalid(_) | Denied::Requirement(_) => ErrorCode::CredentialInvalid,
             Denied::Forbidden(_) => ErrorCode::Forbidden,
             Denied::SessionLimit { .. } => ErrorCode::SessionLimit,
             Denied::NotFound(_) => ErrorCode::NotFound,

@@ -31,28 +31,29 @@ impl Change<'_> {
         self.durable(id)
     }
 
-    /// Revokes a session, test key or API token by id, within the admin key's environment.
+    /// Revokes a session, test key or API token by id, within the admin key's environment. An
+    /// admin key's id is `NOT_FOUND`, as an unknown id is.
     pub fn revoke(&self, ctx: AdminContext, id: Uuid) -> Outcome<Pending<Uuid>> {
         let Some(found) = self.store.credential_by_id(id)? else {
             refuse!(Denied::NotFound("credential"));
         };
-        if found.record.env() != ctx.env {
+        // An admin key's id gets the same answer as an unknown id, in either environment, so
+        // the answer says nothing about which ids are admin keys (host admins revoke those
+        // with `keyward admin-key revoke`).
+        if found.record.env() != ctx.env || found.record.kind == StoredKind::AdminKey {
             refuse!(Denied::NotFound("credential"));
-        }
-        if found.record.kind == StoredKind::AdminKey {
-            refuse!(Denied::Forbidden(
-                "admin keys are revoked by a host admin with `keyward admin-key revoke`".into()
-            ));
         }
         self.remove(found)?;
         self.durable(id)
     }
 
-    /// Revokes an admin key (host admins only; the caller checks that).
+    /// Revokes an admin key (host admins only; the caller checks that), and every record that
+    /// claims its id under another hash.
     pub fn revoke_admin_key(&self, id: Uuid) -> Outcome<Pending<Uuid>> {
         match self.store.credential_by_id(id)? {
             Some(found) if found.record.kind == StoredKind::AdminKey => {
                 self.remove(found)?;
+                self.store.remove_claims_of(id)?;
                 self.durable(id)
             }
             _ => Ok(Err(Denied::NotFound("admin key"))),

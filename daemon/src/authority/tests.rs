@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::clock::ManualClock;
-use keyward_protocol::{CredentialKind, Level, ScopeRequirement, Scopes, Secret};
+use keyward_protocol::{CredentialKind, Level, Requirements, ScopeRequirement, Scopes, Secret};
 use std::time::Duration;
 
 const H: i64 = 3_600_000;
@@ -60,7 +60,7 @@ impl Fixture {
     }
 
     fn verify(&self, token: &Secret) -> Outcome<keyward_protocol::Verified> {
-        self.auth.verify(token, None)
+        self.auth.verify(token, &Requirements::new())
     }
 }
 
@@ -133,7 +133,11 @@ fn never_expiring_kinds() {
     f.clock.advance_ms(5 * 365 * 24 * H);
     assert_eq!(ok(f.verify(&test_key.token)).expires_at, None);
     assert_eq!(ok(f.verify(&api.token)).kind, CredentialKind::ApiToken);
-    assert_eq!(ok(f.verify(&admin.secret)).kind, CredentialKind::AdminKey);
+    let admin_too = Requirements::new().kind(CredentialKind::AdminKey);
+    assert_eq!(
+        ok(f.auth.verify(&admin.secret, &admin_too)).kind,
+        CredentialKind::AdminKey
+    );
     f.auth.change().sweep().unwrap();
     ok(f.verify(&test_key.token));
 }
@@ -349,17 +353,60 @@ fn scope_requirements() {
         scope: scope.into(),
         level,
     };
-    ok(f.auth
-        .verify(&api.token, Some(&need("photos", Level::Read))));
-    ok(f.auth
-        .verify(&api.token, Some(&need("photos", Level::Write))));
-    let d = denied(
-        f.auth
-            .verify(&api.token, Some(&need("photos", Level::Admin))),
+    ok(f.auth.verify(
+        &api.token,
+        &Requirements::new().scope(need("photos", Level::Read).clone()),
+    ));
+    ok(f.auth.verify(
+        &api.token,
+        &Requirements::new().scope(need("photos", Level::Write).clone()),
+    ));
+    let d = denied(f.auth.verify(
+        &api.token,
+        &Requirements::new().scope(need("photos", Level::Admin).clone()),
+    ));
+    assert_eq!(d.code(), ErrorCode::Forbidden);
+    let d = denied(f.auth.verify(
+        &api.token,
+        &Requirements::new().scope(need("music", Level::Read).clone()),
+    ));
+    assert_eq!(d.code(), ErrorCode::Forbidden);
+}
+
+/// A verify that fails a kind or environment requirement is `CREDENTIAL_INVALID`, names the
+/// requirement, and does not slide the session; admin keys verify only when asked for.
+#[test]
+fn failed_requirement_is_invalid_and_does_not_slide() {
+    let f = fixture();
+    let (_, token) = f.client();
+    f.clock.advance_ms(20 * H);
+    let test_only = Requirements::new().env(Env::Test);
+    let d = denied(f.auth.verify(&token, &test_only));
+    assert_eq!(d.code(), ErrorCode::CredentialInvalid);
+    assert!(d.to_string().contains("environment"), "{d}");
+    let keys_only = Requirements::new().kind(CredentialKind::TestKey);
+    let d = denied(f.auth.verify(&token, &keys_only));
+    assert_eq!(d.code(), ErrorCode::CredentialInvalid);
+    assert!(d.to_string().contains("kind session"), "{d}");
+    // Unslid: the session still expires 24 h after issue.
+    f.clock.set(START + 24 * H);
+    assert_eq!(
+        denied(f.verify(&token)).code(),
+        ErrorCode::CredentialInvalid
     );
-    assert_eq!(d.code(), ErrorCode::Forbidden);
-    let d = denied(f.auth.verify(&api.token, Some(&need("music", Level::Read))));
-    assert_eq!(d.code(), ErrorCode::Forbidden);
+
+    let admin = ok(f
+        .auth
+        .change()
+        .create_admin_key("backend", Env::Live)
+        .acknowledged());
+    let d = denied(f.verify(&admin.secret));
+    assert_eq!(d.code(), ErrorCode::CredentialInvalid);
+    assert!(d.to_string().contains("admin_key"), "{d}");
+    let live_admin = Requirements::new()
+        .env(Env::Live)
+        .kind(CredentialKind::AdminKey);
+    ok(f.auth.verify(&admin.secret, &live_admin));
 }
 
 /// A session's scopes are its owner's on every verify: the table learns from the first
@@ -390,8 +437,12 @@ fn session_scopes_are_the_owners_on_every_verify() {
         scope: "photos".into(),
         level: Level::Write,
     };
-    ok(f.auth.verify(&second.token, Some(&need)));
-    let d = denied(f.auth.verify(&plain, Some(&need)));
+    ok(f.auth
+        .verify(&second.token, &Requirements::new().scope(need.clone())));
+    let d = denied(
+        f.auth
+            .verify(&plain, &Requirements::new().scope(need.clone())),
+    );
     assert_eq!(d.code(), ErrorCode::Forbidden);
 }
 
@@ -496,10 +547,10 @@ fn reopen_keeps_everything() {
         Arc::new(clock),
         Policy::default(),
     );
-    ok(auth.verify(&token, None));
+    ok(auth.verify(&token, &Requirements::new()));
     ok(auth.authenticate_admin(&key));
     assert_eq!(
-        denied(auth.verify(&revoked, None)).code(),
+        denied(auth.verify(&revoked, &Requirements::new())).code(),
         ErrorCode::CredentialInvalid
     );
 }

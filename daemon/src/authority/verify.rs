@@ -2,7 +2,7 @@
 //! owner's scopes), and at most one compare-and-swap to persist a slide.
 
 use keyward_protocol::token::{self, TokenInfo};
-use keyward_protocol::{CredentialKind, ScopeRequirement, Secret, Verified};
+use keyward_protocol::{CredentialKind, Requirements, Secret, Verified};
 
 use super::{allowed, expiry, refuse, AdminContext, Authority, Denied, Outcome};
 use crate::store::{Found, StoredKind};
@@ -16,14 +16,19 @@ const EXPIRED: &str = "the credential has expired; obtain a fresh one";
 impl Authority {
     /// Checks a token and, for sessions, slides its idle expiry.
     ///
-    /// With `require`, the credential's principal must hold at least that level in that scope,
-    /// or the answer is [`Denied::Forbidden`] (and nothing slides).
-    pub fn verify(&self, token: &Secret, require: Option<&ScopeRequirement>) -> Outcome<Verified> {
+    /// The credential must be of a kind `require` accepts (admin keys only when named) and of
+    /// its environment, or the answer is [`Denied::Requirement`]; its
+    /// principal must hold the scope `require` names, or the answer is [`Denied::Forbidden`].
+    /// Nothing slides unless every requirement is met.
+    pub fn verify(&self, token: &Secret, require: &Requirements) -> Outcome<Verified> {
         let now = self.now();
         let (found, _) = allowed!(self.find_live(token, now)?);
         let record = &found.record;
+        if let Some(why) = require.refusal(record.kind(), record.env()) {
+            refuse!(Denied::Requirement(why));
+        }
         let scopes = record.scopes();
-        if let Some(req) = require {
+        if let Some(req) = &require.scope {
             if !req.is_met_by(&scopes) {
                 let held = scopes
                     .get(&req.scope)

@@ -3,8 +3,10 @@
 //! A backup is a consistent snapshot taken while the daemon keeps serving: changes are held off
 //! (not verifies) while the store's trees are written to a file in the data dir, which
 //! `keyward backup` then reads in chunks over the socket. Restore is offline: `keywardd restore
-//! FILE` checks the whole file's checksum before it writes anything into the data dir.
+//! FILE` checks the whole file's checksum, and that its trees agree with one another
+//! ([`check`]), before it writes anything into the data dir.
 
+mod check;
 pub mod format;
 mod restore;
 

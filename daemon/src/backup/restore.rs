@@ -1,10 +1,12 @@
-//! Offline restore: check a backup end to end, then write it into an empty data dir.
+//! Offline restore: check a backup end to end (checksum and consistency), then write it into an
+//! empty data dir.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, IsTerminal};
 use std::path::{Path, PathBuf};
 
+use super::check::Consistency;
 use super::format::{FormatError, Reader};
 use crate::lock::{self, LockError};
 use crate::store::{Store, StoreError};
@@ -19,6 +21,15 @@ pub enum RestoreError {
         file: PathBuf,
         /// What is wrong.
         source: FormatError,
+    },
+    /// The backup is whole but its trees disagree: damaged, or forged (its checksum can be
+    /// recomputed by anyone).
+    #[error("{}: refused, the backup is inconsistent: {problem}; nothing was written", file.display())]
+    Inconsistent {
+        /// The backup file.
+        file: PathBuf,
+        /// The first problem found.
+        problem: String,
     },
     /// The data dir is in use by a running daemon, or unusable.
     #[error(transparent)]
@@ -85,8 +96,8 @@ fn open(file: &Path) -> Result<(Reader<impl std::io::Read>, u64), RestoreError> 
 /// Restores `file` into `data_dir`, which must hold no data unless `force` is set.
 ///
 /// # Errors
-/// See [`RestoreError`]. The file is checked completely (checksum included) before anything is
-/// written.
+/// See [`RestoreError`]. The file is checked completely (checksum, and the consistency of its
+/// trees) before anything is written.
 pub fn restore_file(
     file: &Path,
     data_dir: &Path,
@@ -100,11 +111,19 @@ pub fn restore_file(
     let (mut reader, len) = open(file)?;
     let bar = progress(len, "checking");
     let mut seen = 0;
+    let mut consistency = Consistency::default();
     while let Some(entry) = reader.next_entry(seen).map_err(format)? {
+        consistency.add(seen, entry.tree, &entry.key, &entry.value);
         seen += 1;
         bar.inc((entry.key.len() + entry.value.len() + 10) as u64);
     }
     bar.finish_and_clear();
+    consistency
+        .finish()
+        .map_err(|problem| RestoreError::Inconsistent {
+            file: file.to_owned(),
+            problem,
+        })?;
 
     let _lock = lock::claim(data_dir)?;
     if data_dir.join("db").exists() {

@@ -40,7 +40,8 @@ use sessions::{OwnerScopes, Position, Sessions};
 use engine::Engine;
 
 pub(crate) use records::{
-    AuditRecord, CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind, StoredOutcome,
+    decode as decode_record, decode_credential, AuditRecord, CredentialRecord, PrincipalKind,
+    PrincipalRecord, StoredEnv, StoredKind, StoredOutcome,
 };
 
 use arc_swap::ArcSwapOption;
@@ -654,7 +655,17 @@ impl Store {
         kind: StoredKind,
     ) -> Result<Option<Found>, StoreError> {
         if kind != StoredKind::Session {
-            return self.engine()?.credential(hash);
+            let e = self.engine()?;
+            let Some(found) = e.credential(hash)? else {
+                return Ok(None);
+            };
+            // Only the hash its id maps back to counts: a record under any other hash (left by
+            // a forged backup restored before restores were checked) never verifies, so
+            // revoking the id stops every token that claims it.
+            return Ok(match e.credential_ids.get(found.record.id.as_bytes())? {
+                Some(mapped) if mapped.as_ref() == hash.as_slice() => Some(found),
+                _ => None,
+            });
         }
         let sessions = &self.shared.sessions;
         let Some((mut record, known)) = sessions.find_with_owner_scopes(hash) else {
@@ -739,6 +750,34 @@ impl Store {
             return Ok(self.shared.sessions.remove(&found.record));
         }
         self.write(|e| sled_remove(e, found))
+    }
+
+    /// Deletes every sled record that claims id `id`, whatever hash it is under; returns how
+    /// many. A scan of sled's credentials (admin keys, test keys, API tokens, never sessions),
+    /// for the rare revoke of an admin key: a consistent store has none left after
+    /// [`Store::remove_credential`], but one restored from a forged backup before restores were
+    /// checked may.
+    pub(crate) fn remove_claims_of(&self, id: Uuid) -> Result<u64, StoreError> {
+        let e = self.engine()?;
+        let mut claims = Vec::new();
+        for entry in e.credentials.iter() {
+            let (hash, raw) = entry?;
+            let (record, _) = records::decode_credential(&raw)?;
+            if record.id == id {
+                claims.push(Found {
+                    hash: hash_from("credentials", &hash)?,
+                    record,
+                    raw: Raw::Sled(raw),
+                });
+            }
+        }
+        let mut removed = 0;
+        for found in claims {
+            if self.write(|e| sled_remove(e, &found))? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Whether [`Store::credentials_of`] answers without waiting: the session owner index is
@@ -1038,11 +1077,29 @@ impl Store {
                 if id == 6 && key.as_ref() == GENERATION {
                     continue;
                 }
+                if self.dangling(&e, id, &key, &value)? {
+                    continue;
+                }
                 sink(id, &key, &value).map_err(StoreError::Io)?;
                 n += 1;
             }
         }
         Ok(n)
+    }
+
+    /// Whether an index entry points at no record: a crash between a record's write and its
+    /// indexes' leaves such entries, which readers skip. A backup leaves them out, so that a
+    /// restore can refuse every index entry without a record as forged.
+    fn dangling(&self, e: &Engine, tree: u8, key: &[u8], value: &[u8]) -> Result<bool, StoreError> {
+        let id = match tree {
+            2 => return Ok(!e.credentials.contains_key(value)?),
+            4 | 5 => key.get(key.len().saturating_sub(16)..),
+            _ => return Ok(false),
+        };
+        match id.and_then(|b| Uuid::from_slice(b).ok()) {
+            Some(id) => Ok(self.credential_by_id(id)?.is_none()),
+            None => Ok(false),
+        }
     }
 
     /// Hands every session to `sink` as a `credentials` entry: backups look the same whether
@@ -1286,6 +1343,63 @@ mod tests {
             .unwrap()
             .expect("imported");
         assert_eq!(found.record.scopes, scopes);
+    }
+
+    /// A record claiming another credential's id under a second hash (what a forged backup
+    /// restored before restores were checked left behind) never verifies, and removing the
+    /// id's claims deletes it with the real one.
+    #[test]
+    fn claims_under_a_second_hash_never_verify_and_go_with_the_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = CredentialRecord {
+            kind: StoredKind::AdminKey,
+            owner: Uuid::nil(),
+            expires_at: None,
+            max_expires_at: None,
+            ..live_session(Uuid::new_v4(), Uuid::nil())
+        };
+        let (real, forged) = ([1u8; 32], [2u8; 32]);
+        store.insert_credential(&real, &key).unwrap();
+        let bytes = records::encode_credential(&key).unwrap();
+        store
+            .write(|e| {
+                e.credentials.insert(forged, bytes)?;
+                Ok(())
+            })
+            .unwrap();
+        let found = |hash| store.credential(hash, StoredKind::AdminKey).unwrap();
+        assert!(found(&real).is_some());
+        assert!(found(&forged).is_none(), "a second hash verified");
+        let real_found = found(&real).unwrap();
+        assert!(store.remove_credential(&real_found).unwrap());
+        assert_eq!(store.remove_claims_of(key.id).unwrap(), 1);
+        assert!(store.engine().unwrap().credentials.is_empty());
+    }
+
+    /// Index entries a crash left without a record are not exported, so that a restore may
+    /// refuse every such entry as forged.
+    #[test]
+    fn dangling_index_entries_stay_out_of_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let gone = Uuid::new_v4();
+        store
+            .write(|e| {
+                e.owner_index.insert(owner_key(Uuid::new_v4(), gone), &[])?;
+                e.expiry_index.insert(expiry_key(5, gone), &[])?;
+                e.credential_ids.insert(gone.as_bytes(), &[4u8; 32])?;
+                Ok(())
+            })
+            .unwrap();
+        let mut trees = Vec::new();
+        store
+            .export(|tree, _, _| {
+                trees.push(tree);
+                Ok(())
+            })
+            .unwrap();
+        assert!(!trees.iter().any(|t| [2, 4, 5].contains(t)), "{trees:?}");
     }
 
     /// A data dir of the older layout, with a session in sled's trees under a random id: opening

@@ -1,14 +1,17 @@
 //! `keyward backup FILE`: read a snapshot from the daemon chunk by chunk, check it, and only
 //! then put it in place.
 //!
-//! The bytes go to `FILE.partial`; once the last chunk is in, the SHA-256 trailer the daemon
-//! wrote is checked against the bytes before it, the file is synced, and it is renamed to
-//! `FILE`. A failed or interrupted backup never leaves something at `FILE` that looks whole.
+//! The bytes go to a new temporary file in `FILE`'s directory, created exclusively (`O_EXCL`,
+//! so no planted file or symlink is ever opened) under a random name, mode 0600; once the last
+//! chunk is in, the SHA-256 trailer the daemon wrote is checked against the bytes before it,
+//! the file is synced, and it is renamed to `FILE` (a symlink there is replaced, not
+//! followed). A failed or interrupted backup never leaves something at `FILE` that looks
+//! whole, and the daemon is told, so its audit log records it as `ABANDONED`, not `ok`.
 
 use keyward_client::{Client, Error, Op, Reply};
 use sha2::{Digest, Sha256};
 use std::io::{IsTerminal, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
@@ -36,22 +39,36 @@ fn unexpected(what: &str) -> Failure {
 }
 
 fn io_failure(file: &Path, e: std::io::Error) -> Failure {
-    Failure::Usage(format!("cannot write {}: {e}", file.display()))
+    Failure::Io(format!("cannot write {}: {e}", file.display()))
 }
 
 /// Runs the whole backup on `client`.
 ///
 /// # Errors
-/// A daemon error, a connection failure, or a local file error (reported as a usage error:
-/// the daemon is fine, the path is not).
+/// A daemon error, a connection failure, or a local file error ([`Failure::Io`]: the daemon
+/// is fine, the file is not).
 pub(crate) async fn run(client: &mut Client, file: &Path) -> Result<BackupDone, Failure> {
+    // Before the daemon takes a snapshot: a directory that cannot take the file fails at once.
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let out = tempfile::Builder::new()
+        .prefix(".keyward-backup-")
+        .tempfile_in(dir)
+        .map_err(|e| io_failure(file, e))?;
     let (id, total) = match client.call(Op::BackupBegin).await? {
         Reply::BackupStarted { id, bytes } => (id, bytes),
         _ => return Err(unexpected("backup_begin")),
     };
-    let result = download(client, id, total, file).await;
-    // Whatever happened, let the daemon delete its copy.
-    let ended = client.call(Op::BackupEnd { id }).await;
+    let result = download(client, id, total, out, file, dir).await;
+    // Whatever happened, let the daemon delete its copy, and say whether the file is written.
+    let ended = client
+        .call(Op::BackupEnd {
+            id,
+            completed: result.is_ok(),
+        })
+        .await;
     let done = result?;
     match ended? {
         Reply::BackupEnded => Ok(done),
@@ -63,19 +80,15 @@ async fn download(
     client: &mut Client,
     id: Uuid,
     total: u64,
+    mut out: tempfile::NamedTempFile,
     file: &Path,
+    dir: &Path,
 ) -> Result<BackupDone, Failure> {
-    let mut partial_name = file.as_os_str().to_owned();
-    partial_name.push(".partial");
-    let partial = PathBuf::from(partial_name);
-    // A backup describes every credential (hashes, never secrets): owner-only, like the data dir.
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .map_err(|e| io_failure(&partial, e))?;
+    // A backup describes every credential (hashes, never secrets): owner-only, like the data
+    // dir. `tempfile` creates it 0600 already; this says so where it matters.
+    out.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| io_failure(file, e))?;
     let bar = progress(total);
     let mut hash = Sha256::new();
     let mut tail: Vec<u8> = Vec::new();
@@ -88,7 +101,7 @@ async fn download(
         if chunk.is_empty() {
             break;
         }
-        out.write_all(&chunk).map_err(|e| io_failure(&partial, e))?;
+        out.write_all(&chunk).map_err(|e| io_failure(file, e))?;
         // Hash everything but the last 32 bytes, which are the trailer to check against.
         tail.extend_from_slice(&chunk);
         if tail.len() > TRAILER {
@@ -102,7 +115,7 @@ async fn download(
     bar.finish_and_clear();
     let digest = hash.finalize();
     if offset != total || tail.len() != TRAILER || digest.as_slice() != tail.as_slice() {
-        let _ = std::fs::remove_file(&partial);
+        // Dropping `out` deletes the temporary file.
         return Err(Error::Protocol(format!(
             "the backup arrived damaged ({offset} of {total} bytes, checksum {})",
             if digest.as_slice() == tail.as_slice() {
@@ -113,8 +126,12 @@ async fn download(
         ))
         .into());
     }
-    out.sync_all().map_err(|e| io_failure(&partial, e))?;
-    std::fs::rename(&partial, file).map_err(|e| io_failure(file, e))?;
+    out.as_file().sync_all().map_err(|e| io_failure(file, e))?;
+    out.persist(file).map_err(|e| io_failure(file, e.error))?;
+    // The rename is durable once the directory is synced.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_failure(file, e))?;
     Ok(BackupDone {
         file: file.to_owned(),
         bytes: offset,

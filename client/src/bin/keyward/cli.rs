@@ -7,7 +7,7 @@
 use crate::scope::ScopeGrant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
-use keyward_client::{Env, Level};
+use keyward_client::{CredentialKind, Env, Level};
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
@@ -19,7 +19,8 @@ Secrets are never needed on the command line: the admin key comes from $KEYWARD_
 omitted from $KEYWARD_TOKEN (a token given as an argument works, with a warning: every local \
 user can read it). Surrounding spaces and newlines are trimmed from each of these.
 
-Exit status: 0 success, 1 the daemon refused (its error code is printed), 2 usage error, \
+Exit status: 0 success, 1 the daemon refused (its error code is printed) or a local file \
+error, 2 usage error, \
 3 the daemon could not be reached.";
 
 /// The help section listing the options every subcommand accepts.
@@ -213,13 +214,20 @@ pub(crate) enum ApiTokenCommand {
     },
 }
 
-/// `keyward verify TOKEN [--scope NAME --level LEVEL]`.
+/// `keyward verify TOKEN [--env test|live] [--kind KIND]... [--scope NAME --level LEVEL]`.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
     /// The token to check: '-' reads it from standard input; omitted, it comes from
     /// $KEYWARD_TOKEN
     #[arg(value_name = "TOKEN")]
     pub(crate) token: Option<String>,
+    /// Accept only a credential of this environment (pin it in production)
+    #[arg(long, value_enum, value_name = "ENV")]
+    pub(crate) env: Option<EnvArg>,
+    /// Accept only this kind; repeatable [default: session, test_key, api_token; an admin key
+    /// verifies only when asked for]
+    #[arg(long = "kind", value_enum, value_name = "KIND")]
+    pub(crate) kinds: Vec<KindArg>,
     /// Also demand at least --level in this scope
     #[arg(long, value_name = "NAME", requires = "level")]
     pub(crate) scope: Option<String>,
@@ -263,6 +271,35 @@ impl From<EnvArg> for Env {
         match env {
             EnvArg::Test => Env::Test,
             EnvArg::Live => Env::Live,
+        }
+    }
+}
+
+/// `--kind` values. A mirror of [`CredentialKind`], spelled as in tokens' JSON, for the same
+/// reason as [`EnvArg`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KindArg {
+    /// A client's sliding session
+    #[value(name = "session")]
+    Session,
+    /// A client's test key
+    #[value(name = "test_key")]
+    TestKey,
+    /// A scoped API token
+    #[value(name = "api_token")]
+    ApiToken,
+    /// A backend's admin key
+    #[value(name = "admin_key")]
+    AdminKey,
+}
+
+impl From<KindArg> for CredentialKind {
+    fn from(kind: KindArg) -> CredentialKind {
+        match kind {
+            KindArg::Session => CredentialKind::Session,
+            KindArg::TestKey => CredentialKind::TestKey,
+            KindArg::ApiToken => CredentialKind::ApiToken,
+            KindArg::AdminKey => CredentialKind::AdminKey,
         }
     }
 }

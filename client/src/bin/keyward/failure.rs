@@ -1,12 +1,13 @@
 //! What went wrong, as the user sees it: a code, a message and an exit status.
 //!
-//! Three kinds, one exit status each: the command line was wrong (2, nothing was sent), the
-//! daemon said no (1, with its code), or the daemon could not be asked (3).
+//! One exit status each: the command line was wrong (2, nothing was sent), the daemon said no
+//! or a local file could not be written (1, with its code), or the daemon could not be asked
+//! (3).
 
 use keyward_client::{Error, ErrorCode};
 use std::ffi::OsString;
 
-/// Exit status when the daemon reported an error.
+/// Exit status when the daemon reported an error, or a local file could not be written.
 pub(crate) const EXIT_DAEMON: u8 = 1;
 /// Exit status for a usage error, as clap uses for its own.
 pub(crate) const EXIT_USAGE: u8 = 2;
@@ -15,6 +16,8 @@ pub(crate) const EXIT_UNREACHABLE: u8 = 3;
 
 /// The JSON error code of a usage error.
 pub(crate) const USAGE_CODE: &str = "USAGE";
+/// The JSON error code when a local file could not be written.
+pub(crate) const IO_CODE: &str = "IO";
 /// The JSON error code when the daemon could not be reached.
 pub(crate) const UNREACHABLE_CODE: &str = "UNREACHABLE";
 
@@ -37,6 +40,8 @@ pub(crate) enum Failure {
     },
     /// An argument or local input was wrong; nothing was sent.
     Usage(String),
+    /// A local file (a backup) could not be written; the command line was fine.
+    Io(String),
     /// The daemon answered with an error, or could not be reached.
     Client(Error),
 }
@@ -67,6 +72,7 @@ impl Failure {
     pub(crate) fn exit_status(&self) -> u8 {
         match self {
             Failure::Arguments { .. } | Failure::Usage(_) => EXIT_USAGE,
+            Failure::Io(_) => EXIT_DAEMON,
             Failure::Client(e) if e.is_unreachable() => EXIT_UNREACHABLE,
             Failure::Client(_) => EXIT_DAEMON,
         }
@@ -76,6 +82,7 @@ impl Failure {
     pub(crate) fn code(&self) -> &'static str {
         match self {
             Failure::Arguments { .. } | Failure::Usage(_) => USAGE_CODE,
+            Failure::Io(_) => IO_CODE,
             Failure::Client(e) => e.code().map_or(UNREACHABLE_CODE, ErrorCode::as_str),
         }
     }
@@ -84,7 +91,7 @@ impl Failure {
     pub(crate) fn message(&self) -> String {
         match self {
             Failure::Arguments { message, .. } => message.clone(),
-            Failure::Usage(message) => message.clone(),
+            Failure::Usage(message) | Failure::Io(message) => message.clone(),
             Failure::Client(Error::Daemon(e)) => match &e.message {
                 Some(m) => m.clone(),
                 None => describe(e.code).to_owned(),
@@ -176,6 +183,7 @@ mod tests {
     fn exit_statuses_and_codes() {
         let cases = [
             (Failure::Usage("x".into()), EXIT_USAGE, "USAGE"),
+            (Failure::Io("x".into()), EXIT_DAEMON, "IO"),
             (clap_failure(&["nope"]), EXIT_USAGE, "USAGE"),
             (
                 Failure::Client(Error::Daemon(WireError::new(

@@ -5,13 +5,13 @@
 //! before the daemon is contacted.
 
 use crate::cli::{
-    AdminKeyCommand, ApiTokenCommand, ClientCommand, Command, SessionCommand, TestKeyCommand,
-    VerifyArgs,
+    AdminKeyCommand, ApiTokenCommand, ClientCommand, Command, EnvArg, KindArg, LevelArg,
+    SessionCommand, TestKeyCommand, VerifyArgs,
 };
 use crate::failure::Failure;
 use crate::secrets::TokenSource;
 use crate::{scope, secrets};
-use keyward_client::{Op, Reply, ScopeRequirement, Secret};
+use keyward_client::{Op, Reply, Requirements, ScopeRequirement, Secret};
 use std::io::Read;
 
 /// The operation `command` asks for. `stdin` is read only for a token given as `-`.
@@ -60,18 +60,13 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
         },
         Command::Verify(VerifyArgs {
             token,
+            env,
+            kinds,
             scope,
             level,
         }) => Op::Verify {
             token: read_token(token.as_deref(), stdin)?,
-            // clap's `requires` makes these come as a pair.
-            require: scope
-                .clone()
-                .zip(*level)
-                .map(|(scope, level)| ScopeRequirement {
-                    scope,
-                    level: level.into(),
-                }),
+            require: requirements(*env, kinds, scope.as_deref(), *level),
         },
         Command::Logout { token } => Op::Logout {
             token: read_token(token.as_deref(), stdin)?,
@@ -102,6 +97,29 @@ fn read_token(arg: Option<&str>, stdin: &mut dyn Read) -> Result<Secret, Failure
         eprintln!("{}", secrets::ARGV_WARNING);
     }
     Ok(token)
+}
+
+/// What `keyward verify` demands of the credential.
+fn requirements(
+    env: Option<EnvArg>,
+    kinds: &[KindArg],
+    scope: Option<&str>,
+    level: Option<LevelArg>,
+) -> Requirements {
+    let mut require = kinds
+        .iter()
+        .fold(Requirements::new(), |r, k| r.kind((*k).into()));
+    if let Some(env) = env {
+        require = require.env(env.into());
+    }
+    // clap's `requires` makes these come as a pair.
+    if let Some((scope, level)) = scope.zip(level) {
+        require = require.scope(ScopeRequirement {
+            scope: scope.to_owned(),
+            level: level.into(),
+        });
+    }
+    require
 }
 
 /// Whether `reply` is the kind of answer `op` gets. A mismatch means daemon and client disagree
@@ -149,7 +167,7 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
     use clap::Parser;
-    use keyward_client::{Env, Level, Scopes};
+    use keyward_client::{CredentialKind, Env, Level, Scopes, Secret};
     use std::io::Cursor;
     use uuid::Uuid;
 
@@ -230,10 +248,29 @@ mod tests {
             op(&["verify", "kw_x", "--scope", "photos", "--level", "read"]),
             Op::Verify {
                 token: Secret::new("kw_x"),
-                require: Some(ScopeRequirement {
+                require: Requirements::new().scope(ScopeRequirement {
                     scope: "photos".into(),
                     level: Level::Read
                 }),
+            }
+        );
+        assert_eq!(
+            op(&[
+                "verify",
+                "kw_x",
+                "--env",
+                "live",
+                "--kind",
+                "session",
+                "--kind",
+                "admin_key"
+            ]),
+            Op::Verify {
+                token: Secret::new("kw_x"),
+                require: Requirements::new()
+                    .env(Env::Live)
+                    .kind(CredentialKind::Session)
+                    .kind(CredentialKind::AdminKey),
             }
         );
         assert_eq!(op(&["revoke", ID]), Op::Revoke { credential_id: id });
@@ -283,7 +320,7 @@ mod tests {
             op_with_stdin(&["verify", "kw_arg"], "kw_stdin").unwrap(),
             Op::Verify {
                 token: Secret::new("kw_arg"),
-                require: None
+                require: Requirements::new()
             }
         );
     }

@@ -2,7 +2,9 @@
 //! what was acknowledged, each tracked client's `client show` against what verifies, credentials
 //! no acknowledged or lost operation created, and seat limits.
 
-use keyward_client::{Client, CredentialInfo, CredentialKind, Error, ErrorCode, Secret};
+use keyward_client::{
+    Client, CredentialInfo, CredentialKind, Error, ErrorCode, Requirements, Secret,
+};
 use rand::RngExt;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -65,13 +67,26 @@ struct Checker<'a> {
     checked: u64,
 }
 
+/// Every kind, admin keys included: the check is whether a credential survived, not what a
+/// service accepts.
+fn every_kind() -> Requirements {
+    [
+        CredentialKind::Session,
+        CredentialKind::TestKey,
+        CredentialKind::ApiToken,
+        CredentialKind::AdminKey,
+    ]
+    .into_iter()
+    .fold(Requirements::new(), Requirements::kind)
+}
+
 impl Checker<'_> {
     /// Verifies a tracked credential and checks the answer. Returns whether it verified and
     /// when the reply came, or `None` after an unexpected error (already reported).
     async fn verify(&mut self, id: Uuid) -> Result<Option<(bool, Millis)>, Error> {
         let token = self.model.creds[&id].token.clone();
         let sent = self.model.stamp();
-        let result = self.client.verify(&token, None).await;
+        let result = self.client.verify(&token, every_kind()).await;
         let replied = self.model.stamp();
         let window = Window {
             sent,

@@ -2,7 +2,7 @@
 //! what its answer (or its loss in the crash) tells the model.
 
 use keyward_client::{
-    CredentialKind, ErrorCode, Level, Op, Reply, Scopes, SessionIssued, WireError,
+    CredentialKind, ErrorCode, Level, Op, Reply, Requirements, Scopes, SessionIssued, WireError,
 };
 use rand::RngExt;
 use uuid::Uuid;
@@ -262,7 +262,7 @@ impl Model {
                 c.verifies.started += 1;
                 Op::Verify {
                     token: c.token.clone(),
-                    require: None,
+                    require: Requirements::new(),
                 }
             }
             Planned::Logout { cred, op } => {
