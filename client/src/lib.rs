@@ -21,10 +21,10 @@ mod error;
 pub use client::Client;
 pub use error::Error;
 pub use keyward_protocol::{
-    paths, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, ClientCreated,
-    ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode, Level, Op, Reply,
-    ScopeRequirement, Scopes, Secret, SessionIssued, Stats, TestKeyCreated, UnixMillis, Verified,
-    WireError,
+    paths, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, AuditOutcome, AuditPage,
+    ClientCreated, ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode,
+    Level, Op, Reply, ScopeRequirement, Scopes, Secret, SessionIssued, Stats, TestKeyCreated,
+    UnixMillis, Verified, WireError,
 };
 
 /// The system-wide socket a packaged daemon listens on.

@@ -32,7 +32,7 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
         Reply::ApiTokenCreated(t) => api_token_created(t, now),
         Reply::Verified(v) => verified(v, now),
         Reply::Stats(s) => stats(s),
-        Reply::Audit(entries) => audit(entries),
+        Reply::Audit(page) => audit(page),
         Reply::BackupStarted { id, bytes } => format!("Backup {id} started ({bytes} bytes).\n"),
         Reply::BackupChunk(bytes) => format!("{} bytes.\n", bytes.len()),
         Reply::BackupEnded => "Backup ended.\n".to_owned(),
@@ -48,7 +48,8 @@ pub(crate) fn render_backup(done: &crate::backup::BackupDone) -> String {
     ])
 }
 
-fn audit(entries: &[keyward_client::AuditEntry]) -> String {
+fn audit(page: &keyward_client::AuditPage) -> String {
+    let entries = &page.entries;
     if entries.is_empty() {
         return "No audit entries.\n".to_owned();
     }
@@ -63,10 +64,11 @@ fn audit(entries: &[keyward_client::AuditEntry]) -> String {
                 e.target.map_or("-".to_owned(), |t| t.to_string()),
                 e.admin_key_id.map_or("-".to_owned(), |k| k.to_string()),
                 printable(&e.outcome),
+                e.count.to_string(),
             ]
         })
         .collect();
-    table(
+    let mut out = table(
         &[
             "AT",
             "UID",
@@ -75,9 +77,14 @@ fn audit(entries: &[keyward_client::AuditEntry]) -> String {
             "TARGET",
             "ADMIN KEY",
             "OUTCOME",
+            "COUNT",
         ],
         &rows,
-    )
+    );
+    if let Some(next) = &page.next {
+        out.push_str(&format!("Older entries: add --before {next}\n"));
+    }
+    out
 }
 
 fn admin_key_created(k: &AdminKeyCreated) -> String {
@@ -239,6 +246,7 @@ fn stats(s: &Stats) -> String {
         ("connections_open", s.connections_open.to_string()),
         ("connections_total", s.connections_total.to_string()),
         ("connections_refused", s.connections_refused.to_string()),
+        ("audit_dropped", s.audit_dropped.to_string()),
         ("requests", counts(&s.requests)),
         ("errors", counts(&s.errors)),
         ("uptime", format!("{}s", s.uptime_secs)),
