@@ -262,6 +262,7 @@ fn json_contract() {
             "connections_open",
             "connections_total",
             "connections_refused",
+            "audit_dropped",
             "requests",
             "errors",
             "uptime_secs"
