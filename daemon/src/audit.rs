@@ -25,7 +25,7 @@ use crate::store::{AuditKey, AuditPriority, AuditRecord, Store, StoreError, Stor
 pub(crate) const MAX_ENTRIES: u32 = 300;
 /// How long refused attempts by one uid at one action with one error code share an entry.
 pub(crate) const REFUSAL_WINDOW_MS: UnixMillis = 10_000;
-/// How often the growing counts of open windows are written out, at most.
+/// How often ended windows are looked for, written out and let go.
 const REFRESH_MS: UnixMillis = 1_000;
 /// Most windows open at once: the oldest is closed to open another.
 const MAX_WINDOWS: usize = 1024;
@@ -189,8 +189,9 @@ struct Windows {
 
 /// Aggregates refused attempts: at most one entry per uid, action and error code per
 /// [`REFUSAL_WINDOW_MS`], in the log and in what is queued for it. The first attempt of a
-/// window appends its entry; later ones only count, and the count is written at most every
-/// [`REFRESH_MS`], when the window ends, and by [`Refusals::flush`].
+/// window appends its entry; later ones only count. The count is written once the window has
+/// ended (noticed by a later refused attempt, within [`REFRESH_MS`]) and by
+/// [`Refusals::flush`]: so a window costs two records, however many attempts it counts.
 #[derive(Debug, Default)]
 pub(crate) struct Refusals {
     windows: Mutex<Windows>,
@@ -220,8 +221,11 @@ impl Refusals {
         if at < windows.refreshed || at - windows.refreshed >= REFRESH_MS {
             windows.refreshed = at;
             windows.open.retain(|_, w| {
-                w.write(store);
-                !w.ended(at)
+                let ended = w.ended(at);
+                if ended {
+                    w.write(store);
+                }
+                !ended
             });
         }
         match windows.open.get_mut(&slot) {
@@ -424,6 +428,17 @@ mod tests {
         for i in 0..1000 {
             refusals.refused(&store, t0 + i * 5, nobody, &op, &forbidden);
         }
+        let records = || {
+            let mut n = 0;
+            store
+                .export(|tree, _, _| {
+                    n += u64::from(tree == 7);
+                    Ok(())
+                })
+                .unwrap();
+            n
+        };
+        assert_eq!(records(), 1, "an open window's count is not rewritten");
         refusals.refused(
             &store,
             t0 + 10,
@@ -462,6 +477,7 @@ mod tests {
         );
         let all = read(&store, &refusals, query(None, None)).unwrap().unwrap();
         assert_eq!(all.entries.len(), 5);
+        assert_eq!(records(), 6, "five entries and the ended window's count");
         let ok = read(&store, &refusals, query(None, Some(AuditOutcome::Ok)))
             .unwrap()
             .unwrap();
