@@ -338,6 +338,27 @@ impl AuditLog {
         Ok(true)
     }
 
+    /// Queues a restored entry, never dropping it: a restore from a backup, and the copy at
+    /// open of what the journal or an older layout holds, queue a whole log before they sync
+    /// it, so what is queued is written out (not synced) whenever it reaches the queue's
+    /// bound.
+    ///
+    /// # Errors
+    /// As [`AuditLog::append`], or if a write fails.
+    pub fn restore(&self, key: &AuditKey, entry: &[u8]) -> Result<(), StoreError> {
+        if !self.append(key, entry, Priority::Action)? {
+            self.dropped.fetch_sub(1, Ordering::Relaxed);
+            self.write(&mut lock(&self.files))?;
+            if !self.append(key, entry, Priority::Action)? {
+                return Err(StoreError::corrupt(
+                    "audit",
+                    format!("an entry of {} bytes does not fit the queue", entry.len()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Entries dropped since the log was opened because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -722,6 +743,15 @@ mod tests {
         let written = since(&log, &key(0, 0), 1000);
         assert!(written.len() > 1 && written.iter().all(|e| e == &entry));
         assert!(lock(&log.queue).bytes.is_empty());
+
+        // A restore drops nothing, however much it queues before its checkpoint.
+        let dropped = log.dropped();
+        for n in 1000..1100 {
+            log.restore(&key(n, 0), &entry).unwrap();
+        }
+        assert_eq!(log.dropped(), dropped);
+        let restored = since(&log, &key(1000, 0), 1000);
+        assert_eq!(restored.len(), 100);
     }
 
     /// Paging goes back from a cursor, counts only what `select` keeps, says whether there is

@@ -409,9 +409,7 @@ impl Store {
                 .as_ref()
                 .try_into()
                 .map_err(|_| StoreError::corrupt("audit", "a key of the wrong length".into()))?;
-            self.shared
-                .audit
-                .append(&key, &value, audit_log::Priority::Action)?;
+            self.shared.audit.restore(&key, &value)?;
             moved += 1;
         }
         // With no record of its own, the log has synced nothing the journal carries: all of it
@@ -423,9 +421,7 @@ impl Store {
             let present = self.shared.audit.recent_keys()?;
             for (key, entry) in carried {
                 if !present.contains(&key) {
-                    self.shared
-                        .audit
-                        .append(&key, &entry, audit_log::Priority::Action)?;
+                    self.shared.audit.restore(&key, &entry)?;
                     restored += 1;
                 }
             }
@@ -1106,11 +1102,7 @@ impl Store {
             let key: AuditKey = key.try_into().map_err(|_| {
                 StoreError::corrupt("backup", "an audit key of the wrong length".into())
             })?;
-            return self
-                .shared
-                .audit
-                .append(&key, value, audit_log::Priority::Action)
-                .map(drop);
+            return self.shared.audit.restore(&key, value);
         }
         if tree == 1 {
             let (record, _) = records::decode_credential(value)?;
