@@ -571,6 +571,40 @@ This session token is shown only once and cannot be shown again: hand it to the 
     }
 
     /// Counts and revocations read as sentences.
+    /// The audit table has a COUNT column, and a page with older entries says how to get
+    /// them.
+    #[test]
+    fn audit_page() {
+        let entry = keyward_client::AuditEntry {
+            at: T,
+            uid: 65534,
+            gid: 65534,
+            pid: 7,
+            admin_key_id: None,
+            action: "admin_key_create".into(),
+            target: None,
+            outcome: "FORBIDDEN".into(),
+            count: 4321,
+        };
+        let page = |next: Option<&str>| {
+            render_reply(
+                &Reply::Audit(keyward_client::AuditPage {
+                    entries: vec![entry.clone()],
+                    next: next.map(str::to_owned),
+                }),
+                T,
+            )
+        };
+        let text = page(Some("00ab"));
+        assert!(text.lines().next().unwrap().ends_with("COUNT"), "{text}");
+        assert!(text.contains("4321"), "{text}");
+        assert!(
+            text.ends_with("Older entries: add --before 00ab\n"),
+            "{text}"
+        );
+        assert!(!page(None).contains("--before"));
+    }
+
     #[test]
     fn counts() {
         assert_eq!(
