@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 4] = *b"KWRD";
 
 /// The protocol version this crate speaks. Bumped on any incompatible wire change.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The client's first frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
