@@ -22,10 +22,10 @@ mod error;
 pub use client::Client;
 pub use error::Error;
 pub use keyward_protocol::{
-    paths, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, ClientCreated,
-    ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode, Kinds, Level, Op,
-    Reply, Requirements, ScopeRequirement, Scopes, Secret, SessionIssued, Stats, TestKeyCreated,
-    UnixMillis, Verified, WireError,
+    paths, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, AuditOutcome, AuditPage,
+    ClientCreated, ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode,
+    Kinds, Level, Op, Reply, Requirements, ScopeRequirement, Scopes, Secret, SessionIssued, Stats,
+    TestKeyCreated, UnixMillis, Verified, WireError,
 };
 
 /// The system-wide socket a packaged daemon listens on.

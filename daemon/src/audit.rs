@@ -3,17 +3,34 @@
 //!
 //! An action's entry is written *before* the action, as `pending`, so the action's own commit
 //! makes it durable: an acknowledged admin action always has its entry, even after a crash.
-//! The outcome then replaces `pending` lazily. Read-only actions and refused attempts are
-//! written once done, lazily too.
+//! The outcome then replaces `pending` lazily. Read-only actions are written once done, lazily
+//! too.
+//!
+//! Refused attempts are aggregated ([`Refusals`]): any peer can send them at will, and one
+//! entry each let a flood fill the disk. Attempts by one uid at one action refused with one
+//! error code share an entry per [`REFUSAL_WINDOW_MS`], whose `count` grows.
 
-use keyward_protocol::{AuditEntry, Op, Reply, UnixMillis, WireError};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use keyward_protocol::{
+    AuditEntry, AuditOutcome, AuditPage, ErrorCode, Op, Reply, UnixMillis, WireError,
+};
 use uuid::Uuid;
 
 use crate::peer::Peer;
-use crate::store::{AuditKey, AuditRecord, Store, StoreError, StoredOutcome};
+use crate::store::{AuditKey, AuditPriority, AuditRecord, Store, StoreError, StoredOutcome};
 
 /// Most entries one `keyward audit` call returns (they must fit one frame).
 pub(crate) const MAX_ENTRIES: u32 = 300;
+/// How long refused attempts by one uid at one action with one error code share an entry.
+pub(crate) const REFUSAL_WINDOW_MS: UnixMillis = 10_000;
+/// How often ended windows are looked for, written out and let go.
+const REFRESH_MS: UnixMillis = 1_000;
+/// Most windows open at once: the oldest is closed to open another.
+const MAX_WINDOWS: usize = 1024;
+/// Characters of a cursor (hex of an entry's key).
+const CURSOR_LEN: usize = 48;
 
 /// Whether an operation is audited: everything that needs host-admin rights or an admin key,
 /// except the chunk reads of a backup (its begin and end are audited).
@@ -71,6 +88,7 @@ fn entry(
         action: op.name().to_owned(),
         target: target_of(op),
         outcome,
+        count: 1,
     }
 }
 
@@ -103,7 +121,7 @@ pub(crate) fn begin(
     let key = if is_read_only(op) {
         None
     } else {
-        Some(store.append_audit(&record)?)
+        Some(store.append_audit(&record, AuditPriority::Action)?)
     };
     let abandoned = matches!(
         op,
@@ -135,8 +153,10 @@ impl Pending {
             Err(e) => StoredOutcome::Failed(e.code.as_str().to_owned()),
         };
         let written = match &self.key {
-            Some(key) => store.update_audit(key, &self.record),
-            None => store.append_audit(&self.record).map(drop),
+            Some(key) => store.update_audit(key, &self.record, AuditPriority::Action),
+            None => store
+                .append_audit(&self.record, AuditPriority::Action)
+                .map(drop),
         };
         if let Err(e) = written {
             tracing::error!(error = %e, "cannot record an audit outcome");
@@ -144,26 +164,226 @@ impl Pending {
     }
 }
 
-/// Records a refused attempt (not a host admin, or a bad admin key).
-pub(crate) fn refused(store: &Store, at: UnixMillis, peer: Peer, op: &Op, error: &WireError) {
-    let outcome = StoredOutcome::Failed(error.code.as_str().to_owned());
-    let record = entry(at, peer, None, op, outcome);
-    if let Err(e) = store.append_audit(&record) {
-        tracing::error!(error = %e, "cannot write an audit entry");
+/// Refused attempts grouped by who tried what and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Slot {
+    uid: u32,
+    /// The operation's index in [`Op::NAMES`].
+    action: usize,
+    code: ErrorCode,
+}
+
+/// One slot's entry for the current window.
+#[derive(Debug)]
+struct Window {
+    key: AuditKey,
+    /// The entry: its time, gid and pid are the first attempt's.
+    record: AuditRecord,
+    /// The count last written.
+    written: u64,
+}
+
+impl Window {
+    /// Writes the count, if it grew since it was last written.
+    fn write(&mut self, store: &Store) {
+        if self.record.count == self.written {
+            return;
+        }
+        match store.update_audit(&self.key, &self.record, AuditPriority::Refused) {
+            Ok(()) => self.written = self.record.count,
+            Err(e) => tracing::error!(error = %e, "cannot update an audit entry"),
+        }
+    }
+
+    fn ended(&self, at: UnixMillis) -> bool {
+        // A clock that went back ends the window too.
+        at < self.record.at || at - self.record.at >= REFUSAL_WINDOW_MS
     }
 }
 
-/// Entries for `keyward audit`.
+#[derive(Debug, Default)]
+struct Windows {
+    open: HashMap<Slot, Window>,
+    /// When counts were last written.
+    refreshed: UnixMillis,
+}
+
+/// Aggregates refused attempts: at most one entry per uid, action and error code per
+/// [`REFUSAL_WINDOW_MS`], in the log and in what is queued for it. The first attempt of a
+/// window appends its entry; later ones only count. The count is written once the window has
+/// ended (noticed by a later refused attempt, within [`REFRESH_MS`]) and by
+/// [`Refusals::flush`]: so a window costs two records, however many attempts it counts.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    windows: Mutex<Windows>,
+}
+
+impl Refusals {
+    fn lock(&self) -> MutexGuard<'_, Windows> {
+        // Every critical section leaves the map consistent before it can panic.
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a refused attempt (not a host admin, or a bad admin key).
+    pub(crate) fn refused(
+        &self,
+        store: &Store,
+        at: UnixMillis,
+        peer: Peer,
+        op: &Op,
+        error: &WireError,
+    ) {
+        let slot = Slot {
+            uid: peer.uid,
+            action: op.index(),
+            code: error.code,
+        };
+        let mut windows = self.lock();
+        if at < windows.refreshed || at - windows.refreshed >= REFRESH_MS {
+            windows.refreshed = at;
+            windows.open.retain(|_, w| {
+                let ended = w.ended(at);
+                if ended {
+                    w.write(store);
+                }
+                !ended
+            });
+        }
+        match windows.open.get_mut(&slot) {
+            Some(w) if !w.ended(at) => {
+                w.record.count += 1;
+                return;
+            }
+            Some(w) => w.write(store),
+            None => {}
+        }
+        windows.open.remove(&slot);
+        if windows.open.len() >= MAX_WINDOWS {
+            let oldest = windows
+                .open
+                .iter()
+                .min_by_key(|(_, w)| w.record.at)
+                .map(|(s, _)| *s);
+            if let Some(mut w) = oldest.and_then(|s| windows.open.remove(&s)) {
+                w.write(store);
+            }
+        }
+        let outcome = StoredOutcome::Failed(error.code.as_str().to_owned());
+        let record = entry(at, peer, None, op, outcome);
+        match store.append_audit(&record, AuditPriority::Refused) {
+            Ok(key) => {
+                windows.open.insert(
+                    slot,
+                    Window {
+                        key,
+                        record,
+                        written: 1,
+                    },
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "cannot write an audit entry"),
+        }
+    }
+
+    /// Writes every open window's count: before a read, so it sees exact counts, and from
+    /// the sweeper and at shutdown, so a count is not left only in memory.
+    pub(crate) fn flush(&self, store: &Store) {
+        for w in self.lock().open.values_mut() {
+            w.write(store);
+        }
+    }
+}
+
+/// An audit read's selection, from [`Op::Audit`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Query<'a> {
+    pub since: Option<UnixMillis>,
+    pub limit: u32,
+    pub before: Option<&'a str>,
+    pub uid: Option<u32>,
+    pub action: Option<&'a str>,
+    pub outcome: Option<AuditOutcome>,
+}
+
+/// The cursor of the entry under `key`: its key in hex.
+fn cursor_of(key: &AuditKey) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The key a cursor names.
+fn parse_cursor(cursor: &str) -> Result<AuditKey, WireError> {
+    let bad = || {
+        WireError::new(
+            ErrorCode::BadRequest,
+            "not an audit cursor: pass --before the \"next\" value of an earlier \
+             `keyward audit --json` page (48 hex digits)",
+        )
+    };
+    if cursor.len() != CURSOR_LEN
+        || !cursor
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(bad());
+    }
+    let mut key = [0u8; 24];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&cursor[i * 2..i * 2 + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(key)
+}
+
+/// Whether a stored outcome is of the kind `want`: `refused` is every outcome but `ok` and
+/// `pending` (refused attempts and actions that failed).
+fn outcome_is(outcome: &StoredOutcome, want: AuditOutcome) -> bool {
+    match want {
+        AuditOutcome::Ok => *outcome == StoredOutcome::Ok,
+        AuditOutcome::Refused => matches!(outcome, StoredOutcome::Failed(_)),
+    }
+}
+
+/// A page of entries for `keyward audit`, after the open windows' counts are written.
+///
+/// # Errors
+/// The outer error if the log cannot be read; the inner one (`BAD_REQUEST`) for a bad cursor
+/// or an unknown action.
 pub(crate) fn read(
     store: &Store,
-    since: UnixMillis,
-    limit: u32,
-) -> Result<Vec<AuditEntry>, StoreError> {
-    let limit = limit.clamp(1, MAX_ENTRIES) as usize;
-    Ok(store
-        .audit_since(since, limit)?
+    refusals: &Refusals,
+    query: Query<'_>,
+) -> Result<Result<AuditPage, WireError>, StoreError> {
+    let before = match query.before.map(parse_cursor).transpose() {
+        Ok(before) => before,
+        Err(e) => return Ok(Err(e)),
+    };
+    if let Some(action) = query.action {
+        if !Op::NAMES.contains(&action) {
+            let shown: String = action.chars().take(40).collect();
+            return Ok(Err(WireError::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "unknown action {shown:?}: actions are {}",
+                    Op::NAMES.join(", ")
+                ),
+            )));
+        }
+    }
+    refusals.flush(store);
+    let limit = query.limit.clamp(1, MAX_ENTRIES) as usize;
+    let (found, more) =
+        store.audit_page(query.since.unwrap_or(0), before.as_ref(), limit, |r| {
+            query.uid.is_none_or(|uid| r.uid == uid)
+                && query.action.is_none_or(|a| r.action == a)
+                && query.outcome.is_none_or(|o| outcome_is(&r.outcome, o))
+        })?;
+    let next = if more {
+        found.first().map(|(key, _)| cursor_of(key))
+    } else {
+        None
+    };
+    let entries = found
         .into_iter()
-        .map(|r| AuditEntry {
+        .map(|(_, r)| AuditEntry {
             at: r.at,
             uid: r.uid,
             gid: r.gid,
@@ -176,6 +396,119 @@ pub(crate) fn read(
                 StoredOutcome::Ok => "ok".to_owned(),
                 StoredOutcome::Failed(code) => code,
             },
+            count: r.count,
         })
-        .collect())
+        .collect();
+    Ok(Ok(AuditPage { entries, next }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cursor round-trips, and anything else is BAD_REQUEST.
+    #[test]
+    fn cursors_are_validated() {
+        let key: AuditKey = std::array::from_fn(|i| i as u8 * 7);
+        assert_eq!(parse_cursor(&cursor_of(&key)).unwrap(), key);
+        let (short, long, upper) = ("0".repeat(47), "0".repeat(49), "A".repeat(48));
+        let multibyte = "é".repeat(24);
+        for bad in ["", "zz", &short, &long, &upper, &multibyte] {
+            let code = parse_cursor(bad).unwrap_err().code;
+            assert_eq!(code, ErrorCode::BadRequest, "{bad}");
+        }
+    }
+
+    fn query(uid: Option<u32>, outcome: Option<AuditOutcome>) -> Query<'static> {
+        Query {
+            since: None,
+            limit: MAX_ENTRIES,
+            before: None,
+            uid,
+            action: None,
+            outcome,
+        }
+    }
+
+    /// Refused attempts by one uid at one action with one code share one entry per window,
+    /// whose count a read sees exactly; another uid, another code or the next window gets its
+    /// own; and the filters select by uid and outcome.
+    #[test]
+    fn refused_attempts_are_aggregated_per_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let refusals = Refusals::default();
+        let forbidden = WireError::new(ErrorCode::Forbidden, "no");
+        let op = Op::AdminKeyList;
+        let nobody = Peer {
+            uid: 65534,
+            gid: 65534,
+            pid: 7,
+        };
+        let t0 = 1_000_000;
+        for i in 0..1000 {
+            refusals.refused(&store, t0 + i * 5, nobody, &op, &forbidden);
+        }
+        let records = || {
+            let mut n = 0;
+            store
+                .export(|tree, _, _| {
+                    n += u64::from(tree == 7);
+                    Ok(())
+                })
+                .unwrap();
+            n
+        };
+        assert_eq!(records(), 1, "an open window's count is not rewritten");
+        refusals.refused(
+            &store,
+            t0 + 10,
+            Peer {
+                uid: 1000,
+                ..nobody
+            },
+            &op,
+            &forbidden,
+        );
+        let invalid = WireError::new(ErrorCode::CredentialInvalid, "no");
+        refusals.refused(&store, t0 + 20, nobody, &op, &invalid);
+        refusals.refused(&store, t0 + REFUSAL_WINDOW_MS, nobody, &op, &forbidden);
+        let begun = begin(&store, t0 + 30, Peer { uid: 0, ..nobody }, None, &op).unwrap();
+        begun.finish(&store, &Ok(Reply::AdminKeys(Vec::new())));
+
+        let page = read(
+            &store,
+            &refusals,
+            query(Some(65534), Some(AuditOutcome::Refused)),
+        )
+        .unwrap()
+        .unwrap();
+        let seen: Vec<(&str, u64)> = page
+            .entries
+            .iter()
+            .map(|e| (e.outcome.as_str(), e.count))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("FORBIDDEN", 1000),
+                ("CREDENTIAL_INVALID", 1),
+                ("FORBIDDEN", 1)
+            ]
+        );
+        let all = read(&store, &refusals, query(None, None)).unwrap().unwrap();
+        assert_eq!(all.entries.len(), 5);
+        assert_eq!(records(), 6, "five entries and the ended window's count");
+        let ok = read(&store, &refusals, query(None, Some(AuditOutcome::Ok)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok.entries.len(), 1);
+        assert_eq!((ok.entries[0].uid, ok.entries[0].count), (0, 1));
+        let bad = Query {
+            action: Some("no_such_action"),
+            ..query(None, None)
+        };
+        let err = read(&store, &refusals, bad).unwrap().unwrap_err();
+        assert_eq!(err.code, ErrorCode::BadRequest);
+    }
 }

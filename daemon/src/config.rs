@@ -136,6 +136,9 @@ pub struct Config {
     pub metrics_interval: Duration,
     /// How long audit entries are kept.
     pub audit_retention: Duration,
+    /// Most bytes the audit log keeps on disk: past this, its oldest segments are deleted,
+    /// whatever their age.
+    pub audit_max_bytes: u64,
     /// The store's page cache, in bytes (sled's `cache_capacity`).
     pub cache_bytes: u64,
     /// Whether commits `fdatasync` the session journal and sled's log before acknowledging
@@ -146,6 +149,12 @@ pub struct Config {
     /// clients on the same host need the other cores. 0 means one per core.
     pub worker_threads: usize,
 }
+
+/// `audit_max_bytes` when the file does not say: 256 MiB.
+pub const DEFAULT_AUDIT_MAX_BYTES: u64 = 256 << 20;
+/// The values `audit_max_bytes` may take: at least two of the log's 16 MiB segments (it
+/// prunes whole closed segments), at most 1 TiB.
+pub const AUDIT_MAX_BYTES_RANGE: std::ops::RangeInclusive<u64> = (32 << 20)..=(1 << 40);
 
 /// The TOML file's schema. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -180,6 +189,7 @@ struct FileConfig {
     metrics_interval: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     audit_retention: Option<Duration>,
+    audit_max_bytes: Option<u64>,
     cache_mib: Option<u64>,
     fsync: Option<bool>,
     worker_threads: Option<usize>,
@@ -278,6 +288,7 @@ impl Config {
             audit_retention: file
                 .audit_retention
                 .unwrap_or(Duration::from_secs(90 * 24 * 3600)),
+            audit_max_bytes: file.audit_max_bytes.unwrap_or(DEFAULT_AUDIT_MAX_BYTES),
             cache_bytes: file
                 .cache_mib
                 .unwrap_or(DEFAULT_CACHE_MIB)
@@ -300,6 +311,13 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "max_lifetime must be at least idle_timeout".into(),
             ));
+        }
+        if !AUDIT_MAX_BYTES_RANGE.contains(&self.audit_max_bytes) {
+            return Err(ConfigError::Invalid(format!(
+                "audit_max_bytes must be between {} and {} (two audit segments and 1 TiB)",
+                AUDIT_MAX_BYTES_RANGE.start(),
+                AUDIT_MAX_BYTES_RANGE.end()
+            )));
         }
         if self.cache_bytes < 1 << 20 {
             return Err(ConfigError::Invalid("cache_mib must be at least 1".into()));
@@ -400,5 +418,24 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, ConfigError::Invalid(_)));
+    }
+
+    /// `audit_max_bytes` defaults to 256 MiB, takes its bounds, and is refused just past
+    /// them, with a message naming the key.
+    #[test]
+    fn audit_max_bytes_is_bounded() {
+        let load = |text: &str| Config::from_toml("/s".into(), "/d".into(), text);
+        assert_eq!(load("").unwrap().audit_max_bytes, 256 << 20);
+        for ok in [*AUDIT_MAX_BYTES_RANGE.start(), *AUDIT_MAX_BYTES_RANGE.end()] {
+            let c = load(&format!("audit_max_bytes = {ok}")).unwrap();
+            assert_eq!(c.audit_max_bytes, ok);
+        }
+        for bad in [
+            AUDIT_MAX_BYTES_RANGE.start() - 1,
+            AUDIT_MAX_BYTES_RANGE.end() + 1,
+        ] {
+            let err = load(&format!("audit_max_bytes = {bad}")).unwrap_err();
+            assert!(err.to_string().contains("audit_max_bytes"), "{err}");
+        }
     }
 }

@@ -136,11 +136,15 @@ pub(crate) async fn serve(
     if let Some(started) = started {
         let _ = started.send(Arc::clone(&shared));
     }
+    let refusals = Arc::clone(&shared);
     server::run(&socket.listener, shared, shutdown).await;
     notify::stopping();
     for task in background {
         let _ = task.await;
     }
+    // The last counts of refused attempts, before the store's last checkpoint.
+    refusals.refusals.flush(&store);
+    drop(refusals);
     let flushed = tokio::task::spawn_blocking(move || store.close())
         .await
         .expect("flush task does not panic");

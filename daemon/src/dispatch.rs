@@ -227,7 +227,9 @@ fn start(
         Ok(ctx) => ctx,
         Err(e) => {
             if audited {
-                audit::refused(auth.store(), auth.now_ms(), peer, op, &e);
+                shared
+                    .refusals
+                    .refused(auth.store(), auth.now_ms(), peer, op, &e);
             }
             return refused(e);
         }
@@ -325,9 +327,27 @@ fn execute(
             .map(Reply::AdminKeys)
             .map_err(fault)?),
         Op::AdminKeyRevoke { id } => revoked(change()?.revoke_admin_key(*id)),
-        Op::Audit { since, limit } => now(audit::read(auth.store(), since.unwrap_or(0), *limit)
-            .map(Reply::Audit)
-            .map_err(|e| fault(Fault::from(e)))?),
+        Op::Audit {
+            since,
+            limit,
+            before,
+            uid,
+            action,
+            outcome,
+        } => {
+            let query = audit::Query {
+                since: *since,
+                limit: *limit,
+                before: before.as_deref(),
+                uid: *uid,
+                action: action.as_deref(),
+                outcome: *outcome,
+            };
+            now(Reply::Audit(
+                audit::read(auth.store(), &shared.refusals, query)
+                    .map_err(|e| fault(Fault::from(e)))??,
+            ))
+        }
         Op::BackupBegin => now(shared
             .snapshots
             .begin(auth)
@@ -417,6 +437,7 @@ fn with_runtime_counters(
     stats.connections_open = m.connections_open;
     stats.connections_total = m.connections_total;
     stats.connections_refused = m.connections_refused;
+    stats.audit_dropped = shared.authority.store().audit_dropped();
     stats.requests = Op::NAMES
         .iter()
         .zip(&m.requests)

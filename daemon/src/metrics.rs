@@ -28,6 +28,9 @@ pub struct Snapshot {
     pub requests: Vec<u64>,
     /// Failed requests by code, in [`ErrorCode::ALL`] order.
     pub errors: Vec<u64>,
+    /// Audit entries dropped because the queue waiting for the disk was full. The audit log
+    /// counts them; whoever takes the snapshot copies the count in.
+    pub audit_dropped: u64,
 }
 
 impl Snapshot {
@@ -80,6 +83,7 @@ impl Metrics {
             connections_refused: self.connections_refused.load(Relaxed),
             requests: self.requests.iter().map(|c| c.load(Relaxed)).collect(),
             errors: self.errors.iter().map(|c| c.load(Relaxed)).collect(),
+            audit_dropped: 0,
         }
     }
 }

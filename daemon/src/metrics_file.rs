@@ -87,6 +87,12 @@ pub(crate) fn render(m: &Snapshot, sweeps: (u64, u64), uptime: Duration) -> Stri
         "Expired credentials deleted by sweeps since the data dir was created.",
         &one(sweeps.1),
     );
+    metric(
+        "audit_dropped_total",
+        "counter",
+        "Audit entries dropped because the queue waiting for the disk was full (refused attempts first).",
+        &one(m.audit_dropped),
+    );
     out
 }
 
@@ -110,7 +116,8 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
     loop {
         let settings = shared.settings.load_full();
         let tick = settings.metrics_interval.min(STATUS_EVERY);
-        let m = shared.metrics.snapshot();
+        let mut m = shared.metrics.snapshot();
+        m.audit_dropped = shared.authority.store().audit_dropped();
         if since_status >= STATUS_EVERY {
             notify::status(&format!(
                 "serving: {} connections open, {} requests answered",
@@ -150,6 +157,7 @@ mod tests {
     fn renders_prometheus_text() {
         let m = Snapshot {
             connections_open: 2,
+            audit_dropped: 5,
             requests: vec![1; Op::NAMES.len()],
             errors: vec![0; ErrorCode::ALL.len()],
             ..Snapshot::default()
@@ -160,6 +168,7 @@ mod tests {
         assert!(text.contains("keyward_errors_total{code=\"CREDENTIAL_INVALID\"} 0"));
         assert!(text.contains("keyward_credentials_swept_total 4"));
         assert!(text.contains("keyward_connections_open 2"));
+        assert!(text.contains("keyward_audit_dropped_total 5"));
     }
 
     /// The file is replaced whole.

@@ -23,6 +23,7 @@ pub(crate) struct Settings {
     pub metrics_file: Option<PathBuf>,
     pub metrics_interval: Duration,
     pub audit_retention: Duration,
+    pub audit_max_bytes: u64,
 }
 
 impl Settings {
@@ -34,6 +35,7 @@ impl Settings {
             metrics_file: config.metrics_file.clone(),
             metrics_interval: config.metrics_interval,
             audit_retention: config.audit_retention,
+            audit_max_bytes: config.audit_max_bytes,
         }
     }
 }
@@ -49,6 +51,8 @@ pub(crate) struct Shared {
     pub bad_token_log: LogLimit,
     /// Limits log lines about refused host-admin attempts.
     pub refused_admin_log: LogLimit,
+    /// Aggregates the audit entries of refused attempts.
+    pub refusals: crate::audit::Refusals,
     /// One permit per connection served at once.
     pub connections: Arc<Semaphore>,
     /// The permits `connections` is meant to hold (it may lag while shrinking).
@@ -71,6 +75,7 @@ impl Shared {
             metrics: Metrics::default(),
             bad_token_log: LogLimit::new(log_limit::WINDOW),
             refused_admin_log: LogLimit::new(log_limit::WINDOW),
+            refusals: crate::audit::Refusals::default(),
             connections: Arc::new(Semaphore::new(config.limits.max_connections)),
             connection_limit: Mutex::new(config.limits.max_connections),
             per_uid: UidSlots::new(config.limits.max_connections_per_uid),

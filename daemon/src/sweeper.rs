@@ -51,8 +51,12 @@ pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
         }
-        let retention = shared.settings.load().audit_retention;
-        match sweep(&shared.authority, retention, &shutdown).await {
+        let settings = shared.settings.load();
+        let audit_bounds = (settings.audit_retention, settings.audit_max_bytes);
+        drop(settings);
+        // Counts of refused attempts reach the log at least once per sweep.
+        shared.refusals.flush(shared.authority.store());
+        match sweep(&shared.authority, audit_bounds, &shutdown).await {
             Ok(Timed { report, took }) if report.swept > 0 => {
                 tracing::info!(
                     swept = report.swept,
@@ -84,14 +88,14 @@ fn millis(d: Duration) -> f64 {
 /// counted.
 async fn sweep(
     authority: &Arc<Authority>,
-    retention: Duration,
+    (retention, max_bytes): (Duration, u64),
     shutdown: &CancellationToken,
 ) -> Result<Timed, SweepError> {
     let mut took = [Duration::ZERO; 3];
     let started = Instant::now();
     let auth = Arc::clone(authority);
     let expired = tokio::task::spawn_blocking(move || {
-        if let Err(e) = auth.prune_audit(retention) {
+        if let Err(e) = auth.prune_audit(retention, max_bytes) {
             tracing::error!(error = %e, "pruning the audit log failed");
         }
         auth.expired_sessions()
@@ -230,7 +234,7 @@ mod tests {
             }
         };
         let sweeping = async {
-            let result = sweep(&f.auth, Duration::from_secs(3600), shutdown).await;
+            let result = sweep(&f.auth, (Duration::from_secs(3600), u64::MAX), shutdown).await;
             done.set(true);
             result
         };

@@ -120,6 +120,14 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
         15 => Op::Audit {
             since: u.arbitrary()?,
             limit: u.arbitrary()?,
+            before: u.arbitrary()?,
+            uid: u.arbitrary()?,
+            action: u.arbitrary()?,
+            outcome: match u.int_in_range(0..=2u8)? {
+                0 => None,
+                1 => Some(keyward_protocol::AuditOutcome::Ok),
+                _ => Some(keyward_protocol::AuditOutcome::Refused),
+            },
         },
         16 => Op::BackupBegin,
         17 => Op::BackupRead {

@@ -85,6 +85,10 @@ pub fn requests() -> Vec<Request> {
         Op::Audit {
             since: Some(1_700_000_000_000),
             limit: 100,
+            before: Some("00000190".into()),
+            uid: Some(65_534),
+            action: Some("admin_key_create".into()),
+            outcome: Some(keyward_protocol::AuditOutcome::Refused),
         },
         Op::BackupBegin,
         Op::BackupRead {

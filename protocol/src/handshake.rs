@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 4] = *b"KWRD";
 
 /// The protocol version this crate speaks. Bumped on any incompatible wire change (2: verify
-/// requirements, and the outcome a backup's end reports).
+/// requirements, the outcome a backup's end reports, and audit pages with filters).
 pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The client's first frame.

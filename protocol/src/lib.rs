@@ -25,9 +25,9 @@ pub use error::{ErrorCode, WireError};
 pub use frame::MAX_FRAME_LEN;
 pub use handshake::{Hello, HelloReply, MAGIC, PROTOCOL_VERSION};
 pub use message::{
-    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, ClientCreated, ClientDetails,
-    ClientSummary, CredentialInfo, Op, Reply, Request, Response, SessionIssued, Stats,
-    TestKeyCreated, Verified,
+    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, AuditOutcome, AuditPage,
+    ClientCreated, ClientDetails, ClientSummary, CredentialInfo, Op, Reply, Request, Response,
+    SessionIssued, Stats, TestKeyCreated, Verified,
 };
 pub use model::{
     CredentialKind, Env, Kinds, Level, ParseEnumError, Requirements, ScopeRequirement, Scopes,

@@ -98,12 +98,20 @@ pub enum Op {
     },
     /// Counts of what the daemon holds and has done.
     Stats,
-    /// Host admin only: read the audit log.
+    /// Host admin only: read the audit log, a page at a time, newest pages first.
     Audit {
         /// Only entries at or after this time.
         since: Option<UnixMillis>,
         /// At most this many (the most recent ones), capped by the daemon.
         limit: u32,
+        /// Only entries older than this cursor: the [`AuditPage::next`] of the page before.
+        before: Option<String>,
+        /// Only what this uid did or tried.
+        uid: Option<u32>,
+        /// Only this operation ([`Op::NAMES`]).
+        action: Option<String>,
+        /// Only this kind of outcome.
+        outcome: Option<AuditOutcome>,
     },
     /// Host admin only: take a consistent snapshot for `keyward backup`.
     BackupBegin,
@@ -255,8 +263,8 @@ pub enum Reply {
     Verified(Verified),
     /// To [`Op::Stats`].
     Stats(Stats),
-    /// To [`Op::Audit`], oldest first.
-    Audit(Vec<AuditEntry>),
+    /// To [`Op::Audit`].
+    Audit(AuditPage),
     /// To [`Op::BackupBegin`].
     BackupStarted {
         /// The snapshot's id, for [`Op::BackupRead`] and [`Op::BackupEnd`].
@@ -268,6 +276,25 @@ pub enum Reply {
     BackupChunk(Vec<u8>),
     /// To [`Op::BackupEnd`].
     BackupEnded,
+}
+
+/// The outcomes an audit read can select.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuditOutcome {
+    /// The action was done.
+    Ok,
+    /// The action was refused or failed: any outcome but `ok` and `pending`.
+    Refused,
+}
+
+/// One page of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditPage {
+    /// The entries, oldest first.
+    pub entries: Vec<AuditEntry>,
+    /// The cursor for the next (older) page, for [`Op::Audit`]'s `before`; `None` when no
+    /// older entry matches.
+    pub next: Option<String>,
 }
 
 /// One audit-log entry: who did (or tried) what to which object. Never holds a secret.
@@ -290,6 +317,9 @@ pub struct AuditEntry {
     /// `ok`, an error code such as `FORBIDDEN`, or `pending` (the daemon stopped before
     /// recording the outcome; the action may have happened).
     pub outcome: String,
+    /// How many attempts the entry stands for: refused attempts with the same uid, action and
+    /// error code within a few seconds share one entry. 1 for everything else.
+    pub count: u64,
 }
 
 /// A new admin key. The secret is shown here once and never again.
@@ -445,6 +475,9 @@ pub struct Stats {
     pub connections_total: u64,
     /// Connections refused since the daemon started (a uid over its share).
     pub connections_refused: u64,
+    /// Audit entries dropped since the daemon started because the queue waiting for the disk
+    /// was full (refused attempts first).
+    pub audit_dropped: u64,
     /// Requests answered since the daemon started, by operation ([`Op::NAMES`]).
     pub requests: std::collections::BTreeMap<String, u64>,
     /// Failed requests since the daemon started, by error code (`CREDENTIAL_INVALID`...).

@@ -269,6 +269,7 @@ fn json_contract() {
             "connections_open",
             "connections_total",
             "connections_refused",
+            "audit_dropped",
             "requests",
             "errors",
             "uptime_secs"

@@ -2,6 +2,7 @@
 
 pub mod access;
 mod audit;
+mod audit_flood;
 mod backup;
 mod cli;
 mod client_api;

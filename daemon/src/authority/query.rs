@@ -95,6 +95,7 @@ impl Authority {
             connections_open: 0,
             connections_total: 0,
             connections_refused: 0,
+            audit_dropped: 0,
             requests: Default::default(),
             errors: Default::default(),
             uptime_secs: 0,

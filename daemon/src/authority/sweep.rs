@@ -124,12 +124,17 @@ impl Change<'_> {
 }
 
 impl Authority {
-    /// Deletes audit entries older than `retention`; returns how many.
+    /// Deletes audit entries older than `retention`, and the oldest while the log holds more
+    /// than `max_bytes`; returns how many.
     ///
     /// # Errors
     /// If the store fails.
-    pub fn prune_audit(&self, retention: std::time::Duration) -> Result<u64, Fault> {
+    pub fn prune_audit(
+        &self,
+        retention: std::time::Duration,
+        max_bytes: u64,
+    ) -> Result<u64, Fault> {
         let before = self.now().saturating_sub(crate::clock::millis(retention));
-        Ok(self.store.prune_audit(before)?)
+        Ok(self.store.prune_audit(before, max_bytes)?)
     }
 }

@@ -130,7 +130,7 @@ impl Consistency {
                 if key.len() != 24 {
                     return Err(bad_key());
                 }
-                store::decode_record::<store::AuditRecord>("audit", value)
+                store::decode_audit(value)
                     .map_err(|e| format!("an audit entry does not decode: {e}"))?;
             }
             other => return Err(format!("unknown tree {other}")),

@@ -18,13 +18,19 @@
 //!
 //! A segment is closed at [`SEGMENT_BYTES`]. Pruning deletes whole closed segments whose
 //! entries are all older than the cut-off, so an entry may outlive the retention by up to one
-//! segment.
+//! segment; and, oldest first, closed segments while the log holds more than its byte budget.
+//!
+//! The queue of records waiting for the disk holds at most [`QUEUE_MAX_BYTES`]: while the disk
+//! is full it cannot grow without bound. Once it is full a new refused attempt is dropped, and a
+//! new entry of any other kind first drops the refused attempts queued; every drop is counted.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::ErrorKind;
+use std::ops::Range;
 use std::os::unix::fs::{DirBuilderExt, FileExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::private_file::{self, Contents};
@@ -38,6 +44,42 @@ pub(crate) const DIR: &str = "audit";
 const STATE: &str = "state";
 /// A segment is closed once it holds this much.
 pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
+/// Most bytes of records waiting for the disk. Aggregated refused attempts and admin actions
+/// fill a few kilobytes between two checkpoints; this much only queues up while writes fail.
+pub(crate) const QUEUE_MAX_BYTES: usize = 4 << 20;
+
+/// Whether an entry may be dropped first when the queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Priority {
+    /// A refused attempt: dropped first.
+    Refused,
+    /// An admin action or read, or its outcome.
+    Action,
+}
+
+/// Encoded records waiting for the disk.
+#[derive(Debug, Default)]
+struct Queue {
+    bytes: Vec<u8>,
+    /// Where the refused attempts are in `bytes`, in order.
+    refused: Vec<Range<usize>>,
+}
+
+impl Queue {
+    /// Removes the queued refused attempts; returns how many there were.
+    fn shed_refused(&mut self) -> u64 {
+        let ranges = std::mem::take(&mut self.refused);
+        let mut kept = Vec::with_capacity(self.bytes.len());
+        let mut from = 0;
+        for r in &ranges {
+            kept.extend_from_slice(&self.bytes[from..r.start]);
+            from = r.end;
+        }
+        kept.extend_from_slice(&self.bytes[from..]);
+        self.bytes = kept;
+        ranges.len() as u64
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves its data consistent before it can panic.
@@ -106,7 +148,11 @@ pub(crate) struct AuditLog {
     /// Whether [`AuditLog::sync`] calls `fdatasync` (see [`AuditLog::open`]).
     fsync: bool,
     /// Encoded records not yet written.
-    queue: Mutex<Vec<u8>>,
+    queue: Mutex<Queue>,
+    /// Most bytes [`AuditLog::queue`] may hold ([`QUEUE_MAX_BYTES`]; tests lower it).
+    queue_max: usize,
+    /// Entries dropped because the queue was full.
+    dropped: AtomicU64,
     files: Mutex<Files>,
     state: SideFile,
 }
@@ -234,7 +280,9 @@ impl AuditLog {
             state: SideFile::open(&dir.join(STATE)).map_err(StoreError::Io)?,
             dir,
             fsync,
-            queue: Mutex::new(Vec::new()),
+            queue: Mutex::default(),
+            queue_max: QUEUE_MAX_BYTES,
+            dropped: AtomicU64::new(0),
             files: Mutex::new(Files {
                 closed: seqs,
                 current: Current {
@@ -249,24 +297,80 @@ impl AuditLog {
     }
 
     /// Queues an entry under `key`, replacing any earlier entry under it. Written and synced by
-    /// [`AuditLog::sync`]; until then only the journal carries it.
+    /// [`AuditLog::sync`]; until then only the journal carries it. Returns `false` if the
+    /// queue was full and the entry was dropped (see the module docs).
     ///
     /// # Errors
     /// If the entry is longer than a record may be (entries are a few hundred bytes).
-    pub fn append(&self, key: &AuditKey, entry: &[u8]) -> Result<(), StoreError> {
+    pub fn append(
+        &self,
+        key: &AuditKey,
+        entry: &[u8],
+        priority: Priority,
+    ) -> Result<bool, StoreError> {
         if entry.len() > super::sessions::MAX_AUDIT_ENTRY {
             return Err(StoreError::corrupt(
                 "audit",
                 format!("an entry of {} bytes", entry.len()),
             ));
         }
-        encode_audit(key, entry, &mut lock(&self.queue));
+        let mut queue = lock(&self.queue);
+        // A record is its entry plus less than a hundred bytes of framing and key.
+        if queue.bytes.len() + entry.len() + 100 > self.queue_max {
+            let shed = match priority {
+                Priority::Refused => 0,
+                Priority::Action => queue.shed_refused(),
+            };
+            if shed > 0 {
+                self.dropped.fetch_add(shed, Ordering::Relaxed);
+            }
+            if queue.bytes.len() + entry.len() + 100 > self.queue_max {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return Ok(false);
+            }
+        }
+        let start = queue.bytes.len();
+        encode_audit(key, entry, &mut queue.bytes);
+        if priority == Priority::Refused {
+            let end = queue.bytes.len();
+            queue.refused.push(start..end);
+        }
+        Ok(true)
+    }
+
+    /// Queues a restored entry, never dropping it: a restore from a backup, and the copy at
+    /// open of what the journal or an older layout holds, queue a whole log before they sync
+    /// it, so what is queued is written out (not synced) whenever it reaches the queue's
+    /// bound.
+    ///
+    /// # Errors
+    /// As [`AuditLog::append`], or if a write fails.
+    pub fn restore(&self, key: &AuditKey, entry: &[u8]) -> Result<(), StoreError> {
+        if !self.append(key, entry, Priority::Action)? {
+            self.dropped.fetch_sub(1, Ordering::Relaxed);
+            self.write(&mut lock(&self.files))?;
+            if !self.append(key, entry, Priority::Action)? {
+                return Err(StoreError::corrupt(
+                    "audit",
+                    format!("an entry of {} bytes does not fit the queue", entry.len()),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Entries dropped since the log was opened because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Writes what is queued to the current segment, closing it first if it is full.
     fn write(&self, files: &mut Files) -> Result<(), StoreError> {
-        let bytes = files.spare.swap_with(&mut lock(&self.queue));
+        let (bytes, refused) = {
+            let mut queue = lock(&self.queue);
+            let refused = std::mem::take(&mut queue.refused);
+            (files.spare.swap_with(&mut queue.bytes), refused)
+        };
         if bytes.is_empty() {
             files.spare.keep(bytes);
             return Ok(());
@@ -283,8 +387,15 @@ impl AuditLog {
         if written.is_err() {
             // Put back in front, to be written again.
             let mut queue = lock(&self.queue);
-            let later = std::mem::replace(&mut *queue, bytes);
-            queue.extend_from_slice(&later);
+            let shift = bytes.len();
+            let later = std::mem::replace(&mut queue.bytes, bytes);
+            queue.bytes.extend_from_slice(&later);
+            let later_refused = std::mem::replace(&mut queue.refused, refused);
+            queue.refused.extend(
+                later_refused
+                    .into_iter()
+                    .map(|r| r.start + shift..r.end + shift),
+            );
         } else {
             files.spare.keep(bytes);
         }
@@ -361,35 +472,58 @@ impl AuditLog {
         Ok(all)
     }
 
-    /// The newest `limit` entries whose keys are at or after `from`, oldest first. Reads
-    /// segments from the newest back, and stops once it has `limit` entries or reaches a
-    /// segment that begins before `from`.
+    /// The newest `limit` entries whose keys are at or after `from` and before `before` and
+    /// which `select` keeps (it decodes an entry, or says `None` to skip it), oldest first;
+    /// and whether an older one is kept too. Reads segments from the newest back, and stops
+    /// once it holds one more than `limit` entries that are all newer than the segment it
+    /// read last, or reaches a segment that begins before `from`.
+    ///
+    /// Only the latest record of a key counts. A key's earlier records differ from its latest
+    /// only in a `pending` outcome and a smaller count, so `select` must keep a key's earlier
+    /// record only if it keeps its latest.
     ///
     /// # Errors
-    /// If a segment cannot be read.
-    pub fn since(&self, from: &AuditKey, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut found: HashMap<AuditKey, Vec<u8>> = HashMap::new();
+    /// If a segment cannot be read, or `select` fails.
+    pub fn page<T>(
+        &self,
+        from: &AuditKey,
+        before: &AuditKey,
+        limit: usize,
+        mut select: impl FnMut(&[u8]) -> Result<Option<T>, StoreError>,
+    ) -> Result<(Vec<(AuditKey, T)>, bool), StoreError> {
+        let mut found: BTreeMap<AuditKey, T> = BTreeMap::new();
         for seq in self.segments()?.into_iter().rev() {
             let bytes = self.read_segment(seq)?;
             let recs = records(&bytes);
-            let begins_before = recs.first().is_some_and(|(k, _)| k < from);
-            // Newest first: the first version seen of a key is its latest.
+            let Some(&(first, _)) = recs.first() else {
+                continue;
+            };
+            // Newest first: the first record seen of a key is its latest.
             for (key, entry) in recs.into_iter().rev() {
-                if &key >= from {
-                    found.entry(key).or_insert_with(|| entry.to_vec());
+                if &key < from || &key >= before || found.contains_key(&key) {
+                    continue;
+                }
+                if let Some(value) = select(entry)? {
+                    found.insert(key, value);
+                    // Letting the oldest go forgets only a key older than every one held, so
+                    // an earlier record of it is let go again at once.
+                    if found.len() > limit + 1 {
+                        found.pop_first();
+                    }
                 }
             }
-            if begins_before || found.len() >= limit {
+            let complete =
+                found.len() > limit && found.first_key_value().is_some_and(|(k, _)| *k >= first);
+            if complete || &first < from {
                 break;
             }
         }
-        let mut keys: Vec<AuditKey> = found.keys().copied().collect();
-        keys.sort_unstable();
-        let skip = keys.len().saturating_sub(limit);
-        Ok(keys[skip..]
-            .iter()
-            .map(|k| found.remove(k).expect("listed from the map"))
-            .collect())
+        let mut kept: Vec<(AuditKey, T)> = found.into_iter().collect();
+        let more = kept.len() > limit;
+        if more {
+            kept.drain(..kept.len() - limit);
+        }
+        Ok((kept, more))
     }
 
     /// Every record, oldest first, superseded ones included (a later record for a key replaces
@@ -429,24 +563,39 @@ impl AuditLog {
         Ok(keys)
     }
 
-    /// Deletes closed segments whose entries are all before `before` (the next segment begins
-    /// before it); returns how many records they held.
+    /// Deletes closed segments, oldest first: those whose entries are all before `before` (the
+    /// next segment begins before it), and then any while the log holds more than
+    /// `max_bytes`. Returns how many records they held.
     ///
     /// # Errors
     /// If a segment cannot be read or deleted.
-    pub fn prune(&self, before: &AuditKey) -> Result<u64, StoreError> {
+    pub fn prune(&self, before: &AuditKey, max_bytes: u64) -> Result<u64, StoreError> {
         let mut files = lock(&self.files);
+        let mut held = files.current.len;
+        for &seq in &files.closed {
+            held += self.segment_len(seq)?;
+        }
         let mut pruned = 0;
         while let Some(&oldest) = files.closed.first() {
             let next = files.closed.get(1).copied().unwrap_or(files.current.seq);
-            if self.first_key(next)?.is_none_or(|k| &k >= before) {
+            if held <= max_bytes && self.first_key(next)?.is_none_or(|k| &k >= before) {
                 break;
             }
+            held = held.saturating_sub(self.segment_len(oldest)?);
             pruned += records(&self.read_segment(oldest)?).len() as u64;
             std::fs::remove_file(self.dir.join(segment_name(oldest))).map_err(StoreError::Io)?;
             files.closed.remove(0);
         }
         Ok(pruned)
+    }
+
+    /// The length of segment `seq` (0 if it is gone).
+    fn segment_len(&self, seq: u64) -> Result<u64, StoreError> {
+        match std::fs::metadata(self.dir.join(segment_name(seq))) {
+            Ok(m) => Ok(m.len()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(StoreError::Io(e)),
+        }
     }
 }
 
@@ -461,6 +610,14 @@ mod tests {
         k
     }
 
+    /// The newest `limit` entries at or after `from`, oldest first.
+    fn since(log: &AuditLog, from: &AuditKey, limit: usize) -> Vec<Vec<u8>> {
+        let (page, _) = log
+            .page(from, &[u8::MAX; AUDIT_KEY], limit, |e| Ok(Some(e.to_vec())))
+            .unwrap();
+        page.into_iter().map(|(_, e)| e).collect()
+    }
+
     /// Entries come back newest-limited and oldest first, a later record for a key replaces an
     /// earlier one, and what was synced survives a reopen while the unsynced queue does not.
     #[test]
@@ -469,20 +626,21 @@ mod tests {
         let (log, recorded) = AuditLog::open(dir.path(), true).unwrap();
         assert_eq!(recorded, None);
         for n in 1..=5 {
-            log.append(&key(n, 0), b"pending").unwrap();
+            log.append(&key(n, 0), b"pending", Priority::Action)
+                .unwrap();
         }
-        log.append(&key(3, 0), b"ok").unwrap();
+        log.append(&key(3, 0), b"ok", Priority::Action).unwrap();
         assert_eq!(
-            log.since(&key(2, 0), 3).unwrap(),
+            since(&log, &key(2, 0), 3),
             vec![b"ok".to_vec(), b"pending".to_vec(), b"pending".to_vec()]
         );
-        assert_eq!(log.since(&key(2, 0), 10).unwrap().len(), 4);
+        assert_eq!(since(&log, &key(2, 0), 10).len(), 4);
         log.sync((1, 99)).unwrap();
-        log.append(&key(6, 0), b"lost").unwrap();
+        log.append(&key(6, 0), b"lost", Priority::Action).unwrap();
         drop(log);
         let (log, recorded) = AuditLog::open(dir.path(), true).unwrap();
         assert_eq!(recorded.map(|r| r.carried_to), Some((1, 99)));
-        assert_eq!(log.since(&key(0, 0), 10).unwrap().len(), 5);
+        assert_eq!(since(&log, &key(0, 0), 10).len(), 5);
         let mut seen = Vec::new();
         log.for_each(|k, e| {
             seen.push((k[7], e.to_vec()));
@@ -499,9 +657,9 @@ mod tests {
     fn torn_tail_versus_lost_entries() {
         let dir = tempfile::tempdir().unwrap();
         let (log, _) = AuditLog::open(dir.path(), true).unwrap();
-        log.append(&key(1, 0), b"synced").unwrap();
+        log.append(&key(1, 0), b"synced", Priority::Action).unwrap();
         log.sync((1, 0)).unwrap();
-        log.append(&key(2, 0), b"torn").unwrap();
+        log.append(&key(2, 0), b"torn", Priority::Action).unwrap();
         log.write(&mut lock(&log.files)).unwrap();
         drop(log);
         let path = dir.path().join(DIR).join(segment_name(1));
@@ -509,7 +667,7 @@ mod tests {
         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         f.set_len(len - 2).unwrap();
         let (log, _) = AuditLog::open(dir.path(), true).unwrap();
-        assert_eq!(log.since(&key(0, 0), 10).unwrap(), vec![b"synced".to_vec()]);
+        assert_eq!(since(&log, &key(0, 0), 10), vec![b"synced".to_vec()]);
         drop(log);
         f.set_len(10).unwrap();
         let err = AuditLog::open(dir.path(), true).unwrap_err();
@@ -526,26 +684,100 @@ mod tests {
         let entry = vec![7u8; 4000];
         let mut at = 0;
         while lock(&log.files).closed.len() < 2 {
-            log.append(&key(at, 0), &entry).unwrap();
+            log.append(&key(at, 0), &entry, Priority::Action).unwrap();
             log.sync((1, 0)).unwrap();
             at += 1;
         }
         let third_begins = at - 1;
         for _ in 0..10 {
-            log.append(&key(at, 0), &entry).unwrap();
+            log.append(&key(at, 0), &entry, Priority::Action).unwrap();
             at += 1;
         }
         assert_eq!(
-            log.prune(&key(10, 0)).unwrap(),
+            log.prune(&key(10, 0), 3 * SEGMENT_BYTES).unwrap(),
             0,
-            "the next segment is newer"
+            "the next segment is newer, and the log is within its budget"
         );
         assert_eq!(lock(&log.files).closed.len(), 2);
-        let pruned = log.prune(&key(third_begins + 1, 0)).unwrap();
-        assert_eq!(pruned, third_begins);
+        let second_begins = log.first_key(lock(&log.files).closed[1]).unwrap().unwrap();
+        let second_begins = u64::from_be_bytes(second_begins[..8].try_into().unwrap());
+        let pruned = log.prune(&key(0, 0), SEGMENT_BYTES * 3 / 2).unwrap();
+        assert_eq!(
+            pruned, second_begins,
+            "over budget, the oldest goes whatever its age"
+        );
+        assert_eq!(lock(&log.files).closed.len(), 1);
+        let pruned = log.prune(&key(third_begins + 1, 0), u64::MAX).unwrap();
+        assert_eq!(pruned, third_begins - second_begins);
         assert!(lock(&log.files).closed.is_empty());
-        assert_eq!(log.since(&key(0, 0), 100).unwrap().len(), 11);
+        assert_eq!(since(&log, &key(0, 0), 100).len(), 11);
         drop(log);
         AuditLog::open(dir.path(), false).unwrap();
+    }
+
+    /// A full queue drops new refused attempts, and sheds its queued ones to make room for an
+    /// action; every drop is counted, and what was kept is written.
+    #[test]
+    fn a_full_queue_drops_refused_attempts_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, _) = AuditLog::open(dir.path(), false).unwrap();
+        log.queue_max = 1000;
+        let entry = [1u8; 100];
+        let mut n = 0;
+        while log.append(&key(n, 0), &entry, Priority::Refused).unwrap() {
+            n += 1;
+        }
+        assert!(n > 3, "{n} refused attempts fit");
+        assert_eq!(log.dropped(), 1);
+        assert!(log.append(&key(100, 0), &entry, Priority::Action).unwrap());
+        assert_eq!(
+            log.dropped(),
+            1 + n,
+            "the queued refused attempts made room"
+        );
+        while log.append(&key(200, 0), &entry, Priority::Action).unwrap() {}
+        assert!(!log.append(&key(300, 0), &entry, Priority::Refused).unwrap());
+        let kept = lock(&log.queue).bytes.len();
+        assert!(kept <= 1000, "{kept} bytes queued");
+        log.sync((1, 0)).unwrap();
+        let written = since(&log, &key(0, 0), 1000);
+        assert!(written.len() > 1 && written.iter().all(|e| e == &entry));
+        assert!(lock(&log.queue).bytes.is_empty());
+
+        // A restore drops nothing, however much it queues before its checkpoint.
+        let dropped = log.dropped();
+        for n in 1000..1100 {
+            log.restore(&key(n, 0), &entry).unwrap();
+        }
+        assert_eq!(log.dropped(), dropped);
+        let restored = since(&log, &key(1000, 0), 1000);
+        assert_eq!(restored.len(), 100);
+    }
+
+    /// Paging goes back from a cursor, counts only what `select` keeps, says whether there is
+    /// more, and takes a key's latest record even when an earlier one is older in the file.
+    #[test]
+    fn pages_go_back_and_filter() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open(dir.path(), true).unwrap();
+        for n in 1..=10 {
+            let tag = if n % 2 == 0 { b"even" } else { b"odd!" };
+            log.append(&key(n, 0), tag, Priority::Action).unwrap();
+        }
+        log.sync((1, 0)).unwrap();
+        log.append(&key(4, 0), b"EVEN", Priority::Action).unwrap();
+        let evens = |e: &[u8]| Ok(e.eq_ignore_ascii_case(b"even").then(|| e.to_vec()));
+        let all = [u8::MAX; AUDIT_KEY];
+        let (page, more) = log.page(&key(0, 0), &all, 2, evens).unwrap();
+        let at =
+            |page: &[(AuditKey, Vec<u8>)]| -> Vec<u8> { page.iter().map(|(k, _)| k[7]).collect() };
+        assert_eq!((at(&page), more), (vec![8, 10], true));
+        let (page, more) = log.page(&key(0, 0), &page[0].0, 2, evens).unwrap();
+        assert_eq!((at(&page), more), (vec![4, 6], true));
+        assert_eq!(page[0].1, b"EVEN", "the latest record of a key");
+        let (page, more) = log.page(&key(0, 0), &page[0].0, 2, evens).unwrap();
+        assert_eq!((at(&page), more), (vec![2], false));
+        let (page, more) = log.page(&key(5, 0), &all, 10, evens).unwrap();
+        assert_eq!((at(&page), more), (vec![6, 8, 10], false));
     }
 }

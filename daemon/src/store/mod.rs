@@ -33,6 +33,7 @@ mod sessions;
 mod side_file;
 mod spare_buffer;
 
+pub(crate) use audit_log::Priority as AuditPriority;
 pub(crate) use commit::Ticket;
 pub(crate) use sessions::session_id;
 use sessions::{OwnerScopes, Position, Sessions};
@@ -40,8 +41,8 @@ use sessions::{OwnerScopes, Position, Sessions};
 use engine::Engine;
 
 pub(crate) use records::{
-    decode as decode_record, decode_credential, AuditRecord, CredentialRecord, PrincipalKind,
-    PrincipalRecord, StoredEnv, StoredKind, StoredOutcome,
+    decode as decode_record, decode_audit, decode_credential, AuditRecord, CredentialRecord,
+    PrincipalKind, PrincipalRecord, StoredEnv, StoredKind, StoredOutcome,
 };
 
 use arc_swap::ArcSwapOption;
@@ -409,7 +410,7 @@ impl Store {
                 .as_ref()
                 .try_into()
                 .map_err(|_| StoreError::corrupt("audit", "a key of the wrong length".into()))?;
-            self.shared.audit.append(&key, &value)?;
+            self.shared.audit.restore(&key, &value)?;
             moved += 1;
         }
         // With no record of its own, the log has synced nothing the journal carries: all of it
@@ -421,7 +422,7 @@ impl Store {
             let present = self.shared.audit.recent_keys()?;
             for (key, entry) in carried {
                 if !present.contains(&key) {
-                    self.shared.audit.append(&key, &entry)?;
+                    self.shared.audit.restore(&key, &entry)?;
                     restored += 1;
                 }
             }
@@ -999,20 +1000,27 @@ impl Store {
     /// The entry is queued in the audit log and then in the session journal, which carries it:
     /// the next group commit makes it durable with whatever change it describes, without a
     /// sled commit. Checkpoints write and sync the log in the background; at open, the
-    /// entries the journal carries past the log's last sync are copied back.
+    /// entries the journal carries past the log's last sync are copied back. A refused attempt
+    /// the log's full queue drops is not carried either (see [`audit_log`]).
     ///
     /// # Errors
     /// If the entry cannot be encoded.
-    pub(crate) fn append_audit(&self, record: &AuditRecord) -> Result<AuditKey, StoreError> {
+    pub(crate) fn append_audit(
+        &self,
+        record: &AuditRecord,
+        priority: AuditPriority,
+    ) -> Result<AuditKey, StoreError> {
         let key = audit_key(record.at);
-        let bytes = records::encode(record)?;
-        self.shared.audit.append(&key, &bytes)?;
-        self.shared.sessions.append_audit(&key, &bytes);
+        let bytes = records::encode_audit(record)?;
+        let queued = self.shared.audit.append(&key, &bytes, priority)?;
+        if queued || priority == AuditPriority::Action {
+            self.shared.sessions.append_audit(&key, &bytes);
+        }
         Ok(key)
     }
 
-    /// Replaces an audit entry (with its outcome, once known). Lazily durable: the next
-    /// checkpoint syncs it.
+    /// Replaces an audit entry (with its outcome, once known, or a larger count). Lazily
+    /// durable: the next checkpoint syncs it.
     ///
     /// # Errors
     /// If the entry cannot be encoded.
@@ -1020,34 +1028,56 @@ impl Store {
         &self,
         key: &AuditKey,
         record: &AuditRecord,
+        priority: AuditPriority,
     ) -> Result<(), StoreError> {
-        self.shared.audit.append(key, &records::encode(record)?)
+        self.shared
+            .audit
+            .append(key, &records::encode_audit(record)?, priority)
+            .map(drop)
     }
 
-    /// The most recent `limit` audit entries at or after `since`, oldest first.
+    /// Audit entries dropped since the store opened because the log's queue was full.
+    pub(crate) fn audit_dropped(&self) -> u64 {
+        self.shared.audit.dropped()
+    }
+
+    /// The most recent `limit` audit entries at or after `since` and before the key `before`
+    /// that `select` keeps, oldest first, with their keys; and whether an older one is kept
+    /// too. `select` sees every version of an entry; see [`audit_log::AuditLog::page`].
     ///
     /// # Errors
     /// If the log cannot be read or holds a garbled entry.
-    pub(crate) fn audit_since(
+    pub(crate) fn audit_page(
         &self,
         since: UnixMillis,
+        before: Option<&AuditKey>,
         limit: usize,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        self.shared
-            .audit
-            .since(&expiry_key(since, Uuid::nil()), limit)?
-            .iter()
-            .map(|bytes| records::decode("audit", bytes))
-            .collect()
+        mut select: impl FnMut(&AuditRecord) -> bool,
+    ) -> Result<(Vec<(AuditKey, AuditRecord)>, bool), StoreError> {
+        self.shared.audit.page(
+            &expiry_key(since, Uuid::nil()),
+            before.unwrap_or(&[u8::MAX; 24]),
+            limit,
+            |bytes| {
+                let record = records::decode_audit(bytes)?;
+                Ok(select(&record).then_some(record))
+            },
+        )
     }
 
-    /// Deletes audit entries older than `before`, a segment at a time (see [`audit_log`]);
-    /// returns how many.
+    /// Deletes audit entries older than `before`, and the oldest while the log holds more than
+    /// `max_bytes`, a segment at a time (see [`audit_log`]); returns how many.
     ///
     /// # Errors
     /// If a segment cannot be read or deleted.
-    pub(crate) fn prune_audit(&self, before: UnixMillis) -> Result<u64, StoreError> {
-        self.shared.audit.prune(&expiry_key(before, Uuid::nil()))
+    pub(crate) fn prune_audit(
+        &self,
+        before: UnixMillis,
+        max_bytes: u64,
+    ) -> Result<u64, StoreError> {
+        self.shared
+            .audit
+            .prune(&expiry_key(before, Uuid::nil()), max_bytes)
     }
 
     /// Hands every entry of every tree in [`TREES`] to `sink`, tree by tree in key order. The
@@ -1129,7 +1159,7 @@ impl Store {
             let key: AuditKey = key.try_into().map_err(|_| {
                 StoreError::corrupt("backup", "an audit key of the wrong length".into())
             })?;
-            return self.shared.audit.append(&key, value);
+            return self.shared.audit.restore(&key, value);
         }
         if tree == 1 {
             let (record, _) = records::decode_credential(value)?;
@@ -1238,15 +1268,17 @@ mod tests {
             action: "session_issue".into(),
             target: None,
             outcome: StoredOutcome::Pending,
+            count: 1,
         }
     }
 
     fn outcome_of(store: &Store) -> Vec<(UnixMillis, StoredOutcome)> {
         store
-            .audit_since(0, 100)
+            .audit_page(0, None, 100, |_| true)
             .unwrap()
+            .0
             .into_iter()
-            .map(|r| (r.at, r.outcome))
+            .map(|(_, r)| (r.at, r.outcome))
             .collect()
     }
 
@@ -1260,23 +1292,33 @@ mod tests {
         use StoredOutcome::{Ok as Done, Pending};
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.append_audit(&audit_entry(10)).unwrap();
+        store
+            .append_audit(&audit_entry(10), AuditPriority::Action)
+            .unwrap();
         store.flush().unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(outcome_of(&store), vec![(10, Pending)]);
 
-        let synced = store.append_audit(&audit_entry(20)).unwrap();
+        let synced = store
+            .append_audit(&audit_entry(20), AuditPriority::Action)
+            .unwrap();
         store.checkpoint().unwrap();
         let mut done = audit_entry(20);
         done.outcome = Done;
-        store.update_audit(&synced, &done).unwrap();
+        store
+            .update_audit(&synced, &done, AuditPriority::Action)
+            .unwrap();
         store.checkpoint().unwrap();
-        let unsynced = store.append_audit(&audit_entry(30)).unwrap();
+        let unsynced = store
+            .append_audit(&audit_entry(30), AuditPriority::Action)
+            .unwrap();
         store.flush().unwrap();
         let mut done = audit_entry(30);
         done.outcome = Done;
-        store.update_audit(&unsynced, &done).unwrap();
+        store
+            .update_audit(&unsynced, &done, AuditPriority::Action)
+            .unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(
@@ -1284,16 +1326,21 @@ mod tests {
             vec![(10, Pending), (20, Done), (30, Pending)]
         );
 
-        store.append_audit(&audit_entry(40)).unwrap();
+        store
+            .append_audit(&audit_entry(40), AuditPriority::Action)
+            .unwrap();
         store.compact_sessions().unwrap();
-        store.append_audit(&audit_entry(50)).unwrap();
+        store
+            .append_audit(&audit_entry(50), AuditPriority::Action)
+            .unwrap();
         store.flush().unwrap();
         let mut legacy = audit_entry(5);
         legacy.outcome = Done;
         let legacy_key = expiry_key(5, Uuid::new_v4());
         store
             .write(|e| {
-                e.audit.insert(legacy_key, records::encode(&legacy)?)?;
+                e.audit
+                    .insert(legacy_key, records::encode_audit(&legacy)?)?;
                 Ok(())
             })
             .unwrap();

@@ -15,6 +15,8 @@ use super::StoreError;
 const RECORD_VERSION: u8 = 1;
 /// The version byte of credential records: 2 added the owner's scopes.
 const CREDENTIAL_VERSION: u8 = 2;
+/// The version byte of audit records: 2 added the count of aggregated attempts.
+const AUDIT_VERSION: u8 = 2;
 
 /// An environment as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,6 +211,54 @@ pub(crate) struct AuditRecord {
     pub action: String,
     pub target: Option<Uuid>,
     pub outcome: StoredOutcome,
+    /// How many attempts the entry stands for (refused attempts are aggregated).
+    pub count: u64,
+}
+
+/// An audit record as version 1 wrote it: one attempt per entry, without a count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct AuditRecordV1 {
+    at: UnixMillis,
+    uid: u32,
+    gid: u32,
+    pid: i32,
+    admin_key: Option<Uuid>,
+    action: String,
+    target: Option<Uuid>,
+    outcome: StoredOutcome,
+}
+
+/// Encodes an audit record (current version).
+pub(crate) fn encode_audit(record: &AuditRecord) -> Result<Vec<u8>, StoreError> {
+    encode_as(AUDIT_VERSION, record)
+}
+
+/// Decodes an audit record of any version this build knows; version 1 stands for one attempt.
+pub(crate) fn decode_audit(bytes: &[u8]) -> Result<AuditRecord, StoreError> {
+    let corrupt =
+        |e: keyward_protocol::codec::DecodeError| StoreError::corrupt("audit", e.to_string());
+    match bytes.split_first() {
+        Some((&1, body)) => {
+            let v1: AuditRecordV1 = codec::decode(body).map_err(corrupt)?;
+            Ok(AuditRecord {
+                at: v1.at,
+                uid: v1.uid,
+                gid: v1.gid,
+                pid: v1.pid,
+                admin_key: v1.admin_key,
+                action: v1.action,
+                target: v1.target,
+                outcome: v1.outcome,
+                count: 1,
+            })
+        }
+        Some((&AUDIT_VERSION, body)) => codec::decode(body).map_err(corrupt),
+        Some((v, _)) => Err(StoreError::corrupt(
+            "audit",
+            format!("record version {v}, this build reads 1 and {AUDIT_VERSION}"),
+        )),
+        None => Err(StoreError::corrupt("audit", "empty record".to_owned())),
+    }
 }
 
 /// Encodes a record behind its version byte.
@@ -323,6 +373,27 @@ mod tests {
         );
         let current = encode_credential(&record).unwrap();
         assert_eq!(decode_credential(&current).unwrap(), (record, false));
+    }
+
+    /// A version-1 audit record (one attempt per entry) decodes with a count of 1.
+    #[test]
+    fn version_1_audit_records_decode() {
+        let v1 = AuditRecordV1 {
+            at: 5,
+            uid: 65534,
+            gid: 65534,
+            pid: 9,
+            admin_key: None,
+            action: "admin_key_create".into(),
+            target: None,
+            outcome: StoredOutcome::Failed("FORBIDDEN".into()),
+        };
+        let record = decode_audit(&encode_as(1, &v1).unwrap()).unwrap();
+        assert_eq!((record.uid, record.count), (65534, 1));
+        assert_eq!(
+            decode_audit(&encode_audit(&record).unwrap()).unwrap(),
+            record
+        );
     }
 
     /// A record round-trips, and an unknown version is reported as corruption, not misread.

@@ -7,7 +7,7 @@
 use crate::scope::ScopeGrant;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
-use keyward_client::{CredentialKind, Env, Level};
+use keyward_client::{AuditOutcome, CredentialKind, Env, Level};
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
@@ -98,7 +98,8 @@ pub(crate) enum Command {
     },
     /// Show counts of what the daemon holds and has done
     Stats,
-    /// Show the audit log of admin actions and refused attempts (host admin only)
+    /// Show the audit log of admin actions and refused attempts (host admin only), a page at
+    /// a time: `--json` gives "next", the cursor for the page before
     Audit {
         /// Only entries this recent, e.g. 1h or 7d
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -106,6 +107,19 @@ pub(crate) enum Command {
         /// At most this many entries, the most recent ones (the daemon caps it at 300)
         #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
         limit: u32,
+        /// Only entries older than CURSOR: the "next" of an earlier page
+        #[arg(long, value_name = "CURSOR")]
+        before: Option<String>,
+        /// Only what this uid did or tried
+        #[arg(long, value_name = "UID")]
+        uid: Option<u32>,
+        /// Only this action, e.g. client_create or admin_key_create
+        #[arg(long, value_name = "NAME")]
+        action: Option<String>,
+        /// Only actions done (ok), or refused and failed ones (refused: any outcome but ok and
+        /// pending)
+        #[arg(long, value_enum, value_name = "OUTCOME")]
+        outcome: Option<OutcomeArg>,
     },
     /// Write a consistent snapshot of everything to FILE while the daemon serves (host admin
     /// only); restore it offline with `keywardd restore FILE`
@@ -300,6 +314,25 @@ impl From<KindArg> for CredentialKind {
             KindArg::TestKey => CredentialKind::TestKey,
             KindArg::ApiToken => CredentialKind::ApiToken,
             KindArg::AdminKey => CredentialKind::AdminKey,
+        }
+    }
+}
+
+/// `keyward audit --outcome` values. A mirror of [`AuditOutcome`], for the same reason as
+/// [`EnvArg`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutcomeArg {
+    /// Done
+    Ok,
+    /// Refused or failed: any outcome but ok and pending
+    Refused,
+}
+
+impl From<OutcomeArg> for AuditOutcome {
+    fn from(outcome: OutcomeArg) -> AuditOutcome {
+        match outcome {
+            OutcomeArg::Ok => AuditOutcome::Ok,
+            OutcomeArg::Refused => AuditOutcome::Refused,
         }
     }
 }

@@ -33,7 +33,7 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
         Reply::ApiTokenCreated(t) => api_token_created(t, now),
         Reply::Verified(v) => verified(v, now),
         Reply::Stats(s) => stats(s),
-        Reply::Audit(entries) => audit(entries),
+        Reply::Audit(page) => audit(page),
         Reply::BackupStarted { id, bytes } => format!("Backup {id} started ({bytes} bytes).\n"),
         Reply::BackupChunk(bytes) => format!("{} bytes.\n", bytes.len()),
         Reply::BackupEnded => "Backup ended.\n".to_owned(),
@@ -49,7 +49,8 @@ pub(crate) fn render_backup(done: &crate::backup::BackupDone) -> String {
     ])
 }
 
-fn audit(entries: &[keyward_client::AuditEntry]) -> String {
+fn audit(page: &keyward_client::AuditPage) -> String {
+    let entries = &page.entries;
     if entries.is_empty() {
         return "No audit entries.\n".to_owned();
     }
@@ -64,10 +65,11 @@ fn audit(entries: &[keyward_client::AuditEntry]) -> String {
                 e.target.map_or("-".to_owned(), |t| t.to_string()),
                 e.admin_key_id.map_or("-".to_owned(), |k| k.to_string()),
                 printable(&e.outcome),
+                e.count.to_string(),
             ]
         })
         .collect();
-    table(
+    let mut out = table(
         &[
             "AT",
             "UID",
@@ -76,9 +78,14 @@ fn audit(entries: &[keyward_client::AuditEntry]) -> String {
             "TARGET",
             "ADMIN KEY",
             "OUTCOME",
+            "COUNT",
         ],
         &rows,
-    )
+    );
+    if let Some(next) = &page.next {
+        out.push_str(&format!("Older entries: add --before {next}\n"));
+    }
+    out
 }
 
 fn admin_key_created(k: &AdminKeyCreated) -> String {
@@ -240,6 +247,7 @@ fn stats(s: &Stats) -> String {
         ("connections_open", s.connections_open.to_string()),
         ("connections_total", s.connections_total.to_string()),
         ("connections_refused", s.connections_refused.to_string()),
+        ("audit_dropped", s.audit_dropped.to_string()),
         ("requests", counts(&s.requests)),
         ("errors", counts(&s.errors)),
         ("uptime", format!("{}s", s.uptime_secs)),
@@ -592,6 +600,40 @@ This session token is shown only once and cannot be shown again: hand it to the 
     }
 
     /// Counts and revocations read as sentences.
+    /// The audit table has a COUNT column, and a page with older entries says how to get
+    /// them.
+    #[test]
+    fn audit_page() {
+        let entry = keyward_client::AuditEntry {
+            at: T,
+            uid: 65534,
+            gid: 65534,
+            pid: 7,
+            admin_key_id: None,
+            action: "admin_key_create".into(),
+            target: None,
+            outcome: "FORBIDDEN".into(),
+            count: 4321,
+        };
+        let page = |next: Option<&str>| {
+            render_reply(
+                &Reply::Audit(keyward_client::AuditPage {
+                    entries: vec![entry.clone()],
+                    next: next.map(str::to_owned),
+                }),
+                T,
+            )
+        };
+        let text = page(Some("00ab"));
+        assert!(text.lines().next().unwrap().ends_with("COUNT"), "{text}");
+        assert!(text.contains("4321"), "{text}");
+        assert!(
+            text.ends_with("Older entries: add --before 00ab\n"),
+            "{text}"
+        );
+        assert!(!page(None).contains("--before"));
+    }
+
     #[test]
     fn counts() {
         assert_eq!(

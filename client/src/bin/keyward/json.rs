@@ -39,8 +39,9 @@ pub(crate) fn render_reply(reply: &Reply) -> String {
         Reply::ApiTokenCreated(t) => line(&ApiToken::from(t)),
         Reply::Verified(v) => line(&Identity::from(v)),
         Reply::Stats(s) => line(&Counts::from(s)),
-        Reply::Audit(entries) => line(&AuditLog {
-            entries: entries.iter().map(AuditRow::from).collect(),
+        Reply::Audit(page) => line(&AuditLog {
+            entries: page.entries.iter().map(AuditRow::from).collect(),
+            next: page.next.clone(),
         }),
         // The backup steps are internal to `keyward backup`, which prints `render_backup`.
         Reply::BackupStarted { id, bytes } => line(&serde_json::json!({"id": id, "bytes": bytes})),
@@ -58,10 +59,11 @@ pub(crate) fn render_backup(done: &crate::backup::BackupDone) -> String {
     }))
 }
 
-/// `audit`.
+/// `audit`: a page, and the cursor for the one before (`null` at the start).
 #[derive(Serialize)]
 struct AuditLog {
     entries: Vec<AuditRow>,
+    next: Option<String>,
 }
 
 /// One audit entry, times as RFC 3339.
@@ -75,6 +77,8 @@ struct AuditRow {
     action: String,
     target: Option<Uuid>,
     outcome: String,
+    /// Attempts the entry stands for (refused attempts are aggregated).
+    count: u64,
 }
 
 impl From<&keyward_client::AuditEntry> for AuditRow {
@@ -88,6 +92,7 @@ impl From<&keyward_client::AuditEntry> for AuditRow {
             action: e.action.clone(),
             target: e.target,
             outcome: e.outcome.clone(),
+            count: e.count,
         }
     }
 }
@@ -368,6 +373,7 @@ struct Counts {
     connections_open: u64,
     connections_total: u64,
     connections_refused: u64,
+    audit_dropped: u64,
     requests: BTreeMap<String, u64>,
     errors: BTreeMap<String, u64>,
     uptime_secs: u64,
@@ -386,6 +392,7 @@ impl From<&Stats> for Counts {
             connections_open: s.connections_open,
             connections_total: s.connections_total,
             connections_refused: s.connections_refused,
+            audit_dropped: s.audit_dropped,
             requests: s.requests.clone(),
             errors: s.errors.clone(),
             uptime_secs: s.uptime_secs,
@@ -618,14 +625,41 @@ mod tests {
             connections_open: 8,
             connections_total: 9,
             connections_refused: 10,
+            audit_dropped: 14,
             requests: [("verify".to_owned(), 11)].into(),
             errors: [("NOT_FOUND".to_owned(), 12)].into(),
             uptime_secs: 13,
         });
         assert_eq!(
             render_reply(&stats),
-            r#"{"clients":1,"live_sessions":2,"test_keys":3,"api_tokens":4,"admin_keys":5,"sweeps_run":6,"credentials_swept":7,"connections_open":8,"connections_total":9,"connections_refused":10,"requests":{"verify":11},"errors":{"NOT_FOUND":12},"uptime_secs":13}"#
+            r#"{"clients":1,"live_sessions":2,"test_keys":3,"api_tokens":4,"admin_keys":5,"sweeps_run":6,"credentials_swept":7,"connections_open":8,"connections_total":9,"connections_refused":10,"audit_dropped":14,"requests":{"verify":11},"errors":{"NOT_FOUND":12},"uptime_secs":13}"#
         );
+    }
+
+    /// An audit page carries each entry's count and the cursor for the page before, `null`
+    /// at the start.
+    #[test]
+    fn audit_page_shape() {
+        let entry = keyward_client::AuditEntry {
+            at: 0,
+            uid: 65534,
+            gid: 65534,
+            pid: 7,
+            admin_key_id: None,
+            action: "admin_key_create".into(),
+            target: None,
+            outcome: "FORBIDDEN".into(),
+            count: 42,
+        };
+        for next in [Some("00ff".to_owned()), None] {
+            let page = Reply::Audit(keyward_client::AuditPage {
+                entries: vec![entry.clone()],
+                next: next.clone(),
+            });
+            let v = parsed(&page);
+            assert_eq!(v["entries"][0]["count"], 42);
+            assert_eq!(v["next"], json!(next));
+        }
     }
 
     /// Errors carry the daemon's code, USAGE or UNREACHABLE, and a message.

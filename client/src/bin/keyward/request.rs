@@ -75,10 +75,21 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             credential_id: *credential_id,
         },
         Command::Stats => Op::Stats,
-        Command::Audit { since, limit } => Op::Audit {
+        Command::Audit {
+            since,
+            limit,
+            before,
+            uid,
+            action,
+            outcome,
+        } => Op::Audit {
             since: since
                 .map(|d| crate::when::now() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             limit: *limit,
+            before: before.clone(),
+            uid: *uid,
+            action: action.clone(),
+            outcome: outcome.map(Into::into),
         },
         Command::Backup { .. } => Op::BackupBegin,
         Command::Completions { .. } => {
