@@ -5,6 +5,7 @@
 
 use keyward_client::{Error, ErrorCode};
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 /// Exit status when the daemon reported an error.
 pub(crate) const EXIT_DAEMON: u8 = 1;
@@ -17,6 +18,8 @@ pub(crate) const EXIT_UNREACHABLE: u8 = 3;
 pub(crate) const USAGE_CODE: &str = "USAGE";
 /// The JSON error code when the daemon could not be reached.
 pub(crate) const UNREACHABLE_CODE: &str = "UNREACHABLE";
+/// The JSON error code when the socket's listener runs as an untrusted uid.
+pub(crate) const UNTRUSTED_DAEMON_CODE: &str = "UNTRUSTED_DAEMON";
 
 /// Stands in for a command-line argument that looks like a secret in clap's error text.
 const REDACTED: &str = "<redacted>";
@@ -39,6 +42,13 @@ pub(crate) enum Failure {
     Usage(String),
     /// The daemon answered with an error, or could not be reached.
     Client(Error),
+    /// No trusted daemon could be reached at the sockets considered.
+    Connect {
+        /// Why the chosen socket failed.
+        error: Error,
+        /// Every socket path considered, the chosen one among them.
+        tried: Vec<PathBuf>,
+    },
 }
 
 impl From<Error> for Failure {
@@ -67,15 +77,23 @@ impl Failure {
     pub(crate) fn exit_status(&self) -> u8 {
         match self {
             Failure::Arguments { .. } | Failure::Usage(_) => EXIT_USAGE,
+            Failure::Connect { .. } => EXIT_UNREACHABLE,
             Failure::Client(e) if e.is_unreachable() => EXIT_UNREACHABLE,
             Failure::Client(_) => EXIT_DAEMON,
         }
     }
 
-    /// The error code in JSON: the daemon's code, `USAGE` or `UNREACHABLE`.
+    /// The error code in JSON: the daemon's code, `USAGE`, `UNREACHABLE` or
+    /// `UNTRUSTED_DAEMON`.
     pub(crate) fn code(&self) -> &'static str {
         match self {
             Failure::Arguments { .. } | Failure::Usage(_) => USAGE_CODE,
+            Failure::Connect {
+                error: Error::UntrustedDaemon { .. },
+                ..
+            }
+            | Failure::Client(Error::UntrustedDaemon { .. }) => UNTRUSTED_DAEMON_CODE,
+            Failure::Connect { .. } => UNREACHABLE_CODE,
             Failure::Client(e) => e.code().map_or(UNREACHABLE_CODE, ErrorCode::as_str),
         }
     }
@@ -89,9 +107,10 @@ impl Failure {
                 Some(m) => m.clone(),
                 None => describe(e.code).to_owned(),
             },
-            Failure::Client(e @ Error::Connect { .. }) => format!(
-                "{e} (is keywardd running, and do --socket or $KEYWARD_SOCKET name its socket?)"
-            ),
+            Failure::Connect { error, tried } => crate::socket::explain(error, tried),
+            Failure::Client(e @ (Error::Connect { .. } | Error::UntrustedDaemon { .. })) => {
+                crate::socket::explain(e, &[])
+            }
             Failure::Client(e) => e.to_string(),
         }
     }
@@ -192,6 +211,17 @@ mod tests {
                 }),
                 EXIT_UNREACHABLE,
                 "UNREACHABLE",
+            ),
+            (
+                Failure::Connect {
+                    error: Error::UntrustedDaemon {
+                        path: "/tmp/keyward-1000/keyward.sock".into(),
+                        uid: 1001,
+                    },
+                    tried: vec!["/tmp/keyward-1000/keyward.sock".into()],
+                },
+                EXIT_UNREACHABLE,
+                "UNTRUSTED_DAEMON",
             ),
             (
                 Failure::Client(Error::Io(io_error())),
