@@ -12,5 +12,7 @@ mod flood;
 mod hostile;
 mod lifecycle;
 mod seeds;
+mod startup;
 mod support;
 mod systemd;
+mod trust;
