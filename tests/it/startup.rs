@@ -2,14 +2,29 @@
 //! and what the process allows others to see of it.
 
 use crate::access::{require_root, NOBODY};
-use crate::support::{binary, Daemon, ForeignDaemon};
+use crate::support::{binary, Daemon, ForeignDaemon, DEADLINE};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Output;
 
-/// Runs `cmd` to completion (a start that must fail) and returns its output.
+/// Runs `cmd`, a start that must fail, and returns its output; a daemon that serves instead is
+/// killed at the deadline and the test fails.
 fn refused(mut cmd: std::process::Command) -> Output {
-    let out = cmd.output().unwrap();
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > DEADLINE {
+            child.kill().unwrap();
+            panic!("the start was not refused: {:?}", child.wait_with_output());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
     assert!(!out.status.success(), "the start was not refused: {out:?}");
     out
 }
