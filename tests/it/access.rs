@@ -73,3 +73,30 @@ fn private_checkout_binaries_reach_nobody() {
     let out = run_as(NOBODY, &shared_copy(&checkout), &["ping", "--json"], &env);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
+
+/// A peer without permission on the socket is told which socket it tried and which group to
+/// join; `ping` names the socket it used.
+#[test]
+fn permission_denied_names_socket_and_group() {
+    require_root();
+    let daemon = Daemon::start();
+    daemon.open_socket_to_all();
+    let out = daemon.cli_as(NOBODY, &["ping"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&daemon.socket.display().to_string()),
+        "{stdout}"
+    );
+    // The directories stay open, the socket goes back to owner and group only (root:root).
+    std::fs::set_permissions(&daemon.socket, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let out = daemon.cli_as(NOBODY, &["ping", "--json"]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let message = json(&out)["error"]["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains(&daemon.socket.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("group root"), "{message}");
+    assert!(message.contains("usermod -aG root"), "{message}");
+}

@@ -287,6 +287,20 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// `--help` explains both socket fallbacks and the trust rule.
+    #[test]
+    fn help_explains_socket_fallbacks() {
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "/tmp/keyward-$UID/keyward.sock",
+            "falls back to /run/keyward/keyward.sock",
+            "KEYWARD_DAEMON_UID",
+            "UNTRUSTED_DAEMON",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from: {help}");
+        }
+    }
+
     /// Global options are accepted before and after the subcommand.
     #[test]
     fn global_options_go_anywhere() {
