@@ -116,11 +116,16 @@ impl Failure {
     }
 
     /// The whole text for standard error: `keyward: <message>`, with the code first for daemon
-    /// errors, or clap's own text for a bad command line.
+    /// errors and an untrusted daemon, or clap's own text for a bad command line.
     pub(crate) fn human(&self) -> String {
         match self {
             Failure::Arguments { rendered, .. } => rendered.trim_end().to_owned(),
             Failure::Client(Error::Daemon(e)) => format!("keyward: {}: {}", e.code, self.message()),
+            // Named like a daemon's code, so a person (or a script reading stderr) sees why.
+            Failure::Connect {
+                error: Error::UntrustedDaemon { .. },
+                ..
+            } => format!("keyward: {UNTRUSTED_DAEMON_CODE}: {}", self.message()),
             _ => format!("keyward: {}", self.message()),
         }
     }
