@@ -3,7 +3,7 @@
 //! Each [`Client`] owns a single-threaded tokio runtime and blocks on it, the way
 //! `reqwest::blocking` does. Do not use it from inside an async context.
 
-use crate::{Error, Secret};
+use crate::{ConnectOptions, Error, Secret};
 use keyward_protocol::{
     AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
     Env, Op, Reply, Requirements, Scopes, SessionIssued, Stats, TestKeyCreated, Verified,
@@ -33,10 +33,18 @@ impl Client {
     /// # Errors
     /// As [`crate::Client::connect`], or [`Error::Io`] if no runtime can be built.
     pub fn connect(path: impl AsRef<Path>) -> Result<Client, Error> {
+        Client::connect_with(path, &ConnectOptions::default())
+    }
+
+    /// Connects, trusting the daemon uids `options` allows, and performs the handshake.
+    ///
+    /// # Errors
+    /// As [`crate::Client::connect_with`], or [`Error::Io`] if no runtime can be built.
+    pub fn connect_with(path: impl AsRef<Path>, options: &ConnectOptions) -> Result<Client, Error> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let inner = runtime.block_on(crate::Client::connect(path))?;
+        let inner = runtime.block_on(crate::Client::connect_with(path, options))?;
         Ok(Client { runtime, inner })
     }
 

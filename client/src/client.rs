@@ -13,7 +13,7 @@ use tokio::net::UnixStream;
 use tokio_util::codec::LengthDelimitedCodec;
 use uuid::Uuid;
 
-use crate::Error;
+use crate::{ConnectOptions, Error};
 
 /// A connection to `keywardd`.
 ///
@@ -39,19 +39,40 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to the daemon at `path` and performs the version handshake.
+    /// Connects to the daemon at `path` and performs the version handshake, if the daemon runs
+    /// as a uid the default rule trusts ([`ConnectOptions::default`]).
     ///
     /// # Errors
-    /// [`Error::Connect`] if the socket cannot be reached; [`Error::Daemon`] if the daemon refuses
+    /// [`Error::Connect`] if the socket cannot be reached; [`Error::UntrustedDaemon`] if the
+    /// process listening there runs as an untrusted uid; [`Error::Daemon`] if the daemon refuses
     /// the handshake (for example, a protocol version mismatch).
     pub async fn connect(path: impl AsRef<Path>) -> Result<Client, Error> {
+        Client::connect_with(path, &ConnectOptions::default()).await
+    }
+
+    /// As [`Client::connect`], trusting the daemon uids `options` allows.
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub async fn connect_with(
+        path: impl AsRef<Path>,
+        options: &ConnectOptions,
+    ) -> Result<Client, Error> {
         let path = path.as_ref();
-        let stream = UnixStream::connect(path)
-            .await
-            .map_err(|source| Error::Connect {
+        let connect_err = |source| Error::Connect {
+            path: path.to_owned(),
+            source,
+        };
+        let stream = UnixStream::connect(path).await.map_err(connect_err)?;
+        // Before anything is sent, the handshake included: an impostor must learn nothing, not
+        // even that a client came by with an admin key to offer.
+        let uid = stream.peer_cred().map_err(connect_err)?.uid();
+        if !options.trusts(uid) {
+            return Err(Error::UntrustedDaemon {
                 path: path.to_owned(),
-                source,
-            })?;
+                uid,
+            });
+        }
         let mut client = Client {
             stream,
             framing: frame::codec(),

@@ -14,6 +14,19 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The process listening on the socket runs as a uid this client does not trust (see
+    /// [`crate::ConnectOptions`]); nothing was sent to it.
+    #[error(
+        "refusing to talk to {}: the process listening there runs as uid {uid}, which is not \
+         root, this user, the keyward system user or a uid listed in $KEYWARD_DAEMON_UID",
+        path.display()
+    )]
+    UntrustedDaemon {
+        /// The socket path.
+        path: PathBuf,
+        /// The uid the listening process runs as (`SO_PEERCRED`).
+        uid: u32,
+    },
     /// The connection failed after it was open.
     #[error("connection to keywardd failed: {0}")]
     Io(#[from] std::io::Error),
@@ -34,7 +47,8 @@ impl Error {
         }
     }
 
-    /// Whether the daemon could not be reached at all (as opposed to answering with an error).
+    /// Whether the daemon could not be reached at all, or was not trusted (as opposed to
+    /// answering with an error).
     pub fn is_unreachable(&self) -> bool {
         !matches!(self, Error::Daemon(_))
     }

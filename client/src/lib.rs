@@ -5,6 +5,10 @@
 //! daemon error to [`Error::Daemon`] with its [`ErrorCode`], so callers branch on codes, never on
 //! text.
 //!
+//! Before sending anything, a client checks who listens on the socket ([`ConnectOptions`]): it
+//! talks only to a daemon running as root, as its own uid, as the system user `keyward`, or as
+//! a uid it was told to trust, and otherwise fails with [`Error::UntrustedDaemon`].
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), keyward_client::Error> {
 //! use keyward_client::{Client, CredentialKind, Env, Requirements, Secret};
@@ -18,6 +22,7 @@
 pub mod blocking;
 mod client;
 mod error;
+mod trust;
 
 pub use client::Client;
 pub use error::Error;
@@ -27,24 +32,36 @@ pub use keyward_protocol::{
     Kinds, Level, Op, Reply, Requirements, ScopeRequirement, Scopes, Secret, SessionIssued, Stats,
     TestKeyCreated, UnixMillis, Verified, WireError,
 };
+pub use trust::{ConnectOptions, DAEMON_UID_VAR};
 
 /// The system-wide socket a packaged daemon listens on.
 pub const SYSTEM_SOCKET: &str = "/run/keyward/keyward.sock";
 
-/// The socket path a client uses when none is given: `$KEYWARD_SOCKET`, else the daemon's
-/// default rule ([`paths::default_socket_path`]); if that socket does not exist but the
-/// system-wide one does, the system-wide one (a user in group `keyward` talking to the packaged
-/// daemon).
+/// The socket path a client uses when none is given: `$KEYWARD_SOCKET`, else the first of
+/// [`default_socket_candidates`] that exists, else the first of them.
 pub fn default_socket_path() -> std::path::PathBuf {
+    let candidates = default_socket_candidates();
+    candidates
+        .iter()
+        .find(|path| path.exists())
+        .unwrap_or(&candidates[0])
+        .clone()
+}
+
+/// Every socket path a client considers when none is given, in order: `$KEYWARD_SOCKET` alone
+/// if set; else the daemon's default rule ([`paths::default_socket_path`]), then the
+/// system-wide socket (a user in group `keyward` talking to the packaged daemon). Never empty.
+pub fn default_socket_candidates() -> Vec<std::path::PathBuf> {
     if let Some(p) = paths::non_empty_var("KEYWARD_SOCKET") {
-        return p.into();
+        return vec![p.into()];
     }
     let own = paths::default_socket_path(&paths::PathEnv::from_process(effective_uid()));
-    let system = std::path::Path::new(SYSTEM_SOCKET);
-    if !own.exists() && system.exists() {
-        return system.to_owned();
+    let system = std::path::PathBuf::from(SYSTEM_SOCKET);
+    if own == system {
+        vec![own]
+    } else {
+        vec![own, system]
     }
-    own
 }
 
 fn effective_uid() -> u32 {

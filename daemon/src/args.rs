@@ -9,11 +9,13 @@ use std::path::PathBuf;
 pub struct Args {
     /// Unix socket to listen on [default: $RUNTIME_DIRECTORY/keyward.sock, /run/keyward/keyward.sock
     /// as root, else $XDG_RUNTIME_DIR/keyward/keyward.sock or /tmp/keyward-$UID/keyward.sock].
-    /// Ignored when systemd passes a listening socket (socket activation).
+    /// A missing directory is created mode 0700; one that another user owns or may write to is
+    /// refused. Ignored when systemd passes a listening socket (socket activation).
     #[arg(long, value_name = "PATH", global = true)]
     pub socket: Option<PathBuf>,
     /// Data directory [default: $STATE_DIRECTORY, /var/lib/keyward as root, else
-    /// $XDG_STATE_HOME/keyward or ~/.local/state/keyward]
+    /// $XDG_STATE_HOME/keyward or ~/.local/state/keyward, or /tmp/keyward-$UID-state when
+    /// neither can be created]
     #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// TOML configuration file; SIGHUP re-reads it

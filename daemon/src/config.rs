@@ -38,7 +38,10 @@ pub enum ConfigError {
     #[error("invalid config: {0}")]
     Invalid(String),
     /// No data dir could be derived.
-    #[error("cannot choose a data dir: set $HOME, $XDG_STATE_HOME or pass --data-dir")]
+    #[error(
+        "cannot choose a data dir: neither $XDG_STATE_HOME/keyward nor ~/.local/state/keyward \
+         can be created, and /tmp/keyward-$UID-state is not yours; pass --data-dir DIR"
+    )]
     NoDataDir,
 }
 
@@ -363,8 +366,9 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
     })
 }
 
-/// The default data dir: `$STATE_DIRECTORY`, `/var/lib/keyward` as root, else
-/// `$XDG_STATE_HOME/keyward` or `~/.local/state/keyward`.
+/// The default data dir: `$STATE_DIRECTORY`, `/var/lib/keyward` as root, else the first of
+/// `$XDG_STATE_HOME/keyward` and `~/.local/state/keyward` that this uid can create or use, else
+/// `/tmp/keyward-$UID-state` (a user with no writable home, such as a service account).
 fn default_data_dir(uid: u32) -> Option<PathBuf> {
     if let Some(dir) = non_empty_var("STATE_DIRECTORY") {
         let first = dir.split(':').next().unwrap_or(&dir).to_owned();
@@ -373,10 +377,31 @@ fn default_data_dir(uid: u32) -> Option<PathBuf> {
     if uid == 0 {
         return Some("/var/lib/keyward".into());
     }
-    if let Some(xdg) = non_empty_var("XDG_STATE_HOME") {
-        return Some(PathBuf::from(xdg).join("keyward"));
+    let xdg = non_empty_var("XDG_STATE_HOME").map(|xdg| PathBuf::from(xdg).join("keyward"));
+    let home = non_empty_var("HOME").map(|h| PathBuf::from(h).join(".local/state/keyward"));
+    xdg.into_iter()
+        .chain(home)
+        .find(|dir| can_use(dir, uid))
+        .or_else(|| {
+            let fallback = PathBuf::from(format!("/tmp/keyward-{uid}-state"));
+            can_use(&fallback, uid).then_some(fallback)
+        })
+}
+
+/// Whether `dir` is a directory `uid` owns, or could be created by `uid`: its nearest existing
+/// ancestor is writable. Looks only; creates nothing. A directory someone else owns is refused
+/// (as under a shared `/tmp`, where another user may have made it first).
+fn can_use(dir: &Path, uid: u32) -> bool {
+    use nix::unistd::{access, AccessFlags};
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) => meta.is_dir() && meta.uid() == uid,
+        Err(_) => dir
+            .ancestors()
+            .skip(1)
+            .find(|a| a.exists())
+            .is_some_and(|a| access(a, AccessFlags::W_OK | AccessFlags::X_OK).is_ok()),
     }
-    non_empty_var("HOME").map(|h| PathBuf::from(h).join(".local/state/keyward"))
 }
 
 #[cfg(test)]
@@ -406,6 +431,19 @@ mod tests {
         assert_eq!(c.admins.uids, vec![1000]);
         let err = Config::from_toml("/s".into(), "/d".into(), "idle_timout = \"2s\"").unwrap_err();
         assert!(err.to_string().contains("idle_timout"), "{err}");
+    }
+
+    /// A data dir that cannot be created is skipped; one another uid owns is never chosen.
+    #[test]
+    fn data_dir_candidates() {
+        let uid = nix::unistd::geteuid().as_raw();
+        let base = tempfile::tempdir().unwrap();
+        assert!(can_use(&base.path().join("a/b/keyward"), uid));
+        assert!(can_use(base.path(), uid));
+        assert!(!can_use(base.path(), uid + 1));
+        let file = base.path().join("file");
+        std::fs::write(&file, "").unwrap();
+        assert!(!can_use(&file, uid));
     }
 
     /// A max lifetime shorter than the idle timeout is refused.

@@ -1,7 +1,8 @@
 //! Start-up and shutdown: the order in which the daemon claims its resources and lets go.
 //!
-//! Start: claim the data dir (so a second daemon fails before touching anything), open the
-//! store, install signal handlers, take the socket (passed by systemd, or bound), tell systemd
+//! Start: check the socket (a live daemon or an unsafe directory refuses the start before
+//! anything is created), claim the data dir (so a second daemon fails before touching
+//! anything), open the store, install signal handlers, take the socket (passed by systemd, or bound), tell systemd
 //! it is ready, then serve. Stop: tell systemd, stop accepting, let in-flight requests finish,
 //! flush, remove the socket, return.
 
@@ -90,6 +91,10 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
     started: Option<tokio::sync::oneshot::Sender<Arc<Shared>>>,
 ) -> Result<(), DaemonError> {
+    // Before the data dir is touched: a start that the socket refuses leaves nothing behind.
+    if activated.is_none() {
+        listener::check(&config.socket)?;
+    }
     let _lock = lock::claim(&config.data_dir)?;
     let store_err = |source| DaemonError::Store {
         dir: config.data_dir.clone(),

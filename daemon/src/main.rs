@@ -22,6 +22,12 @@ fn build_runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runti
 }
 
 fn main() -> ExitCode {
+    // Before any secret is in memory: no core dump, and no ptrace or /proc/PID/mem by other
+    // processes of the same uid. Failing would leave the daemon as safe as before, so say so
+    // and go on.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!("keywardd: warning: cannot make the process non-dumpable: {e}");
+    }
     keywardd::memory::limit_arenas();
     let args = Args::parse();
     let config = match Config::load(&args.overrides()) {
@@ -62,7 +68,7 @@ fn main() -> ExitCode {
     match runtime.block_on(keywardd::daemon::run(config, args.overrides(), activated)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
+            // Once: the log and this line both go to stderr (or both to the journal).
             eprintln!("keywardd: {e}");
             ExitCode::FAILURE
         }

@@ -1,11 +1,17 @@
-//! [`Secret`]: a string that never shows itself in `Debug` or `Display`.
+//! [`Secret`]: a string that never shows itself in `Debug` or `Display`, and is wiped from memory
+//! when dropped.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use zeroize::Zeroize;
 
 /// A secret token or key as text. Its `Debug` and `Display` print `Secret(<redacted>)`, so a
 /// secret cannot reach a log line or an error message by accident. Read it with
 /// [`Secret::expose`] at the one place that needs the text.
+///
+/// Dropping a `Secret` overwrites its bytes with zeros ([`zeroize`]), so a freed secret does not
+/// linger in the heap for a later read of freed memory, a swap file or a core dump to find.
+/// Copies made with [`Secret::expose`] are the caller's to wipe.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
@@ -19,6 +25,18 @@ impl Secret {
     /// The secret's text. Call only where the text itself must be used or shown once.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl Zeroize for Secret {
+    fn zeroize(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.zeroize();
     }
 }
 
@@ -51,5 +69,18 @@ mod tests {
         assert!(!format!("{s:?}").contains("abcdef"));
         assert!(!format!("{s}").contains("abcdef"));
         assert_eq!(s.expose(), "kw_ses_live_abcdef");
+    }
+
+    /// Wiping a secret, which is what dropping it does, overwrites its bytes in place.
+    #[test]
+    fn wipe_overwrites_the_bytes() {
+        let mut s = Secret::new("kw_ses_live_abcdef");
+        let (ptr, len) = (s.expose().as_ptr(), s.expose().len());
+        s.zeroize();
+        assert_eq!(s.expose(), "");
+        // SAFETY: zeroize clears the string but keeps its allocation, which `s` still owns,
+        // and it has written every byte it read here.
+        let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+        assert!(bytes.iter().all(|&b| b == 0), "{bytes:?}");
     }
 }

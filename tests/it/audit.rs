@@ -1,10 +1,8 @@
 //! The audit log: admin actions and refused attempts, with who asked, and never a secret.
 
 use crate::access::{require_root, NOBODY};
-use crate::support::{binary, json, Daemon};
+use crate::support::{json, Daemon};
 use keyward_client::{Env, Scopes};
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 /// Every admin action is logged with peer, key, action, target and outcome; refused attempts
 /// too; `--since` and `--limit` select; no secret appears.
@@ -17,13 +15,7 @@ fn admin_actions_are_audited() {
     let created = admin.client_create(None, None, Scopes::new()).unwrap();
     admin.revoke(created.session.id).unwrap();
     // A refused attempt: another uid tries to mint an admin key.
-    let out = Command::new(binary("keyward"))
-        .args(["admin-key", "create", "--label", "x"])
-        .env("KEYWARD_SOCKET", &daemon.socket)
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .output()
-        .unwrap();
+    let out = daemon.cli_as(NOBODY, &["admin-key", "create", "--label", "x"]);
     assert_eq!(out.status.code(), Some(1));
 
     let out = daemon.cli(&["audit", "--json", "--since", "1h"]);
@@ -66,13 +58,7 @@ fn admin_actions_are_audited() {
     assert_eq!(json(&out)["entries"].as_array().unwrap().len(), 2);
 
     // Only host admins read it.
-    let out = Command::new(binary("keyward"))
-        .args(["audit", "--json"])
-        .env("KEYWARD_SOCKET", &daemon.socket)
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .output()
-        .unwrap();
+    let out = daemon.cli_as(NOBODY, &["audit", "--json"]);
     assert_eq!(json(&out)["error"]["code"], "FORBIDDEN");
 }
 

@@ -60,7 +60,7 @@ fn fails(daemon: &Daemon, args: &[&str], key: Option<&Secret>, status: i32, code
 fn json_contract() {
     let daemon = Daemon::start();
     let v = ok(&daemon, &["ping", "--json"], None, None);
-    assert_eq!(keys(&v), set(&["version"]));
+    assert_eq!(keys(&v), set(&["version", "socket"]));
 
     let v = ok(
         &daemon,

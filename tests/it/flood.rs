@@ -3,14 +3,12 @@
 //! leak descriptors or memory.
 
 use crate::access::{require_root, NOBODY};
-use crate::support::{binary, wait_for, Daemon};
+use crate::support::{wait_for, Daemon};
 use bytes::BytesMut;
 use keyward_protocol::frame::{self, read_message};
 use keyward_protocol::{ErrorCode, Hello, HelloReply, Op, Request, Requirements, Response, Secret};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio_util::codec::LengthDelimitedCodec;
 
@@ -105,13 +103,7 @@ fn connection_flood() {
         "connection limit exceeded"
     );
     // Another uid is still served while the flood holds its share.
-    let out = Command::new(binary("keyward"))
-        .args(["ping", "--json"])
-        .env("KEYWARD_SOCKET", &daemon.socket)
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .output()
-        .unwrap();
+    let out = daemon.cli_as(NOBODY, &["ping", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     drop(held);
     wait_for("descriptors to return to the baseline", || {

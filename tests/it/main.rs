@@ -14,6 +14,8 @@ mod hostile;
 mod lifecycle;
 mod readme;
 mod seeds;
+mod startup;
 mod support;
 mod systemd;
+mod trust;
 mod verify_pin;

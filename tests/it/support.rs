@@ -3,6 +3,7 @@
 
 use keyward_client::blocking::Client;
 use keyward_client::{Env, Secret};
+use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,97 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// A directory every user may enter, for what a test shares with another uid: the temp dir if
+/// every directory above it lets others through, else `/tmp`.
+pub fn shared_base() -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = std::env::temp_dir();
+    let traversable = tmp
+        .ancestors()
+        .all(|dir| std::fs::metadata(dir).is_ok_and(|m| m.mode() & 0o001 != 0));
+    if traversable {
+        tmp
+    } else {
+        PathBuf::from("/tmp")
+    }
+}
+
+/// A copy of the built binary `name` that every uid can run.
+///
+/// A checkout may sit in a directory other users cannot enter (root's home is 0700), and then
+/// a test that runs a binary as `nobody` fails with `PermissionDenied` before it tests anything.
+pub fn shared_binary(name: &str) -> PathBuf {
+    shared_copy(&binary(name))
+}
+
+/// A copy of the executable `source`, in a directory under [`shared_base`] that every user may
+/// enter and only this uid may write; made once per run of the suite (a hard link when the
+/// filesystem allows, else a copy).
+pub fn shared_copy(source: &Path) -> PathBuf {
+    use std::collections::HashMap;
+    use std::hash::{Hash, Hasher};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    use std::sync::{Mutex, OnceLock};
+    static MADE: OnceLock<Mutex<HashMap<PathBuf, PathBuf>>> = OnceLock::new();
+    let mut made = MADE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(copy) = made.get(source) {
+        return copy.clone();
+    }
+    let uid = nix::unistd::geteuid().as_raw();
+    // One directory per source, so suites of several checkouts never share a copy.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut hasher);
+    let dir = shared_base().join(format!("keyward-it-bin-{uid}-{:016x}", hasher.finish()));
+    match std::fs::DirBuilder::new().mode(0o755).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => panic!("cannot create {}: {e}", dir.display()),
+    }
+    // Under /tmp, someone else may have made it first: run nothing from a directory we do not
+    // control.
+    let meta = std::fs::symlink_metadata(&dir).unwrap();
+    assert!(
+        meta.is_dir() && meta.uid() == uid && meta.mode() & 0o022 == 0,
+        "{} is not a directory only uid {uid} may write",
+        dir.display()
+    );
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let name = source.file_name().expect("a file name");
+    let copy = dir.join(name);
+    // Link or copy beside it, then rename over: a concurrent suite never runs a half copy.
+    let partial = dir.join(format!(
+        ".{}.{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&partial);
+    if std::fs::hard_link(source, &partial).is_err() {
+        std::fs::copy(source, &partial).expect("copy a binary");
+    }
+    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&partial, &copy).unwrap();
+    made.insert(source.to_owned(), copy.clone());
+    copy
+}
+
+/// Runs `program` with `args` as `uid` (and the same gid), with `env` set, and returns its
+/// output. `program` must be reachable by that uid (see [`shared_binary`]).
+pub fn run_as(uid: u32, program: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Output {
+    use std::os::unix::process::CommandExt;
+    Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("KEYWARD_ADMIN_KEY")
+        .uid(uid)
+        .gid(uid)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {} as uid {uid}: {e}", program.display()))
+}
+
 /// Polls `f` until it returns `Some`, or panics after [`DEADLINE`] naming `what`.
 pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -98,9 +190,10 @@ impl Daemon {
     }
 
     fn start_at(data_dir: Option<&Path>, config: &str, env: Vec<(String, String)>) -> Daemon {
+        // Where other uids can reach it once a test opens the socket to them.
         let dir = tempfile::Builder::new()
             .prefix("keyward-it")
-            .tempdir()
+            .tempdir_in(shared_base())
             .unwrap();
         let mut d = Daemon {
             child: None,
@@ -195,6 +288,17 @@ impl Daemon {
         std::fs::set_permissions(&self.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     }
 
+    /// Runs the real `keyward` CLI as `uid` against this daemon, from a copy every uid can run.
+    /// Call [`Daemon::open_socket_to_all`] first.
+    pub fn cli_as(&self, uid: u32, args: &[&str]) -> Output {
+        run_as(
+            uid,
+            &shared_binary("keyward"),
+            args,
+            &[("KEYWARD_SOCKET", self.socket.as_os_str())],
+        )
+    }
+
     /// A connected client.
     pub fn client(&self) -> Client {
         Client::connect(&self.socket).expect("connect")
@@ -271,6 +375,102 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A `keywardd` running as another uid, in a directory that uid owns.
+pub struct ForeignDaemon {
+    child: Option<Child>,
+    /// The uid it runs as.
+    pub uid: u32,
+    /// Its socket, in a directory it created itself.
+    pub socket: PathBuf,
+    /// Its data dir.
+    pub data_dir: PathBuf,
+    log: PathBuf,
+    /// Removed on drop.
+    _dir: tempfile::TempDir,
+}
+
+impl ForeignDaemon {
+    /// A temp dir under [`shared_base`] owned by `uid` (mode 0755).
+    pub fn dir_for(uid: u32) -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("keyward-it-uid")
+            .tempdir_in(shared_base())
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        nix::unistd::chown(
+            dir.path(),
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(uid)),
+        )
+        .unwrap();
+        dir
+    }
+
+    /// Starts `keywardd` as `uid` and waits until it answers a client that trusts `uid`.
+    pub fn start(uid: u32) -> ForeignDaemon {
+        let dir = ForeignDaemon::dir_for(uid);
+        let mut d = ForeignDaemon {
+            child: None,
+            uid,
+            socket: dir.path().join("run/keyward.sock"),
+            data_dir: dir.path().join("data"),
+            log: dir.path().join("keywardd.log"),
+            _dir: dir,
+        };
+        let log = std::fs::File::create(&d.log).unwrap();
+        let child = d
+            .command()
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn keywardd");
+        d.child = Some(child);
+        let options = keyward_client::ConnectOptions::without_environment().trust_uid(uid);
+        wait_for("keywardd as another uid to answer a ping", || {
+            if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("keywardd exited early ({status}): {}", d.log_text());
+            }
+            Client::connect_with(&d.socket, &options).ok()?.ping().ok()
+        });
+        d
+    }
+
+    /// The command that runs `keywardd` as this uid on this socket and data dir.
+    pub fn command(&self) -> Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = Command::new(shared_binary("keywardd"));
+        cmd.arg("--socket")
+            .arg(&self.socket)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env_remove("RUST_LOG")
+            .uid(self.uid)
+            .gid(self.uid)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// Everything the daemon has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ForeignDaemon {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();

@@ -19,9 +19,18 @@ Secrets are never needed on the command line: the admin key comes from $KEYWARD_
 omitted from $KEYWARD_TOKEN (a token given as an argument works, with a warning: every local \
 user can read it). Surrounding spaces and newlines are trimmed from each of these.
 
+Socket: without --socket or $KEYWARD_SOCKET, keyward uses $XDG_RUNTIME_DIR/keyward/keyward.sock, \
+or /tmp/keyward-$UID/keyward.sock when $XDG_RUNTIME_DIR is unset (where keywardd started by the \
+same user listens); as root, /run/keyward/keyward.sock. When that socket does not exist but \
+/run/keyward/keyward.sock does (the packaged daemon, for members of group keyward), keyward \
+falls back to /run/keyward/keyward.sock. `keyward ping` prints the socket it used.
+
+Trust: before sending anything, keyward checks who listens on the socket and talks only to a \
+daemon running as root, as you, or as the system user keyward; trust another uid with \
+KEYWARD_DAEMON_UID=UID[,UID...]. Anything else fails with UNTRUSTED_DAEMON (exit status 3).
+
 Exit status: 0 success, 1 the daemon refused (its error code is printed) or a local file \
-error, 2 usage error, \
-3 the daemon could not be reached.";
+error, 2 usage error, 3 the daemon could not be reached or is not trusted.";
 
 /// The help section listing the options every subcommand accepts.
 const GLOBAL_HEADING: &str = "Global options";
@@ -42,7 +51,9 @@ pub(crate) struct Cli {
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
     /// The daemon's socket [default: $RUNTIME_DIRECTORY/keyward.sock under systemd,
-    /// /run/keyward/keyward.sock as root, else $XDG_RUNTIME_DIR/keyward/keyward.sock]
+    /// /run/keyward/keyward.sock as root, else $XDG_RUNTIME_DIR/keyward/keyward.sock or
+    /// /tmp/keyward-$UID/keyward.sock, falling back to /run/keyward/keyward.sock if only that
+    /// exists]
     #[arg(
         long,
         global = true,
@@ -374,6 +385,20 @@ mod tests {
     #[test]
     fn definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// `--help` explains both socket fallbacks and the trust rule.
+    #[test]
+    fn help_explains_socket_fallbacks() {
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "/tmp/keyward-$UID/keyward.sock",
+            "falls back to /run/keyward/keyward.sock",
+            "KEYWARD_DAEMON_UID",
+            "UNTRUSTED_DAEMON",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from: {help}");
+        }
     }
 
     /// Global options are accepted before and after the subcommand.

@@ -6,6 +6,7 @@
 
 use keyward_client::{Error, ErrorCode};
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 /// Exit status when the daemon reported an error, or a local file could not be written.
 pub(crate) const EXIT_DAEMON: u8 = 1;
@@ -20,6 +21,8 @@ pub(crate) const USAGE_CODE: &str = "USAGE";
 pub(crate) const IO_CODE: &str = "IO";
 /// The JSON error code when the daemon could not be reached.
 pub(crate) const UNREACHABLE_CODE: &str = "UNREACHABLE";
+/// The JSON error code when the socket's listener runs as an untrusted uid.
+pub(crate) const UNTRUSTED_DAEMON_CODE: &str = "UNTRUSTED_DAEMON";
 
 /// Stands in for a command-line argument that looks like a secret in clap's error text.
 const REDACTED: &str = "<redacted>";
@@ -44,6 +47,13 @@ pub(crate) enum Failure {
     Io(String),
     /// The daemon answered with an error, or could not be reached.
     Client(Error),
+    /// No trusted daemon could be reached at the sockets considered.
+    Connect {
+        /// Why the chosen socket failed.
+        error: Error,
+        /// Every socket path considered, the chosen one among them.
+        tried: Vec<PathBuf>,
+    },
 }
 
 impl From<Error> for Failure {
@@ -73,16 +83,24 @@ impl Failure {
         match self {
             Failure::Arguments { .. } | Failure::Usage(_) => EXIT_USAGE,
             Failure::Io(_) => EXIT_DAEMON,
+            Failure::Connect { .. } => EXIT_UNREACHABLE,
             Failure::Client(e) if e.is_unreachable() => EXIT_UNREACHABLE,
             Failure::Client(_) => EXIT_DAEMON,
         }
     }
 
-    /// The error code in JSON: the daemon's code, `USAGE` or `UNREACHABLE`.
+    /// The error code in JSON: the daemon's code, `USAGE`, `UNREACHABLE` or
+    /// `UNTRUSTED_DAEMON`.
     pub(crate) fn code(&self) -> &'static str {
         match self {
             Failure::Arguments { .. } | Failure::Usage(_) => USAGE_CODE,
             Failure::Io(_) => IO_CODE,
+            Failure::Connect {
+                error: Error::UntrustedDaemon { .. },
+                ..
+            }
+            | Failure::Client(Error::UntrustedDaemon { .. }) => UNTRUSTED_DAEMON_CODE,
+            Failure::Connect { .. } => UNREACHABLE_CODE,
             Failure::Client(e) => e.code().map_or(UNREACHABLE_CODE, ErrorCode::as_str),
         }
     }
@@ -96,19 +114,25 @@ impl Failure {
                 Some(m) => m.clone(),
                 None => describe(e.code).to_owned(),
             },
-            Failure::Client(e @ Error::Connect { .. }) => format!(
-                "{e} (is keywardd running, and do --socket or $KEYWARD_SOCKET name its socket?)"
-            ),
+            Failure::Connect { error, tried } => crate::socket::explain(error, tried),
+            Failure::Client(e @ (Error::Connect { .. } | Error::UntrustedDaemon { .. })) => {
+                crate::socket::explain(e, &[])
+            }
             Failure::Client(e) => e.to_string(),
         }
     }
 
     /// The whole text for standard error: `keyward: <message>`, with the code first for daemon
-    /// errors, or clap's own text for a bad command line.
+    /// errors and an untrusted daemon, or clap's own text for a bad command line.
     pub(crate) fn human(&self) -> String {
         match self {
             Failure::Arguments { rendered, .. } => rendered.trim_end().to_owned(),
             Failure::Client(Error::Daemon(e)) => format!("keyward: {}: {}", e.code, self.message()),
+            // Named like a daemon's code, so a person (or a script reading stderr) sees why.
+            Failure::Connect {
+                error: Error::UntrustedDaemon { .. },
+                ..
+            } => format!("keyward: {UNTRUSTED_DAEMON_CODE}: {}", self.message()),
             _ => format!("keyward: {}", self.message()),
         }
     }
@@ -200,6 +224,17 @@ mod tests {
                 }),
                 EXIT_UNREACHABLE,
                 "UNREACHABLE",
+            ),
+            (
+                Failure::Connect {
+                    error: Error::UntrustedDaemon {
+                        path: "/tmp/keyward-1000/keyward.sock".into(),
+                        uid: 1001,
+                    },
+                    tried: vec!["/tmp/keyward-1000/keyward.sock".into()],
+                },
+                EXIT_UNREACHABLE,
+                "UNTRUSTED_DAEMON",
             ),
             (
                 Failure::Client(Error::Io(io_error())),

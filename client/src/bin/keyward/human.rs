@@ -16,6 +16,15 @@ use std::fmt::Write;
 /// Columns of a table, and a key and its value, are separated by this.
 const GAP: &str = "  ";
 
+/// `ping`'s answer: the daemon's version and the socket that gave it.
+pub(crate) fn render_ping(version: &str, socket: &std::path::Path) -> String {
+    format!(
+        "keywardd {} is running on {}\n",
+        printable(version),
+        printable(&socket.display().to_string())
+    )
+}
+
 /// `reply` as text for people, ending in a newline. `now` anchors relative times.
 pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
     match reply {

@@ -50,6 +50,14 @@ pub(crate) fn render_reply(reply: &Reply) -> String {
     }
 }
 
+/// `ping`'s answer: `{"version","socket"}`.
+pub(crate) fn render_ping(version: &str, socket: &std::path::Path) -> String {
+    line(&Ping {
+        version,
+        socket: socket.display().to_string(),
+    })
+}
+
 /// `keyward backup`'s result: `{"file","bytes","sha256"}`.
 pub(crate) fn render_backup(done: &crate::backup::BackupDone) -> String {
     line(&serde_json::json!({
@@ -132,10 +140,17 @@ fn scope_names(scopes: &Scopes) -> BTreeMap<&str, &'static str> {
         .collect()
 }
 
-/// `ping`.
+/// A bare pong.
 #[derive(Serialize)]
 struct Pong<'a> {
     version: &'a str,
+}
+
+/// `ping`: the version and the socket used.
+#[derive(Serialize)]
+struct Ping<'a> {
+    version: &'a str,
+    socket: String,
 }
 
 /// `admin-key create`.
@@ -450,6 +465,9 @@ mod tests {
             version: "0.1.0".into(),
         };
         assert_eq!(parsed(&pong), json!({"version": "0.1.0"}));
+        let ping: Value =
+            serde_json::from_str(&render_ping("0.1.0", std::path::Path::new("/s"))).unwrap();
+        assert_eq!(ping, json!({"version": "0.1.0", "socket": "/s"}));
         assert_eq!(
             parsed(&Reply::Revoked { id: id(1) }),
             json!({"revoked": id(1).to_string()})

@@ -6,7 +6,8 @@
 //! - [`cli`]: the clap definitions; [`scope`]: `NAME=LEVEL` grants; [`completions`]: shell
 //!   completion scripts.
 //! - [`request`]: the operation each command sends; [`secrets`]: admin key and token sources.
-//! - [`run`]: talks to the daemon; [`failure`]: errors, codes and exit statuses.
+//! - [`run`]: talks to the daemon; [`socket`]: which socket, and why it cannot be reached;
+//!   [`failure`]: errors, codes and exit statuses.
 //! - [`output`]: where things are printed; [`json`] and [`human`]: what is printed;
 //!   [`when`]: times and spans.
 
@@ -21,6 +22,7 @@ mod request;
 mod run;
 mod scope;
 mod secrets;
+mod socket;
 mod when;
 
 use clap::Parser;

@@ -44,6 +44,12 @@ impl Format {
         let text = match (self, outcome) {
             (Format::Json, Outcome::Reply(reply)) => json::render_reply(reply) + "\n",
             (Format::Json, Outcome::Backup(done)) => json::render_backup(done) + "\n",
+            (Format::Json, Outcome::Ping { version, socket }) => {
+                json::render_ping(version, socket) + "\n"
+            }
+            (Format::Human, Outcome::Ping { version, socket }) => {
+                human::render_ping(version, socket)
+            }
             (Format::Human, Outcome::Reply(reply)) => human::render_reply(reply, when::now()),
             (Format::Human, Outcome::Backup(done)) => human::render_backup(done),
         };

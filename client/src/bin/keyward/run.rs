@@ -4,9 +4,26 @@
 use crate::backup::{self, BackupDone};
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
-use crate::{request, secrets};
+use crate::{request, secrets, socket};
 use keyward_client::{Client, Error, Reply};
 use std::io;
+use std::path::PathBuf;
+
+/// What a successful command produced.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The daemon's reply to the one request the command sent.
+    Reply(Reply),
+    /// `ping`'s answer, with the socket that gave it.
+    Ping {
+        /// The daemon's version.
+        version: String,
+        /// The socket used.
+        socket: PathBuf,
+    },
+    /// A backup written to a file.
+    Backup(BackupDone),
+}
 
 /// Runs `cli` against the daemon.
 ///
@@ -15,15 +32,6 @@ use std::io;
 ///
 /// # Errors
 /// A [`Failure`] of any kind.
-/// What a successful command produced.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    /// The daemon's reply to the one request the command sent.
-    Reply(Reply),
-    /// A backup written to a file.
-    Backup(BackupDone),
-}
-
 pub(crate) async fn run(cli: &Cli) -> Result<Outcome, Failure> {
     let op = request::build(&cli.command, &mut io::stdin())?;
     let admin_key = if op.needs_admin_key() {
@@ -34,15 +42,16 @@ pub(crate) async fn run(cli: &Cli) -> Result<Outcome, Failure> {
     } else {
         None
     };
-    let socket = cli
-        .global
-        .socket
-        .clone()
-        // An empty --socket or $KEYWARD_SOCKET means "not set", as for the daemon.
-        .filter(|path| !path.as_os_str().is_empty())
-        .unwrap_or_else(keyward_client::default_socket_path);
+    let tried = socket::candidates(cli.global.socket.as_deref());
+    let socket = socket::choose(&tried);
 
-    let mut client = Client::connect(&socket).await?;
+    let mut client = match Client::connect(&socket).await {
+        Ok(client) => client,
+        Err(error @ (Error::Connect { .. } | Error::UntrustedDaemon { .. })) => {
+            return Err(Failure::Connect { error, tried })
+        }
+        Err(error) => return Err(error.into()),
+    };
     if let Some(key) = &admin_key {
         client.set_admin_key(key.secret.clone());
     }
@@ -61,5 +70,8 @@ pub(crate) async fn run(cli: &Cli) -> Result<Outcome, Failure> {
         ))
         .into());
     }
-    Ok(Outcome::Reply(reply))
+    Ok(match reply {
+        Reply::Pong { version } => Outcome::Ping { version, socket },
+        reply => Outcome::Reply(reply),
+    })
 }
