@@ -12,5 +12,6 @@ mod flood;
 mod hostile;
 mod lifecycle;
 mod seeds;
+mod stats_counts;
 mod support;
 mod systemd;
