@@ -34,6 +34,13 @@ use crate::state::Shared;
 /// Bytes read per `read` call; also the most unanswered request bytes buffered per connection.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// `at + after`, or a time too far off to matter if that overflows: the config bounds every
+/// deadline, and this keeps one that slipped past them from panicking a connection.
+fn later(at: Instant, after: std::time::Duration) -> Instant {
+    at.checked_add(after)
+        .unwrap_or_else(|| at + std::time::Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 /// Why a connection ended early. Logged at debug level: these are the peer's problems.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnectionError {
@@ -144,9 +151,12 @@ impl Connection {
             let now = Instant::now();
             let deadline = if self.read_buf.is_empty() {
                 self.frame_started = None;
-                now + self.limits.connection_idle_timeout
+                later(now, self.limits.connection_idle_timeout)
             } else {
-                *self.frame_started.get_or_insert(now) + self.limits.frame_timeout
+                later(
+                    *self.frame_started.get_or_insert(now),
+                    self.limits.frame_timeout,
+                )
             };
             // Checked here as well as by the timer: a peer whose bytes trickle in fast enough
             // always has the read branch ready, and the timer below is polled only when it is

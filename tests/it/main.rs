@@ -6,6 +6,7 @@ mod backup;
 mod cli;
 mod client_api;
 mod clock_jump;
+mod config_bounds;
 mod corruption;
 mod disk_full;
 mod flood;
