@@ -13,6 +13,7 @@ mod flood;
 mod hostile;
 mod lifecycle;
 mod seeds;
+mod slots;
 mod stats_counts;
 mod support;
 mod systemd;
