@@ -3,6 +3,7 @@
 pub mod access;
 mod audit;
 mod backup;
+mod buffers;
 mod cli;
 mod client_api;
 mod clock_jump;
