@@ -80,10 +80,10 @@ impl Counts {
     /// The counts now.
     pub fn get(&self) -> Tally {
         Tally {
-            clients: self.clients.load(Ordering::Relaxed),
-            test_keys: self.test_keys.load(Ordering::Relaxed),
-            api_tokens: self.api_tokens.load(Ordering::Relaxed),
-            admin_keys: self.admin_keys.load(Ordering::Relaxed),
+            clients: read(&self.clients),
+            test_keys: read(&self.test_keys),
+            api_tokens: read(&self.api_tokens),
+            admin_keys: read(&self.admin_keys),
         }
     }
 
@@ -106,11 +106,22 @@ impl Counts {
     }
 }
 
-/// One up or one down; never below zero, should a removal race a recount.
+/// One up or one down. Wrapping, so a removal counted before its insert (the two race only
+/// in principle: nobody knows a credential's id before its insert returns) evens out.
 fn step(counter: &AtomicU64, up: bool) {
     if up {
         counter.fetch_add(1, Ordering::Relaxed);
     } else {
-        let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        counter.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A counter's value, with a transient wrap below zero read as zero.
+fn read(counter: &AtomicU64) -> u64 {
+    let n = counter.load(Ordering::Relaxed);
+    if i64::try_from(n).is_ok() {
+        n
+    } else {
+        0
     }
 }

@@ -350,10 +350,7 @@ impl Table {
         keep_going: impl FnOnce(&Session) -> bool,
     ) -> Option<Session> {
         let session = self.take_if(id, keep_going)?;
-        // Never below zero, should a removal race the recount.
-        let _ = self
-            .held
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        self.held.fetch_sub(1, Ordering::Relaxed);
         Some(session)
     }
 
@@ -439,7 +436,9 @@ impl Table {
 
     /// How many sessions it holds (expired or not). One counter read.
     pub fn len(&self) -> usize {
-        usize::try_from(self.held.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+        // A removal that raced an insert's count may wrap it below zero for a moment.
+        let held = self.held.load(Ordering::Relaxed);
+        usize::try_from(i64::try_from(held).unwrap_or(0)).unwrap_or(usize::MAX)
     }
 }
 
