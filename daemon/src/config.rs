@@ -15,6 +15,64 @@ use std::time::Duration;
 /// about 200 MiB more after a million sessions were issued (BENCHMARKS.md).
 pub const DEFAULT_CACHE_MIB: u64 = 16;
 
+/// A day, for the bounds below.
+const DAY: Duration = Duration::from_secs(24 * 3600);
+/// Ten years of 365 days: the longest any credential lifetime or retention may be.
+const DECADE: Duration = Duration::from_secs(3650 * 24 * 3600);
+
+/// The range of every duration key, inclusive: `(key, least, most)`. Every deadline and
+/// lifetime the daemon computes stays far from overflow inside these, and the README's
+/// configuration table lists them.
+pub const DURATION_BOUNDS: [(&str, Duration, Duration); 10] = [
+    ("idle_timeout", Duration::from_millis(100), DECADE),
+    ("max_lifetime", Duration::from_millis(100), DECADE),
+    ("slide_granularity", Duration::ZERO, DAY),
+    ("sweep_interval", Duration::from_millis(10), DAY),
+    (
+        "handshake_timeout",
+        Duration::from_millis(1),
+        Duration::from_secs(3600),
+    ),
+    (
+        "frame_timeout",
+        Duration::from_millis(1),
+        Duration::from_secs(3600),
+    ),
+    (
+        "connection_idle_timeout",
+        Duration::from_millis(1),
+        Duration::from_secs(7 * 24 * 3600),
+    ),
+    (
+        "write_timeout",
+        Duration::from_millis(1),
+        Duration::from_secs(3600),
+    ),
+    ("metrics_interval", Duration::from_millis(100), DAY),
+    ("audit_retention", Duration::ZERO, DECADE),
+];
+
+/// The range of every count key, inclusive: `(key, least, most)`. Some have a further bound
+/// relative to another key, checked in [`Config::validate`]: `max_connections_per_uid` is at
+/// most `max_connections`, `admin_reserved_connections` below it.
+pub const COUNT_BOUNDS: [(&str, u64, u64); 8] = [
+    ("max_sessions_per_client", 0, 1_000_000),
+    ("max_connections", 1, 65_536),
+    ("max_connections_per_uid", 1, 65_536),
+    ("admin_reserved_connections", 0, 65_535),
+    ("cache_mib", 1, 1 << 20),
+    ("worker_threads", 0, 1024),
+    ("admin_uids", 0, 1024),
+    ("admin_gids", 0, 1024),
+];
+
+/// The most connections reserved for host admins when `admin_reserved_connections` is not set
+/// (half of `max_connections`, if that is less).
+pub const DEFAULT_ADMIN_RESERVED: usize = 16;
+/// Without `max_connections_per_uid`, each uid may hold this fraction of the connections
+/// that are not reserved: no two uids can take them all.
+pub const DEFAULT_PER_UID_DIVISOR: usize = 4;
+
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -80,8 +138,12 @@ impl Policy {
 /// Limits that protect the daemon from slow, hostile or numerous peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Connections served at once; further peers wait in the listen backlog.
+    /// Connections served at once, the reserved ones included; further peers wait in the
+    /// listen backlog.
     pub max_connections: usize,
+    /// Of `max_connections`, how many only host admins may use: with every other slot taken,
+    /// root can still connect.
+    pub admin_reserved_connections: usize,
     /// Connections one uid may hold at once; more from that uid are refused immediately.
     pub max_connections_per_uid: usize,
     /// A new connection must complete the handshake within this.
@@ -94,11 +156,31 @@ pub struct Limits {
     pub write_timeout: Duration,
 }
 
+impl Limits {
+    /// The default reservation for `max_connections` connections.
+    pub fn default_reserved(max_connections: usize) -> usize {
+        DEFAULT_ADMIN_RESERVED.min(max_connections / 2)
+    }
+
+    /// The default per-uid share for `max_connections` connections of which `reserved` are
+    /// for host admins.
+    pub fn default_per_uid(max_connections: usize, reserved: usize) -> usize {
+        (max_connections.saturating_sub(reserved) / DEFAULT_PER_UID_DIVISOR).max(1)
+    }
+
+    /// Connections anyone may use.
+    pub fn general_connections(&self) -> usize {
+        self.max_connections - self.admin_reserved_connections
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
+        let reserved = Limits::default_reserved(1024);
         Limits {
             max_connections: 1024,
-            max_connections_per_uid: 512,
+            admin_reserved_connections: reserved,
+            max_connections_per_uid: Limits::default_per_uid(1024, reserved),
             handshake_timeout: Duration::from_secs(5),
             frame_timeout: Duration::from_secs(5),
             connection_idle_timeout: Duration::from_secs(300),
@@ -177,6 +259,7 @@ struct FileConfig {
     admin_uids: Option<Vec<u32>>,
     admin_gids: Option<Vec<u32>>,
     max_connections: Option<usize>,
+    admin_reserved_connections: Option<usize>,
     max_connections_per_uid: Option<usize>,
     #[serde(default, with = "humantime_serde")]
     handshake_timeout: Option<Duration>,
@@ -263,11 +346,16 @@ impl Config {
             slide_granularity: file.slide_granularity.unwrap_or(pd.slide_granularity),
         };
         let ld = Limits::default();
+        let max_connections = file.max_connections.unwrap_or(ld.max_connections);
+        let reserved = file
+            .admin_reserved_connections
+            .unwrap_or_else(|| Limits::default_reserved(max_connections));
         let limits = Limits {
-            max_connections: file.max_connections.unwrap_or(ld.max_connections),
+            max_connections,
+            admin_reserved_connections: reserved,
             max_connections_per_uid: file
                 .max_connections_per_uid
-                .unwrap_or(ld.max_connections_per_uid),
+                .unwrap_or_else(|| Limits::default_per_uid(max_connections, reserved)),
             handshake_timeout: file.handshake_timeout.unwrap_or(ld.handshake_timeout),
             frame_timeout: file.frame_timeout.unwrap_or(ld.frame_timeout),
             connection_idle_timeout: file
@@ -303,13 +391,64 @@ impl Config {
         Ok(config)
     }
 
+    /// Every duration key's value, in the order of [`DURATION_BOUNDS`].
+    fn durations(&self) -> [Duration; DURATION_BOUNDS.len()] {
+        let (p, l) = (&self.policy, &self.limits);
+        [
+            p.idle_timeout,
+            p.max_lifetime,
+            p.slide_granularity,
+            self.sweep_interval,
+            l.handshake_timeout,
+            l.frame_timeout,
+            l.connection_idle_timeout,
+            l.write_timeout,
+            self.metrics_interval,
+            self.audit_retention,
+        ]
+    }
+
+    /// Every count key's value, in the order of [`COUNT_BOUNDS`].
+    fn counts(&self) -> [u64; COUNT_BOUNDS.len()] {
+        let l = &self.limits;
+        [
+            self.policy.max_sessions_per_client.into(),
+            l.max_connections as u64,
+            l.max_connections_per_uid as u64,
+            l.admin_reserved_connections as u64,
+            self.cache_bytes >> 20,
+            self.worker_threads as u64,
+            self.admins.uids.len() as u64,
+            self.admins.gids.len() as u64,
+        ]
+    }
+
+    /// Checks every key against its bounds; the error names the first key out of them.
     fn validate(&self) -> Result<(), ConfigError> {
-        let p = &self.policy;
-        if p.idle_timeout < Duration::from_millis(100) {
-            return Err(ConfigError::Invalid(
-                "idle_timeout must be at least 100ms".into(),
-            ));
+        let show = |d: Duration| humantime_serde::re::humantime::format_duration(d).to_string();
+        for ((name, least, most), value) in DURATION_BOUNDS.iter().zip(self.durations()) {
+            if value < *least || value > *most {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} is {}; it must be from {} to {}",
+                    show(value),
+                    show(*least),
+                    show(*most)
+                )));
+            }
         }
+        for ((name, least, most), value) in COUNT_BOUNDS.iter().zip(self.counts()) {
+            if value < *least || value > *most {
+                let what = if name.starts_with("admin_") && name.ends_with("ids") {
+                    " entries"
+                } else {
+                    ""
+                };
+                return Err(ConfigError::Invalid(format!(
+                    "{name} has {value}{what}; it must be from {least} to {most}"
+                )));
+            }
+        }
+        let (p, l) = (&self.policy, &self.limits);
         if p.max_lifetime < p.idle_timeout {
             return Err(ConfigError::Invalid(
                 "max_lifetime must be at least idle_timeout".into(),
@@ -322,34 +461,17 @@ impl Config {
                 AUDIT_MAX_BYTES_RANGE.end()
             )));
         }
-        if self.cache_bytes < 1 << 20 {
-            return Err(ConfigError::Invalid("cache_mib must be at least 1".into()));
+        if l.max_connections_per_uid > l.max_connections {
+            return Err(ConfigError::Invalid(format!(
+                "max_connections_per_uid ({}) must be at most max_connections ({})",
+                l.max_connections_per_uid, l.max_connections
+            )));
         }
-        if self.metrics_interval < Duration::from_millis(100) {
-            return Err(ConfigError::Invalid(
-                "metrics_interval must be at least 100ms".into(),
-            ));
-        }
-        if self.sweep_interval < Duration::from_millis(10) {
-            return Err(ConfigError::Invalid(
-                "sweep_interval must be at least 10ms".into(),
-            ));
-        }
-        if self.limits.max_connections == 0 {
-            return Err(ConfigError::Invalid(
-                "max_connections must be at least 1".into(),
-            ));
-        }
-        let l = &self.limits;
-        for (name, d) in [
-            ("handshake_timeout", l.handshake_timeout),
-            ("frame_timeout", l.frame_timeout),
-            ("connection_idle_timeout", l.connection_idle_timeout),
-            ("write_timeout", l.write_timeout),
-        ] {
-            if d.is_zero() {
-                return Err(ConfigError::Invalid(format!("{name} must be above zero")));
-            }
+        if l.admin_reserved_connections >= l.max_connections {
+            return Err(ConfigError::Invalid(format!(
+                "admin_reserved_connections ({}) must be below max_connections ({})",
+                l.admin_reserved_connections, l.max_connections
+            )));
         }
         Ok(())
     }
@@ -444,6 +566,133 @@ mod tests {
         let file = base.path().join("file");
         std::fs::write(&file, "").unwrap();
         assert!(!can_use(&file, uid));
+    }
+
+    /// Other keys a value needs beside it to be valid on its own: `max_lifetime` at least
+    /// `idle_timeout`, a per-uid share and a reservation within `max_connections`.
+    fn companions(key: &str, value: &str) -> String {
+        match key {
+            "idle_timeout" => format!("max_lifetime = {value}\n"),
+            "max_lifetime" => "idle_timeout = \"100ms\"\n".into(),
+            "max_connections_per_uid" | "admin_reserved_connections" => {
+                "max_connections = 65536\n".into()
+            }
+            _ => String::new(),
+        }
+    }
+
+    fn parse(key: &str, value: &str) -> Result<Config, ConfigError> {
+        let text = format!("{key} = {value}\n{}", companions(key, value));
+        Config::from_toml("/s".into(), "/d".into(), &text)
+    }
+
+    /// Every duration and count key is accepted at both ends of its range and refused just
+    /// past each, by a message that names the key.
+    #[test]
+    fn every_key_at_and_past_its_bounds() {
+        let ms = |d: Duration| format!("\"{}ms\"", d.as_millis());
+        let mut cases = Vec::new();
+        for (key, least, most) in DURATION_BOUNDS {
+            cases.push((
+                key,
+                ms(least),
+                ms(most),
+                least.checked_sub(Duration::from_millis(1)).map(ms),
+                ms(most + Duration::from_millis(1)),
+            ));
+        }
+        for (key, least, most) in COUNT_BOUNDS {
+            let value = |n: u64| {
+                if key.ends_with("ids") {
+                    format!("[{}]", vec!["7"; n as usize].join(", "))
+                } else {
+                    n.to_string()
+                }
+            };
+            cases.push((
+                key,
+                value(least),
+                value(most),
+                least.checked_sub(1).map(value),
+                value(most + 1),
+            ));
+        }
+        for (key, least, most, below, above) in cases {
+            for ok in [&least, &most] {
+                if let Err(e) = parse(key, ok) {
+                    panic!("{key} = {ok} refused: {e}");
+                }
+            }
+            for bad in below.iter().chain([&above]) {
+                let err = parse(key, bad).expect_err(&format!("{key} = {bad} accepted"));
+                assert!(matches!(err, ConfigError::Invalid(_)), "{key}: {err}");
+                assert!(err.to_string().contains(key), "{key} = {bad}: {err}");
+            }
+        }
+    }
+
+    /// The value from the review, which overflowed every connection's deadline, is refused.
+    #[test]
+    fn an_overflowing_duration_is_refused() {
+        let err = parse("connection_idle_timeout", "\"500000000000y\"").unwrap_err();
+        assert!(err.to_string().contains("connection_idle_timeout"), "{err}");
+    }
+
+    /// Every key of the README's configuration table that takes a duration or a count has a
+    /// bound here, so a new key cannot arrive without one.
+    #[test]
+    fn every_documented_key_is_bounded() {
+        /// Keys that take neither a duration nor a count, and `audit_max_bytes`, whose range
+        /// (`AUDIT_MAX_BYTES_RANGE`) is checked and tested on its own.
+        const OTHER: [&str; 6] = [
+            "socket",
+            "data_dir",
+            "log_level",
+            "metrics_file",
+            "fsync",
+            "audit_max_bytes",
+        ];
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .expect("a Configuration section");
+        let mut keys = Vec::new();
+        for row in section.lines().filter(|l| l.starts_with("| `")) {
+            let cell = row.split('|').nth(1).unwrap_or_default();
+            keys.extend(
+                cell.split(',')
+                    .map(|k| k.trim().trim_matches('`').to_owned()),
+            );
+        }
+        assert!(keys.len() > 15, "read {keys:?}");
+        for key in keys {
+            let bounded = DURATION_BOUNDS.iter().any(|(k, _, _)| *k == key)
+                || COUNT_BOUNDS.iter().any(|(k, _, _)| *k == key);
+            assert!(
+                bounded || OTHER.contains(&key.as_str()),
+                "{key} has no bound"
+            );
+        }
+    }
+
+    /// The connection defaults: 16 slots reserved (at most half), and a uid may hold a quarter
+    /// of the rest, so no two uids can take every unreserved slot.
+    #[test]
+    fn connection_defaults() {
+        let c = Config::from_toml("/s".into(), "/d".into(), "").unwrap();
+        assert_eq!(c.limits.admin_reserved_connections, 16);
+        assert_eq!(c.limits.max_connections_per_uid, (1024 - 16) / 4);
+        assert!(2 * c.limits.max_connections_per_uid < c.limits.general_connections());
+        let c = Config::from_toml("/s".into(), "/d".into(), "max_connections = 3").unwrap();
+        assert_eq!(
+            (
+                c.limits.admin_reserved_connections,
+                c.limits.max_connections_per_uid
+            ),
+            (1, 1)
+        );
     }
 
     /// A max lifetime shorter than the idle timeout is refused.

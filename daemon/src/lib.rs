@@ -14,6 +14,7 @@ pub mod backup;
 pub mod clock;
 pub mod config;
 mod connection;
+mod connection_slots;
 pub mod daemon;
 mod dispatch;
 mod journal_writer;

@@ -28,6 +28,8 @@ pub(crate) fn reload(shared: &Arc<Shared>, overrides: &Overrides, running: &Conf
                 max_lifetime = ?new.policy.max_lifetime,
                 sweep_interval = ?new.sweep_interval,
                 max_connections = new.limits.max_connections,
+                admin_reserved_connections = new.limits.admin_reserved_connections,
+                max_connections_per_uid = new.limits.max_connections_per_uid,
                 "configuration reloaded"
             );
             Config {

@@ -1,8 +1,9 @@
 //! The accept loop: a connection limit, one task per peer, and a graceful stop.
 //!
-//! The limit is a semaphore whose permit is taken *before* `accept()`, so at the limit new peers
-//! wait in the kernel's backlog instead of costing the daemon memory. Errors on one connection
-//! are logged inside its task and never reach this loop. Each uid may hold at most
+//! A connection slot is taken *before* `accept()`, so at the limit new peers wait in the
+//! kernel's backlog instead of costing the daemon memory; `admin_reserved_connections` of the
+//! slots are kept for host admins ([`crate::connection_slots`]). Errors on one connection are logged
+//! inside its task and never reach this loop. Each uid may hold at most
 //! `max_connections_per_uid` of them, so one local user cannot starve the others.
 
 use bytes::BytesMut;
@@ -28,7 +29,7 @@ pub(crate) async fn run(listener: &UnixListener, shared: Arc<Shared>, shutdown: 
     loop {
         let permit = tokio::select! {
             _ = shutdown.cancelled() => break,
-            permit = Arc::clone(&shared.connections).acquire_owned() => permit.expect("semaphore never closed"),
+            slot = shared.connections.take() => slot,
         };
         let stream = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -50,7 +51,26 @@ pub(crate) async fn run(listener: &UnixListener, shared: Arc<Shared>, shutdown: 
         };
         let Some(uid_slot) = shared.per_uid.take(peer.uid) else {
             shared.metrics.connection_refused();
-            refuse_over_share(&stream, peer, shared.per_uid.share());
+            refuse(
+                &stream,
+                peer,
+                format!(
+                    "too many connections from uid {} (limit {})",
+                    peer.uid,
+                    shared.per_uid.share()
+                ),
+            );
+            continue;
+        };
+        let host_admin = peer.is_host_admin(shared.daemon_uid, &shared.settings.load().admins);
+        let Some(permit) = shared.connections.keep(permit, host_admin) else {
+            shared.metrics.connection_refused();
+            refuse(
+                &stream,
+                peer,
+                "every connection slot is taken; the few left are reserved for host admins"
+                    .to_owned(),
+            );
             continue;
         };
         let shared = Arc::clone(&shared);
@@ -78,20 +98,14 @@ pub(crate) async fn run(listener: &UnixListener, shared: Arc<Shared>, shutdown: 
     tracker.wait().await;
 }
 
-/// Tells a peer over its uid's share why it is refused, without waiting for it, and closes.
-fn refuse_over_share(stream: &UnixStream, peer: Peer, share: usize) {
-    let reply = HelloReply::Refused(WireError::new(
-        ErrorCode::Unavailable,
-        format!("too many connections from uid {} (limit {share})", peer.uid),
-    ));
+/// Tells a peer why it is refused (a uid over its share, or no slot it may use), without
+/// waiting for it, and closes.
+fn refuse(stream: &UnixStream, peer: Peer, why: String) {
+    tracing::debug!(uid = peer.uid, pid = peer.pid, why, "connection refused");
+    let reply = HelloReply::Refused(WireError::new(ErrorCode::Unavailable, why));
     let mut buf = BytesMut::new();
     if frame::write_message(&reply, &mut buf).is_ok() {
         // Best effort: a fresh socket's send buffer takes this small frame without blocking.
         let _ = stream.try_write(&buf);
     }
-    tracing::debug!(
-        uid = peer.uid,
-        pid = peer.pid,
-        "refused: uid over its connection share"
-    );
 }

@@ -3,13 +3,13 @@
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
 use crate::authority::Authority;
 use crate::backup::Snapshots;
 use crate::config::{Admins, Config, Limits};
+use crate::connection_slots::ConnectionSlots;
 use crate::log_limit::{self, LogLimit};
 use crate::metrics::Metrics;
 use crate::uid_slots::UidSlots;
@@ -53,10 +53,8 @@ pub(crate) struct Shared {
     pub refused_admin_log: LogLimit,
     /// Aggregates the audit entries of refused attempts.
     pub refusals: crate::audit::Refusals,
-    /// One permit per connection served at once.
-    pub connections: Arc<Semaphore>,
-    /// The permits `connections` is meant to hold (it may lag while shrinking).
-    connection_limit: Mutex<usize>,
+    /// One slot per connection served at once, some reserved for host admins.
+    pub connections: ConnectionSlots,
     pub per_uid: Arc<UidSlots>,
     pub started: Instant,
     /// Backups being read.
@@ -76,8 +74,7 @@ impl Shared {
             bad_token_log: LogLimit::new(log_limit::WINDOW),
             refused_admin_log: LogLimit::new(log_limit::WINDOW),
             refusals: crate::audit::Refusals::default(),
-            connections: Arc::new(Semaphore::new(config.limits.max_connections)),
-            connection_limit: Mutex::new(config.limits.max_connections),
+            connections: ConnectionSlots::new(&config.limits),
             per_uid: UidSlots::new(config.limits.max_connections_per_uid),
             started: Instant::now(),
             snapshots: Snapshots::new(&config.data_dir),
@@ -101,27 +98,7 @@ impl Shared {
         self.authority.set_policy(config.policy.clone());
         self.per_uid
             .set_share(config.limits.max_connections_per_uid);
-        self.resize(config.limits.max_connections);
+        self.connections.resize(&config.limits);
         self.settings.store(Arc::new(Settings::from_config(config)));
-    }
-
-    /// Grows or shrinks the connection limit. Shrinking takes permits as connections close.
-    fn resize(&self, to: usize) {
-        let mut limit = self
-            .connection_limit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if to > *limit {
-            self.connections.add_permits(to - *limit);
-        } else if to < *limit {
-            let excess = u32::try_from(*limit - to).unwrap_or(u32::MAX);
-            let sem = Arc::clone(&self.connections);
-            tokio::spawn(async move {
-                if let Ok(permits) = sem.acquire_many_owned(excess).await {
-                    permits.forget();
-                }
-            });
-        }
-        *limit = to;
     }
 }

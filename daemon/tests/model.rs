@@ -268,12 +268,12 @@ impl Model {
         (at, max)
     }
 
-    /// The counters `stats` should report.
+    /// The counters `stats` should report: a credential counts until a sweep deletes it.
     fn counts(&self) -> Counts {
         let count = |kind| {
             self.credentials
                 .iter()
-                .filter(|c| c.kind == kind && c.is_live(self.now))
+                .filter(|c| c.kind == kind && c.stored)
                 .count() as u64
         };
         Counts {

@@ -457,11 +457,11 @@ pub struct Verified {
 pub struct Stats {
     /// Clients, both environments.
     pub clients: u64,
-    /// Sessions that have not expired.
+    /// Sessions held: not expired, or expired since the last sweep.
     pub live_sessions: u64,
     /// Test keys.
     pub test_keys: u64,
-    /// API tokens that have not expired.
+    /// API tokens held: not expired, or expired since the last sweep.
     pub api_tokens: u64,
     /// Admin keys.
     pub admin_keys: u64,

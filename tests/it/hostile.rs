@@ -146,7 +146,8 @@ fn partial_frame_times_out() {
 /// At the connection limit, a newcomer waits in the backlog until a slot frees.
 #[test]
 fn connection_limit_holds() {
-    let daemon = Daemon::start_with("max_connections = 3");
+    // One uid takes every slot: its share is raised from the default quarter to all of them.
+    let daemon = Daemon::start_with("max_connections = 3\nmax_connections_per_uid = 3\n");
     // The daemon's own readiness probe connection may still be closing; wait until all three
     // slots can be held at once.
     let held: Vec<Raw> = wait_for("three slots", || {

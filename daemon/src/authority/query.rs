@@ -79,17 +79,19 @@ impl Authority {
         Ok(())
     }
 
-    /// Counts of what the store holds (the daemon adds its runtime counters). Walks every
-    /// record, sessions in memory: meant for operators, not hot paths.
+    /// Counts of what the store holds (the daemon adds its runtime counters). Reads counters
+    /// the store keeps as it changes, so it costs the same at any size and any peer may ask.
+    /// A credential counts until the sweep deletes it, so one that expired since the last
+    /// sweep is still counted.
     pub fn stats(&self) -> Result<Stats, Fault> {
-        let now = self.now();
         let (sweeps_run, credentials_swept) = self.store.sweep_counters()?;
-        let mut stats = Stats {
-            clients: 0,
-            live_sessions: 0,
-            test_keys: 0,
-            api_tokens: 0,
-            admin_keys: 0,
+        let (held, sessions) = self.store.counts();
+        Ok(Stats {
+            clients: held.clients,
+            live_sessions: sessions,
+            test_keys: held.test_keys,
+            api_tokens: held.api_tokens,
+            admin_keys: held.admin_keys,
             sweeps_run,
             credentials_swept,
             connections_open: 0,
@@ -99,27 +101,6 @@ impl Authority {
             requests: Default::default(),
             errors: Default::default(),
             uptime_secs: 0,
-        };
-        for p in self.store.principals()? {
-            if p?.kind == PrincipalKind::Client {
-                stats.clients += 1;
-            }
-        }
-        stats.live_sessions = self.store.live_sessions(now);
-        for record in self.store.sled_credentials()? {
-            let record = record?;
-            if !record.is_live(now) {
-                continue;
-            }
-            match record.kind {
-                // Only data dirs of the older layout held sessions in sled, and opening one
-                // moves them to the journal.
-                StoredKind::Session => stats.live_sessions += 1,
-                StoredKind::TestKey => stats.test_keys += 1,
-                StoredKind::ApiToken => stats.api_tokens += 1,
-                StoredKind::AdminKey => stats.admin_keys += 1,
-            }
-        }
-        Ok(stats)
+        })
     }
 }

@@ -24,6 +24,7 @@
 
 mod audit_log;
 mod commit;
+mod counts;
 mod engine;
 mod flusher;
 mod generation;
@@ -35,6 +36,7 @@ mod spare_buffer;
 
 pub(crate) use audit_log::Priority as AuditPriority;
 pub(crate) use commit::Ticket;
+pub(crate) use counts::Tally;
 pub(crate) use sessions::session_id;
 use sessions::{OwnerScopes, Position, Sessions};
 
@@ -220,6 +222,8 @@ struct Shared {
     sled_unsynced: AtomicBool,
     /// The audit log.
     audit: audit_log::AuditLog,
+    /// What sled holds, by kind, for `stats`.
+    counts: counts::Counts,
     /// Held by a sled commit: the flusher's helper and checkpoints both commit.
     sled_commit: Mutex<()>,
     /// Set when a write failed; cleared by a successful reopen.
@@ -317,11 +321,11 @@ impl Store {
         // The two are independent; opening them side by side takes the longer of the two.
         let (engine, sessions) = std::thread::scope(|scope| {
             let sessions = scope.spawn(|| timed(|| Sessions::open(dir, options.fsync)));
-            let engine = timed(|| Engine::open(dir, options));
+            let engine = timed(|| counted(Engine::open(dir, options)?));
             let sessions = sessions.join().expect("opening the journal does not panic");
             (engine, sessions)
         });
-        let ((engine, sled_ms), (sessions, journal_ms)) = (engine?, sessions?);
+        let (((engine, tally), sled_ms), (sessions, journal_ms)) = (engine?, sessions?);
         let (audit, audit_synced) = audit_log::AuditLog::open(dir, true)?;
         tracing::info!(
             sled_ms,
@@ -339,12 +343,14 @@ impl Store {
                 sled_dirty: AtomicBool::new(false),
                 sled_unsynced: AtomicBool::new(false),
                 audit,
+                counts: counts::Counts::default(),
                 sled_commit: Mutex::new(()),
                 failed: AtomicBool::new(false),
                 failure: Mutex::new(String::new()),
                 last_reopen: Mutex::new(None),
             }),
         };
+        store.shared.counts.set(tally);
         flusher::spawn(
             Arc::clone(&store.shared.committer),
             Arc::downgrade(&store.shared),
@@ -536,8 +542,10 @@ impl Store {
             }
             drop(old);
         }
-        match open_retrying(&self.shared.dir, self.shared.options) {
-            Ok(engine) => {
+        // Counted before it is shared: what the failed engine had counted may not be on disk.
+        match open_retrying(&self.shared.dir, self.shared.options).and_then(counted) {
+            Ok((engine, tally)) => {
+                self.shared.counts.set(tally);
                 self.shared.engine.store(Some(Arc::new(engine)));
                 self.shared.failed.store(false, Ordering::Release);
                 tracing::warn!(dir = %self.shared.dir.display(), "store reopened after a write failure");
@@ -711,16 +719,19 @@ impl Store {
             return Ok(());
         }
         let bytes = records::encode_credential(record)?;
-        self.write(|e| {
+        let new = self.write(|e| {
             if let Some(at) = record.expires_at {
                 e.expiry_index.insert(expiry_key(at, record.id), &[])?;
             }
             e.owner_index
                 .insert(owner_key(record.owner, record.id), &[])?;
             e.credential_ids.insert(record.id.as_bytes(), hash)?;
-            e.credentials.insert(hash, bytes)?;
-            Ok(())
-        })
+            Ok(e.credentials.insert(hash, bytes)?.is_none())
+        })?;
+        if new {
+            self.shared.counts.credential(record.kind, true);
+        }
+        Ok(())
     }
 
     /// Replaces `found` with `updated` only if it is unchanged since it was read.
@@ -750,7 +761,11 @@ impl Store {
         if let Raw::Session = found.raw {
             return Ok(self.shared.sessions.remove(&found.record));
         }
-        self.write(|e| sled_remove(e, found))
+        let removed = self.write(|e| sled_remove(e, found))?;
+        if removed {
+            self.shared.counts.credential(found.record.kind, false);
+        }
+        Ok(removed)
     }
 
     /// Deletes every sled record that claims id `id`, whatever hash it is under; returns how
@@ -818,18 +833,23 @@ impl Store {
     /// Stores a principal.
     pub(crate) fn insert_principal(&self, record: &PrincipalRecord) -> Result<(), StoreError> {
         let bytes = records::encode(record)?;
-        self.write(|e| {
-            e.principals.insert(record.id.as_bytes(), bytes)?;
-            Ok(())
-        })
+        let new =
+            self.write(|e| Ok(e.principals.insert(record.id.as_bytes(), bytes)?.is_none()))?;
+        if new {
+            self.shared.counts.principal(record.kind, true);
+        }
+        Ok(())
     }
 
     /// Deletes a principal.
     pub(crate) fn remove_principal(&self, id: Uuid) -> Result<(), StoreError> {
-        self.write(|e| {
-            e.principals.remove(id.as_bytes())?;
-            Ok(())
-        })
+        let old = self.write(|e| Ok(e.principals.remove(id.as_bytes())?))?;
+        // One that does not decode was not counted either (see `counts`).
+        if let Some(Ok(old)) = old.map(|raw| records::decode::<PrincipalRecord>("principals", &raw))
+        {
+            self.shared.counts.principal(old.kind, false);
+        }
+        Ok(())
     }
 
     /// Every principal, in id order.
@@ -843,24 +863,10 @@ impl Store {
             .map(|entry| records::decode("principals", &entry?.1)))
     }
 
-    /// Every credential kept in sled (all but sessions), in hash order.
-    pub(crate) fn sled_credentials(
-        &self,
-    ) -> Result<impl Iterator<Item = Result<CredentialRecord, StoreError>>, StoreError> {
-        Ok(self
-            .engine()?
-            .credentials
-            .iter()
-            .map(|entry| Ok(records::decode_credential(&entry?.1)?.0)))
-    }
-
-    /// Sessions live at `now`. One pass over the session table.
-    pub(crate) fn live_sessions(&self, now: UnixMillis) -> u64 {
-        let mut live = 0;
-        self.shared.sessions.for_each(|_, record| {
-            live += u64::from(record.is_live(now));
-        });
-        live
+    /// What the store holds, by kind, until swept: kept as it changes, so this reads four
+    /// counters and the session table's length.
+    pub(crate) fn counts(&self) -> (Tally, u64) {
+        (self.shared.counts.get(), self.shared.sessions.len() as u64)
     }
 
     /// Rewrites the session journal to hold exactly the sessions in memory, whatever its size.
@@ -962,6 +968,12 @@ impl Store {
             read_u64(&e.meta, CREDENTIALS_SWEPT)?,
         ))
     }
+}
+
+/// An opened engine with the counts of what it holds.
+fn counted(engine: Engine) -> Result<(Engine, Tally), StoreError> {
+    let tally = Tally::of(&engine)?;
+    Ok((engine, tally))
 }
 
 /// Runs `open`, adding how many milliseconds it took.

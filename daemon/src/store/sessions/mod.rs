@@ -108,6 +108,7 @@ impl Sessions {
             })
         })?;
         let table = Arc::new(table.unwrap_or_default());
+        table.recount();
         if table.len() == 0 {
             table.owners_indexed();
         } else {
@@ -359,15 +360,15 @@ fn id_of(change: &Change) -> Uuid {
 /// Applies one replayed change to the table.
 fn apply(table: &Table, change: Change) {
     match change {
-        Change::Issue(i) => table.insert_unindexed(i.id, session_of(&i, None)),
+        Change::Issue(i) => {
+            table.insert_unindexed(i.id, session_of(&i, None));
+        }
         Change::Slide {
             id,
             expires_at,
             last_used_at,
         } => table.set(id, expires_at, last_used_at),
-        Change::End { id } => {
-            table.remove(id);
-        }
+        Change::End { id } => table.remove_uncounted(id),
     }
 }
 

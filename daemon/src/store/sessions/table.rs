@@ -23,7 +23,7 @@ use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex};
 use uuid::Uuid;
 
@@ -189,6 +189,11 @@ pub(super) struct Table {
     /// appear twice; readers de-duplicate and skip ids that are gone.
     owners: Map<Uuid, OwnerIds>,
     legacy: Map<TokenHash, Uuid>,
+    /// How many sessions `sessions` holds, kept by each insert and removal so that `stats`
+    /// reads one counter (dashmap's `len` takes every shard's lock). Replay leaves it alone
+    /// and [`Table::recount`] sets it once replay is done, so replay's two threads do not
+    /// share its cache line.
+    held: AtomicU64,
     /// Whether `legacy` has ever held an entry. Asking `legacy` itself takes the read lock of
     /// each of its shards, which was a fifth of the cost of a sweep's removals.
     any_legacy: AtomicBool,
@@ -214,19 +219,27 @@ impl Table {
             ),
             owners: Map::with_hasher_and_shard_amount(Hasher::default(), SHARDS),
             legacy: Map::default(),
+            held: AtomicU64::new(0),
             any_legacy: AtomicBool::new(false),
             owners_built: Mutex::new(false),
             owners_ready: Condvar::new(),
         }
     }
 
-    /// Adds a session without indexing its owner: replay, before [`Table::index_owners`].
-    pub fn insert_unindexed(&self, id: Uuid, session: Session) {
+    /// Adds a session without indexing its owner or counting it: replay, before
+    /// [`Table::index_owners`] and [`Table::recount`]. Returns whether it is new.
+    pub fn insert_unindexed(&self, id: Uuid, session: Session) -> bool {
         if session.legacy_id {
             self.any_legacy.store(true, Ordering::Relaxed);
             self.legacy.insert(session.hash, id);
         }
-        self.sessions.insert(id, Stored::new(session));
+        self.sessions.insert(id, Stored::new(session)).is_none()
+    }
+
+    /// Sets the count of sessions from the map itself: once, after replay.
+    pub fn recount(&self) {
+        self.held
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
     }
 
     /// Files every session under its owner, then lets readers of the owner index go on.
@@ -246,7 +259,9 @@ impl Table {
     /// Adds (or replaces) a session.
     pub fn insert(&self, id: Uuid, session: Session) {
         self.owners.entry(session.owner).or_default().push(id);
-        self.insert_unindexed(id, session);
+        if self.insert_unindexed(id, session) {
+            self.held.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Which of `parts` disjoint parts of the table holds `id`: threads that each take one
@@ -318,8 +333,14 @@ impl Table {
     }
 
     /// Removes a session; returns it if it was there.
+    #[cfg(test)]
     pub fn remove(&self, id: Uuid) -> Option<Session> {
         self.remove_if(id, |_| true)
+    }
+
+    /// Removes a session without counting it: replay, before [`Table::recount`].
+    pub fn remove_uncounted(&self, id: Uuid) {
+        self.take_if(id, |_| true);
     }
 
     /// Removes a session if `keep_going` says so, deciding under the shard's lock.
@@ -328,6 +349,12 @@ impl Table {
         id: Uuid,
         keep_going: impl FnOnce(&Session) -> bool,
     ) -> Option<Session> {
+        let session = self.take_if(id, keep_going)?;
+        self.held.fetch_sub(1, Ordering::Relaxed);
+        Some(session)
+    }
+
+    fn take_if(&self, id: Uuid, keep_going: impl FnOnce(&Session) -> bool) -> Option<Session> {
         // Under the write lock no slide is half done, so the snapshot is consistent.
         let (_, stored) = self
             .sessions
@@ -407,9 +434,11 @@ impl Table {
         }
     }
 
-    /// How many sessions it holds (expired or not).
+    /// How many sessions it holds (expired or not). One counter read.
     pub fn len(&self) -> usize {
-        self.sessions.len()
+        // A removal that raced an insert's count may wrap it below zero for a moment.
+        let held = self.held.load(Ordering::Relaxed);
+        usize::try_from(i64::try_from(held).unwrap_or(0)).unwrap_or(usize::MAX)
     }
 }
 
