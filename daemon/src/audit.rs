@@ -18,7 +18,7 @@ use keyward_protocol::{
 };
 use uuid::Uuid;
 
-use crate::peer::Peer;
+use crate::server::peer::Peer;
 use crate::store::{AuditKey, AuditPriority, AuditRecord, Store, StoreError, StoredOutcome};
 
 /// Most entries one `keyward audit` call returns (they must fit one frame).

@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 use crate::authority::Authority;
 use crate::clock::SystemClock;
 use crate::config::{Config, Overrides};
-use crate::listener::{self, BindError, BoundSocket};
-use crate::lock::{self, LockError};
+use crate::host::lock::{self, LockError};
+use crate::host::{metrics_file, notify, reload, signals};
+use crate::server::listener::{self, BindError, BoundSocket};
 use crate::state::Shared;
 use crate::store::{Store, StoreError, StoreOptions};
-use crate::{journal_writer, metrics_file, notify, reload, server, signals, sweeper};
+use crate::{checkpointer, server, sweeper};
 
 /// Why the daemon could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +48,7 @@ pub enum DaemonError {
 /// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads `overrides`' config file.
 ///
 /// `activated` is a listening socket passed by systemd, if any
-/// ([`crate::activation::take_listener`]).
+/// ([`crate::server::activation::take_listener`]).
 ///
 /// # Errors
 /// If start-up fails; see [`DaemonError`].
@@ -122,7 +123,7 @@ pub(crate) async fn serve(
     let background = [
         tokio::spawn(sweeper::run(Arc::clone(&shared), shutdown.clone())),
         tokio::spawn(metrics_file::run(Arc::clone(&shared), shutdown.clone())),
-        tokio::spawn(journal_writer::run(store.clone(), shutdown.clone())),
+        tokio::spawn(checkpointer::run(store.clone(), shutdown.clone())),
     ];
     if let Some(every) = notify::watchdog_interval() {
         tokio::spawn(notify::watchdog(

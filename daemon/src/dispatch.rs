@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use crate::audit;
 use crate::authority::{AdminContext, Change, Denied, Fault, Outcome, Pending};
 use crate::backup::BackupError;
-use crate::log_limit::{self, Verdict};
-use crate::peer::Peer;
+use crate::host::log_limit::{self, Verdict};
+use crate::server::peer::Peer;
 use crate::state::Shared;
 
 /// Answers ping and verify, which never wait, on the spot; hands any other request back for

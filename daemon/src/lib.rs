@@ -1,36 +1,27 @@
 //! `keywardd`: a single-host credential and session authority served over a Unix socket.
 //!
-//! The binary is thin; everything lives here so tests can drive the same code. Data flows
-//! peer → [`connection`] (handshake, frames, deadlines) → [`dispatch`] (authorization) →
-//! [`authority`] (the credential rules, with an injectable [`clock`]) → [`store`] (the only code
-//! that touches disk: sessions in memory and a journal, the rest in sled). The [`sweeper`] deletes expired credentials on a timer; [`daemon::run`]
-//! wires it all together and [`signals`] ends it.
+//! The binary is thin; everything lives here so tests can drive the same code.
+//! Data flows peer → [`server`] (accept, handshake, frames, deadlines) → `dispatch`
+//! (authorization) → [`authority`] (the credential rules, with an injectable [`clock`]) →
+//! [`store`] (the only code that touches disk: sessions in memory and a journal, the rest in
+//! sled, the audit log in its own files).
+//! The `sweeper` deletes expired credentials on a timer, and the `checkpointer` syncs what
+//! nobody waits on.
+//! [`host`] is the OS and systemd around the daemon: signals, reload, readiness, logging,
+//! metrics.
+//! [`daemon::run`] wires it all together.
 
-pub mod activation;
 pub mod args;
 mod audit;
 pub mod authority;
 pub mod backup;
+mod checkpointer;
 pub mod clock;
 pub mod config;
-mod connection;
-mod connection_slots;
 pub mod daemon;
 mod dispatch;
-mod journal_writer;
-mod listener;
-mod lock;
-mod log_limit;
-pub mod logging;
-pub mod memory;
-pub mod metrics;
-mod metrics_file;
-mod notify;
-mod peer;
-mod reload;
-mod server;
-mod signals;
+pub mod host;
+pub mod server;
 mod state;
 pub mod store;
 mod sweeper;
-mod uid_slots;

@@ -28,7 +28,7 @@ fn main() -> ExitCode {
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
         eprintln!("keywardd: warning: cannot make the process non-dumpable: {e}");
     }
-    keywardd::memory::limit_arenas();
+    keywardd::host::memory::limit_arenas();
     let args = Args::parse();
     let config = match Config::load(&args.overrides()) {
         Ok(c) => c,
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    keywardd::logging::init(&config.log_level);
+    keywardd::host::logging::init(&config.log_level);
     if let Some(Command::Restore { file, force }) = &args.command {
         return match keywardd::backup::restore_file(file, &config.data_dir, *force) {
             Ok(report) => {
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         };
     }
     // Before the runtime starts threads: this clears $LISTEN_FDS and $LISTEN_PID.
-    let activated = match keywardd::activation::take_listener() {
+    let activated = match keywardd::server::activation::take_listener() {
         Ok(listener) => listener,
         Err(e) => {
             eprintln!("keywardd: {e}");

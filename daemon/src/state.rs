@@ -9,10 +9,10 @@ use std::time::{Duration, Instant};
 use crate::authority::Authority;
 use crate::backup::Snapshots;
 use crate::config::{Admins, Config, Limits};
-use crate::connection_slots::ConnectionSlots;
-use crate::log_limit::{self, LogLimit};
-use crate::metrics::Metrics;
-use crate::uid_slots::UidSlots;
+use crate::host::log_limit::{self, LogLimit};
+use crate::host::metrics::Metrics;
+use crate::server::connection_slots::ConnectionSlots;
+use crate::server::uid_slots::UidSlots;
 
 /// The settings SIGHUP can change without dropping a connection.
 #[derive(Debug, Clone)]

@@ -141,7 +141,7 @@ async fn sweep(
     let report = tokio::task::spawn_blocking(move || {
         let report = auth.change().sweep_rest(now, swept);
         // A sweep frees what expired; hand it back rather than keep it resident.
-        crate::memory::trim();
+        crate::host::memory::trim();
         report
     })
     .await??;

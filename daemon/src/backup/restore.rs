@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::check::Consistency;
 use super::format::{FormatError, Reader};
-use crate::lock::{self, LockError};
+use crate::host::lock::{self, LockError};
 use crate::store::{Store, StoreError};
 
 /// Why a restore failed. Nothing is written unless the whole file checked out.

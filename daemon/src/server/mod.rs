@@ -1,10 +1,25 @@
-//! The accept loop: a connection limit, one task per peer, and a graceful stop.
+//! The socket side: from a listening socket to a served peer.
 //!
+//! `listener` binds the socket (or [`activation`] takes the one systemd passed), this file
+//! holds the accept loop, `peer` says who connected (`SO_PEERCRED`), and `connection`
+//! serves one peer under deadlines.
+//! `connection_slots` and `uid_slots` bound how many peers are served at once, in all and
+//! per uid.
+//!
+//! The accept loop: a connection limit, one task per peer, and a graceful stop.
 //! A connection slot is taken *before* `accept()`, so at the limit new peers wait in the
 //! kernel's backlog instead of costing the daemon memory; `admin_reserved_connections` of the
-//! slots are kept for host admins ([`crate::connection_slots`]). Errors on one connection are logged
-//! inside its task and never reach this loop. Each uid may hold at most
-//! `max_connections_per_uid` of them, so one local user cannot starve the others.
+//! slots are kept for host admins (`connection_slots`).
+//! Errors on one connection are logged inside its task and never reach this loop.
+//! Each uid may hold at most `max_connections_per_uid` of them, so one local user cannot starve
+//! the others.
+
+pub mod activation;
+pub(crate) mod connection;
+pub(crate) mod connection_slots;
+pub(crate) mod listener;
+pub(crate) mod peer;
+pub(crate) mod uid_slots;
 
 use bytes::BytesMut;
 use keyward_protocol::frame;
@@ -15,9 +30,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connection::{Connection, ConnectionError};
-use crate::peer::Peer;
 use crate::state::Shared;
+use connection::{Connection, ConnectionError};
+use peer::Peer;
 
 /// Pause after an `accept` failure such as EMFILE, so the loop does not spin while descriptors
 /// are exhausted.

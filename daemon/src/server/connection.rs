@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Limits;
 use crate::dispatch::{answer_later, answer_now};
-use crate::peer::Peer;
+use crate::server::peer::Peer;
 use crate::state::Shared;
 
 /// Bytes read per `read` call; also the most unanswered request bytes buffered per connection.

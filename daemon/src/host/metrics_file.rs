@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Snapshot;
-use crate::notify;
+use crate::host::metrics::Snapshot;
+use crate::host::notify;
 use crate::state::Shared;
 
 /// How often the STATUS line is refreshed under systemd.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, Overrides};
-use crate::notify;
+use crate::host::notify;
 use crate::state::Shared;
 
 /// Reloads from the same sources the daemon started with. Returns the config now in force.
