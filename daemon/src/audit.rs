@@ -92,8 +92,9 @@ fn entry(
     }
 }
 
-/// An action's entry, awaiting the action's outcome.
-pub(crate) struct Pending {
+/// An action's entry, opened by [`begin`] before the action and closed with its outcome by
+/// [`OpenEntry::finish`].
+pub(crate) struct OpenEntry {
     /// Where a change's entry was written, before the change; `None` for a read, whose entry
     /// is written once it is done.
     key: Option<AuditKey>,
@@ -109,14 +110,14 @@ pub(crate) const ABANDONED: &str = "ABANDONED";
 /// Records that `peer` (with `admin_key`, if any) is about to do `op`.
 ///
 /// A change's entry is written now, as `pending`, so the change's own commit makes it durable
-/// too; a read's entry is written by [`Pending::finish`].
+/// too; a read's entry is written by [`OpenEntry::finish`].
 pub(crate) fn begin(
     store: &Store,
     at: UnixMillis,
     peer: Peer,
     admin_key: Option<Uuid>,
     op: &Op,
-) -> Result<Pending, StoreError> {
+) -> Result<OpenEntry, StoreError> {
     let record = entry(at, peer, admin_key, op, StoredOutcome::Pending);
     let key = if is_read_only(op) {
         None
@@ -130,14 +131,14 @@ pub(crate) fn begin(
             ..
         }
     );
-    Ok(Pending {
+    Ok(OpenEntry {
         key,
         record,
         abandoned,
     })
 }
 
-impl Pending {
+impl OpenEntry {
     /// Records the outcome. A failure here is logged, not returned: the action has already
     /// happened.
     pub fn finish(mut self, store: &Store, result: &Result<Reply, WireError>) {

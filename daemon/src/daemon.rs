@@ -16,7 +16,7 @@ use crate::config::{Config, Overrides};
 use crate::host::lock::{self, LockError};
 use crate::host::{metrics_file, notify, reload, signals};
 use crate::server::listener::{self, BindError, BoundSocket};
-use crate::state::Shared;
+use crate::state::DaemonState;
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::{checkpointer, server, sweeper};
 
@@ -90,7 +90,7 @@ pub(crate) async fn serve(
     config: Config,
     activated: Option<std::os::unix::net::UnixListener>,
     shutdown: CancellationToken,
-    started: Option<tokio::sync::oneshot::Sender<Arc<Shared>>>,
+    started: Option<tokio::sync::oneshot::Sender<Arc<DaemonState>>>,
 ) -> Result<(), DaemonError> {
     // Before the data dir is touched: a start that the socket refuses leaves nothing behind.
     if activated.is_none() {
@@ -115,7 +115,7 @@ pub(crate) async fn serve(
         Some(listener) => BoundSocket::activated(listener).map_err(DaemonError::Activation)?,
         None => listener::bind(&config.socket)?,
     };
-    let shared = Arc::new(Shared::new(
+    let shared = Arc::new(DaemonState::new(
         Arc::clone(&authority),
         &config,
         nix::unistd::geteuid().as_raw(),

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::audit;
-use crate::authority::{AdminContext, Change, Denied, Fault, Outcome, Pending};
+use crate::authority::{AdminContext, Change, Denied, Fault, Outcome, Uncommitted};
 use crate::backup::BackupError;
 use crate::host::log_limit::{self, Verdict};
 use crate::server::peer::Peer;
-use crate::state::Shared;
+use crate::state::DaemonState;
 
 /// Answers ping and verify, which never wait, on the spot; hands any other request back for
 /// [`answer_later`]. Verify is the hot path: answering it without building an async call's
@@ -31,7 +31,7 @@ use crate::state::Shared;
 /// # Errors
 /// The request itself, when it is not one of these.
 pub(crate) fn answer_now(
-    shared: &Shared,
+    shared: &DaemonState,
     peer: Peer,
     request: Request,
 ) -> Result<Response, Request> {
@@ -67,7 +67,11 @@ pub(crate) fn answer_now(
 
 /// Answers a request that may wait: a change (inline, awaiting its commit) or anything on
 /// the blocking pool. (Ping and verify are answered here too, but [`answer_now`] is quicker.)
-pub(crate) async fn answer_later(shared: &Arc<Shared>, peer: Peer, request: Request) -> Response {
+pub(crate) async fn answer_later(
+    shared: &Arc<DaemonState>,
+    peer: Peer,
+    request: Request,
+) -> Response {
     let request = match answer_now(shared, peer, request) {
         Ok(response) => return response,
         Err(request) => request,
@@ -95,7 +99,7 @@ pub(crate) async fn answer_later(shared: &Arc<Shared>, peer: Peer, request: Requ
 
 /// Logs a failure the operator should see, counts the request, and builds the response.
 fn finish(
-    shared: &Shared,
+    shared: &DaemonState,
     peer: Peer,
     id: u64,
     op_index: usize,
@@ -140,7 +144,7 @@ fn is_change(op: &Op) -> bool {
 
 /// Answers a request on the blocking pool.
 async fn on_blocking_pool(
-    shared: &Arc<Shared>,
+    shared: &Arc<DaemonState>,
     peer: Peer,
     admin_key: Option<keyward_protocol::Secret>,
     op: Op,
@@ -166,31 +170,31 @@ async fn on_blocking_pool(
 /// What an operation answered: at once, or once its change is durable.
 enum Answer {
     Now(Reply),
-    Durable(Pending<Reply>),
+    WhenDurable(Uncommitted<Reply>),
 }
 
 /// A request run up to its acknowledgment.
 struct Started {
     answer: Result<Answer, WireError>,
     /// The audit entry awaiting the outcome.
-    audit: Option<audit::Pending>,
+    audit: Option<audit::OpenEntry>,
 }
 
 impl Started {
     /// Blocks until the answer may be given.
-    fn wait(self, shared: &Shared) -> Result<Reply, WireError> {
+    fn wait(self, shared: &DaemonState) -> Result<Reply, WireError> {
         let result = self.answer.and_then(|answer| match answer {
             Answer::Now(reply) => Ok(reply),
-            Answer::Durable(pending) => pending.wait().map_err(fault),
+            Answer::WhenDurable(uncommitted) => uncommitted.wait().map_err(fault),
         });
         audited(self.audit, shared, result)
     }
 
     /// Resolves once the answer may be given, without blocking the thread.
-    async fn durable(self, shared: &Shared) -> Result<Reply, WireError> {
+    async fn durable(self, shared: &DaemonState) -> Result<Reply, WireError> {
         let result = match self.answer {
             Ok(Answer::Now(reply)) => Ok(reply),
-            Ok(Answer::Durable(pending)) => pending.durable().await.map_err(fault),
+            Ok(Answer::WhenDurable(uncommitted)) => uncommitted.durable().await.map_err(fault),
             Err(e) => Err(e),
         };
         audited(self.audit, shared, result)
@@ -198,8 +202,8 @@ impl Started {
 }
 
 fn audited(
-    audit: Option<audit::Pending>,
-    shared: &Shared,
+    audit: Option<audit::OpenEntry>,
+    shared: &DaemonState,
     result: Result<Reply, WireError>,
 ) -> Result<Reply, WireError> {
     if let Some(entry) = audit {
@@ -211,7 +215,7 @@ fn audited(
 /// Authorizes `op`, writes its audit entry and runs it, up to its acknowledgment. `change`
 /// is held for operations that change the store ([`is_change`]).
 fn start(
-    shared: &Shared,
+    shared: &DaemonState,
     change: Option<&Change<'_>>,
     peer: Peer,
     admin_key: Option<&keyward_protocol::Secret>,
@@ -251,7 +255,7 @@ fn start(
 /// Decides whether `peer` may send `op`: host admin from `SO_PEERCRED`, admin keys by lookup.
 /// Returns the admin key's context for operations that need one.
 fn authorize(
-    shared: &Shared,
+    shared: &DaemonState,
     peer: Peer,
     admin_key: Option<&keyward_protocol::Secret>,
     op: &Op,
@@ -300,7 +304,7 @@ fn authorize(
 
 /// Runs an authorized operation.
 fn execute(
-    shared: &Shared,
+    shared: &DaemonState,
     change: Option<&Change<'_>>,
     ctx: Option<AdminContext>,
     op: &Op,
@@ -317,7 +321,7 @@ fn execute(
     };
     let now = |reply| Ok(Answer::Now(reply));
     match op {
-        Op::AdminKeyCreate { label, env } => durable(
+        Op::AdminKeyCreate { label, env } => when_durable(
             change()?
                 .create_admin_key(label, *env)
                 .map(|r| r.map(|p| p.map(Reply::AdminKeyCreated))),
@@ -367,7 +371,7 @@ fn execute(
             label,
             max_sessions,
             scopes,
-        } => durable(
+        } => when_durable(
             change()?
                 .create_client(ctx(), label.as_deref(), *max_sessions, scopes)
                 .map(|r| r.map(|p| p.map(Reply::ClientCreated))),
@@ -380,17 +384,17 @@ fn execute(
             .list_clients(ctx())
             .map(Reply::Clients)
             .map_err(fault)?),
-        Op::ClientRevokeSessions { client_id } => durable(
+        Op::ClientRevokeSessions { client_id } => when_durable(
             change()?
                 .revoke_sessions(ctx(), *client_id)
                 .map(|r| r.map(|p| p.map(|count| Reply::RevokedCount { count }))),
         ),
-        Op::SessionIssue { client_id } => durable(
+        Op::SessionIssue { client_id } => when_durable(
             change()?
                 .issue_session(ctx(), *client_id)
                 .map(|r| r.map(|p| p.map(Reply::SessionIssued))),
         ),
-        Op::TestKeyCreate { client_id } => durable(
+        Op::TestKeyCreate { client_id } => when_durable(
             change()?
                 .create_test_key(ctx(), *client_id)
                 .map(|r| r.map(|p| p.map(Reply::TestKeyCreated))),
@@ -399,7 +403,7 @@ fn execute(
             name,
             scopes,
             expires_in_secs,
-        } => durable(
+        } => when_durable(
             change()?
                 .create_api_token(
                     ctx(),
@@ -431,7 +435,7 @@ fn backup_error(e: BackupError) -> WireError {
 /// Adds the daemon's in-memory counters to the store's counts.
 fn with_runtime_counters(
     mut stats: keyward_protocol::Stats,
-    shared: &Shared,
+    shared: &DaemonState,
 ) -> keyward_protocol::Stats {
     let m = shared.metrics.snapshot();
     stats.connections_open = m.connections_open;
@@ -453,7 +457,7 @@ fn with_runtime_counters(
 }
 
 /// Logs a failed verify at a bounded rate; a flood of bad tokens costs one line per window.
-fn note_bad_token(shared: &Shared, peer: Peer, code: ErrorCode) {
+fn note_bad_token(shared: &DaemonState, peer: Peer, code: ErrorCode) {
     if let Verdict::Log { suppressed } = shared.bad_token_log.check(Instant::now()) {
         tracing::info!(
             code = code.as_str(),
@@ -466,12 +470,12 @@ fn note_bad_token(shared: &Shared, peer: Peer, code: ErrorCode) {
     }
 }
 
-fn revoked(outcome: Outcome<Pending<uuid::Uuid>>) -> Result<Answer, WireError> {
-    durable(outcome.map(|r| r.map(|p| p.map(|id| Reply::Revoked { id }))))
+fn revoked(outcome: Outcome<Uncommitted<uuid::Uuid>>) -> Result<Answer, WireError> {
+    when_durable(outcome.map(|r| r.map(|p| p.map(|id| Reply::Revoked { id }))))
 }
 
-fn durable(outcome: Outcome<Pending<Reply>>) -> Result<Answer, WireError> {
-    flatten(outcome).map(Answer::Durable)
+fn when_durable(outcome: Outcome<Uncommitted<Reply>>) -> Result<Answer, WireError> {
+    flatten(outcome).map(Answer::WhenDurable)
 }
 
 fn flatten<T>(outcome: Result<Result<T, Denied>, Fault>) -> Result<T, WireError> {

@@ -1,4 +1,5 @@
-//! What every connection and background task shares, and the part of it a reload replaces.
+//! [`DaemonState`], what every connection and background task shares, and [`Settings`], the
+//! part of it a reload replaces.
 
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
@@ -40,9 +41,10 @@ impl Settings {
     }
 }
 
-/// Shared daemon state.
+/// The daemon's state that every connection and background task holds (behind an `Arc`):
+/// the authority, the settings in force, counters, log limits and connection slots.
 #[derive(Debug)]
-pub(crate) struct Shared {
+pub(crate) struct DaemonState {
     pub authority: Arc<Authority>,
     pub settings: ArcSwap<Settings>,
     pub daemon_uid: u32,
@@ -64,9 +66,9 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
 }
 
-impl Shared {
+impl DaemonState {
     pub fn new(authority: Arc<Authority>, config: &Config, daemon_uid: u32) -> Self {
-        Shared {
+        DaemonState {
             authority,
             settings: ArcSwap::from_pointee(Settings::from_config(config)),
             daemon_uid,
@@ -87,7 +89,7 @@ impl Shared {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
-    /// Whether [`Shared::stop`] was called.
+    /// Whether [`DaemonState::stop`] was called.
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }

@@ -22,7 +22,7 @@ use tokio::task::JoinError;
 use tokio_util::sync::CancellationToken;
 
 use crate::authority::{Authority, Fault, SweepReport};
-use crate::state::Shared;
+use crate::state::DaemonState;
 
 /// How long one turn of sweeping may hold the event loop: about what answering a handful of
 /// requests costs, so a request that became ready meanwhile waits at most this much longer.
@@ -44,7 +44,7 @@ enum SweepError {
 
 /// Runs sweeps until `shutdown` fires, re-reading the interval after each one so a reload
 /// takes effect from the next wait.
-pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+pub(crate) async fn run(shared: Arc<DaemonState>, shutdown: CancellationToken) {
     loop {
         let interval = shared.settings.load().sweep_interval;
         tokio::select! {

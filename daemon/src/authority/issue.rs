@@ -9,7 +9,7 @@ use keyward_protocol::{
 use uuid::Uuid;
 
 use super::{
-    allowed, expiry, refuse, AdminContext, Authority, Change, Denied, Fault, Outcome, Pending,
+    allowed, expiry, refuse, AdminContext, Authority, Change, Denied, Fault, Outcome, Uncommitted,
 };
 use crate::clock::millis;
 use crate::store::{session_id, CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
@@ -58,7 +58,7 @@ fn mint(kind: CredentialKind, env: Env) -> Result<Minted, Fault> {
 
 impl Change<'_> {
     /// Mints an admin key (host admins only; the caller checks that).
-    pub fn create_admin_key(&self, label: &str, env: Env) -> Outcome<Pending<AdminKeyCreated>> {
+    pub fn create_admin_key(&self, label: &str, env: Env) -> Outcome<Uncommitted<AdminKeyCreated>> {
         allowed!(check_name("the label", label));
         let minted = mint(CredentialKind::AdminKey, env)?;
         let record = CredentialRecord {
@@ -89,7 +89,7 @@ impl Change<'_> {
         label: Option<&str>,
         max_sessions: Option<u32>,
         scopes: &Scopes,
-    ) -> Outcome<Pending<ClientCreated>> {
+    ) -> Outcome<Uncommitted<ClientCreated>> {
         if let Some(label) = label {
             allowed!(check_name("the label", label));
         }
@@ -122,7 +122,7 @@ impl Change<'_> {
         &self,
         ctx: AdminContext,
         client_id: Uuid,
-    ) -> Outcome<Pending<SessionIssued>> {
+    ) -> Outcome<Uncommitted<SessionIssued>> {
         let issued = {
             let _guard = self.lock_writes();
             let client = allowed!(self.client_in(ctx, client_id)?);
@@ -148,7 +148,7 @@ impl Change<'_> {
         &self,
         ctx: AdminContext,
         client_id: Uuid,
-    ) -> Outcome<Pending<TestKeyCreated>> {
+    ) -> Outcome<Uncommitted<TestKeyCreated>> {
         let created = {
             let _guard = self.lock_writes();
             let client = allowed!(self.client_in(ctx, client_id)?);
@@ -192,7 +192,7 @@ impl Change<'_> {
         name: &str,
         scopes: &Scopes,
         expires_in: Option<std::time::Duration>,
-    ) -> Outcome<Pending<ApiTokenCreated>> {
+    ) -> Outcome<Uncommitted<ApiTokenCreated>> {
         allowed!(check_name("the name", name));
         allowed!(check_scopes(scopes));
         if expires_in.is_some_and(|d| d.is_zero()) {

@@ -6,10 +6,13 @@
 //! they report `Fault`s.
 //!
 //! Changes are made through a [`Change`], which holds snapshots off while it lives, and come
-//! back [`Pending`]: applied in memory, and acknowledged only once the group commit has made
-//! them durable ([`Pending::wait`] blocks for that, [`Pending::durable`] awaits it). Revocations delete the credential's record before anything else, so it stops
-//! verifying at once on every connection. Seat checks and the writes they guard run under one
-//! lock so concurrent issues cannot overfill a client.
+//! back [`Uncommitted`]: applied in memory, and acknowledged only once the group commit has
+//! made them durable ([`Uncommitted::wait`] blocks for that, [`Uncommitted::durable`] awaits
+//! it).
+//! Revocations delete the credential's record before anything else, so it stops verifying at
+//! once on every connection.
+//! Seat checks and the writes they guard run under one lock so concurrent issues cannot
+//! overfill a client.
 
 mod expiry;
 mod issue;
@@ -228,8 +231,8 @@ impl Deref for Change<'_> {
 
 impl Change<'_> {
     /// A change's result, to be acknowledged once everything written so far is durable.
-    fn durable<T>(&self, value: T) -> Outcome<Pending<T>> {
-        Ok(Ok(Pending {
+    fn durable<T>(&self, value: T) -> Outcome<Uncommitted<T>> {
+        Ok(Ok(Uncommitted {
             value,
             ticket: self.store.ticket(),
             store: self.store.clone(),
@@ -237,19 +240,20 @@ impl Change<'_> {
     }
 }
 
-/// A change applied in memory whose result may be acknowledged only once it is durable.
+/// A change applied in memory, not yet committed to disk: its result may be acknowledged only
+/// once the group commit has made it durable.
 #[must_use = "a change may be acknowledged only once it is durable"]
 #[derive(Debug)]
-pub struct Pending<T> {
+pub struct Uncommitted<T> {
     value: T,
     ticket: Ticket,
     store: Store,
 }
 
-impl<T> Pending<T> {
-    /// Applies `f` to the result, keeping it pending.
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Pending<U> {
-        Pending {
+impl<T> Uncommitted<T> {
+    /// Applies `f` to the result, keeping it uncommitted.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Uncommitted<U> {
+        Uncommitted {
             value: f(self.value),
             ticket: self.ticket,
             store: self.store,
@@ -268,7 +272,7 @@ impl<T> Pending<T> {
     /// Resolves once the change is durable, without blocking the thread.
     ///
     /// # Errors
-    /// As [`Pending::wait`].
+    /// As [`Uncommitted::wait`].
     pub async fn durable(self) -> Result<T, Fault> {
         self.store.durable(self.ticket).await?;
         Ok(self.value)
@@ -280,14 +284,14 @@ pub trait Acknowledge<T> {
     /// Waits until the outcome's change is durable.
     ///
     /// # Errors
-    /// As [`Pending::wait`].
+    /// As [`Uncommitted::wait`].
     fn acknowledged(self) -> Outcome<T>;
 }
 
-impl<T> Acknowledge<T> for Outcome<Pending<T>> {
+impl<T> Acknowledge<T> for Outcome<Uncommitted<T>> {
     fn acknowledged(self) -> Outcome<T> {
         match self {
-            Ok(Ok(pending)) => pending.wait().map(Ok),
+            Ok(Ok(uncommitted)) => uncommitted.wait().map(Ok),
             Ok(Err(denied)) => Ok(Err(denied)),
             Err(fault) => Err(fault),
         }

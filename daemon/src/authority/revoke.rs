@@ -6,7 +6,9 @@
 use keyward_protocol::Secret;
 use uuid::Uuid;
 
-use super::{allowed, refuse, AdminContext, Authority, Change, Denied, Fault, Outcome, Pending};
+use super::{
+    allowed, refuse, AdminContext, Authority, Change, Denied, Fault, Outcome, Uncommitted,
+};
 use crate::store::{Found, StoredKind};
 
 /// How often a removal is retried when a concurrent slide changed the record under it.
@@ -14,7 +16,7 @@ const REMOVE_ATTEMPTS: usize = 16;
 
 impl Change<'_> {
     /// Revokes the presented token (any kind but an admin key).
-    pub fn logout(&self, token: &Secret) -> Outcome<Pending<Uuid>> {
+    pub fn logout(&self, token: &Secret) -> Outcome<Uncommitted<Uuid>> {
         let (found, _) = allowed!(self.find_live(token, self.now())?);
         if found.record.kind == StoredKind::AdminKey {
             refuse!(Denied::Forbidden(
@@ -33,7 +35,7 @@ impl Change<'_> {
 
     /// Revokes a session, test key or API token by id, within the admin key's environment. An
     /// admin key's id is `NOT_FOUND`, as an unknown id is.
-    pub fn revoke(&self, ctx: AdminContext, id: Uuid) -> Outcome<Pending<Uuid>> {
+    pub fn revoke(&self, ctx: AdminContext, id: Uuid) -> Outcome<Uncommitted<Uuid>> {
         let Some(found) = self.store.credential_by_id(id)? else {
             refuse!(Denied::NotFound("credential"));
         };
@@ -49,7 +51,7 @@ impl Change<'_> {
 
     /// Revokes an admin key (host admins only; the caller checks that), and every record that
     /// claims its id under another hash.
-    pub fn revoke_admin_key(&self, id: Uuid) -> Outcome<Pending<Uuid>> {
+    pub fn revoke_admin_key(&self, id: Uuid) -> Outcome<Uncommitted<Uuid>> {
         match self.store.credential_by_id(id)? {
             Some(found) if found.record.kind == StoredKind::AdminKey => {
                 self.remove(found)?;
@@ -61,7 +63,7 @@ impl Change<'_> {
     }
 
     /// Revokes every session of a client; returns how many were still live.
-    pub fn revoke_sessions(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<Pending<u64>> {
+    pub fn revoke_sessions(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<Uncommitted<u64>> {
         let client = allowed!(self.client_in(ctx, client_id)?);
         let now = self.now();
         let mut revoked = 0;

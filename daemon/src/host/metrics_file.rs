@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::host::metrics::Snapshot;
 use crate::host::notify;
-use crate::state::Shared;
+use crate::state::DaemonState;
 
 /// How often the STATUS line is refreshed under systemd.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
@@ -111,7 +111,7 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Rewrites the metrics file every `metrics_interval` (if one is configured) and refreshes the
 /// STATUS line, until `shutdown` fires.
-pub(crate) async fn run(shared: Arc<Shared>, shutdown: CancellationToken) {
+pub(crate) async fn run(shared: Arc<DaemonState>, shutdown: CancellationToken) {
     let mut since_status = Duration::MAX;
     loop {
         let settings = shared.settings.load_full();

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use crate::config::{Config, Overrides};
 use crate::host::notify;
-use crate::state::Shared;
+use crate::state::DaemonState;
 
 /// Reloads from the same sources the daemon started with. Returns the config now in force.
-pub(crate) fn reload(shared: &Arc<Shared>, overrides: &Overrides, running: &Config) -> Config {
+pub(crate) fn reload(shared: &Arc<DaemonState>, overrides: &Overrides, running: &Config) -> Config {
     notify::reloading();
     let outcome = match Config::load(overrides) {
         Err(e) => {

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Limits;
 use crate::dispatch::{answer_later, answer_now};
 use crate::server::peer::Peer;
-use crate::state::Shared;
+use crate::state::DaemonState;
 
 /// Bytes read per `read` call; also the most unanswered request bytes buffered per connection.
 const READ_CHUNK: usize = 16 * 1024;
@@ -98,7 +98,7 @@ impl Connection {
     /// Serves the peer until it leaves, misbehaves, or `shutdown` fires between requests.
     pub async fn serve(
         mut self,
-        shared: Arc<Shared>,
+        shared: Arc<DaemonState>,
         shutdown: CancellationToken,
     ) -> Result<(), ConnectionError> {
         if !self.handshake().await? {

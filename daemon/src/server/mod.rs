@@ -30,7 +30,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::state::Shared;
+use crate::state::DaemonState;
 use connection::{Connection, ConnectionError};
 use peer::Peer;
 
@@ -39,7 +39,11 @@ use peer::Peer;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves `listener` until `shutdown` fires, then waits for in-flight requests to finish.
-pub(crate) async fn run(listener: &UnixListener, shared: Arc<Shared>, shutdown: CancellationToken) {
+pub(crate) async fn run(
+    listener: &UnixListener,
+    shared: Arc<DaemonState>,
+    shutdown: CancellationToken,
+) {
     let tracker = TaskTracker::new();
     loop {
         let permit = tokio::select! {
