@@ -4,8 +4,9 @@
 //! (`reload`), logging ([`logging`], `log_limit`), counters and the metrics file
 //! ([`metrics`], `metrics_file`), the allocator ([`memory`]) and the data dir's lock
 //! (`lock`).
-//! Nothing here knows the credential rules; the daemon's other parts call in, never the
-//! reverse, except that the watchdog and the metrics file read the shared state.
+//! Nothing here holds a credential rule.
+//! The daemon's state is read here only to report on it (the watchdog probes the store, the
+//! metrics file renders the counters) and changed only to put a reloaded config into force.
 
 pub(crate) mod lock;
 pub(crate) mod log_limit;

@@ -1,4 +1,7 @@
 //! Signal handling: SIGTERM and SIGINT start a graceful shutdown; SIGHUP reloads the config.
+//!
+//! The daemon's one place for signals, through `signal-hook`: nothing else in it installs a
+//! handler, and it does not use tokio's own signal support.
 
 use futures_util::StreamExt;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
