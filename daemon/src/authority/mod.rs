@@ -227,8 +227,9 @@ impl Deref for Change<'_> {
 }
 
 impl Change<'_> {
-    /// A change's result, to be acknowledged once everything written so far is durable.
-    fn durable<T>(&self, value: T) -> Outcome<Pending<T>> {
+    /// Wraps a change's result in a [`Pending`], to be acknowledged once everything written
+    /// so far is durable. Takes a ticket; does not wait.
+    fn once_durable<T>(&self, value: T) -> Outcome<Pending<T>> {
         Ok(Ok(Pending {
             value,
             ticket: self.store.ticket(),
