@@ -74,7 +74,7 @@ impl Change<'_> {
             scopes: Vec::new(),
         };
         self.store.insert_credential(&minted.hash, &record)?;
-        self.durable(AdminKeyCreated {
+        self.once_durable(AdminKeyCreated {
             id: record.id,
             label: label.to_owned(),
             env,
@@ -111,7 +111,7 @@ impl Change<'_> {
         };
         self.store.insert_principal(&client)?;
         let session = self.insert_session(&client)?;
-        self.durable(ClientCreated {
+        self.once_durable(ClientCreated {
             client_id: client.id,
             session,
         })
@@ -140,7 +140,7 @@ impl Change<'_> {
             }
             self.insert_session(&client)?
         };
-        self.durable(issued)
+        self.once_durable(issued)
     }
 
     /// Creates the client's test key. A client has at most one.
@@ -182,7 +182,7 @@ impl Change<'_> {
                 token: minted.token,
             }
         };
-        self.durable(created)
+        self.once_durable(created)
     }
 
     /// Creates an API token: a pseudo-user principal with scopes, and its one token.
@@ -224,7 +224,7 @@ impl Change<'_> {
         };
         self.store.insert_principal(&principal)?;
         self.store.insert_credential(&minted.hash, &record)?;
-        self.durable(ApiTokenCreated {
+        self.once_durable(ApiTokenCreated {
             id: record.id,
             principal_id: principal.id,
             token: minted.token,

@@ -230,8 +230,9 @@ impl Deref for Change<'_> {
 }
 
 impl Change<'_> {
-    /// A change's result, to be acknowledged once everything written so far is durable.
-    fn durable<T>(&self, value: T) -> Outcome<Uncommitted<T>> {
+    /// Wraps a change's result in an [`Uncommitted`], to be acknowledged once everything
+    /// written so far is durable. Takes a ticket; does not wait.
+    fn once_durable<T>(&self, value: T) -> Outcome<Uncommitted<T>> {
         Ok(Ok(Uncommitted {
             value,
             ticket: self.store.ticket(),

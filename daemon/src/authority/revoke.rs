@@ -30,7 +30,7 @@ impl Change<'_> {
                 "the credential is unknown or has been revoked"
             ));
         }
-        self.durable(id)
+        self.once_durable(id)
     }
 
     /// Revokes a session, test key or API token by id, within the admin key's environment. An
@@ -46,7 +46,7 @@ impl Change<'_> {
             refuse!(Denied::NotFound("credential"));
         }
         self.remove(found)?;
-        self.durable(id)
+        self.once_durable(id)
     }
 
     /// Revokes an admin key (host admins only; the caller checks that), and every record that
@@ -56,7 +56,7 @@ impl Change<'_> {
             Some(found) if found.record.kind == StoredKind::AdminKey => {
                 self.remove(found)?;
                 self.store.remove_claims_of(id)?;
-                self.durable(id)
+                self.once_durable(id)
             }
             _ => Ok(Err(Denied::NotFound("admin key"))),
         }
@@ -75,7 +75,7 @@ impl Change<'_> {
                 }
             }
         }
-        self.durable(revoked)
+        self.once_durable(revoked)
     }
 }
 

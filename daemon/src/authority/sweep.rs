@@ -80,7 +80,7 @@ impl Change<'_> {
             moved: 0,
         };
         loop {
-            let due = self.store.due(now, BATCH)?;
+            let due = self.store.expiry_entries_due(now, BATCH)?;
             let full = due.len() == BATCH;
             for (at, id) in due {
                 self.sweep_entry(at, id, now, &mut report)?;

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use uuid::Uuid;
 
-use crate::store::{self, PrincipalRecord, StoredKind};
+use crate::store::{self, PrincipalRecord, StoredKind, TreeId};
 
 /// What the check keeps of one credential record.
 struct Credential {
@@ -62,13 +62,14 @@ impl Consistency {
     }
 
     fn collect(&mut self, tree: u8, key: &[u8], value: &[u8]) -> Result<(), String> {
-        let name = store::TREES
-            .iter()
-            .find(|(id, _)| *id == tree)
-            .map_or("unknown", |(_, name)| name);
+        let id = TreeId::from_u8(tree);
+        let name = id.map_or("unknown", TreeId::name);
         let bad_key = || format!("a {name} key of {} bytes", key.len());
-        match tree {
-            1 => {
+        let Some(id) = id else {
+            return Err(format!("unknown tree {tree}"));
+        };
+        match id {
+            TreeId::Credentials => {
                 let hash: [u8; 32] = key.try_into().map_err(|_| bad_key())?;
                 let (record, _) = store::decode_credential(value)
                     .map_err(|e| format!("credential {}… does not decode: {e}", hex(&hash)))?;
@@ -95,14 +96,14 @@ impl Consistency {
                     ));
                 }
             }
-            2 => {
+            TreeId::CredentialIds => {
                 let id = id_of(key).ok_or_else(bad_key)?;
                 let hash: [u8; 32] = value
                     .try_into()
                     .map_err(|_| format!("credential_ids maps {id} to {} bytes", value.len()))?;
                 self.ids.push((id, hash));
             }
-            3 => {
+            TreeId::Principals => {
                 let id = id_of(key).ok_or_else(bad_key)?;
                 let record: PrincipalRecord = store::decode_record("principals", value)
                     .map_err(|e| format!("principal {id} does not decode: {e}"))?;
@@ -111,29 +112,28 @@ impl Consistency {
                 }
                 self.principals.insert(id, record.env);
             }
-            4 => {
+            TreeId::OwnerIndex => {
                 let (owner, id) = (key.len() == 32)
                     .then(|| Some((id_of(&key[..16])?, id_of(&key[16..])?)))
                     .flatten()
                     .ok_or_else(bad_key)?;
                 self.owners.push((owner, id));
             }
-            5 => {
+            TreeId::ExpiryIndex => {
                 let id = (key.len() == 24)
                     .then(|| id_of(&key[8..]))
                     .flatten()
                     .ok_or_else(bad_key)?;
                 self.expiring.push(id);
             }
-            6 => {}
-            7 => {
+            TreeId::Meta => {}
+            TreeId::Audit => {
                 if key.len() != 24 {
                     return Err(bad_key());
                 }
                 store::decode_audit(value)
                     .map_err(|e| format!("an audit entry does not decode: {e}"))?;
             }
-            other => return Err(format!("unknown tree {other}")),
         }
         Ok(())
     }
@@ -272,21 +272,25 @@ mod tests {
     fn inconsistencies_are_named() {
         let good = exported();
         check(&good).unwrap();
-        let without = |tree: u8| -> Entries {
+        let (credentials, ids) = (TreeId::Credentials as u8, TreeId::CredentialIds as u8);
+        let without = |tree: TreeId| -> Entries {
             let mut e = good.clone();
-            let at = e.iter().position(|(t, ..)| *t == tree).unwrap();
+            let at = e.iter().position(|(t, ..)| *t == tree as u8).unwrap();
             e.remove(at);
             e
         };
         let damage: [(Entries, &str); 6] = [
-            (without(2), "missing from credential_ids"),
-            (without(3), "has no owner"),
+            (
+                without(TreeId::CredentialIds),
+                "missing from credential_ids",
+            ),
+            (without(TreeId::Principals), "has no owner"),
             (
                 {
                     // The record `credential_ids` points at first.
                     let mut e = good.clone();
-                    let hash = e.iter().find(|(t, ..)| *t == 2).unwrap().2.clone();
-                    e.retain(|(t, k, _)| !(*t == 1 && *k == hash));
+                    let hash = e.iter().find(|(t, ..)| *t == ids).unwrap().2.clone();
+                    e.retain(|(t, k, _)| !(*t == credentials && *k == hash));
                     e
                 },
                 "which has no record",
@@ -294,8 +298,8 @@ mod tests {
             (
                 {
                     let mut e = good.clone();
-                    let first = e.iter().find(|(t, ..)| *t == 1).unwrap().clone();
-                    e.push((1, vec![9; 32], first.2));
+                    let first = e.iter().find(|(t, ..)| *t == credentials).unwrap().clone();
+                    e.push((credentials, vec![9; 32], first.2));
                     e
                 },
                 "two token hashes",
@@ -303,7 +307,11 @@ mod tests {
             (
                 {
                     let mut e = good.clone();
-                    e.push((4, [[7u8; 16], [8u8; 16]].concat(), Vec::new()));
+                    e.push((
+                        TreeId::OwnerIndex as u8,
+                        [[7u8; 16], [8u8; 16]].concat(),
+                        Vec::new(),
+                    ));
                     e
                 },
                 "owner_index files",
@@ -311,7 +319,7 @@ mod tests {
             (
                 {
                     let mut e = good.clone();
-                    let at = e.iter().position(|(t, ..)| *t == 1).unwrap();
+                    let at = e.iter().position(|(t, ..)| *t == credentials).unwrap();
                     e[at].2 = vec![2, 0xff];
                     e
                 },

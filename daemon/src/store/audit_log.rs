@@ -9,8 +9,9 @@
 //! the journal holds past that position.
 //!
 //! Files, in `audit/` in the data dir:
-//! - `<seq>.log` (16 hex digits): segments, oldest first. Records use the session journal's
-//!   framing (length, CRC-32, a tag, the 24-byte key, the entry). A later record for a key
+//! - `<seq>.log` (16 hex digits): segments, oldest first. Records use the framing the session
+//!   journal uses too ([`super::record_frame`]: length, CRC-32, a tag, the 24-byte key, the
+//!   entry). A later record for a key
 //!   replaces an earlier one: that is how an outcome replaces `pending`.
 //! - `state`: a side file holding that journal position and how much of the current segment is
 //!   synced. A current segment shorter than that is damage (the store refuses to start); a
@@ -23,6 +24,10 @@
 //! The queue of records waiting for the disk holds at most [`QUEUE_MAX_BYTES`]: while the disk
 //! is full it cannot grow without bound. Once it is full a new refused attempt is dropped, and a
 //! new entry of any other kind first drops the refused attempts queued; every drop is counted.
+//!
+//! [`AuditLog`] is the log itself. The `impl Store` below it is what the rest of the daemon
+//! calls (append, update, page, prune), and the recovery at open that copies back what the
+//! journal carried.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -34,10 +39,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::private_file::{self, Contents};
-use super::sessions::{decode_record, encode_audit, Decoded, Position};
+use super::record_frame::{self, encode_audit, Frame, Position, MAX_AUDIT_ENTRY};
 use super::side_file::{self, Recorded, SideFile};
 use super::spare_buffer::SpareBuffer;
-use super::{AuditKey, StoreError};
+use keyward_protocol::UnixMillis;
+use uuid::Uuid;
+
+use super::keys::{audit_key, expiry_key, AuditKey};
+use super::{records, AuditPriority, AuditRecord, Store, StoreError};
 
 /// The log's directory in the data dir.
 pub(crate) const DIR: &str = "audit";
@@ -175,18 +184,18 @@ fn scan(mut bytes: &[u8]) -> Scanned<'_> {
         torn: None,
     };
     loop {
-        match decode_record(bytes) {
-            Decoded::Audit { key, entry, len } => {
+        match record_frame::decode(bytes) {
+            Frame::Audit { key, entry, len } => {
                 out.records.push((*key, entry));
                 out.end += len;
                 bytes = &bytes[len..];
             }
-            Decoded::End => return out,
-            Decoded::Bad(why) => {
+            Frame::End => return out,
+            Frame::Bad(why) => {
                 out.torn = Some(why);
                 return out;
             }
-            Decoded::Record(..) => {
+            Frame::Other { .. } => {
                 out.torn = Some("a session record in the audit log");
                 return out;
             }
@@ -308,7 +317,7 @@ impl AuditLog {
         entry: &[u8],
         priority: Priority,
     ) -> Result<bool, StoreError> {
-        if entry.len() > super::sessions::MAX_AUDIT_ENTRY {
+        if entry.len() > MAX_AUDIT_ENTRY {
             return Err(StoreError::corrupt(
                 "audit",
                 format!("an entry of {} bytes", entry.len()),
@@ -599,10 +608,140 @@ impl AuditLog {
     }
 }
 
+/// The store's audit facade: what the rest of the daemon calls.
+impl Store {
+    /// Brings the audit log up to date at open: copies into it the entries an older layout
+    /// kept in sled, and the entries the journal carries past `carried_to` (what the log had
+    /// synced when the daemon stopped) that the log lacks, since a crash took them. Then syncs
+    /// the log, recording the journal's end, and only then lets sled drop its copies.
+    pub(super) fn recover_audit(&self, carried_to: Option<Position>) -> Result<(), StoreError> {
+        let moved = self.copy_sled_audit()?;
+        // With no record of its own, the log has synced nothing the journal carries: all of it
+        // is copied (none, in a data dir older than the journal's audit entries).
+        let from = carried_to.unwrap_or((0, 0));
+        let carried = self.inner.sessions.audits_from(from)?;
+        let mut restored = 0u64;
+        if !carried.is_empty() {
+            let present = self.inner.audit.recent_keys()?;
+            for (key, entry) in carried {
+                if !present.contains(&key) {
+                    self.inner.audit.restore(&key, &entry)?;
+                    restored += 1;
+                }
+            }
+        }
+        self.sync_audit()?;
+        self.clear_sled_audit(moved)?;
+        if restored > 0 {
+            tracing::info!(
+                restored,
+                "copied audit entries from the journal into the audit log"
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs the audit log, recording that every entry the journal carried so far
+    /// is safe in it. Returns the journal position recorded.
+    pub(super) fn sync_audit(&self) -> Result<Position, StoreError> {
+        // Read first: an entry goes into the log's queue before the journal's, so every
+        // carried entry before this position is queued in the log by now.
+        let carried_to = self.inner.sessions.position();
+        self.inner.audit.sync(carried_to)?;
+        Ok(carried_to)
+    }
+
+    /// Appends an audit entry; returns its key, for [`Store::update_audit`].
+    ///
+    /// The entry is queued in the audit log and then in the session journal, which carries it:
+    /// the next group commit makes it durable with whatever change it describes, without a
+    /// sled commit. Checkpoints write and sync the log in the background; at open, the
+    /// entries the journal carries past the log's last sync are copied back. A refused attempt
+    /// the log's full queue drops is not carried either (see [`AuditLog`]).
+    ///
+    /// # Errors
+    /// If the entry cannot be encoded.
+    pub(crate) fn append_audit(
+        &self,
+        record: &AuditRecord,
+        priority: AuditPriority,
+    ) -> Result<AuditKey, StoreError> {
+        let key = audit_key(record.at);
+        let bytes = records::encode_audit(record)?;
+        let queued = self.inner.audit.append(&key, &bytes, priority)?;
+        if queued || priority == AuditPriority::Action {
+            self.inner.sessions.append_audit(&key, &bytes);
+        }
+        Ok(key)
+    }
+
+    /// Replaces an audit entry (with its outcome, once known, or a larger count). Lazily
+    /// durable: the next checkpoint syncs it.
+    ///
+    /// # Errors
+    /// If the entry cannot be encoded.
+    pub(crate) fn update_audit(
+        &self,
+        key: &AuditKey,
+        record: &AuditRecord,
+        priority: AuditPriority,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .audit
+            .append(key, &records::encode_audit(record)?, priority)
+            .map(drop)
+    }
+
+    /// Audit entries dropped since the store opened because the log's queue was full.
+    pub(crate) fn audit_dropped(&self) -> u64 {
+        self.inner.audit.dropped()
+    }
+
+    /// The most recent `limit` audit entries at or after `since` and before the key `before`
+    /// that `select` keeps, oldest first, with their keys; and whether an older one is kept
+    /// too. `select` sees every version of an entry; see [`AuditLog::page`].
+    ///
+    /// # Errors
+    /// If the log cannot be read or holds a garbled entry.
+    pub(crate) fn audit_page(
+        &self,
+        since: UnixMillis,
+        before: Option<&AuditKey>,
+        limit: usize,
+        mut select: impl FnMut(&AuditRecord) -> bool,
+    ) -> Result<(Vec<(AuditKey, AuditRecord)>, bool), StoreError> {
+        self.inner.audit.page(
+            &expiry_key(since, Uuid::nil()),
+            before.unwrap_or(&[u8::MAX; 24]),
+            limit,
+            |bytes| {
+                let record = records::decode_audit(bytes)?;
+                Ok(select(&record).then_some(record))
+            },
+        )
+    }
+
+    /// Deletes audit entries older than `before`, and the oldest while the log holds more than
+    /// `max_bytes`, a segment at a time (see [`AuditLog`]); returns how many.
+    ///
+    /// # Errors
+    /// If a segment cannot be read or deleted.
+    pub(crate) fn prune_audit(
+        &self,
+        before: UnixMillis,
+        max_bytes: u64,
+    ) -> Result<u64, StoreError> {
+        self.inner
+            .audit
+            .prune(&expiry_key(before, Uuid::nil()), max_bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sessions::AUDIT_KEY;
+    use crate::store::record_frame::AUDIT_KEY;
+    use crate::store::StoredOutcome;
 
     fn key(at: u64, n: u8) -> AuditKey {
         let mut k = [n; AUDIT_KEY];
@@ -779,5 +918,111 @@ mod tests {
         assert_eq!((at(&page), more), (vec![2], false));
         let (page, more) = log.page(&key(5, 0), &all, 10, evens).unwrap();
         assert_eq!((at(&page), more), (vec![6, 8, 10], false));
+    }
+
+    fn audit_entry(at: UnixMillis) -> AuditRecord {
+        AuditRecord {
+            at,
+            uid: 0,
+            gid: 0,
+            pid: 1,
+            admin_key: None,
+            action: "session_issue".into(),
+            target: None,
+            outcome: StoredOutcome::Pending,
+            count: 1,
+        }
+    }
+
+    fn outcome_of(store: &Store) -> Vec<(UnixMillis, StoredOutcome)> {
+        store
+            .audit_page(0, None, 100, |_| true)
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|(_, r)| (r.at, r.outcome))
+            .collect()
+    }
+
+    /// Audit entries through crashes (simulated by dropping the store without a checkpoint:
+    /// the log's queue is lost, the journal is synced): an entry the journal made durable comes
+    /// back, once; an outcome synced by a checkpoint stays; one that was not reads `pending`;
+    /// a compaction carries what the log had not synced; and entries an older layout kept in
+    /// sled move into the log.
+    #[test]
+    fn audit_entries_through_crashes() {
+        use StoredOutcome::{Ok as Done, Pending};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .append_audit(&audit_entry(10), AuditPriority::Action)
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(outcome_of(&store), vec![(10, Pending)]);
+
+        let synced = store
+            .append_audit(&audit_entry(20), AuditPriority::Action)
+            .unwrap();
+        store.checkpoint().unwrap();
+        let mut done = audit_entry(20);
+        done.outcome = Done;
+        store
+            .update_audit(&synced, &done, AuditPriority::Action)
+            .unwrap();
+        store.checkpoint().unwrap();
+        let unsynced = store
+            .append_audit(&audit_entry(30), AuditPriority::Action)
+            .unwrap();
+        store.flush().unwrap();
+        let mut done = audit_entry(30);
+        done.outcome = Done;
+        store
+            .update_audit(&unsynced, &done, AuditPriority::Action)
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            outcome_of(&store),
+            vec![(10, Pending), (20, Done), (30, Pending)]
+        );
+
+        store
+            .append_audit(&audit_entry(40), AuditPriority::Action)
+            .unwrap();
+        store.compact_sessions().unwrap();
+        store
+            .append_audit(&audit_entry(50), AuditPriority::Action)
+            .unwrap();
+        store.flush().unwrap();
+        let mut legacy = audit_entry(5);
+        legacy.outcome = Done;
+        let legacy_key = expiry_key(5, Uuid::new_v4());
+        store
+            .write_sled(|e| {
+                e.audit
+                    .insert(legacy_key, records::encode_audit(&legacy)?)?;
+                Ok(())
+            })
+            .unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            outcome_of(&store),
+            vec![
+                (5, Done),
+                (10, Pending),
+                (20, Done),
+                (30, Pending),
+                (40, Pending),
+                (50, Pending)
+            ]
+        );
+        assert!(store.engine().unwrap().audit.is_empty());
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(outcome_of(&store).len(), 6, "nothing is copied twice");
     }
 }

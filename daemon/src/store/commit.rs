@@ -190,7 +190,6 @@ impl Committer {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::Duration;
 
     fn flusher(
         committer: &Arc<Committer>,
@@ -200,41 +199,50 @@ mod tests {
         std::thread::spawn(move || committer.run(|| Some(flush())))
     }
 
-    /// Many concurrent writers are served by fewer flushes, and each returns only after a
-    /// flush that began after it took its ticket.
+    /// Tickets taken while a flush runs are all covered by the one next flush, and none is
+    /// acknowledged before that flush ends: each flush is held until the test releases it, and
+    /// eight tickets are taken while the first one is held.
     #[test]
     fn flushes_are_shared() {
+        const TICKETS: usize = 8;
         let committer = Arc::new(Committer::default());
         let flushes = Arc::new(AtomicU64::new(0));
+        let (started, flush_started) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
         let counted = Arc::clone(&flushes);
         let flusher = flusher(&committer, move || {
-            std::thread::sleep(Duration::from_micros(200));
+            // Once the test has stopped holding flushes, both ends are gone and nothing waits.
+            let _ = started.send(());
+            let _ = released.recv();
             counted.fetch_add(1, Ordering::SeqCst);
             Ok(())
         });
-        let writers: Vec<_> = (0..8)
-            .map(|_| {
-                let committer = Arc::clone(&committer);
-                let flushes = Arc::clone(&flushes);
-                std::thread::spawn(move || {
-                    for _ in 0..100 {
-                        let before = flushes.load(Ordering::SeqCst);
-                        committer.wait(committer.ticket()).unwrap();
-                        assert!(
-                            flushes.load(Ordering::SeqCst) > before,
-                            "returned before a flush"
-                        );
-                    }
-                })
-            })
-            .collect();
-        for w in writers {
-            w.join().unwrap();
+        let first = committer.ticket();
+        let first_waiter = {
+            let committer = Arc::clone(&committer);
+            std::thread::spawn(move || committer.wait(first).unwrap())
+        };
+        flush_started.recv().unwrap();
+        let tickets: Vec<Ticket> = (0..TICKETS).map(|_| committer.ticket()).collect();
+        release.send(()).unwrap();
+        first_waiter.join().unwrap();
+        flush_started.recv().unwrap();
+        for &ticket in &tickets {
+            let outcome = Committer::outcome(&committer.lock(), ticket);
+            assert!(outcome.is_none(), "acknowledged before its flush ended");
+        }
+        release.send(()).unwrap();
+        drop((release, flush_started));
+        for ticket in tickets {
+            committer.wait(ticket).unwrap();
         }
         committer.stop();
         flusher.join().unwrap();
         let n = flushes.load(Ordering::SeqCst);
-        assert!(n <= 800, "{n} flushes");
+        assert_eq!(
+            n, 2,
+            "{TICKETS} tickets taken during the first flush took {n} flushes"
+        );
     }
 
     /// A failed flush fails the tickets it covered, and the next ticket is flushed again.

@@ -7,8 +7,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
+use super::backup::TreeId;
 use super::generation::GenerationFile;
-use super::{hash_from, read_u64, records, Found, StoreError, StoreOptions, GENERATION};
+use super::keys::{hash_from, read_u64, GENERATION};
+use super::{records, Found, StoreError, StoreOptions};
 
 /// An open database. Replaced wholesale when the store reopens after a write failure.
 pub(crate) struct Engine {
@@ -72,18 +74,17 @@ impl Engine {
         self.side.record(next)
     }
 
-    /// A tree by its id in backups ([`super::TREES`]).
-    pub fn tree(&self, id: u8) -> Option<&sled::Tree> {
-        Some(match id {
-            1 => &self.credentials,
-            2 => &self.credential_ids,
-            3 => &self.principals,
-            4 => &self.owner_index,
-            5 => &self.expiry_index,
-            6 => &self.meta,
-            7 => &self.audit,
-            _ => return None,
-        })
+    /// A tree by the id backups store it under.
+    pub fn tree(&self, id: TreeId) -> &sled::Tree {
+        match id {
+            TreeId::Credentials => &self.credentials,
+            TreeId::CredentialIds => &self.credential_ids,
+            TreeId::Principals => &self.principals,
+            TreeId::OwnerIndex => &self.owner_index,
+            TreeId::ExpiryIndex => &self.expiry_index,
+            TreeId::Meta => &self.meta,
+            TreeId::Audit => &self.audit,
+        }
     }
 
     /// The credential whose token hashes to `hash`.

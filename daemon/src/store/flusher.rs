@@ -6,29 +6,28 @@
 //! The strong handle is let go before a flush is reported, so a writer that saw its change
 //! acknowledged and then dropped the store can reopen the data dir straight away.
 
-use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::sync::{Arc, Weak};
 
 use super::commit::Committer;
-use super::{Shared, Store, StoreError};
+use super::{Store, StoreError, StoreInner};
 
-/// Starts the flusher (and its helper) for the store behind `shared`.
+/// Starts the flusher (and its helper) for the store behind `inner`.
 ///
 /// # Errors
 /// If a thread cannot be started.
-pub(super) fn spawn(committer: Arc<Committer>, shared: Weak<Shared>) -> std::io::Result<()> {
+pub(super) fn spawn(committer: Arc<Committer>, inner: Weak<StoreInner>) -> std::io::Result<()> {
     let (to_helper, jobs) = mpsc::channel::<()>();
     let (done, from_helper) = mpsc::channel::<Option<Result<(), StoreError>>>();
-    let helper_shared = Weak::clone(&shared);
+    let helper_inner = Weak::clone(&inner);
     std::thread::Builder::new()
         .name("keyward-sled-commit".into())
         .spawn(move || {
             // Ends when the flusher drops its sender.
             for () in jobs {
-                let result = helper_shared
+                let result = helper_inner
                     .upgrade()
-                    .map(|shared| Store { shared }.commit_sled());
+                    .map(|inner| Store { inner }.commit_sled());
                 if done.send(result).is_err() {
                     return;
                 }
@@ -39,14 +38,14 @@ pub(super) fn spawn(committer: Arc<Committer>, shared: Weak<Shared>) -> std::io:
         .spawn(move || {
             committer.run(|| {
                 let store = Store {
-                    shared: shared.upgrade()?,
+                    inner: inner.upgrade()?,
                 };
                 // sled is committed only if it was written to; in parallel with the journal.
-                let sled_dirty = store.shared.sled_dirty.load(Ordering::Acquire);
+                let sled_dirty = store.inner.sled.is_dirty();
                 if sled_dirty && to_helper.send(()).is_err() {
                     return Some(Err(helper_gone()));
                 }
-                let journal = store.shared.sessions.write(true);
+                let journal = store.inner.sessions.write_queued(true);
                 drop(store);
                 let sled = if sled_dirty {
                     from_helper

@@ -1,39 +1,29 @@
-//! The session journal's record format: one change to one session, or one audit entry, as it
-//! sits on disk.
+//! The session journal's records: one change to one session, as it sits on disk.
 //!
-//! Every record is `length: u32 LE ‖ crc32(body): u32 LE ‖ body`, and every body starts with a
-//! tag byte:
+//! Records are framed by [`crate::store::record_frame`] (length, CRC, tag); the bodies here are:
 //!
 //! | tag | change | body after the tag |
 //! |---|---|---|
 //! | 1 | issue | token hash (32) ‖ id (16) ‖ owner (16) ‖ flags (1) ‖ created, expires, max expires (3 × i64 LE) |
 //! | 2 | slide | id (16) ‖ expires (i64 LE) ‖ last use (i64 LE) |
 //! | 3 | end | id (16) |
-//! | 4 | audit entry | key (24) ‖ the entry as sled stores it (at most 4 KiB) |
 //!
 //! Flags: bit 0 is the environment (1 live, 0 test); bit 1 marks an id that is *not* derived
 //! from the hash (a session from an older layout), so replay never has to hash to find out.
-//! A length of zero ends the written part of a file. The session records are fixed-width on
-//! purpose: replaying a million sessions at start-up must cost little more than reading them.
+//! The session records are fixed-width on purpose: replaying a million sessions at start-up
+//! must cost little more than reading them.
 //!
-//! Audit entries ride in the journal so that the commit which makes a change durable makes its
-//! entry durable too, without a sled commit (see `crate::store::audit_carried`); session replay
-//! skips them.
+//! The journal also carries audit entries (tag 4), so that the commit which makes a change
+//! durable makes its entry durable too, until the audit log has synced it (see
+//! [`crate::store::Store::append_audit`]); session replay skips them.
 
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use uuid::Uuid;
 
+use crate::store::record_frame::{self, Frame, AUDIT_KEY, FRAME, MAX_BODY};
 use crate::store::records::StoredEnv;
 
-/// Bytes in front of every body: its length and CRC.
-pub(super) const FRAME: usize = 8;
-/// The longest body this build writes; anything longer is damage, not a record.
-const MAX_BODY: usize = 1 + AUDIT_KEY + MAX_AUDIT_ENTRY;
-/// Bytes of an audit entry's key.
-pub(crate) const AUDIT_KEY: usize = 24;
-/// The longest audit entry the journal carries.
-pub(crate) const MAX_AUDIT_ENTRY: usize = 4096;
 const ISSUE_BODY: usize = 1 + 32 + 16 + 16 + 1 + 3 * 8;
 const SLIDE_BODY: usize = 1 + 16 + 2 * 8;
 const END_BODY: usize = 1 + 16;
@@ -41,7 +31,6 @@ const END_BODY: usize = 1 + 16;
 const ISSUE: u8 = 1;
 const SLIDE: u8 = 2;
 const END: u8 = 3;
-const AUDIT: u8 = 4;
 
 /// A session as the journal records it at issue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +81,7 @@ pub(crate) enum Decoded<'a> {
 impl Change {
     /// Appends the framed record to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let start = out.len();
-        out.extend_from_slice(&[0; FRAME]);
+        let start = record_frame::begin(out);
         match self {
             Change::Issue(s) => {
                 out.push(ISSUE);
@@ -124,29 +112,8 @@ impl Change {
                 out.extend_from_slice(id.as_bytes());
             }
         }
-        let body_len = out.len() - start - FRAME;
-        let crc = crc32fast::hash(&out[start + FRAME..]);
-        let len = u32::try_from(body_len).expect("bodies are tiny");
-        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-        out[start + 4..start + FRAME].copy_from_slice(&crc.to_le_bytes());
+        record_frame::seal(out, start);
     }
-}
-
-/// Appends the framed audit entry `entry` under `key` to `out`.
-///
-/// # Panics
-/// If `entry` is longer than [`MAX_AUDIT_ENTRY`]; callers check.
-pub(crate) fn encode_audit(key: &[u8; AUDIT_KEY], entry: &[u8], out: &mut Vec<u8>) {
-    assert!(entry.len() <= MAX_AUDIT_ENTRY, "audit entry too long");
-    let start = out.len();
-    out.extend_from_slice(&[0; FRAME]);
-    out.push(AUDIT);
-    out.extend_from_slice(key);
-    out.extend_from_slice(entry);
-    let body_len = u32::try_from(out.len() - start - FRAME).expect("bounded above");
-    let crc = crc32fast::hash(&out[start + FRAME..]);
-    out[start..start + 4].copy_from_slice(&body_len.to_le_bytes());
-    out[start + 4..start + FRAME].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// How many records in `buf` are issue records, judged by their lengths and tags alone (no
@@ -167,39 +134,14 @@ pub(super) fn count_issues(mut buf: &[u8]) -> usize {
 
 /// Decodes the record at the start of `buf`.
 pub(crate) fn decode(buf: &[u8]) -> Decoded<'_> {
-    if buf.len() < 4 {
-        return if buf.iter().all(|&b| b == 0) {
-            Decoded::End
-        } else {
-            Decoded::Bad("a record header is cut short")
-        };
-    }
-    let len = u32::from_le_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
-    if len == 0 {
-        return Decoded::End;
-    }
-    if len > MAX_BODY {
-        return Decoded::Bad("a record length is out of range");
-    }
-    let Some(framed) = buf.get(..FRAME + len) else {
-        return Decoded::Bad("a record is cut short");
-    };
-    let crc = u32::from_le_bytes(framed[4..FRAME].try_into().expect("4 bytes"));
-    let body = &framed[FRAME..];
-    if crc32fast::hash(body) != crc {
-        return Decoded::Bad("a record fails its checksum");
-    }
-    if body[0] == AUDIT && body.len() > AUDIT_KEY {
-        let (key, entry) = body[1..].split_at(AUDIT_KEY);
-        return Decoded::Audit {
-            key: key.try_into().expect("split at the key's length"),
-            entry,
-            len: FRAME + len,
-        };
-    }
-    match parse(body) {
-        Some(change) => Decoded::Record(change, FRAME + len),
-        None => Decoded::Bad("a record has an unknown shape"),
+    match record_frame::decode(buf) {
+        Frame::Audit { key, entry, len } => Decoded::Audit { key, entry, len },
+        Frame::Other { body, len } => match parse(body) {
+            Some(change) => Decoded::Record(change, len),
+            None => Decoded::Bad("a record has an unknown shape"),
+        },
+        Frame::End => Decoded::End,
+        Frame::Bad(why) => Decoded::Bad(why),
     }
 }
 
@@ -242,6 +184,7 @@ fn parse(body: &[u8]) -> Option<Change> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::record_frame::encode_audit;
 
     fn samples() -> Vec<Change> {
         vec![

@@ -6,7 +6,7 @@
 //! - `sessions.state`: a side file holding the epoch and the length known durable.
 //!
 //! Changes are appended to an in-memory buffer under the same lock that applies them to the
-//! table, so the journal's order is the table's order. [`Journal::write`] moves the buffer to
+//! table, so the journal's order is the table's order. [`Journal::write_queued`] moves the buffer to
 //! the file; with `sync` it also `fdatasync`s the file and then records the durable length in
 //! the state file. At start-up a shorter journal than the state file records means
 //! acknowledged changes (perhaps revocations) are missing: the store refuses to start. A torn
@@ -15,8 +15,8 @@
 //! Compaction writes every live session to a new file with the next epoch, syncs it, and
 //! renames it over the old one. The buffer is emptied when compaction starts: everything in it
 //! is already in the table the snapshot reads, and replaying a change twice is harmless. Audit
-//! entries are not in the table: those past the point the caller names (the last one sled has
-//! made durable) are carried over into the new file.
+//! entries are not in the table: those past the point the caller names (the last one the audit
+//! log has synced) are carried over into the new file.
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -24,8 +24,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use super::change::{self, Change, Decoded, AUDIT_KEY};
+use super::change::{self, Change, Decoded};
 use crate::store::private_file::{self, Contents};
+use crate::store::record_frame::{self, Position, AUDIT_KEY};
 use crate::store::side_file::{self, Recorded, SideFile};
 use crate::store::spare_buffer::SpareBuffer;
 use crate::store::StoreError;
@@ -83,9 +84,6 @@ struct Queue {
     /// ...and the offset in it where they start.
     base: u64,
 }
-
-/// A place in the journal: an epoch and a byte offset in that epoch's file.
-pub(crate) type Position = (u64, u64);
 
 /// An audit entry read back from the journal: its key and its bytes.
 pub(crate) type CarriedAudit = ([u8; AUDIT_KEY], Vec<u8>);
@@ -245,9 +243,9 @@ impl Journal {
         applied
     }
 
-    /// Queues an audit entry (at most [`change::MAX_AUDIT_ENTRY`] bytes).
+    /// Queues an audit entry (at most [`record_frame::MAX_AUDIT_ENTRY`] bytes).
     pub fn append_audit(&self, key: &[u8; AUDIT_KEY], entry: &[u8]) {
-        change::encode_audit(key, entry, &mut lock(&self.pending).bytes);
+        record_frame::encode_audit(key, entry, &mut lock(&self.pending).bytes);
     }
 
     /// Where the next queued record will go.
@@ -280,7 +278,7 @@ impl Journal {
     ///
     /// # Errors
     /// If a write fails. The changes stay queued and the next call writes them again.
-    pub fn write(&self, sync: bool) -> Result<(), StoreError> {
+    pub fn write_queued(&self, sync: bool) -> Result<(), StoreError> {
         let mut open = lock(&self.open);
         let bytes = {
             let mut pending = lock(&self.pending);
@@ -317,7 +315,7 @@ impl Journal {
     /// # Errors
     /// If the write or the sync fails.
     pub fn write_and_sync(&self) -> Result<(), StoreError> {
-        self.write(false)?;
+        self.write_queued(false)?;
         let mut open = lock(&self.open);
         if open.synced < open.len {
             open.file.sync_data().map_err(StoreError::Io)?;
@@ -362,7 +360,7 @@ impl Journal {
                 Ok(())
             })?;
             for (key, entry) in &carried {
-                change::encode_audit(key, entry, &mut buf);
+                record_frame::encode_audit(key, entry, &mut buf);
             }
             file.write_all_at(&buf, at)
         });
@@ -466,7 +464,7 @@ impl Drop for Journal {
     /// Writes and syncs what is queued, as sled does when it is dropped: a clean shutdown
     /// loses nothing.
     fn drop(&mut self) {
-        if let Err(e) = self.write(true) {
+        if let Err(e) = self.write_queued(true) {
             tracing::error!(error = %e, "writing the session journal at close failed");
             return;
         }
@@ -617,14 +615,14 @@ mod tests {
             j.append(&end(n), || true);
         }
         j.append(&end(9), || false);
-        j.write(true).unwrap();
+        j.write_queued(true).unwrap();
         drop(j);
         let (j, seen) = replay(dir.path()).unwrap();
         assert_eq!(seen, vec![end(0), end(1), end(2)]);
         j.append(&end(3), || true);
         j.compact(j.position(), |put| put(&end(7))).unwrap();
         j.append(&end(8), || true);
-        j.write(true).unwrap();
+        j.write_queued(true).unwrap();
         drop(j);
         let (_, seen) = replay(dir.path()).unwrap();
         assert_eq!(seen, vec![end(7), end(8)]);
@@ -639,10 +637,10 @@ mod tests {
         let (one, two, three) = (audit(1), audit(2), audit(3));
         j.append_audit(&one.0, &one.1);
         j.append(&end(1), || true);
-        j.write(true).unwrap();
+        j.write_queued(true).unwrap();
         let mark = j.position();
         j.append_audit(&two.0, &two.1);
-        j.write(false).unwrap();
+        j.write_queued(false).unwrap();
         j.append_audit(&three.0, &three.1);
         assert_eq!(
             j.audits_from((0, 0)).unwrap(),
@@ -669,9 +667,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (j, _) = replay(dir.path()).unwrap();
         j.append(&end(1), || true);
-        j.write(true).unwrap();
+        j.write_queued(true).unwrap();
         j.append(&end(2), || true);
-        j.write(false).unwrap();
+        j.write_queued(false).unwrap();
         let (_, len) = j.position();
         // A crash: no sync at close.
         std::mem::forget(j);
@@ -704,7 +702,7 @@ mod tests {
         let j = Journal::open(dir.path(), false, |r| r.changes().ended()).unwrap();
         let empty = recorded();
         j.append(&end(1), || true);
-        j.write(true).unwrap();
+        j.write_queued(true).unwrap();
         assert_eq!(recorded(), empty);
         j.write_and_sync().unwrap();
         assert!(recorded() > empty);
@@ -716,7 +714,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (j, _) = replay(dir.path()).unwrap();
         j.append(&end(1), || true);
-        j.write(true).unwrap();
+        j.write_queued(true).unwrap();
         let old = std::fs::read(dir.path().join(JOURNAL)).unwrap();
         j.compact(j.position(), |_| Ok(())).unwrap();
         drop(j);

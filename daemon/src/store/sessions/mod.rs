@@ -9,9 +9,10 @@
 //! log) stays in sled.
 //!
 //! Durability matches sled's side of the store: changes queue in the journal and
-//! [`Sessions::write`] with `sync` makes them durable; [`crate::store::Store::flush`] does
+//! [`Sessions::write_queued`] with `sync` makes them durable; [`crate::store::Store::flush`] does
 //! both stores at once before anything is acknowledged. The journal also carries audit
-//! entries until sled has made them durable (see [`Sessions::append_audit`]).
+//! entries until the audit log has synced them in its own files (see
+//! [`Sessions::append_audit`]).
 
 mod change;
 mod journal;
@@ -19,13 +20,10 @@ mod table;
 
 pub(crate) use table::session_id;
 
-pub(crate) use change::{
-    decode as decode_record, encode_audit, Decoded, AUDIT_KEY, MAX_AUDIT_ENTRY,
-};
 use change::{Change, Issued};
 use dashmap::DashMap;
 use journal::Journal;
-pub(crate) use journal::{CarriedAudit, Position, JOURNAL, STATE as JOURNAL_STATE};
+pub(crate) use journal::{CarriedAudit, JOURNAL, STATE as JOURNAL_STATE};
 use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use std::path::Path;
@@ -34,6 +32,7 @@ pub(crate) use table::OwnerScopes;
 use table::{Session, Table};
 use uuid::Uuid;
 
+use super::record_frame::{Position, AUDIT_KEY};
 use super::records::{CredentialRecord, StoredKind, StoredLevel};
 use super::StoreError;
 
@@ -162,7 +161,7 @@ impl Sessions {
         self.table.get(id).map(|s| (s.hash, record_of(id, &s)))
     }
 
-    /// Adds a session (queued; see [`Sessions::write`]).
+    /// Adds a session (queued; see [`Sessions::write_queued`]).
     pub fn insert(&self, hash: &TokenHash, record: &CredentialRecord) {
         let (Some(expires_at), Some(max_expires_at)) = (record.expires_at, record.max_expires_at)
         else {
@@ -275,8 +274,8 @@ impl Sessions {
     ///
     /// # Errors
     /// If the write fails; the changes stay queued.
-    pub fn write(&self, sync: bool) -> Result<(), StoreError> {
-        self.journal.write(sync)
+    pub fn write_queued(&self, sync: bool) -> Result<(), StoreError> {
+        self.journal.write_queued(sync)
     }
 
     /// Writes queued changes to the journal and syncs it (the background writer's call).
@@ -287,7 +286,7 @@ impl Sessions {
         self.journal.write_and_sync()
     }
 
-    /// Queues an audit entry (at most [`MAX_AUDIT_ENTRY`] bytes), to be durable with the
+    /// Queues an audit entry (at most [`super::record_frame::MAX_AUDIT_ENTRY`] bytes), to be durable with the
     /// next sync.
     pub fn append_audit(&self, key: &[u8; AUDIT_KEY], entry: &[u8]) {
         self.journal.append_audit(key, entry);
@@ -444,7 +443,7 @@ mod tests {
         assert!(s.remove(&r2));
         assert!(!s.remove(&r2), "already gone");
         assert_eq!(s.sweep(&s.expired(20), 20), 1);
-        s.write(true).unwrap();
+        s.write_queued(true).unwrap();
         drop(s);
         for round in 0..2 {
             let s = open(dir.path());

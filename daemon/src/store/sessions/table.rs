@@ -423,13 +423,14 @@ impl Table {
     fn scan(&self, mut f: impl FnMut(&Uuid, &Stored)) {
         for shard in self.sessions.shards() {
             let table = shard.read();
-            // SAFETY: the read guard keeps the table alive and unchanged while the iterator and
-            // the references it yields are used; none of them leaves this block.
-            unsafe {
-                for bucket in table.iter() {
-                    let (id, stored) = bucket.as_ref();
-                    f(id, stored.get());
-                }
+            // SAFETY: the read guard `table` keeps the table alive and unchanged for as long
+            // as the iterator and its buckets are used, which is this loop.
+            for bucket in unsafe { table.iter() } {
+                // SAFETY: the bucket comes from the iterator above, under the same read guard,
+                // so it points at a live entry nobody changes meanwhile. `f` borrows the
+                // references only for one call (its signature lets none of them escape).
+                let (id, stored) = unsafe { bucket.as_ref() };
+                f(id, stored.get());
             }
         }
     }
