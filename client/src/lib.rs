@@ -20,6 +20,8 @@
 //! ```
 
 pub mod blocking;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod client;
 mod error;
 mod trust;
