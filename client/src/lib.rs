@@ -19,6 +19,8 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod blocking;
 #[cfg(feature = "cli")]
 pub mod cli;

@@ -4,6 +4,8 @@
 //! Both come from the binaries' own clap definitions, `keywardd::args::Args` and
 //! `keyward_client::cli::Cli`, so a page can never describe a flag the parser does not have.
 
+#![forbid(unsafe_code)]
+
 mod render;
 
 use clap::Parser;

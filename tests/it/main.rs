@@ -1,5 +1,8 @@
 //! Integration tests: each starts the real `keywardd` on a temporary socket and data dir.
 
+// Unsafe code is denied outside the daemon; `slots` allows its one raw system call.
+#![deny(unsafe_code)]
+
 pub mod access;
 mod audit;
 mod audit_flood;

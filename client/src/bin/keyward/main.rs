@@ -11,6 +11,8 @@
 //! - [`output`]: where things are printed; [`json`] and [`human`]: what is printed;
 //!   [`when`]: times and spans.
 
+#![forbid(unsafe_code)]
+
 mod backup;
 mod completions;
 mod failure;
