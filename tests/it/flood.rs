@@ -2,8 +2,7 @@
 //! read, and floods of bad tokens. The daemon must hold its limits, keep serving others, and not
 //! leak descriptors or memory.
 
-use crate::access::{require_root, NOBODY};
-use crate::support::{wait_for, Daemon};
+use crate::support::{require_root, wait_for, Daemon, NOBODY};
 use bytes::BytesMut;
 use keyward_protocol::frame::{self, read_message};
 use keyward_protocol::{ErrorCode, Hello, HelloReply, Op, Request, Requirements, Response, Secret};

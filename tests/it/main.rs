@@ -3,12 +3,13 @@
 // Unsafe code is denied outside the daemon; `slots` allows its one raw system call.
 #![deny(unsafe_code)]
 
-pub mod access;
+mod access;
 mod audit;
 mod audit_flood;
 mod backup;
 mod buffers;
 mod cli;
+mod cli_json;
 mod client_api;
 mod clock_jump;
 mod config_bounds;

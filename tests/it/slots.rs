@@ -1,8 +1,7 @@
 //! Connection slots against the real daemon: two non-admin uids holding every connection their
 //! share allows leave root a way in, through the slots reserved for host admins.
 
-use crate::access::{require_root, NOBODY};
-use crate::support::{wait_for, Daemon};
+use crate::support::{require_root, wait_for, Daemon, NOBODY};
 use bytes::BytesMut;
 use keyward_protocol::frame::{self, read_message};
 use keyward_protocol::{ErrorCode, Hello, HelloReply};
