@@ -1,6 +1,8 @@
 //! Micro-benchmarks of framing: encoding and decoding a Verify request and a Verified response
 //! with `keyward_protocol::frame`, as the client and the daemon do for every verify.
 
+#![forbid(unsafe_code)]
+
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keyward_protocol::frame::{self, read_message, write_message};

@@ -1,6 +1,8 @@
 //! Micro-benchmarks of the token work a verify does before any lookup: parsing (prefix, length,
 //! alphabet, checksum) and the SHA-256 that keys the store.
 
+#![forbid(unsafe_code)]
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keyward_protocol::token;
 use keyward_protocol::{CredentialKind, Env};

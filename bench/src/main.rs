@@ -4,6 +4,8 @@
 //! and stops on Ctrl-C or SIGTERM; dropping the run stops every server it started and removes
 //! their temporary directories. See `BENCHMARKS.md` for how to run it and what it found.
 
+#![forbid(unsafe_code)]
+
 mod cli;
 mod disk;
 mod keyward;

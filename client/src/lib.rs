@@ -19,7 +19,11 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod blocking;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod client;
 mod error;
 mod trust;

@@ -1,18 +1,12 @@
 //! `keyward-packaging OUT_DIR`: renders the man pages and shell completions of `keywardd` and
 //! `keyward` into `OUT_DIR`, for the .deb that `packaging/build-deb` builds.
 //!
-//! Both come from the binaries' own clap definitions: the daemon's is public
-//! (`keywardd::args::Args`), and the CLI's source files are compiled in here as modules, so a
-//! page can never describe a flag the parser does not have.
+//! Both come from the binaries' own clap definitions, `keywardd::args::Args` and
+//! `keyward_client::cli::Cli`, so a page can never describe a flag the parser does not have.
 
-// Only the parser's shape is used here, not the conversions the CLI itself needs.
-#[allow(dead_code)]
-#[path = "../../client/src/bin/keyward/cli.rs"]
-mod cli;
+#![forbid(unsafe_code)]
+
 mod render;
-#[allow(dead_code)]
-#[path = "../../client/src/bin/keyward/scope.rs"]
-mod scope;
 
 use clap::Parser;
 use std::path::PathBuf;

@@ -72,7 +72,7 @@ fn binaries() -> [Binary; 2] {
             extra: KEYWARDD_EXTRA,
         },
         Binary {
-            command: crate::cli::Cli::command(),
+            command: keyward_client::cli::Cli::command(),
             name: "keyward",
             section: "1",
             extra: KEYWARD_EXTRA,

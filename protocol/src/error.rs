@@ -4,6 +4,14 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Why a request failed. The set is stable: codes are only ever added, never renumbered.
+///
+/// Adding a code does not need a new [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION).
+/// A client that meets a code newer than itself decodes it as [`ErrorCode::Unknown`], so it still
+/// reads the reply (and the rest of a pipelined batch) instead of failing to decode it.
+/// A new code goes after `Unknown`, so that no existing code is renumbered.
+///
+/// Callers branch on [`is_refusal`](ErrorCode::is_refusal) (the daemon decided against the
+/// request) and [`is_retryable`](ErrorCode::is_retryable) (the daemon could not serve it now).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ErrorCode {
     /// The token is not well formed (wrong prefix, length, characters or checksum). No lookup
@@ -24,10 +32,14 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or an unexpected state in the daemon.
     Internal,
+    /// A code this build does not know: a newer daemon sent it.
+    /// No daemon sends this one; it is neither a refusal nor retryable.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorCode {
-    /// Every code, in wire order.
+    /// Every code a daemon sends, in wire order (without [`ErrorCode::Unknown`]).
     pub const ALL: [ErrorCode; 8] = [
         ErrorCode::CredentialMalformed,
         ErrorCode::CredentialInvalid,
@@ -50,7 +62,29 @@ impl ErrorCode {
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::Unknown => "UNKNOWN",
         }
+    }
+
+    /// Whether the daemon decided against the request itself: the credential, the caller's
+    /// rights, a limit or the arguments.
+    /// The same request will be refused again until something about it changes.
+    pub fn is_refusal(self) -> bool {
+        match self {
+            ErrorCode::CredentialMalformed
+            | ErrorCode::CredentialInvalid
+            | ErrorCode::Forbidden
+            | ErrorCode::SessionLimit
+            | ErrorCode::NotFound
+            | ErrorCode::BadRequest => true,
+            ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::Unknown => false,
+        }
+    }
+
+    /// Whether the daemon could not serve the request now (storage failing, shutting down), so
+    /// that the same request, sent again later, may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorCode::Unavailable)
     }
 }
 
@@ -84,6 +118,45 @@ impl fmt::Display for WireError {
         match &self.message {
             Some(m) => write!(f, "{}: {m}", self.code),
             None => write!(f, "{}", self.code),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    #[test]
+    fn every_code_is_a_refusal_or_a_failure() {
+        for code in ErrorCode::ALL {
+            assert!(
+                !(code.is_refusal() && code.is_retryable()),
+                "{code} is both a refusal and retryable"
+            );
+        }
+        assert!(ErrorCode::Unavailable.is_retryable());
+        assert!(!ErrorCode::Internal.is_retryable() && !ErrorCode::Internal.is_refusal());
+        assert!(ErrorCode::Forbidden.is_refusal());
+    }
+
+    #[test]
+    fn codes_keep_their_wire_numbers() {
+        for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
+            assert_eq!(codec::encode(&code).unwrap(), [i as u8], "{code}");
+        }
+    }
+
+    /// A newer daemon's code reads as `Unknown`, and the rest of the reply still decodes.
+    #[test]
+    fn a_code_from_a_newer_daemon_decodes_as_unknown() {
+        let known = WireError::new(ErrorCode::Forbidden, "no");
+        let mut body = codec::encode(&known).unwrap();
+        for newer in [ErrorCode::ALL.len() as u8 + 1, 200] {
+            body[0] = newer;
+            let read: WireError = codec::decode(&body).unwrap();
+            assert_eq!(read.code, ErrorCode::Unknown);
+            assert_eq!(read.message.as_deref(), Some("no"));
         }
     }
 }

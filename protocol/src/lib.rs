@@ -11,6 +11,9 @@
 //!
 //! It depends on neither sled nor a tokio runtime, so fuzzers and third-party clients can use it.
 
+// Unsafe code is forbidden outside the daemon; one test reads a wiped secret's memory.
+#![cfg_attr(not(test), forbid(unsafe_code))]
+
 pub mod codec;
 mod error;
 pub mod frame;

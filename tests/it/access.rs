@@ -1,20 +1,11 @@
 //! Host-admin decisions come from SO_PEERCRED: another uid is refused admin-key management.
 
-use crate::support::{binary, json, run_as, shared_base, shared_copy, Daemon};
+use crate::support::{
+    binary, json, require_root, run_as, shared_base, shared_copy, Daemon, NOBODY,
+};
 use keyward_client::{Env, Scopes};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-
-/// The uid and gid of `nobody` on Debian.
-pub const NOBODY: u32 = 65534;
-
-/// Fails with a clear message when the suite cannot switch uids.
-pub fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test switches to another uid and must run as root, as the README's test command does"
-    );
-}
 
 /// A CLI run as `nobody` may verify tokens but gets FORBIDDEN for admin-key commands.
 #[test]

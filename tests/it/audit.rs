@@ -1,7 +1,6 @@
 //! The audit log: admin actions and refused attempts, with who asked, and never a secret.
 
-use crate::access::{require_root, NOBODY};
-use crate::support::{json, Daemon};
+use crate::support::{json, require_root, Daemon, NOBODY};
 use keyward_client::{Env, Scopes};
 
 /// Every admin action is logged with peer, key, action, target and outcome; refused attempts

@@ -2,8 +2,7 @@
 //! disk use and the daemon's memory stay bounded, and an admin's own entries can still be
 //! found by paging.
 
-use crate::access::{require_root, NOBODY};
-use crate::support::{json, Daemon};
+use crate::support::{json, require_root, Daemon, NOBODY};
 use keyward_client::{Env, ErrorCode, Op, Scopes};
 use std::os::unix::process::CommandExt;
 use std::path::Path;

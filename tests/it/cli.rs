@@ -1,4 +1,5 @@
-//! The `keyward` CLI contract, exactly: JSON shapes, exit statuses, stdin tokens, human output.
+//! The `keyward` CLI contract, exactly: exit statuses, stdin tokens, human output, and the
+//! helpers `cli_json` checks JSON shapes with.
 
 use crate::support::{binary, json, Daemon};
 use keyward_client::Secret;
@@ -8,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 /// The keys of a JSON object, for exact-shape assertions.
-fn keys(v: &Value) -> BTreeSet<&str> {
+pub(crate) fn keys(v: &Value) -> BTreeSet<&str> {
     v.as_object()
         .unwrap_or_else(|| panic!("not an object: {v}"))
         .keys()
@@ -16,12 +17,13 @@ fn keys(v: &Value) -> BTreeSet<&str> {
         .collect()
 }
 
-fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
+/// A set of names, to compare with [`keys`].
+pub(crate) fn set<'a>(names: &[&'a str]) -> BTreeSet<&'a str> {
     names.iter().copied().collect()
 }
 
 /// An RFC 3339 UTC time to the second, e.g. `2026-11-23T11:00:00Z`.
-fn is_rfc3339(v: &Value) -> bool {
+pub(crate) fn is_rfc3339(v: &Value) -> bool {
     v.as_str().is_some_and(|s| {
         s.len() == 20
             && s.ends_with('Z')
@@ -31,7 +33,12 @@ fn is_rfc3339(v: &Value) -> bool {
 }
 
 /// Runs the CLI and asserts exit 0 and one JSON object.
-fn ok(daemon: &Daemon, args: &[&str], key: Option<&Secret>, stdin: Option<&str>) -> Value {
+pub(crate) fn ok(
+    daemon: &Daemon,
+    args: &[&str],
+    key: Option<&Secret>,
+    stdin: Option<&str>,
+) -> Value {
     let out = daemon.cli_with(args, key, stdin);
     assert_eq!(
         out.status.code(),
@@ -45,7 +52,13 @@ fn ok(daemon: &Daemon, args: &[&str], key: Option<&Secret>, stdin: Option<&str>)
 }
 
 /// Runs the CLI and asserts the exit status and the JSON error code.
-fn fails(daemon: &Daemon, args: &[&str], key: Option<&Secret>, status: i32, code: &str) -> String {
+pub(crate) fn fails(
+    daemon: &Daemon,
+    args: &[&str],
+    key: Option<&Secret>,
+    status: i32,
+    code: &str,
+) -> String {
     let out = daemon.cli_with(args, key, None);
     assert_eq!(out.status.code(), Some(status), "{args:?}: {out:?}");
     let v = json(&out);
@@ -53,251 +66,6 @@ fn fails(daemon: &Daemon, args: &[&str], key: Option<&Secret>, status: i32, code
     assert_eq!(keys(&v["error"]), set(&["code", "message"]));
     assert_eq!(v["error"]["code"], code, "{args:?}");
     v["error"]["message"].as_str().unwrap().to_owned()
-}
-
-/// Every command's `--json` output has exactly the documented shape.
-#[test]
-fn json_contract() {
-    let daemon = Daemon::start();
-    let v = ok(&daemon, &["ping", "--json"], None, None);
-    assert_eq!(keys(&v), set(&["version", "socket"]));
-
-    let v = ok(
-        &daemon,
-        &["admin-key", "create", "--label", "backend", "--json"],
-        None,
-        None,
-    );
-    assert_eq!(keys(&v), set(&["id", "label", "env", "secret"]));
-    assert_eq!(
-        (v["label"].as_str(), v["env"].as_str()),
-        (Some("backend"), Some("live"))
-    );
-    let key = Secret::new(v["secret"].as_str().unwrap());
-    let key_id = v["id"].as_str().unwrap().to_owned();
-    let k = Some(&key);
-
-    let v = ok(
-        &daemon,
-        &[
-            "admin-key",
-            "create",
-            "--label",
-            "t",
-            "--env",
-            "test",
-            "--json",
-        ],
-        None,
-        None,
-    );
-    assert_eq!(v["env"], "test");
-
-    let v = ok(&daemon, &["admin-key", "list", "--json"], None, None);
-    assert_eq!(keys(&v), set(&["admin_keys"]));
-    let first = &v["admin_keys"][0];
-    assert_eq!(
-        keys(first),
-        set(&["id", "label", "env", "created_at", "last_used_at"])
-    );
-    assert!(is_rfc3339(&first["created_at"]));
-
-    let v = ok(
-        &daemon,
-        &[
-            "client",
-            "create",
-            "--label",
-            "alice",
-            "--max-sessions",
-            "3",
-            "--scope",
-            "photos=write",
-            "--json",
-        ],
-        k,
-        None,
-    );
-    assert_eq!(keys(&v), set(&["client_id", "session"]));
-    assert_eq!(
-        keys(&v["session"]),
-        set(&["id", "token", "expires_at", "max_expires_at"])
-    );
-    assert!(is_rfc3339(&v["session"]["expires_at"]) && is_rfc3339(&v["session"]["max_expires_at"]));
-    let client = v["client_id"].as_str().unwrap().to_owned();
-    let session = v["session"]["token"].as_str().unwrap().to_owned();
-
-    let v = ok(&daemon, &["session", "issue", &client, "--json"], k, None);
-    assert_eq!(
-        keys(&v),
-        set(&["id", "token", "expires_at", "max_expires_at"])
-    );
-    let second = v["token"].as_str().unwrap().to_owned();
-
-    let v = ok(&daemon, &["test-key", "create", &client, "--json"], k, None);
-    assert_eq!(keys(&v), set(&["id", "token", "expires_at"]));
-    assert!(v["expires_at"].is_null());
-    let test_key_id = v["id"].as_str().unwrap().to_owned();
-
-    let v = ok(&daemon, &["client", "show", &client, "--json"], k, None);
-    assert_eq!(
-        keys(&v),
-        set(&[
-            "client_id",
-            "label",
-            "env",
-            "scopes",
-            "max_sessions",
-            "credentials"
-        ])
-    );
-    assert_eq!(v["scopes"], serde_json::json!({"photos": "write"}));
-    assert_eq!(v["max_sessions"], 3);
-    let creds = v["credentials"].as_array().unwrap();
-    assert_eq!(creds.len(), 3);
-    for c in creds {
-        assert_eq!(
-            keys(c),
-            set(&["id", "kind", "created_at", "last_used_at", "expires_at"])
-        );
-    }
-    let kinds: BTreeSet<&str> = creds.iter().map(|c| c["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, set(&["session", "test_key"]));
-
-    let v = ok(&daemon, &["client", "list", "--json"], k, None);
-    assert_eq!(keys(&v), set(&["clients"]));
-    assert_eq!(keys(&v["clients"][0]), set(&["client_id", "label"]));
-    assert_eq!(v["clients"][0]["label"], "alice");
-
-    let v = ok(
-        &daemon,
-        &[
-            "api-token",
-            "create",
-            "--name",
-            "importer",
-            "--scope",
-            "cat=read",
-            "--expires-in",
-            "1h",
-            "--json",
-        ],
-        k,
-        None,
-    );
-    assert_eq!(
-        keys(&v),
-        set(&["id", "principal_id", "token", "expires_at"])
-    );
-    assert!(is_rfc3339(&v["expires_at"]));
-    let api = v["token"].as_str().unwrap().to_owned();
-    let v = ok(
-        &daemon,
-        &["api-token", "create", "--name", "forever", "--json"],
-        k,
-        None,
-    );
-    assert!(v["expires_at"].is_null());
-
-    let v = ok(
-        &daemon,
-        &[
-            "verify", &session, "--scope", "photos", "--level", "write", "--json",
-        ],
-        None,
-        None,
-    );
-    assert_eq!(
-        keys(&v),
-        set(&[
-            "principal_id",
-            "kind",
-            "env",
-            "scopes",
-            "expires_at",
-            "credential_id"
-        ])
-    );
-    assert_eq!(
-        (v["kind"].as_str(), v["env"].as_str()),
-        (Some("session"), Some("live"))
-    );
-    assert_eq!(v["principal_id"].as_str(), Some(client.as_str()));
-    let v = ok(
-        &daemon,
-        &["verify", "-", "--json"],
-        None,
-        Some(&format!("{api}\n")),
-    );
-    assert_eq!(v["kind"], "api_token");
-    assert_eq!(v["scopes"], serde_json::json!({"cat": "read"}));
-    let v = ok(
-        &daemon,
-        &["verify", key.expose(), "--kind", "admin_key", "--json"],
-        None,
-        None,
-    );
-    assert_eq!(v["kind"], "admin_key");
-    assert!(v["expires_at"].is_null());
-
-    let v = ok(&daemon, &["logout", "-", "--json"], None, Some(&second));
-    assert_eq!(keys(&v), set(&["revoked"]));
-    let v = ok(&daemon, &["revoke", &test_key_id, "--json"], k, None);
-    assert_eq!(v["revoked"].as_str(), Some(test_key_id.as_str()));
-    let v = ok(
-        &daemon,
-        &["client", "revoke-sessions", &client, "--json"],
-        k,
-        None,
-    );
-    assert_eq!(
-        v["revoked"], 1,
-        "the first session; the second was logged out"
-    );
-
-    let v = ok(&daemon, &["stats", "--json"], None, None);
-    assert_eq!(
-        keys(&v),
-        set(&[
-            "clients",
-            "live_sessions",
-            "test_keys",
-            "api_tokens",
-            "admin_keys",
-            "sweeps_run",
-            "credentials_swept",
-            "connections_open",
-            "connections_total",
-            "connections_refused",
-            "audit_dropped",
-            "requests",
-            "errors",
-            "uptime_secs"
-        ])
-    );
-    assert_eq!(
-        (v["clients"].as_u64(), v["live_sessions"].as_u64()),
-        (Some(1), Some(0))
-    );
-    assert_eq!(
-        (v["api_tokens"].as_u64(), v["admin_keys"].as_u64()),
-        (Some(2), Some(2))
-    );
-
-    let v = ok(
-        &daemon,
-        &["admin-key", "revoke", &key_id, "--json"],
-        None,
-        None,
-    );
-    assert_eq!(v["revoked"].as_str(), Some(key_id.as_str()));
-    fails(
-        &daemon,
-        &["client", "list", "--json"],
-        k,
-        1,
-        "CREDENTIAL_INVALID",
-    );
 }
 
 /// Exit statuses: 1 for the daemon's errors, 2 for usage, 3 when the daemon is unreachable.

@@ -1,8 +1,7 @@
 //! A full disk: writes fail with UNAVAILABLE and a clear message, verify keeps working, the
 //! daemon stays up, writes resume once space is freed, and nothing acknowledged is lost.
 
-use crate::access::require_root;
-use crate::support::{wait_for, Daemon};
+use crate::support::{require_root, wait_for, Daemon};
 use keyward_client::{Env, ErrorCode, Scopes};
 use std::process::Command;
 

@@ -1,11 +1,15 @@
 //! Integration tests: each starts the real `keywardd` on a temporary socket and data dir.
 
-pub mod access;
+// Unsafe code is denied outside the daemon; `slots` allows its one raw system call.
+#![deny(unsafe_code)]
+
+mod access;
 mod audit;
 mod audit_flood;
 mod backup;
 mod buffers;
 mod cli;
+mod cli_json;
 mod client_api;
 mod clock_jump;
 mod config_bounds;

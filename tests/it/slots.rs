@@ -1,8 +1,7 @@
 //! Connection slots against the real daemon: two non-admin uids holding every connection their
 //! share allows leave root a way in, through the slots reserved for host admins.
 
-use crate::access::{require_root, NOBODY};
-use crate::support::{wait_for, Daemon};
+use crate::support::{require_root, wait_for, Daemon, NOBODY};
 use bytes::BytesMut;
 use keyward_protocol::frame::{self, read_message};
 use keyward_protocol::{ErrorCode, Hello, HelloReply};
@@ -21,11 +20,13 @@ const BIN_USER: u32 = 2;
 /// `SO_PEERCRED` records the connecting thread's credentials, so a fresh thread changes only
 /// its own effective uid (the raw system call: glibc's wrapper would change every thread of
 /// the test process) and ends with it.
+#[allow(unsafe_code)]
 fn connect_as(uid: u32, socket: &Path, n: usize) -> Vec<UnixStream> {
     let socket = socket.to_owned();
     std::thread::spawn(move || {
-        let keep = libc::uid_t::MAX; // -1: leave the real and saved uids as they are.
-                                     // SAFETY: a plain system call on this thread's credentials; no memory is involved.
+        // -1: leave the real and saved uids as they are.
+        let keep = libc::uid_t::MAX;
+        // SAFETY: a plain system call on this thread's credentials; no memory is involved.
         let rc = unsafe { libc::syscall(libc::SYS_setresuid, keep, uid, keep) };
         assert_eq!(rc, 0, "setresuid: {}", std::io::Error::last_os_error());
         (0..n)

@@ -1,8 +1,7 @@
 //! Starting `keywardd`: where it may listen, what a refused start leaves behind, what it says,
 //! and what the process allows others to see of it.
 
-use crate::access::{require_root, NOBODY};
-use crate::support::{binary, Daemon, ForeignDaemon, DEADLINE};
+use crate::support::{binary, require_root, Daemon, ForeignDaemon, DEADLINE, NOBODY};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Output;

@@ -145,6 +145,17 @@ pub fn run_as(uid: u32, program: &Path, args: &[&str], env: &[(&str, &OsStr)]) -
         .unwrap_or_else(|e| panic!("run {} as uid {uid}: {e}", program.display()))
 }
 
+/// The uid and gid of `nobody` on Debian.
+pub const NOBODY: u32 = 65534;
+
+/// Fails with a clear message when the suite cannot switch uids.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test switches to another uid and must run as root, as the README's test command does"
+    );
+}
+
 /// Polls `f` until it returns `Some`, or panics after [`DEADLINE`] naming `what`.
 pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();

@@ -1,8 +1,9 @@
 //! Clients trust the daemon at the other end of the socket, not the socket's path: a listener
 //! running as another uid gets nothing, not even the handshake, unless the caller names that uid.
 
-use crate::access::{require_root, NOBODY};
-use crate::support::{binary, json, shared_copy, wait_for, ForeignDaemon, DEADLINE};
+use crate::support::{
+    binary, json, require_root, shared_copy, wait_for, ForeignDaemon, DEADLINE, NOBODY,
+};
 use keyward_client::{ConnectOptions, CredentialKind, Env};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,8 @@
 //! A short crash loop in the test suite: the real `keyward-crashtest` against the real
 //! `keywardd` of the same build.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

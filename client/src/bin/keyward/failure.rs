@@ -84,7 +84,9 @@ impl Failure {
             Failure::Arguments { .. } | Failure::Usage(_) => EXIT_USAGE,
             Failure::Io(_) => EXIT_DAEMON,
             Failure::Connect { .. } => EXIT_UNREACHABLE,
-            Failure::Client(e) if e.is_unreachable() => EXIT_UNREACHABLE,
+            // Anything but a daemon's answer, an untrusted daemon and a broken connection
+            // included: the CLI could not get an answer.
+            Failure::Client(e) if e.code().is_none() => EXIT_UNREACHABLE,
             Failure::Client(_) => EXIT_DAEMON,
         }
     }
@@ -149,6 +151,7 @@ fn describe(code: ErrorCode) -> &'static str {
         ErrorCode::BadRequest => "the daemon refused the request as invalid",
         ErrorCode::Unavailable => "the daemon cannot serve this now; retrying may work",
         ErrorCode::Internal => "the daemon hit an internal error",
+        ErrorCode::Unknown => "the daemon answered with an error code this keyward does not know",
     }
 }
 

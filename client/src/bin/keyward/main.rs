@@ -3,16 +3,17 @@
 //! Parses the command line, runs the command, prints the result and exits with the status the
 //! CLI contract promises: 0 success, 1 the daemon refused, 2 usage error, 3 unreachable.
 //!
-//! - [`cli`]: the clap definitions; [`scope`]: `NAME=LEVEL` grants; [`completions`]: shell
-//!   completion scripts.
+//! - [`cli`]: the clap definitions and [`scope`]: `NAME=LEVEL` grants, both from
+//!   `keyward_client::cli`; [`completions`]: shell completion scripts.
 //! - [`request`]: the operation each command sends; [`secrets`]: admin key and token sources.
 //! - [`run`]: talks to the daemon; [`socket`]: which socket, and why it cannot be reached;
 //!   [`failure`]: errors, codes and exit statuses.
 //! - [`output`]: where things are printed; [`json`] and [`human`]: what is printed;
 //!   [`when`]: times and spans.
 
+#![forbid(unsafe_code)]
+
 mod backup;
-mod cli;
 mod completions;
 mod failure;
 mod human;
@@ -20,7 +21,6 @@ mod json;
 mod output;
 mod request;
 mod run;
-mod scope;
 mod secrets;
 mod socket;
 mod when;
@@ -28,6 +28,8 @@ mod when;
 use clap::Parser;
 use cli::{Cli, Command};
 use failure::Failure;
+use keyward_client::cli;
+use keyward_client::cli::scope;
 use output::Format;
 use std::ffi::OsString;
 use std::process::ExitCode;

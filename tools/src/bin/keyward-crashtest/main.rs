@@ -8,6 +8,8 @@
 //! daemon starts every time. Operations cut off by the kill have unknown outcomes and are not
 //! held against the daemon. See `model` for what is tracked and `expect` for the rules.
 
+#![forbid(unsafe_code)]
+
 mod check;
 mod cli;
 mod clock;

@@ -1,7 +1,7 @@
 //! `--scope NAME=LEVEL` grants: parsing one, and gathering several into the protocol's
 //! [`Scopes`].
 
-use keyward_client::{Level, Scopes};
+use crate::{Level, Scopes};
 use std::collections::btree_map::Entry;
 
 /// The expected form, named in every scope error so the fix is in the message itself.
@@ -10,11 +10,11 @@ const FORM: &str =
 
 /// One `--scope NAME=LEVEL` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ScopeGrant {
+pub struct ScopeGrant {
     /// The scope name, e.g. a catalog.
-    pub(crate) name: String,
+    pub name: String,
     /// The level granted in it.
-    pub(crate) level: Level,
+    pub level: Level,
 }
 
 impl ScopeGrant {
@@ -22,7 +22,7 @@ impl ScopeGrant {
     ///
     /// # Errors
     /// A message naming the problem and the expected form.
-    pub(crate) fn parse(text: &str) -> Result<ScopeGrant, String> {
+    pub fn parse(text: &str) -> Result<ScopeGrant, String> {
         let Some((name, level)) = text.split_once('=') else {
             return Err(format!("no level given: {FORM}"));
         };
@@ -48,7 +48,7 @@ impl ScopeGrant {
 /// # Errors
 /// A usage message if one scope name is given more than once: keeping either silently would
 /// grant something the user may not have meant.
-pub(crate) fn collect(grants: &[ScopeGrant]) -> Result<Scopes, String> {
+pub fn collect(grants: &[ScopeGrant]) -> Result<Scopes, String> {
     let mut scopes = Scopes::new();
     for grant in grants {
         match scopes.entry(grant.name.clone()) {

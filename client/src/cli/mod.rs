@@ -1,13 +1,19 @@
-//! The command line: every subcommand, flag and argument of `keyward`, as clap derive types.
+//! The command line of `keyward`: every subcommand, flag and argument, as clap derive types.
+//!
+//! It lives in the library, behind the `cli` feature (on by default), so that the `keyward`
+//! binary and `keyward-packaging` (man pages, completions) share one definition.
+//! Build with `default-features = false` for the client alone, without clap.
 //!
 //! Parsing only. Nothing here reads a file, standard input or the environment beyond what clap
 //! itself does for `--socket`; values that need I/O (a token given as `-`, the admin key) are
-//! resolved by [`crate::request`] and [`crate::secrets`].
+//! resolved by the `keyward` binary.
 
-use crate::scope::ScopeGrant;
+pub mod scope;
+
+use crate::{AuditOutcome, CredentialKind, Env, Level};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
-use keyward_client::{AuditOutcome, CredentialKind, Env, Level};
+use scope::ScopeGrant;
 use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
@@ -38,18 +44,18 @@ const GLOBAL_HEADING: &str = "Global options";
 /// Manage and check credentials held by keywardd.
 #[derive(Debug, Parser)]
 #[command(name = "keyward", version, after_help = AFTER_HELP)]
-pub(crate) struct Cli {
+pub struct Cli {
     /// Options accepted before or after any subcommand.
     #[command(flatten)]
-    pub(crate) global: GlobalArgs,
+    pub global: GlobalArgs,
     /// What to do.
     #[command(subcommand)]
-    pub(crate) command: Command,
+    pub command: Command,
 }
 
 /// Options every subcommand accepts, before or after its name.
 #[derive(Debug, Args)]
-pub(crate) struct GlobalArgs {
+pub struct GlobalArgs {
     /// The daemon's socket [default: $RUNTIME_DIRECTORY/keyward.sock under systemd,
     /// /run/keyward/keyward.sock as root, else $XDG_RUNTIME_DIR/keyward/keyward.sock or
     /// /tmp/keyward-$UID/keyward.sock, falling back to /run/keyward/keyward.sock if only that
@@ -61,20 +67,20 @@ pub(crate) struct GlobalArgs {
         value_name = "PATH",
         help_heading = GLOBAL_HEADING
     )]
-    pub(crate) socket: Option<PathBuf>,
+    pub socket: Option<PathBuf>,
 
     /// Print exactly one JSON object on stdout, errors included
     #[arg(long, global = true, help_heading = GLOBAL_HEADING)]
-    pub(crate) json: bool,
+    pub json: bool,
 
     /// Read the admin key from this file (wins over $KEYWARD_ADMIN_KEY)
     #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL_HEADING)]
-    pub(crate) admin_key_file: Option<PathBuf>,
+    pub admin_key_file: Option<PathBuf>,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub(crate) enum Command {
+pub enum Command {
     /// Check that the daemon answers, and show its version
     Ping,
     /// Create, list and revoke admin keys (host admin only)
@@ -149,7 +155,7 @@ pub(crate) enum Command {
 
 /// `keyward admin-key …`.
 #[derive(Debug, Subcommand)]
-pub(crate) enum AdminKeyCommand {
+pub enum AdminKeyCommand {
     /// Mint an admin key; its secret is shown once
     Create {
         /// A name for people
@@ -171,7 +177,7 @@ pub(crate) enum AdminKeyCommand {
 
 /// `keyward client …`.
 #[derive(Debug, Subcommand)]
-pub(crate) enum ClientCommand {
+pub enum ClientCommand {
     /// Create a client and its first session; the session token is shown once
     Create {
         /// A name for people
@@ -202,7 +208,7 @@ pub(crate) enum ClientCommand {
 
 /// `keyward session …`.
 #[derive(Debug, Subcommand)]
-pub(crate) enum SessionCommand {
+pub enum SessionCommand {
     /// Issue a fresh session for a client; its token is shown once
     Issue {
         /// The client's id
@@ -213,7 +219,7 @@ pub(crate) enum SessionCommand {
 
 /// `keyward test-key …`.
 #[derive(Debug, Subcommand)]
-pub(crate) enum TestKeyCommand {
+pub enum TestKeyCommand {
     /// Create a client's test key, which never expires; it is shown once
     Create {
         /// The client's id
@@ -224,7 +230,7 @@ pub(crate) enum TestKeyCommand {
 
 /// `keyward api-token …`.
 #[derive(Debug, Subcommand)]
-pub(crate) enum ApiTokenCommand {
+pub enum ApiTokenCommand {
     /// Create an API token, a scoped pseudo-user; it is shown once
     Create {
         /// A name for people
@@ -241,24 +247,24 @@ pub(crate) enum ApiTokenCommand {
 
 /// `keyward verify TOKEN [--env test|live] [--kind KIND]... [--scope NAME --level LEVEL]`.
 #[derive(Debug, Args)]
-pub(crate) struct VerifyArgs {
+pub struct VerifyArgs {
     /// The token to check: '-' reads it from standard input; omitted, it comes from
     /// $KEYWARD_TOKEN
     #[arg(value_name = "TOKEN")]
-    pub(crate) token: Option<String>,
+    pub token: Option<String>,
     /// Accept only a credential of this environment (pin it in production)
     #[arg(long, value_enum, value_name = "ENV")]
-    pub(crate) env: Option<EnvArg>,
+    pub env: Option<EnvArg>,
     /// Accept only this kind; repeatable [default: session, test_key, api_token; an admin key
     /// verifies only when asked for]
     #[arg(long = "kind", value_enum, value_name = "KIND")]
-    pub(crate) kinds: Vec<KindArg>,
+    pub kinds: Vec<KindArg>,
     /// Also demand at least --level in this scope
     #[arg(long, value_name = "NAME", requires = "level")]
-    pub(crate) scope: Option<String>,
+    pub scope: Option<String>,
     /// The minimum level demanded in --scope
     #[arg(long, value_enum, value_name = "LEVEL", requires = "scope")]
-    pub(crate) level: Option<LevelArg>,
+    pub level: Option<LevelArg>,
 }
 
 /// Where a client's id can be found, for the message about a malformed one.
@@ -284,7 +290,7 @@ fn uuid_arg(
 /// `--env` values. A mirror of [`Env`], because clap's `ValueEnum` cannot be implemented on a
 /// protocol type from here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum EnvArg {
+pub enum EnvArg {
     /// Development and testing
     Test,
     /// Production
@@ -303,7 +309,7 @@ impl From<EnvArg> for Env {
 /// `--kind` values. A mirror of [`CredentialKind`], spelled as in tokens' JSON, for the same
 /// reason as [`EnvArg`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum KindArg {
+pub enum KindArg {
     /// A client's sliding session
     #[value(name = "session")]
     Session,
@@ -332,7 +338,7 @@ impl From<KindArg> for CredentialKind {
 /// `keyward audit --outcome` values. A mirror of [`AuditOutcome`], for the same reason as
 /// [`EnvArg`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum OutcomeArg {
+pub enum OutcomeArg {
     /// Done
     Ok,
     /// Refused or failed: any outcome but ok and pending
@@ -350,7 +356,7 @@ impl From<OutcomeArg> for AuditOutcome {
 
 /// `--level` values. A mirror of [`Level`], for the same reason as [`EnvArg`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum LevelArg {
+pub enum LevelArg {
     /// May read
     Read,
     /// May read and write
