@@ -515,7 +515,8 @@ fn reply_tags_match_the_codec() {
     check_tags("### Reply", &replies);
 }
 
-/// The error-code table gives every code its wire number and name.
+/// The error-code table gives every code its wire number and name, and the document names the
+/// tag `Unknown` holds.
 #[test]
 fn error_codes_match_the_codec() {
     let table = tag_table("## Error codes");
@@ -529,6 +530,9 @@ fn error_codes_match_the_codec() {
         })
         .collect();
     assert_eq!(table, codes);
+    let unknown = byte(&ErrorCode::Unknown);
+    let said = format!("Tag {unknown} is `{}`", ErrorCode::Unknown.as_str());
+    assert!(SPEC.contains(&said), "PROTOCOL.md must say {said:?}");
 }
 
 /// The first byte `value` encodes to: the tag of an enum, the bits of `Kinds`.
