@@ -10,8 +10,12 @@
 //! - collection and string lengths as varints, followed by their elements;
 //! - enums as a varint variant index followed by the variant's fields;
 //! - `Option` as one byte (0 none, 1 some), then the value;
-//! - `Uuid` as its 16 bytes (uuid's serde form for non-human-readable formats);
+//! - `Uuid` as a byte string: the length 16 as a varint, then its 16 bytes (uuid's serde form
+//!   for non-human-readable formats is `serialize_bytes`);
 //! - no trailing bytes: [`decode`] refuses input with bytes left over.
+//!
+//! PROTOCOL.md spells this out byte by byte; `tests/spec.rs` checks its vectors against this
+//! configuration, so a change here fails until the document follows.
 //!
 //! [`decode`] refuses a body longer than [`MAX_FRAME_LEN`] before bincode sees it, and bincode's
 //! own limit (eight times that, since it counts decoded sizes, not bytes) makes a decode fail,
