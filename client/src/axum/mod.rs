@@ -37,7 +37,7 @@ mod refusal;
 
 pub use authorize::Authorize;
 pub use extract::Verified;
-pub use refusal::{Refusal, CREDENTIAL_MISSING};
+pub use refusal::CREDENTIAL_MISSING;
 
 use crate::{Requirements, SharedClient};
 use tower_http::auth::AsyncRequireAuthorizationLayer;

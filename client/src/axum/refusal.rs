@@ -25,7 +25,7 @@ pub const CREDENTIAL_MISSING: &str = "CREDENTIAL_MISSING";
 
 /// A refused request: a status, its headers and a JSON error body.
 #[derive(Debug)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     status: StatusCode,
     challenge: Option<&'static str>,
     retry_after: bool,
@@ -103,16 +103,6 @@ impl Refusal {
             message,
         }
     }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// The error code of the body, e.g. `CREDENTIAL_INVALID`.
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
 }
 
 impl IntoResponse for Refusal {
@@ -187,7 +177,7 @@ mod tests {
             source: std::io::ErrorKind::NotFound.into(),
         };
         let refusal = Refusal::from_error(&unreachable);
-        assert_eq!(refusal.code(), "UNAVAILABLE");
+        assert_eq!(refusal.code, "UNAVAILABLE");
         assert!(!refusal.message.contains("secret-place"));
         let response = refusal.into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -196,6 +186,6 @@ mod tests {
             path: "/tmp/s".into(),
             uid: 1000,
         };
-        assert_eq!(Refusal::from_error(&untrusted).status(), 500);
+        assert_eq!(Refusal::from_error(&untrusted).status, 500);
     }
 }
