@@ -1,6 +1,8 @@
 //! `keyward-client`: talk to `keywardd` over its Unix socket.
 //!
-//! [`Client`] is async (tokio); [`blocking::Client`] wraps it for synchronous callers. Both speak
+//! [`Client`] is async (tokio); [`blocking::Client`] wraps it for synchronous callers;
+//! [`SharedClient`] shares one pipelined connection among every task of a service, and the
+//! `axum` feature builds a layer and an extractor on it (`keyward_client::axum`). All speak
 //! the handshake, pipeline-capable framing and typed errors of `keyward-protocol`, and map every
 //! daemon error to [`Error::Daemon`] with its [`ErrorCode`], so callers branch on codes, never on
 //! text.
@@ -21,11 +23,14 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod blocking;
 #[cfg(feature = "cli")]
 pub mod cli;
 mod client;
 mod error;
+mod shared;
 mod trust;
 
 pub use client::Client;
@@ -36,6 +41,7 @@ pub use keyward_protocol::{
     Kinds, Level, Op, Reply, Requirements, ScopeRequirement, Scopes, Secret, SessionIssued, Stats,
     TestKeyCreated, UnixMillis, Verified, WireError,
 };
+pub use shared::SharedClient;
 pub use trust::{ConnectOptions, DAEMON_UID_VAR};
 
 /// The system-wide socket a packaged daemon listens on.

@@ -6,6 +6,7 @@
 mod access;
 mod audit;
 mod audit_flood;
+mod axum_layer;
 mod backup;
 mod buffers;
 mod cli;
