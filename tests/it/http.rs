@@ -605,3 +605,71 @@ fn socket_activation_by_name() {
     .unwrap();
     wait_for("the daemon to exit", || child.try_wait().unwrap());
 }
+
+/// Whether the daemon closed `stream` (end of stream or reset) within [`support::DEADLINE`].
+fn closed_by_daemon(stream: &mut UnixStream) -> bool {
+    stream
+        .set_read_timeout(Some(crate::support::DEADLINE))
+        .unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A head trickled a byte at a time is cut off `frame_timeout` after its first byte, though
+/// bytes keep coming; a keep-alive connection outlives `frame_timeout` between requests and is
+/// closed once idle for `connection_idle_timeout`.
+#[test]
+fn slow_heads_and_idle_connections_are_closed() {
+    let d = Daemon::start_with("frame_timeout = \"1s\"\nconnection_idle_timeout = \"6s\"\n");
+    let mut slow = UnixStream::connect(http_sock(&d)).unwrap();
+    let trickle = {
+        let mut writer = slow.try_clone().unwrap();
+        std::thread::spawn(move || {
+            // A byte every 100 ms, never finishing the head, until the daemon hangs up.
+            for byte in b"GET /v1/ping HTTP/1.1\r\nX-Slow: ".iter().cycle() {
+                if writer.write_all(&[*byte]).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    assert!(
+        closed_by_daemon(&mut slow),
+        "a trickled head was never cut off"
+    );
+    // Well before the idle timeout's 6 s: the head deadline did it (generous either way).
+    assert!(
+        started.elapsed() < Duration::from_millis(4500),
+        "{:?}",
+        started.elapsed()
+    );
+    trickle.join().unwrap();
+
+    let mut kept = UnixStream::connect(http_sock(&d)).unwrap();
+    kept.write_all(request_text("GET", "/v1/ping", None, None).as_bytes())
+        .unwrap();
+    assert_eq!(read_reply(&mut kept).status, 200);
+    // Idle for twice frame_timeout: still open.
+    kept.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 1];
+    let err = kept
+        .read(&mut buf)
+        .expect_err("closed while idle under its idle timeout");
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    kept.write_all(request_text("GET", "/v1/ping", None, None).as_bytes())
+        .unwrap();
+    assert_eq!(read_reply(&mut kept).status, 200);
+    assert!(
+        closed_by_daemon(&mut kept),
+        "an idle connection was never closed"
+    );
+}

@@ -7,11 +7,13 @@
 //! `routes` is the route table, `json` turns bodies into `Op`s, `errors` maps codes to
 //! statuses, `openapi` serves the committed description.
 //!
-//! Limits: a request's headers must arrive within `frame_timeout` of the connection being
-//! ready for them, which also closes a keep-alive connection idle that long; a body is at most
-//! [`MAX_BODY`] bytes, refused with 413 from its `Content-Length` before any of it is read.
+//! Limits: a request's head must arrive whole within `frame_timeout` of its first byte
+//! (`deadline`), and within `connection_idle_timeout` of the connection being ready for it
+//! (hyper's `header_read_timeout`), which closes an idle keep-alive connection; a body is at
+//! most [`MAX_BODY`] bytes, refused with 413 from its `Content-Length` before any of it is read.
 //! Nothing here logs a request's headers or body: `Authorization` carries an admin key.
 
+mod deadline;
 mod errors;
 mod json;
 pub(crate) mod openapi;
@@ -31,6 +33,7 @@ use tower::ServiceExt;
 
 use super::{admit, Admitted, ACCEPT_BACKOFF};
 use crate::state::DaemonState;
+use deadline::{HeadClock, Watched};
 use errors::ApiError;
 
 /// The largest request body accepted: the frame protocol's 64 KiB.
@@ -85,14 +88,19 @@ pub(crate) async fn run(
         };
         let limits = shared.settings.load().limits.clone();
         let router = router.clone();
+        let clock = HeadClock::new();
+        let requests = Arc::clone(&clock);
         let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            let in_flight = requests.request_started();
             request.extensions_mut().insert(peer);
             let router = router.clone();
             async move {
                 if let Some(response) = refuse_large(&request) {
                     return Ok(response);
                 }
-                router.oneshot(request.map(axum::body::Body::new)).await
+                let response = router.oneshot(request.map(axum::body::Body::new)).await;
+                drop(in_flight);
+                response
             }
         });
         let shared = Arc::clone(&shared);
@@ -102,14 +110,19 @@ pub(crate) async fn run(
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(limits.frame_timeout)
+                // Starts as soon as the connection waits for a head: the idle timeout.
+                .header_read_timeout(limits.connection_idle_timeout)
                 .keep_alive(true)
                 .max_buf_size(MAX_HEAD);
-            let connection =
-                builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+            let io = TokioIo::new(Watched::new(stream, Arc::clone(&clock)));
+            let connection = builder.serve_connection(io, TowerToHyperService::new(service));
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
+                () = clock.expired(limits.frame_timeout) => {
+                    tracing::debug!(uid = peer.uid, pid = peer.pid, "http head too slow; closed");
+                    Ok(())
+                }
                 _ = shutdown.cancelled() => {
                     connection.as_mut().graceful_shutdown();
                     connection.await
