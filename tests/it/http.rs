@@ -673,3 +673,41 @@ fn slow_heads_and_idle_connections_are_closed() {
         "an idle connection was never closed"
     );
 }
+
+/// At trace level, neither the admin key in `Authorization` nor a token in a body appears in
+/// the daemon's log, on success or refusal.
+#[test]
+fn secrets_in_requests_stay_out_of_logs() {
+    let d = Daemon::start_with("log_level = \"trace\"\n");
+    let created = call(&d, "POST", "/v1/admin-keys", None, Some(r#"{"label":"l"}"#));
+    let key = Secret::new(created.json()["secret"].as_str().unwrap());
+    let client = call(&d, "POST", "/v1/clients", Some(&key), Some("{}"));
+    let token = client.json()["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({ "token": token }).to_string();
+    assert_eq!(
+        call(&d, "POST", "/v1/verify", None, Some(&body)).status,
+        200
+    );
+    let bad = json!({ "token": format!("{token}x") }).to_string();
+    assert_eq!(call(&d, "POST", "/v1/verify", None, Some(&bad)).status, 401);
+    let wrong = Secret::new(format!("{}x", key.expose()));
+    assert_eq!(
+        call(&d, "GET", "/v1/clients", Some(&wrong), None).status,
+        401
+    );
+    assert_eq!(
+        call(&d, "POST", "/v1/logout", None, Some(&body)).status,
+        200
+    );
+    let log = d.log_text();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "not at trace level: {log}"
+    );
+    for secret in [key.expose(), token.as_str()] {
+        assert!(!log.contains(&secret[12..]), "a secret is in the log");
+    }
+}
