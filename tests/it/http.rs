@@ -387,6 +387,16 @@ fn errors_carry_status_and_headers() {
     );
     assert_eq!(bad_token.header("www-authenticate"), Some(challenge));
 
+    // A scheme other than Bearer is a malformed credential where a key is needed, and none of
+    // a route's business where none is (a proxy may pass its own).
+    for (path, status) in [("/v1/clients", 401), ("/v1/ping", 200)] {
+        let mut stream = UnixStream::connect(http_sock(&d)).unwrap();
+        let text = format!("GET {path} HTTP/1.1\r\nHost: k\r\nAuthorization: Basic YTpi\r\n\r\n");
+        stream.write_all(text.as_bytes()).unwrap();
+        let reply = read_reply(&mut stream);
+        assert_eq!(reply.status, status, "{path}: {}", reply.body);
+    }
+
     let unknown = "/v1/clients/0b6f3c1e-5a2d-4c1b-9e7f-2d3c4b5a6978";
     let not_found = call(&d, "GET", unknown, Some(&key), None);
     assert_eq!(

@@ -89,28 +89,34 @@ async fn no_method() -> Response {
     response
 }
 
-/// The admin key from `Authorization: Bearer …`, if the header is there.
-pub(crate) struct Credentials(Option<Secret>);
+/// The admin key from `Authorization: Bearer …`, if the header is there, or why it is
+/// malformed. Only routes that need an admin key look: a proxy's own `Authorization` on any
+/// other route is none of their business.
+pub(crate) struct Credentials(Result<Option<Secret>, ApiError>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Credentials {
-    type Rejection = ApiError;
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &S,
+    ) -> Result<Self, std::convert::Infallible> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Ok(Credentials(None));
+            return Ok(Credentials(Ok(None)));
         };
-        let malformed = || {
-            ApiError::Wire(WireError::new(
-                ErrorCode::CredentialMalformed,
-                "the Authorization header must be `Bearer kw_adm_…`",
-            ))
-        };
-        let text = value.to_str().map_err(|_| malformed())?;
-        let (scheme, token) = text.split_once(' ').ok_or_else(malformed)?;
-        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(malformed());
-        }
-        Ok(Credentials(Some(Secret::new(token.trim()))))
+        let malformed = ApiError::Wire(WireError::new(
+            ErrorCode::CredentialMalformed,
+            "the Authorization header must be `Bearer kw_adm_…`",
+        ));
+        let bearer = value
+            .to_str()
+            .ok()
+            .and_then(|text| text.split_once(' '))
+            .filter(|(scheme, token)| {
+                scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()
+            })
+            .map(|(_, token)| Secret::new(token.trim()));
+        Ok(Credentials(bearer.map(Some).ok_or(malformed)))
     }
 }
 
@@ -180,12 +186,18 @@ async fn answer(
     op: Op,
     success: StatusCode,
 ) -> Response {
-    if op.needs_admin_key() && credentials.0.is_none() {
-        return ApiError::NoCredentials.into_response();
-    }
+    let admin_key = if op.needs_admin_key() {
+        match credentials.0 {
+            Ok(Some(key)) => Some(key),
+            Ok(None) => return ApiError::NoCredentials.into_response(),
+            Err(e) => return e.into_response(),
+        }
+    } else {
+        None
+    };
     let request = keyward_protocol::Request {
         id: 0,
-        admin_key: credentials.0,
+        admin_key,
         op,
     };
     match dispatch::answer_later(shared, peer, request).await.result {
