@@ -232,8 +232,19 @@ fn kind(name: &str) -> Result<CredentialKind, String> {
     })
 }
 
+/// `kinds` as a list, or as one comma-separated string (the form forward-auth headers use).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum KindNames {
+    List(Vec<String>),
+    Text(String),
+}
+
 fn kinds<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<CredentialKind>, D::Error> {
-    let names = Vec::<String>::deserialize(d)?;
+    let names = match KindNames::deserialize(d)? {
+        KindNames::List(names) => names,
+        KindNames::Text(text) => text.split(',').map(|n| n.trim().to_owned()).collect(),
+    };
     names
         .iter()
         .map(|n| kind(n))
@@ -303,6 +314,18 @@ mod tests {
                     level: Level::Read
                 })
         );
+        let text =
+            serde_json::from_str::<VerifyBody>(r#"{"token":"t","kinds":"session, api_token"}"#)
+                .unwrap()
+                .into_op()
+                .unwrap();
+        let Op::Verify { require, .. } = text else {
+            panic!("{text:?}")
+        };
+        let both = Requirements::new()
+            .kind(CredentialKind::Session)
+            .kind(CredentialKind::ApiToken);
+        assert_eq!(require, both);
         let half = serde_json::from_str::<VerifyBody>(r#"{"token":"t","scope":"a"}"#).unwrap();
         assert!(half.into_op().is_err());
     }
