@@ -210,6 +210,7 @@ fn every_route_answers_like_the_cli() {
         None,
     );
     assert_like_cli("client create", &client, 201, &cli);
+    let cli_client_id = json(&cli)["client_id"].as_str().unwrap().to_owned();
     let client_id = client.json()["client_id"].as_str().unwrap().to_owned();
     let token = client.json()["session"]["token"]
         .as_str()
@@ -249,7 +250,12 @@ fn every_route_answers_like_the_cli() {
         Some(&key),
         None,
     );
-    assert_eq!(test_key.status, 201, "{}", test_key.body);
+    let cli = d.cli_with(
+        &["test-key", "create", &cli_client_id, "--json"],
+        Some(&key),
+        None,
+    );
+    assert_like_cli("test-key create", &test_key, 201, &cli);
     assert_eq!(test_key.json()["expires_at"], Value::Null);
 
     let body = r#"{"name":"ci","scopes":{"catalog-a":"write"},"expires_in":"30d"}"#;
