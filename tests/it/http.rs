@@ -727,3 +727,25 @@ fn secrets_in_requests_stay_out_of_logs() {
         assert!(!log.contains(&secret[12..]), "a secret is in the log");
     }
 }
+
+/// A body that stops short of its `Content-Length` is refused `frame_timeout` after its head,
+/// and the connection closed, instead of holding the connection open.
+#[test]
+fn slow_body_is_cut_off() {
+    let d = Daemon::start_with("frame_timeout = \"1s\"\n");
+    let mut stream = UnixStream::connect(http_sock(&d)).unwrap();
+    let head = "POST /v1/verify HTTP/1.1\r\nHost: k\r\nContent-Length: 100\r\n\r\n{\"token\":";
+    stream.write_all(head.as_bytes()).unwrap();
+    let reply = read_reply(&mut stream);
+    assert_eq!(
+        (reply.status, reply.code().as_str()),
+        (400, "BAD_REQUEST"),
+        "{}",
+        reply.body
+    );
+    assert!(reply.body.contains("frame_timeout"), "{}", reply.body);
+    assert!(
+        closed_by_daemon(&mut stream),
+        "kept a connection whose body never came"
+    );
+}

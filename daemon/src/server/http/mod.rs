@@ -9,8 +9,9 @@
 //!
 //! Limits: a request's head must arrive whole within `frame_timeout` of its first byte
 //! (`deadline`), and within `connection_idle_timeout` of the connection being ready for it
-//! (hyper's `header_read_timeout`), which closes an idle keep-alive connection; a body is at
-//! most [`MAX_BODY`] bytes, refused with 413 from its `Content-Length` before any of it is read.
+//! (hyper's `header_read_timeout`), which closes an idle keep-alive connection; a body must
+//! follow its head within `frame_timeout` too, and is at most [`MAX_BODY`] bytes, refused with
+//! 413 from its `Content-Length` before any of it is read.
 //! Nothing here logs a request's headers or body: `Authorization` carries an admin key.
 
 mod deadline;
@@ -87,12 +88,16 @@ pub(crate) async fn run(
             }
         };
         let limits = shared.settings.load().limits.clone();
+        let frame_timeout = limits.frame_timeout;
         let router = router.clone();
         let clock = HeadClock::new();
         let requests = Arc::clone(&clock);
         let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
             let in_flight = requests.request_started();
             request.extensions_mut().insert(peer);
+            request
+                .extensions_mut()
+                .insert(routes::BodyDeadline(frame_timeout));
             let router = router.clone();
             async move {
                 if let Some(response) = refuse_large(&request) {
@@ -124,8 +129,13 @@ pub(crate) async fn run(
                     Ok(())
                 }
                 _ = shutdown.cancelled() => {
+                    // In-flight requests finish; a head still trickling in does not hold up
+                    // the stop for longer than its own deadline.
                     connection.as_mut().graceful_shutdown();
-                    connection.await
+                    tokio::select! {
+                        result = connection.as_mut() => result,
+                        () = clock.expired(limits.frame_timeout) => Ok(()),
+                    }
                 }
             };
             if let Err(e) = result {

@@ -120,7 +120,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Credentials {
     }
 }
 
-/// A JSON body of at most [`MAX_BODY`] bytes; an empty body reads as `{}`. Malformed JSON and
+/// How long a request's body may take to arrive once its head has: `frame_timeout`, put into
+/// each request's extensions by the connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyDeadline(pub std::time::Duration);
+
+/// A JSON body of at most [`MAX_BODY`] bytes, whole within its [`BodyDeadline`]; an empty body
+/// reads as `{}`. Malformed JSON and
 /// unknown fields are 400 naming the field, whatever the `Content-Type`.
 pub(crate) struct Body<T>(T);
 
@@ -128,8 +134,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = axum::body::Bytes::from_request(request, state)
+        let deadline = request
+            .extensions()
+            .get::<BodyDeadline>()
+            // Always set by the connection; the default only keeps a test router usable.
+            .map_or(std::time::Duration::from_secs(5), |d| d.0);
+        let read = axum::body::Bytes::from_request(request, state);
+        let bytes = tokio::time::timeout(deadline, read)
             .await
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "the request body did not arrive within {} ms (frame_timeout)",
+                    deadline.as_millis()
+                ))
+            })?
             .map_err(|e| match e.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(too_large()),
                 _ => ApiError::bad_request(e.body_text()),
