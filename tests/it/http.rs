@@ -350,6 +350,37 @@ fn every_route_answers_like_the_cli() {
         doc.json(),
         serde_json::from_str::<Value>(committed).unwrap()
     );
+    // Every reply has exactly the fields its schema in the document names.
+    let doc = doc.json();
+    let replies = [
+        ("Pong", &ping),
+        ("AdminKeyCreated", &created),
+        ("AdminKeys", &listed),
+        ("ClientCreated", &client),
+        ("Clients", &list),
+        ("Client", &show),
+        ("Session", &issued),
+        ("TestKey", &test_key),
+        ("ApiToken", &api),
+        ("Identity", &verified),
+        ("Stats", &stats),
+        ("AuditLog", &audit),
+        ("RevokedCount", &revoke_sessions),
+        ("Revoked", &revoked),
+        ("Revoked", &logout),
+        ("Revoked", &gone),
+    ];
+    for (schema, reply) in replies {
+        let described: std::collections::BTreeSet<&String> = doc["components"]["schemas"][schema]
+            ["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no schema {schema}"))
+            .keys()
+            .collect();
+        let body = reply.json();
+        let sent: std::collections::BTreeSet<&String> = body.as_object().unwrap().keys().collect();
+        assert_eq!(described, sent, "{schema}");
+    }
 }
 
 /// Each error code answers with its status and headers, and the CLI's error body.
