@@ -35,6 +35,8 @@ mod trust;
 
 pub use client::Client;
 pub use error::Error;
+#[cfg(feature = "cli")]
+pub use keyward_protocol::json;
 pub use keyward_protocol::{
     paths, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, AuditOutcome, AuditPage,
     ClientCreated, ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode,

@@ -203,6 +203,10 @@ pub struct Admins {
 pub struct Config {
     /// The Unix socket to listen on.
     pub socket: PathBuf,
+    /// Whether to serve the HTTP/JSON API as well.
+    pub http: bool,
+    /// The HTTP/JSON API's Unix socket: `http.sock` beside `socket` unless set.
+    pub http_socket: PathBuf,
     /// The data dir: sled's database and the session journal.
     pub data_dir: PathBuf,
     /// Credential lifetimes and seats.
@@ -246,6 +250,8 @@ pub const AUDIT_MAX_BYTES_RANGE: std::ops::RangeInclusive<u64> = (32 << 20)..=(1
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     socket: Option<PathBuf>,
+    http: Option<bool>,
+    http_socket: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     #[serde(default, with = "humantime_serde")]
     idle_timeout: Option<Duration>,
@@ -363,7 +369,13 @@ impl Config {
                 .unwrap_or(ld.connection_idle_timeout),
             write_timeout: file.write_timeout.unwrap_or(ld.write_timeout),
         };
+        let http_socket = file
+            .http_socket
+            .clone()
+            .unwrap_or_else(|| socket.with_file_name(paths::HTTP_SOCKET_FILE));
         let config = Config {
+            http: file.http.unwrap_or(true),
+            http_socket,
             socket,
             data_dir,
             policy,
@@ -461,6 +473,18 @@ impl Config {
                 AUDIT_MAX_BYTES_RANGE.end()
             )));
         }
+        if self.http && self.http_socket == self.socket {
+            return Err(ConfigError::Invalid(format!(
+                "http_socket ({}) must differ from socket",
+                self.http_socket.display()
+            )));
+        }
+        if self.http && self.http_socket.file_name().is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "http_socket ({}) must name a socket file",
+                self.http_socket.display()
+            )));
+        }
         if l.max_connections_per_uid > l.max_connections {
             return Err(ConfigError::Invalid(format!(
                 "max_connections_per_uid ({}) must be at most max_connections ({})",
@@ -529,6 +553,25 @@ fn can_use(dir: &Path, uid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The HTTP socket is on by default, beside `socket`; it can be moved or turned off, and
+    /// may not be the frame socket itself.
+    #[test]
+    fn http_socket_keys() {
+        let c = Config::from_toml("/run/k/keyward.sock".into(), "/d".into(), "").unwrap();
+        assert!(c.http);
+        assert_eq!(c.http_socket, PathBuf::from("/run/k/http.sock"));
+        let c =
+            Config::from_toml("/s".into(), "/d".into(), "http_socket = \"/h/x.sock\"\n").unwrap();
+        assert_eq!(c.http_socket, PathBuf::from("/h/x.sock"));
+        let c = Config::from_toml("/s".into(), "/d".into(), "http = false\n").unwrap();
+        assert!(!c.http);
+        let err = Config::from_toml("/s".into(), "/d".into(), "http_socket = \"/s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("http_socket"), "{err}");
+        assert!(Config::from_toml("/s".into(), "/d".into(), "http = \"yes\"\n").is_err());
+    }
 
     /// An empty file gives the documented defaults.
     #[test]
@@ -644,8 +687,10 @@ mod tests {
     fn every_documented_key_is_bounded() {
         /// Keys that take neither a duration nor a count, and `audit_max_bytes`, whose range
         /// (`AUDIT_MAX_BYTES_RANGE`) is checked and tested on its own.
-        const OTHER: [&str; 6] = [
+        const OTHER: [&str; 8] = [
             "socket",
+            "http",
+            "http_socket",
             "data_dir",
             "log_level",
             "metrics_file",

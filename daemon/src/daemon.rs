@@ -2,7 +2,7 @@
 //!
 //! Start: check the socket (a live daemon or an unsafe directory refuses the start before
 //! anything is created), claim the data dir (so a second daemon fails before touching
-//! anything), open the store, install signal handlers, take the socket (passed by systemd, or bound), tell systemd
+//! anything), open the store, install signal handlers, take the sockets (passed by systemd, or bound: frames, and HTTP unless `http = false`), tell systemd
 //! it is ready, then serve. Stop: tell systemd, stop accepting, let in-flight requests finish,
 //! flush, remove the socket, return.
 
@@ -15,6 +15,7 @@ use crate::clock::SystemClock;
 use crate::config::{Config, Overrides};
 use crate::host::lock::{self, LockError};
 use crate::host::{metrics_file, notify, reload, signals};
+use crate::server::activation::Activated;
 use crate::server::listener::{self, BindError, BoundSocket};
 use crate::state::DaemonState;
 use crate::store::{Store, StoreError, StoreOptions};
@@ -47,15 +48,15 @@ pub enum DaemonError {
 
 /// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads `overrides`' config file.
 ///
-/// `activated` is a listening socket passed by systemd, if any
-/// ([`crate::server::activation::take_listener`]).
+/// `activated` holds the listening sockets passed by systemd, if any
+/// ([`crate::server::activation::take_listeners`]).
 ///
 /// # Errors
 /// If start-up fails; see [`DaemonError`].
 pub async fn run(
     config: Config,
     overrides: Overrides,
-    activated: Option<std::os::unix::net::UnixListener>,
+    activated: Activated,
 ) -> Result<(), DaemonError> {
     let shutdown = CancellationToken::new();
     let (reload_tx, mut reload_rx) = mpsc::unbounded_channel();
@@ -88,13 +89,16 @@ pub async fn run(
 /// If start-up fails; see [`DaemonError`].
 pub(crate) async fn serve(
     config: Config,
-    activated: Option<std::os::unix::net::UnixListener>,
+    activated: Activated,
     shutdown: CancellationToken,
     started: Option<tokio::sync::oneshot::Sender<Arc<DaemonState>>>,
 ) -> Result<(), DaemonError> {
     // Before the data dir is touched: a start that the socket refuses leaves nothing behind.
-    if activated.is_none() {
+    if activated.frames.is_none() {
         listener::check(&config.socket)?;
+    }
+    if config.http && activated.http.is_none() {
+        listener::check(&config.http_socket)?;
     }
     let _lock = lock::claim(&config.data_dir)?;
     let store_err = |source| DaemonError::Store {
@@ -111,9 +115,21 @@ pub(crate) async fn serve(
         Arc::new(SystemClock),
         config.policy.clone(),
     ));
-    let socket = match activated {
+    let socket = match activated.frames {
         Some(listener) => BoundSocket::activated(listener).map_err(DaemonError::Activation)?,
         None => listener::bind(&config.socket)?,
+    };
+    let http_socket = match (config.http, activated.http) {
+        (false, passed) => {
+            if passed.is_some() {
+                tracing::warn!("http = false: closing the HTTP socket systemd passed");
+            }
+            None
+        }
+        (true, Some(listener)) => {
+            Some(BoundSocket::activated(listener).map_err(DaemonError::Activation)?)
+        }
+        (true, None) => Some(listener::bind(&config.http_socket)?),
     };
     let shared = Arc::new(DaemonState::new(
         Arc::clone(&authority),
@@ -134,6 +150,7 @@ pub(crate) async fn serve(
     }
     tracing::info!(
         socket = %config.socket.display(),
+        http_socket = %http_socket.as_ref().map_or("off".into(), |_| config.http_socket.display().to_string()),
         data_dir = %config.data_dir.display(),
         version = env!("CARGO_PKG_VERSION"),
         "keywardd ready"
@@ -143,7 +160,16 @@ pub(crate) async fn serve(
         let _ = started.send(Arc::clone(&shared));
     }
     let refusals = Arc::clone(&shared);
-    server::run(&socket.listener, shared, shutdown).await;
+    let http = async {
+        if let Some(http) = &http_socket {
+            server::http::run(&http.listener, Arc::clone(&shared), shutdown.clone()).await;
+        }
+    };
+    tokio::join!(
+        server::run(&socket.listener, Arc::clone(&shared), shutdown.clone()),
+        http
+    );
+    drop(shared);
     notify::stopping();
     for task in background {
         let _ = task.await;
@@ -155,6 +181,7 @@ pub(crate) async fn serve(
         .await
         .expect("flush task does not panic");
     drop(socket);
+    drop(http_socket);
     flushed.map_err(store_err)?;
     tracing::info!("keywardd stopped");
     Ok(())

@@ -51,8 +51,8 @@ fn main() -> ExitCode {
         };
     }
     // Before the runtime starts threads: this clears $LISTEN_FDS and $LISTEN_PID.
-    let activated = match keywardd::server::activation::take_listener() {
-        Ok(listener) => listener,
+    let activated = match keywardd::server::activation::take_listeners() {
+        Ok(activated) => activated,
         Err(e) => {
             eprintln!("keywardd: {e}");
             return ExitCode::FAILURE;

@@ -7,7 +7,9 @@
 //!   ([`frame`]), and the one module that calls bincode ([`codec`]);
 //! - the version handshake ([`Hello`], [`HelloReply`]);
 //! - the token format: generation, parsing and checksum ([`token`]), and [`Secret`], the type that
-//!   keeps secrets out of `Debug` output.
+//!   keeps secrets out of `Debug` output;
+//! - behind the `json` feature, the JSON shapes of replies ([`json`]), one contract for the CLI
+//!   and the HTTP API.
 //!
 //! It depends on neither sled nor a tokio runtime, so fuzzers and third-party clients can use it.
 
@@ -18,6 +20,8 @@ pub mod codec;
 mod error;
 pub mod frame;
 mod handshake;
+#[cfg(feature = "json")]
+pub mod json;
 mod message;
 mod model;
 pub mod paths;

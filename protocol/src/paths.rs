@@ -13,6 +13,9 @@ use std::path::PathBuf;
 /// The socket's file name inside its directory.
 pub const SOCKET_FILE: &str = "keyward.sock";
 
+/// The HTTP/JSON API's socket file name, beside [`SOCKET_FILE`] unless configured otherwise.
+pub const HTTP_SOCKET_FILE: &str = "http.sock";
+
 /// The environment a path rule reads, gathered so the rule can be tested without touching the
 /// process environment.
 #[derive(Debug, Clone, Default)]

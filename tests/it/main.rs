@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real `keywardd` on a temporary socket and data dir.
 
-// Unsafe code is denied outside the daemon; `slots` allows its one raw system call.
+// Unsafe code is denied outside the daemon; `slots` allows its one raw system call (which
+// `http` reuses).
 #![deny(unsafe_code)]
 
 mod access;
@@ -18,6 +19,7 @@ mod corruption;
 mod disk_full;
 mod flood;
 mod hostile;
+mod http;
 mod lifecycle;
 mod readme;
 mod seeds;

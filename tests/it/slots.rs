@@ -21,7 +21,7 @@ const BIN_USER: u32 = 2;
 /// its own effective uid (the raw system call: glibc's wrapper would change every thread of
 /// the test process) and ends with it.
 #[allow(unsafe_code)]
-fn connect_as(uid: u32, socket: &Path, n: usize) -> Vec<UnixStream> {
+pub(crate) fn connect_as(uid: u32, socket: &Path, n: usize) -> Vec<UnixStream> {
     let socket = socket.to_owned();
     std::thread::spawn(move || {
         // -1: leave the real and saved uids as they are.

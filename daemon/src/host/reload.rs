@@ -16,8 +16,14 @@ pub(crate) fn reload(shared: &Arc<DaemonState>, overrides: &Overrides, running: 
             running.clone()
         }
         Ok(new) => {
-            if new.socket != running.socket || new.data_dir != running.data_dir {
-                tracing::warn!("socket and data_dir changes take effect only at restart");
+            if new.socket != running.socket
+                || new.data_dir != running.data_dir
+                || new.http != running.http
+                || new.http_socket != running.http_socket
+            {
+                tracing::warn!(
+                    "socket, http, http_socket and data_dir changes take effect only at restart"
+                );
             }
             if new.log_level != running.log_level {
                 tracing::warn!("log_level changes take effect only at restart");
@@ -34,6 +40,8 @@ pub(crate) fn reload(shared: &Arc<DaemonState>, overrides: &Overrides, running: 
             );
             Config {
                 socket: running.socket.clone(),
+                http: running.http,
+                http_socket: running.http_socket.clone(),
                 data_dir: running.data_dir.clone(),
                 log_level: running.log_level.clone(),
                 ..new

@@ -4,7 +4,7 @@
 //! holds the accept loop, `peer` says who connected (`SO_PEERCRED`), and `connection`
 //! serves one peer under deadlines.
 //! `connection_slots` and `uid_slots` bound how many peers are served at once, in all and
-//! per uid.
+//! per uid, frames and HTTP together ([`admit`]); `http` serves the HTTP/JSON API.
 //!
 //! The accept loop: a connection limit, one task per peer, and a graceful stop.
 //! A connection slot is taken *before* `accept()`, so at the limit new peers wait in the
@@ -17,6 +17,7 @@
 pub mod activation;
 pub(crate) mod connection;
 pub(crate) mod connection_slots;
+pub(crate) mod http;
 pub(crate) mod listener;
 pub(crate) mod peer;
 pub(crate) mod uid_slots;
@@ -36,7 +37,7 @@ use peer::Peer;
 
 /// Pause after an `accept` failure such as EMFILE, so the loop does not spin while descriptors
 /// are exhausted.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves `listener` until `shutdown` fires, then waits for in-flight requests to finish.
 pub(crate) async fn run(
@@ -61,36 +62,15 @@ pub(crate) async fn run(
                 }
             },
         };
-        let peer = match Peer::of(&stream) {
-            Ok(peer) => peer,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read peer credentials; closing");
+        let Some(admitted) = admit(&shared, &stream, permit) else {
+            continue;
+        };
+        let Admitted { peer, slots } = match admitted {
+            Ok(admitted) => admitted,
+            Err((peer, why)) => {
+                refuse(&stream, peer, why);
                 continue;
             }
-        };
-        let Some(uid_slot) = shared.per_uid.take(peer.uid) else {
-            shared.metrics.connection_refused();
-            refuse(
-                &stream,
-                peer,
-                format!(
-                    "too many connections from uid {} (limit {})",
-                    peer.uid,
-                    shared.per_uid.share()
-                ),
-            );
-            continue;
-        };
-        let host_admin = peer.is_host_admin(shared.daemon_uid, &shared.settings.load().admins);
-        let Some(permit) = shared.connections.keep(permit, host_admin) else {
-            shared.metrics.connection_refused();
-            refuse(
-                &stream,
-                peer,
-                "every connection slot is taken; the few left are reserved for host admins"
-                    .to_owned(),
-            );
-            continue;
         };
         let shared = Arc::clone(&shared);
         let shutdown = shutdown.clone();
@@ -108,13 +88,57 @@ pub(crate) async fn run(
                     tracing::debug!(uid = peer.uid, pid = peer.pid, error = %e, "connection closed")
                 }
             }
-            drop((permit, uid_slot));
+            drop(slots);
         });
     }
     // Busy connections see this after their current batch; idle ones see `shutdown` itself.
     shared.stop();
     tracker.close();
     tracker.wait().await;
+}
+
+/// A peer let in, and the slots it holds until its connection closes.
+pub(crate) struct Admitted {
+    pub peer: Peer,
+    /// Held for their drop.
+    pub slots: (connection_slots::Slot, uid_slots::UidSlot),
+}
+
+/// Applies the connection limits to an accepted peer, the same for frames and HTTP: its uid's
+/// share, and the slots reserved for host admins. `None` means the peer's credentials could
+/// not be read (logged, and the stream should be dropped); `Err` holds the peer and why it is
+/// refused, for the caller to tell it in its own protocol.
+pub(crate) fn admit(
+    shared: &DaemonState,
+    stream: &UnixStream,
+    permit: connection_slots::Slot,
+) -> Option<Result<Admitted, (Peer, String)>> {
+    let peer = match Peer::of(stream) {
+        Ok(peer) => peer,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read peer credentials; closing");
+            return None;
+        }
+    };
+    let Some(uid_slot) = shared.per_uid.take(peer.uid) else {
+        shared.metrics.connection_refused();
+        let why = format!(
+            "too many connections from uid {} (limit {})",
+            peer.uid,
+            shared.per_uid.share()
+        );
+        return Some(Err((peer, why)));
+    };
+    let host_admin = peer.is_host_admin(shared.daemon_uid, &shared.settings.load().admins);
+    let Some(permit) = shared.connections.keep(permit, host_admin) else {
+        shared.metrics.connection_refused();
+        let why = "every connection slot is taken; the few left are reserved for host admins";
+        return Some(Err((peer, why.to_owned())));
+    };
+    Some(Ok(Admitted {
+        peer,
+        slots: (permit, uid_slot),
+    }))
 }
 
 /// Tells a peer why it is refused (a uid over its share, or no slot it may use), without

@@ -2,7 +2,7 @@
 //! people, and short spans (`6d 23h`, `23h 59m`, `4m`) for people.
 
 use keyward_client::UnixMillis;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds in a minute.
 const MINUTE_MS: u64 = 60 * 1000;
@@ -10,10 +10,6 @@ const MINUTE_MS: u64 = 60 * 1000;
 const HOUR_MS: u64 = 60 * MINUTE_MS;
 /// Milliseconds in a day.
 const DAY_MS: u64 = 24 * HOUR_MS;
-
-/// The last millisecond humantime can format: it refuses years after 9999, and panics on times
-/// before 1970.
-const LAST_FORMATTABLE_MS: UnixMillis = 253_402_300_799_999;
 
 /// The current wall-clock time, as the protocol counts it.
 pub(crate) fn now() -> UnixMillis {
@@ -23,18 +19,10 @@ pub(crate) fn now() -> UnixMillis {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// `at` as RFC 3339 UTC with seconds precision, e.g. `2026-11-23T11:00:00Z`.
-///
-/// Times humantime cannot represent (before 1970 or after 9999) come out as
-/// `<n> ms since the Unix epoch` instead of panicking: they can only come from a confused daemon,
-/// and the command should still print what it got.
+/// `at` as RFC 3339 UTC with seconds precision, e.g. `2026-11-23T11:00:00Z` (the JSON
+/// contract's form, [`keyward_client::json::rfc3339`]).
 pub(crate) fn rfc3339(at: UnixMillis) -> String {
-    match u64::try_from(at) {
-        Ok(ms) if at <= LAST_FORMATTABLE_MS => {
-            humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
-        }
-        _ => format!("{at} ms since the Unix epoch"),
-    }
+    keyward_client::json::rfc3339(at)
 }
 
 /// A positive span in its two largest units, rounded down: `6d 23h`, `23h 59m`, `4m`, `<1m`.
@@ -79,6 +67,8 @@ pub(crate) fn ago(at: UnixMillis, now: UnixMillis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use keyward_client::json::LAST_FORMATTABLE_MS;
 
     /// 2026-11-23T11:00:00Z in Unix milliseconds.
     const T: UnixMillis = 1_795_431_600_000;
