@@ -17,6 +17,7 @@ mod clock_jump;
 mod config_bounds;
 mod corruption;
 mod disk_full;
+mod examples;
 mod flood;
 mod hostile;
 mod http;
