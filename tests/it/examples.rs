@@ -5,7 +5,7 @@
 //!
 //! A missing program fails the test rather than skipping it: `scripts/test` installs them.
 
-use crate::support::{json, Daemon};
+use crate::support::{json, require_root, Daemon, ForeignDaemon, NOBODY};
 use keyward_client::Env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,16 +35,22 @@ fn examples() -> PathBuf {
 /// Runs `interpreter script` against `d` with a fresh live admin key.
 fn run_demo(d: &Daemon, interpreter: &str, script: &Path) -> Output {
     let (_, key) = d.admin_client(Env::Live);
-    Command::new(interpreter)
-        .arg(script)
-        .env("KEYWARD_HTTP_SOCKET", d.socket.with_file_name("http.sock"))
+    demo_command(interpreter, script, &d.socket.with_file_name("http.sock"))
         .env("KEYWARD_ADMIN_KEY", key.expose())
-        .env_remove("KEYWARD_DAEMON_UID")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
         .output()
         .unwrap_or_else(|e| {
             panic!("cannot run {interpreter} ({e}): scripts/test installs it (Debian's python3 and nodejs)")
         })
+}
+
+/// The command that runs `interpreter script` against the HTTP socket `socket`.
+fn demo_command(interpreter: &str, script: &Path, socket: &Path) -> Command {
+    let mut cmd = Command::new(interpreter);
+    cmd.arg(script)
+        .env("KEYWARD_HTTP_SOCKET", socket)
+        .env_remove("KEYWARD_DAEMON_UID")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd
 }
 
 /// Asserts the demo succeeded with every step printed and no token, and that the client it
@@ -99,6 +105,37 @@ fn node_demo_runs_against_the_daemon() {
     let d = Daemon::start();
     let out = run_demo(&d, "node", &examples().join("node/demo.js"));
     assert_demo(&d, &out);
+}
+
+/// The Python client refuses a daemon whose uid it does not trust, before it sends the admin
+/// key, and talks to it once `KEYWARD_DAEMON_UID` names that uid.
+#[test]
+fn python_client_refuses_an_untrusted_daemon() {
+    require_root();
+    let foreign = ForeignDaemon::start(NOBODY);
+    let socket = foreign.socket.with_file_name("http.sock");
+    let script = examples().join("python/demo.py");
+    let refused = demo_command("python3", &script, &socket)
+        .env("KEYWARD_ADMIN_KEY", "kw_adm_live_notakey")
+        .output()
+        .expect("run python3 (scripts/test installs it)");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("uid {NOBODY}, which is not trusted")),
+        "{stderr}"
+    );
+    assert!(refused.stdout.is_empty(), "{stderr}");
+
+    // Trusted, the same call reaches the daemon, which refuses the key itself.
+    let trusted = demo_command("python3", &script, &socket)
+        .env("KEYWARD_ADMIN_KEY", "kw_adm_live_notakey")
+        .env("KEYWARD_DAEMON_UID", NOBODY.to_string())
+        .output()
+        .expect("run python3");
+    let stderr = String::from_utf8_lossy(&trusted.stderr);
+    assert_eq!(trusted.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("KeywardError: 401 CREDENTIAL_"), "{stderr}");
 }
 
 /// The first `sh` block of the README's [`SECTION`].
