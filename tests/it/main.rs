@@ -18,6 +18,7 @@ mod config_bounds;
 mod corruption;
 mod disk_full;
 mod flood;
+mod forward_auth;
 mod hostile;
 mod http;
 mod lifecycle;
