@@ -431,3 +431,60 @@ fn expired_session_is_refused_through_both_proxies() {
         assert_invalid(proxy, &proxy.bearer("/", token), "CREDENTIAL_INVALID");
     }
 }
+
+/// `GET /v1/auth` straight on `http.sock` with `headers`: the status and the response head.
+fn auth_direct(daemon: &Daemon, headers: &[(&str, &str)]) -> (u16, HeaderMap) {
+    runtime().block_on(async {
+        let stream = tokio::net::UnixStream::connect(http_sock(daemon))
+            .await
+            .unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let mut builder = Request::get("/v1/auth").header("host", "keyward");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let response = sender
+            .send_request(builder.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.headers().clone())
+    })
+}
+
+/// Every identity header is in a 204 even when its value is empty, since older Caddy keeps a
+/// header the client forged when the auth reply lacks it; a bad requirement is a 400 naming its
+/// header.
+#[test]
+fn every_identity_header_is_sent_even_when_empty() {
+    let daemon = Daemon::start();
+    let (mut live, _) = daemon.admin_client(Env::Live);
+    let api = live.api_token_create("ci", Scopes::new(), None).unwrap();
+    let token = bearer(&api.token);
+    let (status, headers) = auth_direct(&daemon, &[("authorization", &token)]);
+    assert_eq!(status, 204, "{headers:?}");
+    let value = |name: &str| {
+        headers
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing: {headers:?}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(value("x-keyward-principal"), api.principal_id.to_string());
+    assert_eq!(value("x-keyward-kind"), "api_token");
+    assert_eq!(value("x-keyward-env"), "live");
+    assert_eq!(value("x-keyward-credential"), api.id.to_string());
+    assert_eq!(value("x-keyward-scopes"), "");
+    assert_eq!(value("x-keyward-expires"), "never");
+
+    for (name, bad) in [
+        ("x-keyward-require-env", "prod"),
+        ("x-keyward-require-kind", "session,cookie"),
+    ] {
+        let (status, headers) = auth_direct(&daemon, &[("authorization", &token), (name, bad)]);
+        assert_eq!(status, 400, "{name}: {headers:?}");
+    }
+}
