@@ -403,26 +403,34 @@ fn caddy_forward_auth() {
     cases(&daemon, &proxy);
 }
 
-/// A session slides on each forward-auth verify and, once idle past `idle_timeout`, is refused
-/// through both proxies.
+/// A forward-auth verify slides a session: one made halfway through its idle time keeps it
+/// alive past its first expiry; once idle past `idle_timeout`, it is refused through both
+/// proxies.
 #[test]
 fn expired_session_is_refused_through_both_proxies() {
-    let daemon = Daemon::start_with("idle_timeout = \"3s\"\n");
+    let daemon = Daemon::start_with("idle_timeout = \"4s\"\n");
     let nginx = Proxy::nginx(&daemon);
     let caddy = Proxy::caddy(&daemon);
     let (mut live, _) = daemon.admin_client(Env::Live);
     let created = live.client_create(None, None, Scopes::new()).unwrap();
     let token = &created.session.token;
-    let mut last = 0;
-    for proxy in [&nginx, &caddy] {
-        let seen = proxy.bearer("/", token).seen();
-        let expires = humantime::parse_rfc3339(seen["x-keyward-expires"].as_str().unwrap())
+    let first_expiry = created.session.expires_at;
+    let expires = |seen: &Value| {
+        humantime::parse_rfc3339(seen["x-keyward-expires"].as_str().unwrap())
             .unwrap()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_millis() as i64;
-        last = last.max(expires);
-    }
+            .as_millis() as i64
+    };
+    wait_for("half the idle time", || {
+        (now_ms() > first_expiry - 2_000).then_some(())
+    });
+    let slid = expires(&nginx.bearer("/", token).seen());
+    assert!(slid > first_expiry, "{slid} <= {first_expiry}");
+    wait_for("the first expiry to pass", || {
+        (now_ms() > first_expiry + 200).then_some(())
+    });
+    let last = expires(&caddy.bearer("/", token).seen());
     // The RFC 3339 value is in whole seconds: wait one more.
     wait_for("the session to pass its idle expiry", || {
         (now_ms() > last + 1_100).then_some(())
@@ -455,8 +463,8 @@ fn auth_direct(daemon: &Daemon, headers: &[(&str, &str)]) -> (u16, HeaderMap) {
 }
 
 /// Every identity header is in a 204 even when its value is empty, since older Caddy keeps a
-/// header the client forged when the auth reply lacks it; a bad requirement is a 400 naming its
-/// header.
+/// header the client forged when the auth reply lacks it; no token is the bare challenge, a
+/// scope too low is 403 `insufficient_scope`, and a bad requirement is a 400.
 #[test]
 fn every_identity_header_is_sent_even_when_empty() {
     let daemon = Daemon::start();
@@ -479,6 +487,26 @@ fn every_identity_header_is_sent_even_when_empty() {
     assert_eq!(value("x-keyward-credential"), api.id.to_string());
     assert_eq!(value("x-keyward-scopes"), "");
     assert_eq!(value("x-keyward-expires"), "never");
+
+    let (status, headers) = auth_direct(&daemon, &[]);
+    assert_eq!(status, 401);
+    assert_eq!(headers["www-authenticate"], r#"Bearer realm="keyward""#);
+    let reader = live
+        .client_create(None, None, [("catalog-a".to_owned(), Level::Read)].into())
+        .unwrap();
+    let write = [
+        ("authorization", bearer(&reader.session.token)),
+        ("x-keyward-require-scope", "catalog-a".into()),
+        ("x-keyward-require-level", "write".into()),
+    ];
+    let write: Vec<(&str, &str)> = write.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let (status, headers) = auth_direct(&daemon, &write);
+    assert_eq!(status, 403);
+    assert_eq!(
+        headers["www-authenticate"],
+        r#"Bearer realm="keyward", error="insufficient_scope""#
+    );
+    assert_eq!(headers["x-keyward-error"], "FORBIDDEN");
 
     for (name, bad) in [
         ("x-keyward-require-env", "prod"),
