@@ -19,6 +19,7 @@ mod corruption;
 mod disk_full;
 mod examples;
 mod flood;
+mod forward_auth;
 mod hostile;
 mod http;
 mod lifecycle;

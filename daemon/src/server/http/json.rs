@@ -218,7 +218,7 @@ fn outcome<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AuditOutcome>, D::E
 }
 
 /// A kind's name as the CLI and `verify`'s JSON spell it.
-fn kind(name: &str) -> Result<CredentialKind, String> {
+pub(super) fn kind(name: &str) -> Result<CredentialKind, String> {
     [
         CredentialKind::Session,
         CredentialKind::TestKey,

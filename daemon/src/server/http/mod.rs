@@ -5,7 +5,8 @@
 //! connection, never from the request; HTTP and frame connections share the per-uid share and
 //! the admin reserve ([`crate::server::admit`]).
 //! `routes` is the route table, `json` turns bodies into `Op`s, `errors` maps codes to
-//! statuses, `openapi` serves the committed description.
+//! statuses, `forward_auth` answers nginx's and Caddy's auth subrequests, `openapi` serves the
+//! committed description.
 //!
 //! Limits: a request's head must arrive whole within `frame_timeout` of its first byte
 //! (`deadline`), and within `connection_idle_timeout` of the connection being ready for it
@@ -16,6 +17,7 @@
 
 mod deadline;
 mod errors;
+mod forward_auth;
 mod json;
 pub(crate) mod openapi;
 mod routes;

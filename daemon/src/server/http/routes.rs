@@ -54,6 +54,7 @@ pub(crate) fn table() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)>
         ),
         ("post", "/v1/api-tokens", on(M::POST, api_token_create)),
         ("post", "/v1/verify", on(M::POST, verify)),
+        ("get", "/v1/auth", on(M::GET, super::forward_auth::auth)),
         ("post", "/v1/logout", on(M::POST, logout)),
         ("delete", "/v1/credentials/{id}", on(M::DELETE, revoke)),
         ("get", "/v1/stats", on(M::GET, stats)),
