@@ -20,6 +20,7 @@ mod disk_full;
 mod flood;
 mod hostile;
 mod http;
+mod http_hostile;
 mod lifecycle;
 mod readme;
 mod seeds;
