@@ -18,6 +18,8 @@
 mod deadline;
 mod errors;
 mod json;
+#[cfg(test)]
+mod json_props;
 pub(crate) mod openapi;
 mod routes;
 
