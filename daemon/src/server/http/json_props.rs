@@ -160,8 +160,11 @@ proptest! {
                 "{unknown:?} accepted: {result:?}"
             );
             if let Err(message) = result {
-                let named = object.keys().chain(FIELDS.iter().map(|f| *f).map(String::from).collect::<Vec<_>>().iter())
-                    .any(|field| !field.is_empty() && message.contains(field.as_str()));
+                let named = object
+                    .keys()
+                    .map(String::as_str)
+                    .chain(FIELDS.iter().copied())
+                    .any(|field| !field.is_empty() && message.contains(field));
                 prop_assert!(named, "{message} names no field of {object:?}");
             }
         }
