@@ -15,14 +15,14 @@ use std::time::Duration;
 
 /// One HTTP response.
 #[derive(Debug)]
-struct Reply {
-    status: u16,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -34,7 +34,7 @@ impl Reply {
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {:?}", self.status, self.body))
     }
 
-    fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         self.json()["error"]["code"]
             .as_str()
             .unwrap_or_default()
@@ -43,12 +43,17 @@ impl Reply {
 }
 
 /// The daemon's HTTP socket.
-fn http_sock(daemon: &Daemon) -> PathBuf {
+pub(crate) fn http_sock(daemon: &Daemon) -> PathBuf {
     daemon.socket.with_file_name("http.sock")
 }
 
 /// The raw request text.
-fn request_text(method: &str, path: &str, key: Option<&Secret>, body: Option<&str>) -> String {
+pub(crate) fn request_text(
+    method: &str,
+    path: &str,
+    key: Option<&Secret>,
+    body: Option<&str>,
+) -> String {
     let mut text = format!("{method} {path} HTTP/1.1\r\nHost: keyward\r\n");
     if let Some(key) = key {
         text += &format!("Authorization: Bearer {}\r\n", key.expose());
@@ -65,7 +70,7 @@ fn request_text(method: &str, path: &str, key: Option<&Secret>, body: Option<&st
 }
 
 /// Reads one response off `stream` (the daemon always sends `Content-Length`).
-fn read_reply(stream: &mut UnixStream) -> Reply {
+pub(crate) fn read_reply(stream: &mut UnixStream) -> Reply {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -126,7 +131,13 @@ fn call_on(
     read_reply(&mut stream)
 }
 
-fn call(d: &Daemon, method: &str, path: &str, key: Option<&Secret>, body: Option<&str>) -> Reply {
+pub(crate) fn call(
+    d: &Daemon,
+    method: &str,
+    path: &str,
+    key: Option<&Secret>,
+    body: Option<&str>,
+) -> Reply {
     call_on(&http_sock(d), method, path, key, body)
 }
 
@@ -656,7 +667,7 @@ fn socket_activation_by_name() {
 }
 
 /// Whether the daemon closed `stream` (end of stream or reset) within [`support::DEADLINE`].
-fn closed_by_daemon(stream: &mut UnixStream) -> bool {
+pub(crate) fn closed_by_daemon(stream: &mut UnixStream) -> bool {
     stream
         .set_read_timeout(Some(crate::support::DEADLINE))
         .unwrap();

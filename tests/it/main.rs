@@ -22,6 +22,7 @@ mod flood;
 mod forward_auth;
 mod hostile;
 mod http;
+mod http_hostile;
 mod lifecycle;
 mod readme;
 mod seeds;

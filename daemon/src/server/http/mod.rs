@@ -12,13 +12,16 @@
 //! (`deadline`), and within `connection_idle_timeout` of the connection being ready for it
 //! (hyper's `header_read_timeout`), which closes an idle keep-alive connection; a body must
 //! follow its head within `frame_timeout` too, and is at most [`MAX_BODY`] bytes, refused with
-//! 413 from its `Content-Length` before any of it is read.
+//! 413 from its `Content-Length` before any of it is read; a reply the peer takes no byte of
+//! for `write_timeout` closes the connection (`deadline`).
 //! Nothing here logs a request's headers or body: `Authorization` carries an admin key.
 
 mod deadline;
 mod errors;
 mod forward_auth;
 mod json;
+#[cfg(test)]
+mod json_props;
 pub(crate) mod openapi;
 mod routes;
 
@@ -121,7 +124,11 @@ pub(crate) async fn run(
                 .header_read_timeout(limits.connection_idle_timeout)
                 .keep_alive(true)
                 .max_buf_size(MAX_HEAD);
-            let io = TokioIo::new(Watched::new(stream, Arc::clone(&clock)));
+            let io = TokioIo::new(Watched::new(
+                stream,
+                Arc::clone(&clock),
+                limits.write_timeout,
+            ));
             let connection = builder.serve_connection(io, TowerToHyperService::new(service));
             tokio::pin!(connection);
             let result = tokio::select! {
