@@ -27,7 +27,8 @@ pub(crate) struct Cli {
 /// The suite or one workload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub(crate) enum What {
-    /// The standard matrix: ping and verify at 1 and 16 connections, pipeline 1 and 16; issue
+    /// The standard matrix: ping and verify at 1 and 16 connections, pipeline 1 and 16;
+    /// http-verify at 1 and 16 connections; issue
     /// at 1 and 16 connections; mixed; sweep; coldstart. Prints a table, ratios and targets.
     Suite,
     /// Op::Ping against PING: the transport floor.
@@ -35,6 +36,9 @@ pub(crate) enum What {
     /// Verify a random preloaded session (each verify slides its expiry) against
     /// `GETEX key EX 86400` on as many preloaded keys.
     Verify,
+    /// Verify as `verify` does, but as `POST /v1/verify` over the HTTP API on `http.sock` with
+    /// keep-alive (keyward only; the suite compares it with verify and Redis GETEX).
+    HttpVerify,
     /// Durable session issue against `SET key value EX 86400` with `appendfsync always`.
     Issue,
     /// Let many sessions expire, then time the sweep and verify p99 on live sessions during it.

@@ -3,7 +3,8 @@
 //!
 //! Servers are started once per phase and measured at every shape:
 //! 1. steady servers with the preloaded sessions: ping and verify at 1 and 16 connections,
-//!    pipeline 1 and 16; then mixed (last, since its logouts use sessions up);
+//!    pipeline 1 and 16; http-verify at 1 and 16 connections, pipeline 1; then mixed (last,
+//!    since its logouts use sessions up);
 //! 2. issue at 1 and 16 connections against a fresh daemon and an `appendfsync always` Redis;
 //! 3. the sweep;
 //! 4. the cold start.
@@ -12,7 +13,7 @@ use anyhow::Result;
 
 use crate::redis::server::Persistence;
 use crate::report::{Shape, Workload};
-use crate::workloads::{coldstart, issue, mixed, ping, sweep, verify, Bench};
+use crate::workloads::{coldstart, http_verify, issue, mixed, ping, sweep, verify, Bench};
 
 /// Connection counts of the matrix.
 const CONNECTIONS: [usize; 2] = [1, 16];
@@ -73,6 +74,13 @@ pub(crate) async fn run(bench: &mut Bench) -> Result<()> {
         }
     }
     if let Some((daemon, population)) = &keyward {
+        for connections in CONNECTIONS {
+            let shape = Shape {
+                connections,
+                pipeline: 1,
+            };
+            http_verify::keyward(bench, daemon, population, shape).await?;
+        }
         mixed::keyward(bench, daemon, population, CONCURRENT).await?;
     }
     // Free the steady servers' memory before the large phases.

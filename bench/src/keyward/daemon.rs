@@ -178,6 +178,11 @@ impl Daemon {
         self.dir.path().join("keyward.sock")
     }
 
+    /// The HTTP API's socket: `http.sock` beside the frame socket, the daemon's default.
+    pub fn http_socket(&self) -> PathBuf {
+        self.dir.path().join("http.sock")
+    }
+
     /// The data dir.
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")

@@ -4,6 +4,7 @@
 mod client_driver;
 pub(crate) mod daemon;
 pub(crate) mod expiring;
+pub(crate) mod http;
 pub(crate) mod log_watch;
 pub(crate) mod ops;
 pub(crate) mod population;

@@ -17,6 +17,9 @@ pub(crate) enum Workload {
     Ping,
     /// Verify a random preloaded session (Redis: `GETEX`).
     Verify,
+    /// Verify over the HTTP API (`POST /v1/verify`), keyward only.
+    #[serde(rename = "http-verify")]
+    HttpVerify,
     /// Durable session issue (Redis: `SET` with `appendfsync always`).
     Issue,
     /// Verify latency while a large sweep runs.
@@ -32,6 +35,7 @@ impl fmt::Display for Workload {
         f.write_str(match self {
             Workload::Ping => "ping",
             Workload::Verify => "verify",
+            Workload::HttpVerify => "http-verify",
             Workload::Issue => "issue",
             Workload::Sweep => "sweep",
             Workload::Mixed => "mixed",

@@ -1,5 +1,5 @@
 //! The issue's targets, judged from the rows of a run: the keyward/Redis ratios (1–4) and the
-//! sweep, memory and cold-start goals (5–7).
+//! sweep, memory and cold-start goals (5–7); then issue 14 §6's HTTP goals (14a, 14b).
 //!
 //! A target is judged only from rows that measure exactly what it states; anything else is
 //! shown as not judged, with the reason, never guessed. Goals stated for a million sessions are
@@ -142,7 +142,59 @@ pub(crate) fn evaluate(rows: &[Row]) -> Vec<Verdict> {
         sweep_p99(rows),
         rss(rows),
         cold_start(rows),
+        http_over_redis(rows),
+        http_over_frames(rows),
     ]
+}
+
+/// Issue 14 §6: HTTP verify at 16 connections against the same run's Redis GETEX row.
+fn http_over_redis(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "14a";
+    const GOAL: &str = "HTTP verify 16 conns >= 1.0x Redis GETEX";
+    let pair = find(rows, Workload::HttpVerify, Target::Keyward, 16, 1)
+        .zip(find(rows, Workload::Verify, Target::Redis, 16, 1))
+        .and_then(|(h, r)| Some((h.ops_per_sec?, r.ops_per_sec?)));
+    match pair {
+        Some((h, r)) if r > 0.0 => {
+            let ratio = h / r;
+            Verdict {
+                label: LABEL,
+                goal: GOAL,
+                measured: format!("{ratio:.2}x ({} vs {} ops/s)", thousands(h), thousands(r)),
+                status: judge(ratio >= 1.0),
+            }
+        }
+        _ => unmeasured(
+            LABEL,
+            GOAL,
+            "needs http-verify and Redis verify rows at 16 conns, pipeline 1",
+        ),
+    }
+}
+
+/// Issue 14 §6: HTTP verify p50 at 1 connection against the frame protocol's.
+fn http_over_frames(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "14b";
+    const GOAL: &str = "HTTP verify p50, 1 conn <= 1.3x frame verify p50";
+    let pair = find(rows, Workload::HttpVerify, Target::Keyward, 1, 1)
+        .zip(find(rows, Workload::Verify, Target::Keyward, 1, 1))
+        .and_then(|(h, f)| Some((h.p50_us?, f.p50_us?)));
+    match pair {
+        Some((h, f)) if f > 0.0 => {
+            let ratio = h / f;
+            Verdict {
+                label: LABEL,
+                goal: GOAL,
+                measured: format!("{ratio:.2}x ({h:.1} vs {f:.1} us)"),
+                status: judge(ratio <= 1.3),
+            }
+        }
+        _ => unmeasured(
+            LABEL,
+            GOAL,
+            "needs http-verify and keyward verify rows at 1 conn, pipeline 1",
+        ),
+    }
 }
 
 fn verify_over_ping(rows: &[Row]) -> Verdict {
@@ -311,6 +363,51 @@ mod tests {
         assert_eq!(v[2].status, Status::Met);
         assert_eq!(v[2].measured, "1.15x (46.0 vs 40.0 us)");
         assert!(matches!(v[3].status, Status::Unjudged(_)));
+    }
+
+    /// The HTTP goals compare http-verify with the same run's Redis GETEX at 16 connections
+    /// and with the frame protocol's verify p50 at 1 connection.
+    #[test]
+    fn http_goals_are_judged() {
+        let mut rows = vec![
+            row(
+                Workload::HttpVerify,
+                Target::Keyward,
+                (16, 1),
+                45_000.0,
+                300.0,
+            ),
+            row(Workload::Verify, Target::Redis, (16, 1), 40_000.0, 300.0),
+            row(
+                Workload::HttpVerify,
+                Target::Keyward,
+                (1, 1),
+                15_000.0,
+                65.0,
+            ),
+            row(Workload::Verify, Target::Keyward, (1, 1), 20_000.0, 46.0),
+        ];
+        let v = evaluate(&rows);
+        let (redis, frames) = (&v[v.len() - 2], &v[v.len() - 1]);
+        assert_eq!(redis.label, "14a");
+        assert_eq!(redis.status, Status::Met);
+        assert_eq!(redis.measured, "1.12x (45,000 vs 40,000 ops/s)");
+        assert_eq!(frames.label, "14b");
+        assert_eq!(frames.status, Status::Missed);
+        assert_eq!(frames.measured, "1.41x (65.0 vs 46.0 us)");
+        // The frame protocol's own 16-connection row is not the Redis figure.
+        rows.remove(1);
+        rows.push(row(
+            Workload::Verify,
+            Target::Keyward,
+            (16, 1),
+            40_000.0,
+            300.0,
+        ));
+        assert!(matches!(
+            evaluate(&rows)[v.len() - 2].status,
+            Status::Unjudged(_)
+        ));
     }
 
     /// A skipped Redis row leaves the ratio unjudged rather than computed from nothing.

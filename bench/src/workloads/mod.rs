@@ -5,6 +5,7 @@
 //! server once and measure many shapes on it; [`run_one`] starts what a single workload needs.
 
 pub(crate) mod coldstart;
+pub(crate) mod http_verify;
 pub(crate) mod issue;
 pub(crate) mod mixed;
 pub(crate) mod ping;
@@ -214,7 +215,12 @@ pub(crate) async fn run_one(bench: &mut Bench) -> Result<()> {
     let shape = bench.settings.shape;
     let sessions = bench.settings.sizes.steady;
     let what = bench.settings.what;
-    if bench.settings.redis && matches!(what, What::Mixed | What::Sweep | What::Soak) {
+    if bench.settings.redis
+        && matches!(
+            what,
+            What::Mixed | What::Sweep | What::Soak | What::HttpVerify
+        )
+    {
         eprintln!("keyward-bench: {what:?} has no Redis equivalent; only keyward is measured");
     }
     match what {
@@ -240,6 +246,12 @@ pub(crate) async fn run_one(bench: &mut Bench) -> Result<()> {
                     .redis_with(Persistence::Memory, sessions, "verify")
                     .await?;
                 verify::redis(bench, &redis, &keys, shape).await?;
+            }
+        }
+        What::HttpVerify => {
+            if bench.keyward() {
+                let (daemon, population) = bench.keyward_with(sessions, "verify").await?;
+                http_verify::keyward(bench, &daemon, &population, shape).await?;
             }
         }
         What::Issue => {
