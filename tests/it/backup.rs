@@ -61,22 +61,6 @@ async fn populate(daemon: &Daemon, key: &Secret, n: usize, connections: usize) -
     pop
 }
 
-/// Restores `file` with `--force` into the stopped `daemon`'s data dir.
-fn restore_forced(daemon: &Daemon, file: &std::path::Path) {
-    let out = daemon
-        .command()
-        .arg("restore")
-        .arg(file)
-        .arg("--force")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// 100 000 credentials (10% revoked) backed up from a serving daemon and restored offline.
 #[test]
 fn round_trip_100k() {
@@ -103,7 +87,7 @@ fn round_trip_100k() {
     let restored = Daemon::start_with("");
     let mut target = restored;
     assert!(target.terminate().success());
-    restore_forced(&target, &file);
+    target.restore_forced(&file);
     target.restart();
 
     runtime.block_on(async {
@@ -212,7 +196,7 @@ fn forced_restore_replaces_sessions_and_audit() {
     let after = admin.session_issue(before.client_id).unwrap();
     drop(admin);
     assert!(daemon.terminate().success());
-    restore_forced(&daemon, &file);
+    daemon.restore_forced(&file);
     daemon.restart();
     let mut client = daemon.client();
     client

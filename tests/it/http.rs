@@ -685,22 +685,29 @@ pub(crate) fn closed_by_daemon(stream: &mut UnixStream) -> bool {
 /// A head trickled a byte at a time is cut off `frame_timeout` after its first byte, though
 /// bytes keep coming; a keep-alive connection outlives `frame_timeout` between requests and is
 /// closed once idle for `connection_idle_timeout`.
+/// Writes `head` to `stream` a byte every `every_ms`, over and over, never finishing it, until
+/// the daemon hangs up.
+pub(crate) fn trickle_head(
+    stream: &UnixStream,
+    head: &'static [u8],
+    every_ms: u64,
+) -> std::thread::JoinHandle<()> {
+    let mut writer = stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for byte in head.iter().cycle() {
+            if writer.write_all(&[*byte]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(every_ms));
+        }
+    })
+}
+
 #[test]
 fn slow_heads_and_idle_connections_are_closed() {
     let d = Daemon::start_with("frame_timeout = \"1s\"\nconnection_idle_timeout = \"6s\"\n");
     let mut slow = UnixStream::connect(http_sock(&d)).unwrap();
-    let trickle = {
-        let mut writer = slow.try_clone().unwrap();
-        std::thread::spawn(move || {
-            // A byte every 100 ms, never finishing the head, until the daemon hangs up.
-            for byte in b"GET /v1/ping HTTP/1.1\r\nX-Slow: ".iter().cycle() {
-                if writer.write_all(&[*byte]).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let trickle = trickle_head(&slow, b"GET /v1/ping HTTP/1.1\r\nX-Slow: ", 100);
     let started = std::time::Instant::now();
     assert!(
         closed_by_daemon(&mut slow),

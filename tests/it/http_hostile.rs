@@ -4,11 +4,11 @@
 //! Slow heads, idle connections and bodies announced too large are in `http.rs`; these add the
 //! rest of issue 14 §7.
 
-use crate::http::{call, closed_by_daemon, http_sock, read_reply, request_text};
+use crate::http::{call, closed_by_daemon, http_sock, read_reply, request_text, trickle_head};
 use crate::support::{require_root, wait_for, Daemon, DEADLINE, NOBODY};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Whether a fresh connection's ping is answered 200.
 fn served(d: &Daemon) -> bool {
@@ -64,17 +64,7 @@ fn slowloris_heads_are_closed_while_others_are_served() {
         .collect();
     let tricklers: Vec<_> = slow
         .iter()
-        .map(|s| {
-            let mut writer = s.try_clone().unwrap();
-            std::thread::spawn(move || {
-                for byte in b"POST /v1/verify HTTP/1.1\r\nX-Slow: ".iter().cycle() {
-                    if writer.write_all(&[*byte]).is_err() {
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-            })
-        })
+        .map(|s| trickle_head(s, b"POST /v1/verify HTTP/1.1\r\nX-Slow: ", 50))
         .collect();
     // Answered while every trickle is under way.
     let mut kept = UnixStream::connect(http_sock(&d)).unwrap();

@@ -173,18 +173,7 @@ fn stats_counts_survive_every_change() {
         .unwrap();
     drop(a);
     assert!(d.terminate().success());
-    let out = d
-        .command()
-        .arg("restore")
-        .arg(&file)
-        .arg("--force")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    d.restore_forced(&file);
     d.restart();
     check(&d, &key, known, "after a restore");
 

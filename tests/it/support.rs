@@ -220,6 +220,23 @@ impl Daemon {
         d
     }
 
+    /// Runs `keywardd restore FILE --force` into this stopped daemon's data dir, and asserts it
+    /// succeeded.
+    pub fn restore_forced(&self, file: &Path) {
+        let out = self
+            .command()
+            .arg("restore")
+            .arg(file)
+            .arg("--force")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The command that starts this daemon (not yet spawned).
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(binary("keywardd"));
