@@ -682,9 +682,6 @@ pub(crate) fn closed_by_daemon(stream: &mut UnixStream) -> bool {
     }
 }
 
-/// A head trickled a byte at a time is cut off `frame_timeout` after its first byte, though
-/// bytes keep coming; a keep-alive connection outlives `frame_timeout` between requests and is
-/// closed once idle for `connection_idle_timeout`.
 /// Writes `head` to `stream` a byte every `every_ms`, over and over, never finishing it, until
 /// the daemon hangs up.
 pub(crate) fn trickle_head(
@@ -703,6 +700,9 @@ pub(crate) fn trickle_head(
     })
 }
 
+/// A head trickled a byte at a time is cut off `frame_timeout` after its first byte, though
+/// bytes keep coming; a keep-alive connection outlives `frame_timeout` between requests and is
+/// closed once idle for `connection_idle_timeout`.
 #[test]
 fn slow_heads_and_idle_connections_are_closed() {
     let d = Daemon::start_with("frame_timeout = \"1s\"\nconnection_idle_timeout = \"6s\"\n");

@@ -1,10 +1,12 @@
 //! The header deadline: a request's head must arrive whole within `frame_timeout` of its first
 //! byte, however slowly it trickles.
 //!
-//! hyper's own `header_read_timeout` starts when a connection becomes ready for the next head,
-//! idle or not, so it serves as the idle timeout (`connection_idle_timeout`); this one starts
-//! at the head's first byte, as the frame socket's does. Bytes read while a request is being
-//! answered belong to its body, or to a pipelined request, and start nothing.
+//! It starts at the head's first byte, as the frame socket's does. Bytes read while a request
+//! is being answered belong to its body, or to a pipelined request, and start nothing.
+//!
+//! The idle deadline: a connection that waits `connection_idle_timeout` for a head is closed.
+//! It is kept here rather than with hyper's `header_read_timeout`, which arms a timer for every
+//! request: that cost 5% of HTTP verify throughput (BENCHMARKS.md).
 //!
 //! The write deadline: a write that cannot make progress for `write_timeout` fails, which
 //! closes the connection, so a peer that never reads its replies holds no more than hyper's
@@ -13,19 +15,38 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-/// When the head being read began, if one is; and how many requests are being answered.
+/// When the head being read began, if one is; how many requests are being answered; and since
+/// when the connection has been waiting for a head.
+///
+/// Plain atomics, not a channel or a timer per request: they change on every request, and a
+/// notification or a timer for each would cost more than the request's own work. The deadline
+/// looks at them when its one timer fires instead.
 #[derive(Debug)]
 pub(crate) struct HeadClock {
-    started: watch::Sender<Option<Instant>>,
+    /// The clock's zero: the instants below count from it.
+    base: Instant,
+    /// Nanoseconds from `base` to the current head's first byte, plus one; 0 when no head is
+    /// being read.
+    started: AtomicU64,
+    /// Nanoseconds from `base` to when the connection last became ready for a head.
+    idle_since: AtomicU64,
     in_flight: AtomicUsize,
+}
+
+/// Why a connection is closed: its head came too slowly, or no head came at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expired {
+    /// A head was still arriving `frame_timeout` after its first byte.
+    SlowHead,
+    /// No head began for `connection_idle_timeout`.
+    Idle,
 }
 
 /// A request being answered; dropping it ends that.
@@ -34,60 +55,72 @@ pub(crate) struct InFlight(Arc<HeadClock>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let clock = &self.0;
+        clock.idle_since.store(clock.now(), Ordering::Relaxed);
+        clock.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl HeadClock {
     pub fn new() -> Arc<HeadClock> {
         Arc::new(HeadClock {
-            started: watch::Sender::new(None),
+            base: Instant::now(),
+            started: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
         })
     }
 
+    /// Nanoseconds since `base`.
+    fn now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+    }
+
+    fn at(&self, nanos: u64) -> Instant {
+        self.base + Duration::from_nanos(nanos)
+    }
+
     /// Bytes arrived: between requests, they start a head.
     fn bytes_read(&self) {
-        if self.in_flight.load(Ordering::Relaxed) == 0 {
-            self.started.send_if_modified(|started| {
-                let first = started.is_none();
-                if first {
-                    *started = Some(Instant::now());
-                }
-                first
-            });
+        if self.in_flight.load(Ordering::Relaxed) == 0 && self.started.load(Ordering::Relaxed) == 0
+        {
+            self.started.store(self.now() + 1, Ordering::Relaxed);
         }
     }
 
     /// A head was read whole and its request is being answered.
     pub fn request_started(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.started
-            .send_if_modified(|started| started.take().is_some());
+        self.started.store(0, Ordering::Relaxed);
         InFlight(Arc::clone(self))
     }
 
-    /// Resolves once a head has been arriving for longer than `limit`.
-    pub async fn expired(&self, limit: Duration) {
-        let mut started = self.started.subscribe();
+    /// Resolves once a head has been arriving for longer than `head_limit`, or no head has
+    /// begun for `idle_limit` while no request was being answered.
+    ///
+    /// It sleeps until the earliest moment either could happen and looks again then, so a
+    /// head that began at `s` is caught at `s + head_limit`, whatever happened in between.
+    pub async fn expired(&self, head_limit: Duration, idle_limit: Duration) -> Expired {
         loop {
-            let since = *started.borrow_and_update();
-            match since {
-                None => {
-                    // The sender lives as long as `self`.
-                    let _ = started.changed().await;
-                }
-                Some(since) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(since + limit) => {
-                            if *started.borrow() == Some(since) {
-                                return;
-                            }
-                        }
-                        _ = started.changed() => {}
+            let now = Instant::now();
+            let wake = match self.started.load(Ordering::Relaxed) {
+                0 if self.in_flight.load(Ordering::Relaxed) == 0 => {
+                    let idle = self.at(self.idle_since.load(Ordering::Relaxed)) + idle_limit;
+                    if idle <= now {
+                        return Expired::Idle;
                     }
+                    idle.min(now + head_limit)
                 }
-            }
+                0 => now + head_limit,
+                started => {
+                    let due = self.at(started - 1) + head_limit;
+                    if due <= now {
+                        return Expired::SlowHead;
+                    }
+                    due
+                }
+            };
+            tokio::time::sleep_until(wake).await;
         }
     }
 }
@@ -192,27 +225,35 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A head's first byte starts the clock; a request in flight stops it, and its body's
-    /// bytes start nothing.
+    /// bytes start nothing; once it is answered, the idle clock runs.
     #[tokio::test]
     async fn head_clock() {
         let clock = HeadClock::new();
         let (a, mut b) = tokio::io::duplex(64);
         let mut watched = Watched::new(a, Arc::clone(&clock), Duration::from_secs(5));
         let limit = Duration::from_millis(50);
+        let idle = Duration::from_secs(3600);
         b.write_all(b"GET").await.unwrap();
         let mut buf = [0u8; 3];
         watched.read_exact(&mut buf).await.unwrap();
-        tokio::time::timeout(limit * 100, clock.expired(limit))
+        let expired = tokio::time::timeout(limit * 100, clock.expired(limit, idle))
             .await
             .expect("a started head expires");
+        assert_eq!(expired, Expired::SlowHead);
         let in_flight = clock.request_started();
         b.write_all(b"body").await.unwrap();
         let mut buf = [0u8; 4];
         watched.read_exact(&mut buf).await.unwrap();
-        assert!(tokio::time::timeout(limit * 20, clock.expired(limit))
-            .await
-            .is_err());
+        assert!(
+            tokio::time::timeout(limit * 20, clock.expired(limit, limit))
+                .await
+                .is_err()
+        );
         drop(in_flight);
+        let expired = tokio::time::timeout(limit * 100, clock.expired(limit, limit))
+            .await
+            .expect("an idle connection expires");
+        assert_eq!(expired, Expired::Idle);
     }
 
     /// A write the peer does not take fails after `write_timeout`; one it takes clears it.

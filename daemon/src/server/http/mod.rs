@@ -9,8 +9,8 @@
 //! committed description.
 //!
 //! Limits: a request's head must arrive whole within `frame_timeout` of its first byte
-//! (`deadline`), and within `connection_idle_timeout` of the connection being ready for it
-//! (hyper's `header_read_timeout`), which closes an idle keep-alive connection; a body must
+//! (`deadline`), and within `connection_idle_timeout` of the connection being ready for it,
+//! which closes an idle keep-alive connection (`deadline` too); a body must
 //! follow its head within `frame_timeout` too, and is at most [`MAX_BODY`] bytes, refused with
 //! 413 from its `Content-Length` before any of it is read; a reply the peer takes no byte of
 //! for `write_timeout` closes the connection (`deadline`).
@@ -97,18 +97,25 @@ pub(crate) async fn run(
         let router = router.clone();
         let clock = HeadClock::new();
         let requests = Arc::clone(&clock);
+        let fast = Arc::clone(&shared);
         let service = tower::service_fn(move |mut request: Request<hyper::body::Incoming>| {
             let in_flight = requests.request_started();
-            request.extensions_mut().insert(peer);
-            request
-                .extensions_mut()
-                .insert(routes::BodyDeadline(frame_timeout));
             let router = router.clone();
+            let shared = Arc::clone(&fast);
             async move {
                 if let Some(response) = refuse_large(&request) {
                     return Ok(response);
                 }
-                let response = router.oneshot(request.map(axum::body::Body::new)).await;
+                let response = if is_verify(&request) {
+                    let body = axum::body::Body::new(request.into_body());
+                    Ok(routes::verify_direct(&shared, peer, frame_timeout, body).await)
+                } else {
+                    request.extensions_mut().insert(peer);
+                    request
+                        .extensions_mut()
+                        .insert(routes::BodyDeadline(frame_timeout));
+                    router.oneshot(request.map(axum::body::Body::new)).await
+                };
                 drop(in_flight);
                 response
             }
@@ -120,9 +127,11 @@ pub(crate) async fn run(
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                // Starts as soon as the connection waits for a head: the idle timeout.
-                .header_read_timeout(limits.connection_idle_timeout)
+                // The idle timeout is the clock's (`deadline`), not a timer per request.
+                .header_read_timeout(None)
                 .keep_alive(true)
+                // One buffer and one `write` per reply: cheaper than `writev` for small replies.
+                .writev(false)
                 .max_buf_size(MAX_HEAD);
             let io = TokioIo::new(Watched::new(
                 stream,
@@ -133,8 +142,8 @@ pub(crate) async fn run(
             tokio::pin!(connection);
             let result = tokio::select! {
                 result = connection.as_mut() => result,
-                () = clock.expired(limits.frame_timeout) => {
-                    tracing::debug!(uid = peer.uid, pid = peer.pid, "http head too slow; closed");
+                why = clock.expired(limits.frame_timeout, limits.connection_idle_timeout) => {
+                    tracing::debug!(uid = peer.uid, pid = peer.pid, ?why, "http connection closed");
                     Ok(())
                 }
                 _ = shutdown.cancelled() => {
@@ -143,7 +152,7 @@ pub(crate) async fn run(
                     connection.as_mut().graceful_shutdown();
                     tokio::select! {
                         result = connection.as_mut() => result,
-                        () = clock.expired(limits.frame_timeout) => Ok(()),
+                        _ = clock.expired(limits.frame_timeout, limits.connection_idle_timeout) => Ok(()),
                     }
                 }
             };
@@ -155,6 +164,11 @@ pub(crate) async fn run(
     }
     tracker.close();
     tracker.wait().await;
+}
+
+/// Whether `request` is `POST /v1/verify`, which skips the router ([`routes::verify_direct`]).
+fn is_verify<B>(request: &Request<B>) -> bool {
+    request.method() == axum::http::Method::POST && request.uri().path() == "/v1/verify"
 }
 
 /// A 413 for a body whose `Content-Length` is over [`MAX_BODY`], before any of it is read.

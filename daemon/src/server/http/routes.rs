@@ -72,7 +72,6 @@ pub(crate) fn router(shared: Shared) -> Router {
         })
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(shared)
 }
 
@@ -126,6 +125,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Credentials {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BodyDeadline(pub std::time::Duration);
 
+impl BodyDeadline {
+    /// The deadline `request` carries.
+    fn of(request: &Request) -> std::time::Duration {
+        request
+            .extensions()
+            .get::<BodyDeadline>()
+            // Always set by the connection; the default only keeps a router built alone usable.
+            .map_or(std::time::Duration::from_secs(5), |d| d.0)
+    }
+}
+
 /// A JSON body of at most [`MAX_BODY`] bytes, whole within its [`BodyDeadline`]; an empty body
 /// reads as `{}`. Malformed JSON and
 /// unknown fields are 400 naming the field, whatever the `Content-Type`.
@@ -134,43 +144,70 @@ pub(crate) struct Body<T>(T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let deadline = request
-            .extensions()
-            .get::<BodyDeadline>()
-            // Always set by the connection; the default only keeps a test router usable.
-            .map_or(std::time::Duration::from_secs(5), |d| d.0);
-        let read = axum::body::Bytes::from_request(request, state);
-        let bytes = tokio::time::timeout(deadline, read)
-            .await
-            .map_err(|_| {
-                ApiError::bad_request(format!(
-                    "the request body did not arrive within {} ms (frame_timeout)",
-                    deadline.as_millis()
-                ))
-            })?
-            .map_err(|e| match e.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(too_large()),
-                _ => ApiError::bad_request(e.body_text()),
-            })?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." {
-                ApiError::bad_request(format!("malformed JSON body: {inner}"))
+    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
+        let deadline = BodyDeadline::of(&request);
+        read_json(request.into_body(), deadline).await.map(Body)
+    }
+}
+
+/// Reads a JSON body of at most [`MAX_BODY`] bytes within `deadline` and decodes it; an empty
+/// body reads as `{}`. Malformed JSON and unknown fields are 400 naming the field.
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    body: axum::body::Body,
+    deadline: std::time::Duration,
+) -> Result<T, ApiError> {
+    let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_BODY));
+    let bytes = tokio::time::timeout(deadline, read)
+        .await
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "the request body did not arrive within {} ms (frame_timeout)",
+                deadline.as_millis()
+            ))
+        })?
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::TooLarge(too_large())
             } else {
-                ApiError::bad_request(format!("field {path}: {inner}"))
+                ApiError::bad_request(format!("the request body could not be read: {e}"))
             }
-        })?;
-        de.end()
-            .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
-        Ok(Body(value))
+        })?
+        .to_bytes();
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        &bytes
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::bad_request(format!("malformed JSON body: {inner}"))
+        } else {
+            ApiError::bad_request(format!("field {path}: {inner}"))
+        }
+    })?;
+    de.end()
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))?;
+    Ok(value)
+}
+
+/// `POST /v1/verify`, which the connection calls without the router: it is the one route on
+/// the hot path, and the router's matching and extractors cost a fifth of its time
+/// (BENCHMARKS.md). The router's own `verify` route calls this too.
+pub(crate) async fn verify_direct(
+    shared: &Shared,
+    peer: Peer,
+    deadline: std::time::Duration,
+    body: axum::body::Body,
+) -> Response {
+    match read_json::<VerifyBody>(body, deadline).await {
+        Ok(body) => match body.into_op() {
+            Ok(op) => answer(shared, peer, Credentials(Ok(None)), op, StatusCode::OK).await,
+            Err(e) => bad(e),
+        },
+        Err(e) => e.into_response(),
     }
 }
 
@@ -345,13 +382,10 @@ async fn api_token_create(
 async fn verify(
     State(s): State<Shared>,
     Extension(p): Extension<Peer>,
-    c: Credentials,
-    Body(body): Body<VerifyBody>,
+    request: Request,
 ) -> Response {
-    match body.into_op() {
-        Ok(op) => answer(&s, p, c, op, StatusCode::OK).await,
-        Err(e) => bad(e),
-    }
+    let deadline = BodyDeadline::of(&request);
+    verify_direct(&s, p, deadline, request.into_body()).await
 }
 
 async fn logout(
