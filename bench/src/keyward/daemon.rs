@@ -66,10 +66,12 @@ struct ConfigFile {
     #[serde(skip_serializing_if = "Option::is_none")]
     audit_retention: Option<String>,
     max_connections: usize,
+    max_connections_per_uid: usize,
     log_level: &'static str,
 }
 
-/// Connections the daemon serves at once: room for every load and preload connection.
+/// Connections the daemon serves at once: room for every load and preload connection. All of
+/// them come from the harness's one uid, so that uid may hold them all.
 const MAX_CONNECTIONS: usize = 1024;
 
 impl Settings {
@@ -81,6 +83,7 @@ impl Settings {
             sweep_interval: millis(self.sweep_interval),
             audit_retention: self.audit_retention.map(millis),
             max_connections: MAX_CONNECTIONS,
+            max_connections_per_uid: MAX_CONNECTIONS,
             log_level: "info",
         })?)
     }
