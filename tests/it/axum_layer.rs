@@ -2,14 +2,11 @@
 //! `keyward_client::axum::layer` against the real `keywardd`, and called with real HTTP/1.1
 //! requests.
 
-use crate::support::{wait_for, Daemon};
+use crate::support::{http_get, wait_for, Daemon, HttpAnswer};
 use axum::routing::get;
 use axum::Router;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::header::{RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::StatusCode;
 use keyward_client::axum::Verified;
 use keyward_client::{
     CredentialKind, Env, Level, Requirements, ScopeRequirement, Scopes, Secret, SharedClient,
@@ -30,22 +27,14 @@ struct App {
 }
 
 /// What the app answered.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
+type Answer = HttpAnswer;
 
-impl Answer {
+impl HttpAnswer {
     /// The code of a `{"error":{"code","message"}}` body.
     fn code(&self) -> String {
         let body: serde_json::Value = serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("{e}: not JSON: {}", self.body));
         body["error"]["code"].as_str().expect("a code").to_owned()
-    }
-
-    fn header(&self, name: hyper::header::HeaderName) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 }
 
@@ -89,27 +78,11 @@ impl App {
 
 /// One HTTP/1.1 request on a new connection to the app at `socket`.
 async fn request(socket: &Path, path: &str, authorization: Option<&str>) -> Answer {
-    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
-    let mut builder = Request::get(path).header("host", "app");
+    let mut headers = vec![("host", "app")];
     if let Some(value) = authorization {
-        builder = builder.header(AUTHORIZATION, value);
+        headers.push(("authorization", value));
     }
-    let response = sender
-        .send_request(builder.body(Empty::<Bytes>::new()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        body: String::from_utf8(body.to_vec()).unwrap(),
-    }
+    http_get(socket, path, &headers).await
 }
 
 /// Asserts a 401 for a bad token: `error="invalid_token"` and `code` in the body.

@@ -4,11 +4,11 @@
 //! it receives.
 //! Every socket is a Unix socket: no TCP port is opened.
 
-use crate::support::{now_ms, wait_for, Daemon};
+use crate::support::{http_get, now_ms, wait_for, Daemon, HttpAnswer};
 use axum::http::HeaderMap;
 use axum::Router;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use keyward_client::{Env, Level, Scopes, Secret};
@@ -65,18 +65,9 @@ struct Proxy {
 }
 
 /// What the client got back through the proxy.
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
+type Answer = HttpAnswer;
 
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).map(|v| v.to_str().unwrap())
-    }
-
+impl HttpAnswer {
     /// The headers the app saw.
     fn seen(&self) -> Value {
         assert_eq!(self.status, StatusCode::OK, "{self:?}");
@@ -193,33 +184,11 @@ impl Proxy {
 
     /// `GET path` through the proxy with `headers`.
     fn get(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
-        self.runtime.block_on(async {
-            let stream = tokio::net::UnixStream::connect(&self.socket).await.unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(connection);
-            let mut builder = Request::get(path).header("host", "app.example");
-            for (name, value) in headers {
-                builder = builder.header(*name, *value);
-            }
-            let response = sender
-                .send_request(builder.body(Empty::<Bytes>::new()).unwrap())
-                .await
-                .unwrap();
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response.into_body().collect().await.unwrap().to_bytes();
-            Answer {
-                status,
-                headers,
-                body: String::from_utf8_lossy(&body).into_owned(),
-            }
-        })
+        let mut all = vec![("host", "app.example")];
+        all.extend_from_slice(headers);
+        self.runtime.block_on(http_get(&self.socket, path, &all))
     }
 
-    /// `GET path` with `token` as the bearer token.
     fn bearer(&self, path: &str, token: &Secret) -> Answer {
         self.get(path, &[("authorization", &bearer(token))])
     }

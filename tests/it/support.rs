@@ -525,3 +525,46 @@ pub fn now_ms() -> i64 {
         .expect("clock after 1970")
         .as_millis() as i64
 }
+
+/// An HTTP reply as the tests read it.
+#[derive(Debug)]
+pub(crate) struct HttpAnswer {
+    pub status: hyper::StatusCode,
+    pub headers: hyper::HeaderMap,
+    pub body: String,
+}
+
+impl HttpAnswer {
+    /// The value of header `name`, if it is there.
+    pub fn header<K: hyper::header::AsHeaderName>(&self, name: K) -> Option<&str> {
+        self.headers.get(name).map(|v| v.to_str().unwrap())
+    }
+}
+
+/// One `GET path` with `headers` (`host` among them) on a fresh HTTP/1.1 connection to the
+/// Unix socket `socket`, with hyper's client: the tests parse no HTTP by hand.
+pub(crate) async fn http_get(socket: &Path, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut builder = hyper::Request::get(path);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    HttpAnswer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
