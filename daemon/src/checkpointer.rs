@@ -3,6 +3,8 @@
 //!
 //! So a crash or a power loss takes at most that much of the changes that nobody waits on
 //! (slides, sweeps, audit outcomes).
+//! A checkpoint with nothing new to write writes and syncs nothing, so an idle daemon leaves
+//! the disk alone.
 //! Acknowledged changes are synced before their reply anyway, except with `fsync = false`,
 //! where this bounds their loss on power failure, as sled's own background flush does for its
 //! side.

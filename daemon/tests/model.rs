@@ -206,6 +206,9 @@ struct Model {
     clients: Vec<ClientModel>,
     credentials: Vec<CredentialModel>,
     sweeps_run: u64,
+    /// Sweeps that removed nothing since the last that did: counted in memory only, so a
+    /// reopen (a crash) takes them from `sweeps_run`.
+    sweeps_unsaved: u64,
     credentials_swept: u64,
 }
 
@@ -437,6 +440,7 @@ fn start() -> (System, Model) {
             last_use: START,
         }],
         sweeps_run: 0,
+        sweeps_unsaved: 0,
         credentials_swept: 0,
     };
     let system = System {
@@ -664,6 +668,11 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             }
             assert_eq!(report, expected, "sweep");
             m.sweeps_run += 1;
+            m.sweeps_unsaved = if expected.swept == 0 {
+                m.sweeps_unsaved + 1
+            } else {
+                0
+            };
             m.credentials_swept += expected.swept;
         }
         Op::Advance { ms } => {
@@ -688,7 +697,10 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 sys.clock.set(m.now);
             }
         }
-        Op::Reopen => sys.reopen(),
+        Op::Reopen => {
+            sys.reopen();
+            m.sweeps_run -= std::mem::take(&mut m.sweeps_unsaved);
+        }
         Op::Compact => sys
             .auth()
             .frozen(|store| store.compact_sessions())

@@ -23,6 +23,7 @@ mod forward_auth;
 mod hostile;
 mod http;
 mod http_hostile;
+mod idle_disk;
 mod lifecycle;
 mod readme;
 mod seeds;

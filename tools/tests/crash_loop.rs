@@ -37,19 +37,19 @@ fn keywardd() -> PathBuf {
     path
 }
 
-/// Twenty SIGKILLs under load, each followed by a restart and a full check, lose nothing
-/// acknowledged, resurrect nothing revoked and keep seat counts right.
-#[test]
-fn twenty_crashes_lose_nothing_acknowledged() {
+/// Runs `keyward-crashtest` for `cycles` cycles with `extra` arguments and checks its summary:
+/// no violation, every cycle run, something checked.
+fn crash_loop(cycles: u32, extra: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_keyward-crashtest"))
         .args([
             "--cycles",
-            "20",
+            &cycles.to_string(),
             "--seed",
             "20261122",
             "--json",
-            "--keywardd",
         ])
+        .args(extra)
+        .arg("--keywardd")
         .arg(keywardd())
         .output()
         .expect("run keyward-crashtest");
@@ -60,10 +60,24 @@ fn twenty_crashes_lose_nothing_acknowledged() {
         panic!("the last line of stdout is not the JSON summary ({e}):\n{stdout}\n{stderr}")
     });
     assert_eq!(summary["violations"], 0, "{stdout}\n{stderr}");
-    assert_eq!(summary["cycles"], 20, "{stdout}\n{stderr}");
+    assert_eq!(summary["cycles"], cycles, "{stdout}\n{stderr}");
     assert!(
         summary["acked_checked"].as_u64().is_some_and(|n| n > 0),
         "nothing was checked:\n{stdout}\n{stderr}"
     );
     assert!(out.status.success(), "exit status {}", out.status);
+}
+
+/// Twenty SIGKILLs under load, each followed by a restart and a full check, lose nothing
+/// acknowledged, resurrect nothing revoked and keep seat counts right.
+#[test]
+fn twenty_crashes_lose_nothing_acknowledged() {
+    crash_loop(20, &[]);
+}
+
+/// The same with the load on the HTTP/JSON API: what `http.sock` acknowledged survives a
+/// SIGKILL, and what it revoked stays revoked.
+#[test]
+fn twenty_crashes_with_http_load_lose_nothing_acknowledged() {
+    crash_loop(20, &["--transport", "http"]);
 }

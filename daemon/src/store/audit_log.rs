@@ -116,6 +116,10 @@ struct Files {
     current: Current,
     /// The write buffer that takes turns with the queue.
     spare: SpareBuffer,
+    /// What this process last recorded in the state file: a sync that would record the same
+    /// again has nothing new to make durable, so it writes and syncs nothing, and an idle
+    /// daemon leaves the disk alone.
+    recorded: Option<Synced>,
 }
 
 /// What the state side file records.
@@ -300,6 +304,7 @@ impl AuditLog {
                     len: end as u64,
                 },
                 spare: SpareBuffer::default(),
+                recorded: None,
             }),
         };
         Ok((log, recorded))
@@ -430,22 +435,30 @@ impl AuditLog {
 
     /// Writes and syncs everything queued, then records that the entries the journal carries
     /// before `carried_to` are safe here. The caller reads `carried_to` before this call, after
-    /// queuing every such entry.
+    /// queuing every such entry. Nothing is written or synced if nothing changed since the last
+    /// record.
     ///
     /// # Errors
     /// If a write or the sync fails; unwritten entries stay queued.
     pub fn sync(&self, carried_to: Position) -> Result<(), StoreError> {
         let mut files = lock(&self.files);
         self.write(&mut files)?;
-        if self.fsync {
-            files.current.file.sync_data().map_err(StoreError::Io)?;
-        }
         let synced = Synced {
             carried_to,
             segment: files.current.seq,
             len: files.current.len,
         };
-        self.state.record(&synced.encode()).map_err(StoreError::Io)
+        if files.recorded == Some(synced) {
+            return Ok(());
+        }
+        if self.fsync {
+            files.current.file.sync_data().map_err(StoreError::Io)?;
+        }
+        self.state
+            .record(&synced.encode())
+            .map_err(StoreError::Io)?;
+        files.recorded = Some(synced);
+        Ok(())
     }
 
     /// The key of segment `seq`'s first written record: read from its head alone, which holds

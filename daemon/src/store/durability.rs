@@ -96,6 +96,9 @@ impl Store {
 
     /// Writes and syncs the journal and the audit log, and commits sled if it was written:
     /// the background writer's call every half second, and the last act of a clean shutdown.
+    /// A checkpoint with nothing new writes and syncs nothing, so an idle daemon leaves the
+    /// disk alone: the journal syncs only past its synced length, the audit log only when its
+    /// state would change, sled only when dirty or unsynced.
     /// It bounds what a crash or a power loss can take of changes nobody waits on (slides,
     /// sweeps, audit outcomes), and with `fsync = false` of acknowledged ones, to the interval
     /// between calls; and it keeps short the tail of audit entries that only the journal
@@ -112,13 +115,14 @@ impl Store {
         Ok(())
     }
 
-    /// A clean shutdown's last act: a checkpoint, and a compaction of the session journal if
+    /// A clean shutdown's last act: the sweeps counted only in memory saved, a checkpoint, and a compaction of the session journal if
     /// it holds twice what its live sessions need (audit entries the log has synced, ended
     /// sessions), so the next start reads less.
     ///
     /// # Errors
     /// As [`Store::checkpoint`], or if the compaction fails (the old journal then stays).
     pub fn close(&self) -> Result<(), StoreError> {
+        self.save_idle_sweeps()?;
         self.checkpoint()?;
         if self.inner.sessions.compaction_due(true) {
             self.compact_sessions()?;

@@ -37,8 +37,10 @@ impl Engine {
         let db = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(options.cache_bytes)
-            // Background flushes bound what a crash can lose of the lazily persisted slides.
-            .flush_every_ms(Some(500))
+            // No background flush of sled's own: every write to sled marks it dirty, and the
+            // group commit or the next checkpoint commits it; sled's flusher would `fsync` its
+            // log every half second even with nothing to write, keeping an idle disk awake.
+            .flush_every_ms(None)
             .open()?;
         let meta = db.open_tree("meta")?;
         let recovered = read_u64(&meta, GENERATION)?;

@@ -144,6 +144,9 @@ struct StoreInner {
     audit: audit_log::AuditLog,
     /// What sled holds, by kind, for `stats`.
     counts: counts::Counts,
+    /// Sweeps that removed nothing since the last one that did: counted in memory and
+    /// persisted with the next sweep's write, so an idle daemon's sweeps write nothing.
+    idle_sweeps: std::sync::atomic::AtomicU64,
 }
 
 impl Drop for StoreInner {
@@ -216,6 +219,7 @@ impl Store {
                 sled: SledCommits::default(),
                 audit,
                 counts: counts::Counts::default(),
+                idle_sweeps: std::sync::atomic::AtomicU64::new(0),
             }),
         };
         store.inner.counts.set(tally);

@@ -2,6 +2,7 @@
 //! counters, and compaction of the session journal.
 
 use keyward_protocol::UnixMillis;
+use std::sync::atomic::Ordering;
 use uuid::Uuid;
 
 use super::keys::{add_counter, expiry_key, read_u64, uuid_from, CREDENTIALS_SWEPT, SWEEPS_RUN};
@@ -91,19 +92,42 @@ impl Store {
         })
     }
 
-    /// Adds to the persistent sweep counters.
+    /// Counts a sweep. One that removed nothing is only counted in memory, and persisted with
+    /// the next one that did (or lost in a crash: it is a statistic), so that an idle daemon's
+    /// sweeps give the checkpoint nothing to write.
     pub(crate) fn count_sweep(&self, swept: u64) -> Result<(), StoreError> {
-        self.write_sled(|e| {
-            add_counter(&e.meta, SWEEPS_RUN, 1)?;
+        let idle = &self.inner.idle_sweeps;
+        if swept == 0 {
+            idle.fetch_add(1, Ordering::AcqRel);
+            return Ok(());
+        }
+        let runs = 1 + idle.swap(0, Ordering::AcqRel);
+        let written = self.write_sled(|e| {
+            add_counter(&e.meta, SWEEPS_RUN, runs)?;
             add_counter(&e.meta, CREDENTIALS_SWEPT, swept)
-        })
+        });
+        if written.is_err() {
+            idle.fetch_add(runs - 1, Ordering::AcqRel);
+        }
+        written
+    }
+
+    /// Persists the sweeps counted only in memory: a clean shutdown's, so `stats` carries them
+    /// over a restart.
+    pub(super) fn save_idle_sweeps(&self) -> Result<(), StoreError> {
+        let runs = self.inner.idle_sweeps.swap(0, Ordering::AcqRel);
+        if runs == 0 {
+            return Ok(());
+        }
+        self.write_sled(|e| add_counter(&e.meta, SWEEPS_RUN, runs))
     }
 
     /// `(sweeps_run, credentials_swept)`.
     pub(crate) fn sweep_counters(&self) -> Result<(u64, u64), StoreError> {
         let e = self.engine()?;
+        let idle = self.inner.idle_sweeps.load(Ordering::Acquire);
         Ok((
-            read_u64(&e.meta, SWEEPS_RUN)?,
+            read_u64(&e.meta, SWEEPS_RUN)? + idle,
             read_u64(&e.meta, CREDENTIALS_SWEPT)?,
         ))
     }

@@ -20,6 +20,10 @@ pub(crate) struct Args {
     /// The keywardd binary [default: keywardd next to this executable]
     #[arg(long, value_name = "PATH")]
     pub keywardd: Option<PathBuf>,
+    /// Which socket the load uses: frames (keyward.sock), http (http.sock, the JSON API), or
+    /// mixed (half the workers each way); the checks after each restart always use frames
+    #[arg(long, value_enum, default_value = "frames", value_name = "T")]
+    pub transport: crate::transport::Transport,
     /// Data dir to use and keep [default: a temporary one, removed at the end]
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,

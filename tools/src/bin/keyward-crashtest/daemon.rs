@@ -152,6 +152,11 @@ impl Daemon {
         read_from(&self.log, self.log_from).unwrap_or_else(|e| format!("<cannot read log: {e}>"))
     }
 
+    /// The HTTP/JSON API's socket: `http.sock` beside the frame socket, the daemon's default.
+    pub(crate) fn http_socket(&self) -> PathBuf {
+        self.socket.with_file_name("http.sock")
+    }
+
     /// The data dir, for reports.
     pub(crate) fn data_dir(&self) -> &Path {
         &self.data_dir

@@ -1,7 +1,7 @@
 //! One cycle's load: several connections issuing, verifying and revoking at once until the
 //! daemon is SIGKILLed under them at a random moment.
 
-use keyward_client::{Client, Error, Secret};
+use keyward_client::{Error, Secret};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::daemon::Daemon;
 use crate::model::Model;
 use crate::ops::Answer;
+use crate::transport::{Connection, Transport};
 
 /// How long the workers may take to notice the daemon is gone. They notice at once (the
 /// socket closes with the process); this only bounds a bug.
@@ -24,6 +25,8 @@ pub(crate) struct LoadPlan {
     pub worker_seeds: Vec<u64>,
     /// Whether clients created in this cycle get a seat limit.
     pub limited_creates: bool,
+    /// Which socket each worker uses.
+    pub transport: Transport,
 }
 
 /// Why the load could not run.
@@ -49,11 +52,12 @@ pub(crate) async fn run(
     plan: &LoadPlan,
 ) -> Result<(Model, Result<(), String>), LoadError> {
     let mut clients = Vec::with_capacity(plan.worker_seeds.len());
-    for _ in &plan.worker_seeds {
-        let mut client = Client::connect(&daemon.socket)
+    for index in 0..plan.worker_seeds.len() {
+        let client = plan
+            .transport
+            .connect(index, &daemon.socket, &daemon.http_socket(), admin_key)
             .await
             .map_err(LoadError::Connect)?;
-        client.set_admin_key(admin_key.clone());
         clients.push(client);
     }
     let shared = Arc::new(Mutex::new(model));
@@ -86,7 +90,7 @@ pub(crate) async fn run(
 }
 
 /// One connection's loop: plan, send, record, until the connection dies with the daemon.
-async fn work(mut client: Client, model: Arc<Mutex<Model>>, seed: u64, limited_creates: bool) {
+async fn work(mut client: Connection, model: Arc<Mutex<Model>>, seed: u64, limited_creates: bool) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     loop {
         let (ticket, op) = lock(&model).plan(&mut rng, limited_creates);

@@ -7,6 +7,8 @@
 //! `client show` lists exactly the live credentials and seat limits count them, and that the
 //! daemon starts every time. Operations cut off by the kill have unknown outcomes and are not
 //! held against the daemon. See `model` for what is tracked and `expect` for the rules.
+//! `--transport http` or `mixed` sends the load's operations over the HTTP/JSON API too
+//! (`transport`, `http`), under the same rules.
 
 #![forbid(unsafe_code)]
 
@@ -15,11 +17,13 @@ mod cli;
 mod clock;
 mod daemon;
 mod expect;
+mod http;
 mod load;
 mod model;
 mod ops;
 mod report;
 mod run;
+mod transport;
 
 use clap::Parser;
 use std::process::ExitCode;

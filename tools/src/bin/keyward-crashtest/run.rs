@@ -111,6 +111,7 @@ pub(crate) async fn run(args: &Args) -> Result<Summary, RunError> {
             kill_after: Duration::from_millis(rng.random_range(KILL_AFTER_MS)),
             worker_seeds: (0..WORKERS).map(|_| rng.random()).collect(),
             limited_creates: rng.random_bool(LIMITED_SHARE),
+            transport: args.transport,
         };
         let (loaded, killed) = load::run(model, &mut daemon, &admin_key, &plan).await?;
         model = loaded;

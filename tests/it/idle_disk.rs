@@ -1,0 +1,94 @@
+//! An idle daemon leaves the disk alone (issue 15 §7): with no clients and no changes, its
+//! checkpoints, sweeps and timers call no `fdatasync`, `fsync` or `pwrite64`, counted by
+//! `strace` over an idle interval; and a change followed by idleness is still checkpointed.
+
+use crate::support::Daemon;
+use keyward_client::{Env, Requirements, Scopes};
+use std::process::Command;
+use std::time::Duration;
+
+/// The calls that write to or sync a file; a plain `write` is also the runtime's eventfd.
+const DISK_CALLS: &str = "trace=fdatasync,fsync,pwrite64,pwritev,pwritev2,sync_file_range";
+/// Sweeps every 200 ms, so an idle interval holds many of them; a verify always slides.
+const CONFIG: &str = "sweep_interval = \"200ms\"\nslide_granularity = \"0s\"\n";
+/// Long enough for the checkpoint (every 500 ms) of anything done before it.
+const SETTLE: Duration = Duration::from_millis(1500);
+/// Six checkpoints and fifteen sweeps.
+const IDLE: Duration = Duration::from_secs(3);
+
+/// The disk calls `pid`'s threads make during `interval`, one line each.
+fn disk_calls(pid: u32, interval: Duration) -> Vec<String> {
+    let out = tempfile::NamedTempFile::new().unwrap();
+    // `timeout` ends the trace with SIGINT, on which strace detaches and exits.
+    let status = Command::new("timeout")
+        .args(["-s", "INT", &format!("{:.3}", interval.as_secs_f64())])
+        .args(["strace", "-f", "-qq", "-e", DISK_CALLS, "-o"])
+        .arg(out.path())
+        .args(["-p", &pid.to_string()])
+        .status()
+        .expect("run strace (scripts/test installs it)");
+    // 124 is timeout's own status when it had to stop strace, the expected end.
+    assert!(
+        status.success() || status.code() == Some(124),
+        "strace failed: {status}"
+    );
+    std::fs::read_to_string(out.path())
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// With no clients and no changes, a daemon makes no `fdatasync`, `fsync` or `pwrite64` in
+/// three seconds; it used to sync the audit log and sled and rewrite the audit state file at
+/// every checkpoint, twice a second.
+#[test]
+fn idle_daemon_neither_writes_nor_syncs() {
+    let daemon = Daemon::start_with(CONFIG);
+    // Whatever start-up wrote is checkpointed during the first interval.
+    disk_calls(daemon.pid(), SETTLE);
+    let calls = disk_calls(daemon.pid(), IDLE);
+    assert!(
+        calls.is_empty(),
+        "an idle daemon touched the disk:\n{}",
+        calls.join("\n")
+    );
+}
+
+/// A slide nobody waits on, made after an idle spell, is still written and synced by the next
+/// checkpoint and survives a SIGKILL; one made just before a clean shutdown survives it.
+#[test]
+fn change_after_idleness_is_checkpointed() {
+    let mut daemon = Daemon::start_with(CONFIG);
+    let (mut admin, _key) = daemon.admin_client(Env::Live);
+    let c = admin.client_create(None, None, Scopes::new()).unwrap();
+    let token = c.session.token;
+    disk_calls(daemon.pid(), SETTLE);
+    assert!(disk_calls(daemon.pid(), IDLE).is_empty());
+
+    daemon.client().verify(&token, Requirements::new()).unwrap();
+    let calls = disk_calls(daemon.pid(), SETTLE);
+    let called = |name: &str| calls.iter().any(|l| l.contains(&format!(" {name}(")));
+    assert!(
+        called("pwrite64") && called("fdatasync"),
+        "the slide was not written and synced:\n{}",
+        calls.join("\n")
+    );
+    let last_used = |daemon: &Daemon| {
+        let (mut admin, _) = daemon.admin_client(Env::Live);
+        let details = admin.client_show(c.client_id).unwrap();
+        details.credentials[0].last_used_at
+    };
+    drop(admin);
+    daemon.kill9();
+    daemon.restart();
+    let slid = last_used(&daemon).expect("the checkpointed slide survived the SIGKILL");
+
+    // Sleep past the millisecond so the next slide is distinguishable.
+    std::thread::sleep(Duration::from_millis(5));
+    daemon.client().verify(&token, Requirements::new()).unwrap();
+    assert!(daemon.terminate().success());
+    daemon.restart();
+    let again = last_used(&daemon).expect("a use before shutdown");
+    assert!(again > slid, "the clean shutdown lost the last slide");
+}
