@@ -204,6 +204,12 @@ pub enum ClientCommand {
         #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
         client_id: Uuid,
     },
+    /// Delete a client: revoke every credential it holds (sessions, test key), then remove it
+    Delete {
+        /// The client's id
+        #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
+        client_id: Uuid,
+    },
 }
 
 /// `keyward session …`.

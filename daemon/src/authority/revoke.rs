@@ -1,4 +1,5 @@
-//! Revoking credentials: logout, by id, all of a client's sessions, and admin keys.
+//! Revoking credentials: logout, by id, all of a client's sessions, admin keys, and a whole
+//! client with everything it holds.
 //!
 //! Each removal deletes the credential's record first (so it stops verifying at once) and is
 //! flushed before it is acknowledged, so a revoked credential never comes back after a crash.
@@ -75,6 +76,32 @@ impl Change<'_> {
                 }
             }
         }
+        self.once_durable(revoked)
+    }
+
+    /// Deletes a client: revokes every credential it holds (sessions, test key), then removes
+    /// the client itself; returns how many of the credentials were still live.
+    ///
+    /// The credentials are made durable before the client record is removed. Sessions and
+    /// sled are synced in parallel, so removing both at once could, after a crash, keep the
+    /// sessions but lose the client, leaving credentials that no delete can reach. This
+    /// order leaves at worst a client with fewer credentials, which a second delete
+    /// finishes. Seat changes are held off meanwhile, so no credential is issued to a client
+    /// being deleted. Blocks for one group commit: run it on the blocking pool.
+    pub fn delete_client(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<Uncommitted<u64>> {
+        let _guard = self.lock_writes();
+        let client = allowed!(self.client_in(ctx, client_id)?);
+        let now = self.now();
+        let mut revoked = 0;
+        for found in self.store.credentials_of(client.id)? {
+            let live = found.record.is_live(now);
+            if self.remove(found)? && live {
+                revoked += 1;
+            }
+        }
+        let ticket = self.store.ticket();
+        self.store.wait(ticket)?;
+        self.store.remove_principal(client.id)?;
         self.once_durable(revoked)
     }
 }
