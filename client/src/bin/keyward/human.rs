@@ -49,6 +49,19 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
     }
 }
 
+/// `client delete`'s result: the client, and how many live credentials went with it.
+pub(crate) fn render_deleted(client_id: uuid::Uuid, reply: &Reply) -> String {
+    match reply {
+        Reply::RevokedCount { count: 1 } => {
+            format!("Deleted client {client_id}; revoked 1 live credential.\n")
+        }
+        Reply::RevokedCount { count } => {
+            format!("Deleted client {client_id}; revoked {count} live credentials.\n")
+        }
+        other => render_reply(other, when::now()),
+    }
+}
+
 /// `keyward backup`'s result.
 pub(crate) fn render_backup(done: &crate::backup::BackupDone) -> String {
     block(&[
