@@ -547,6 +547,7 @@ mod tests {
         for (args, name) in [
             (&["client", "show", "lol"][..], "CLIENT_ID"),
             (&["client", "revoke-sessions", "x"][..], "CLIENT_ID"),
+            (&["client", "delete", "x"][..], "CLIENT_ID"),
             (&["session", "issue", "1234"][..], "CLIENT_ID"),
             (&["test-key", "create", "x"][..], "CLIENT_ID"),
             (&["revoke", "x"][..], "CREDENTIAL_ID"),

@@ -245,6 +245,10 @@ mod tests {
             Op::ClientRevokeSessions { client_id: id }
         );
         assert_eq!(
+            op(&["client", "delete", ID]),
+            Op::ClientDelete { client_id: id }
+        );
+        assert_eq!(
             op(&["session", "issue", ID]),
             Op::SessionIssue { client_id: id }
         );
@@ -301,6 +305,7 @@ mod tests {
             &["client", "show", ID][..],
             &["client", "list"][..],
             &["client", "revoke-sessions", ID][..],
+            &["client", "delete", ID][..],
             &["session", "issue", ID][..],
             &["test-key", "create", ID][..],
             &["api-token", "create", "--name", "n"][..],
