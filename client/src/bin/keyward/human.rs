@@ -672,6 +672,19 @@ This session token is shown only once and cannot be shown again: hand it to the 
         );
     }
 
+    /// `client delete` counts credentials of every kind, not sessions.
+    #[test]
+    fn deleted_counts_credentials() {
+        assert_eq!(
+            render_deleted(id(1), &Reply::RevokedCount { count: 1 }),
+            format!("Deleted client {}; revoked 1 live credential.\n", id(1))
+        );
+        assert_eq!(
+            render_deleted(id(1), &Reply::RevokedCount { count: 3 }),
+            format!("Deleted client {}; revoked 3 live credentials.\n", id(1))
+        );
+    }
+
     /// `verify` shows no token, and says when the credential never expires.
     #[test]
     fn verify_block() {
