@@ -71,6 +71,8 @@ impl Client {
         fn client_list(&mut self) -> Vec<ClientSummary>);
     blocking!(/// See [`crate::Client::client_revoke_sessions`].
         fn client_revoke_sessions(&mut self, client_id: Uuid) -> u64);
+    blocking!(/// See [`crate::Client::client_delete`].
+        fn client_delete(&mut self, client_id: Uuid) -> u64);
     blocking!(/// See [`crate::Client::session_issue`].
         fn session_issue(&mut self, client_id: Uuid) -> SessionIssued);
     blocking!(/// See [`crate::Client::test_key_create`].

@@ -266,6 +266,15 @@ impl Client {
         }
     }
 
+    /// Admin key: deletes a client, revoking every credential it holds (sessions, test key);
+    /// returns how many of those were live. Durable before it returns.
+    pub async fn client_delete(&mut self, client_id: Uuid) -> Result<u64, Error> {
+        match self.call(Op::ClientDelete { client_id }).await? {
+            Reply::RevokedCount { count } => Ok(count),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Admin key: issues a fresh session for a client.
     pub async fn session_issue(&mut self, client_id: Uuid) -> Result<SessionIssued, Error> {
         match self.call(Op::SessionIssue { client_id }).await? {

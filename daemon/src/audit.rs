@@ -54,7 +54,8 @@ fn target_of(op: &Op) -> Option<Uuid> {
         Op::ClientShow { client_id }
         | Op::ClientRevokeSessions { client_id }
         | Op::SessionIssue { client_id }
-        | Op::TestKeyCreate { client_id } => Some(*client_id),
+        | Op::TestKeyCreate { client_id }
+        | Op::ClientDelete { client_id } => Some(*client_id),
         Op::Revoke { credential_id } => Some(*credential_id),
         _ => None,
     }

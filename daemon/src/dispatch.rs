@@ -139,6 +139,7 @@ fn is_change(op: &Op) -> bool {
             | Op::Revoke { .. }
             | Op::SessionIssue { .. }
             | Op::TestKeyCreate { .. }
+            | Op::ClientDelete { .. }
     )
 }
 
@@ -414,6 +415,11 @@ fn execute(
                 .map(|r| r.map(|p| p.map(Reply::ApiTokenCreated))),
         ),
         Op::Revoke { credential_id } => revoked(change()?.revoke(ctx(), *credential_id)),
+        Op::ClientDelete { client_id } => when_durable(
+            change()?
+                .delete_client(ctx(), *client_id)
+                .map(|r| r.map(|p| p.map(|count| Reply::RevokedCount { count }))),
+        ),
         Op::Logout { token } => revoked(change()?.logout(token)),
         Op::Stats => now(auth
             .stats()

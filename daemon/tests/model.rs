@@ -4,8 +4,9 @@
 //! Each case opens a real [`Store`] on a temporary directory under a [`ManualClock`], creates
 //! one live admin key, and runs up to [`MAX_STEPS`] steps: creating clients (with or without a
 //! seat limit), issuing sessions, creating test keys and API tokens (with or without expiry),
-//! verifying, logging out, revoking by id and by client, sweeping, moving the clock (forward a
-//! little or a lot, and back) and reopening the store. The model predicts every outcome exactly:
+//! verifying, logging out, revoking by id and by client, deleting clients, sweeping, moving the
+//! clock (forward a little or a lot, and back) and reopening the store. The model predicts every
+//! outcome exactly:
 //! - a session's stored expiry `E` starts at `min(issue + idle, issue + max)`; a verify at `now`
 //!   succeeds iff `now < E`, and then moves `E` to `min(now + idle, issue + max)` only if that
 //!   moves it by at least [`Policy::effective_granularity`];
@@ -87,6 +88,8 @@ enum Op {
     Revoke { credential: usize },
     /// A revoke of every session of a client.
     RevokeSessions { client: usize },
+    /// Delete a client with every credential it holds.
+    DeleteClient { client: usize },
     /// One sweep, as the sweeper's timer runs it.
     Sweep,
     /// A clock move by `ms`, forward or back.
@@ -159,6 +162,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => selector().prop_map(|credential| Op::Logout { credential }),
         1 => selector().prop_map(|credential| Op::Revoke { credential }),
         1 => selector().prop_map(|client| Op::RevokeSessions { client }),
+        1 => selector().prop_map(|client| Op::DeleteClient { client }),
         3 => Just(Op::Sweep),
         10 => advance(),
         1 => Just(Op::Reopen),
@@ -170,6 +174,8 @@ fn op() -> impl Strategy<Value = Op> {
 struct ClientModel {
     id: Uuid,
     max_sessions: Option<u32>,
+    /// Whether `delete_client` removed it: every operation on it is then `NOT_FOUND`.
+    deleted: bool,
 }
 
 /// A credential as the model knows it, including ones revoked or swept.
@@ -280,7 +286,7 @@ impl Model {
                 .count() as u64
         };
         Counts {
-            clients: self.clients.len() as u64,
+            clients: self.clients.iter().filter(|c| !c.deleted).count() as u64,
             live_sessions: count(CredentialKind::Session),
             test_keys: count(CredentialKind::TestKey),
             api_tokens: count(CredentialKind::ApiToken),
@@ -471,6 +477,7 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             m.clients.push(ClientModel {
                 id: created.client_id,
                 max_sessions,
+                deleted: false,
             });
             let s = created.session;
             let expected = m.add_session(m.clients.len() - 1, s.id, s.token);
@@ -490,6 +497,9 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 .change()
                 .issue_session(ctx, m.clients[c].id)
                 .acknowledged();
+            if m.clients[c].deleted {
+                return refused(outcome, ErrorCode::NotFound, "deleted client");
+            }
             let live = m.live_sessions_of(c);
             if let Some(limit) = m.seat_limit(c).filter(|l| live >= *l as usize) {
                 match result(outcome) {
@@ -518,6 +528,9 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 .change()
                 .create_test_key(ctx, m.clients[c].id)
                 .acknowledged();
+            if m.clients[c].deleted {
+                return refused(outcome, ErrorCode::NotFound, "deleted client");
+            }
             let has_one = m
                 .credentials
                 .iter()
@@ -625,12 +638,15 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                     .acknowledged();
                 return refused(outcome, ErrorCode::NotFound, "unknown client");
             };
-            let count = allowed(
-                sys.auth()
-                    .change()
-                    .revoke_sessions(ctx, m.clients[cl].id)
-                    .acknowledged(),
-            );
+            let outcome = sys
+                .auth()
+                .change()
+                .revoke_sessions(ctx, m.clients[cl].id)
+                .acknowledged();
+            if m.clients[cl].deleted {
+                return refused(outcome, ErrorCode::NotFound, "deleted client");
+            }
+            let count = allowed(outcome);
             assert_eq!(
                 count,
                 m.live_sessions_of(cl) as u64,
@@ -641,6 +657,36 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                     c.stored = false;
                 }
             }
+        }
+        Op::DeleteClient { client } => {
+            let Some(cl) = m.client(client) else {
+                let outcome = sys
+                    .auth()
+                    .change()
+                    .delete_client(ctx, Uuid::new_v4())
+                    .acknowledged();
+                return refused(outcome, ErrorCode::NotFound, "unknown client");
+            };
+            let outcome = sys
+                .auth()
+                .change()
+                .delete_client(ctx, m.clients[cl].id)
+                .acknowledged();
+            if m.clients[cl].deleted {
+                return refused(outcome, ErrorCode::NotFound, "deleted client");
+            }
+            let live = m
+                .credentials
+                .iter()
+                .filter(|c| c.client == Some(cl) && c.is_live(now))
+                .count();
+            assert_eq!(allowed(outcome), live as u64, "live credentials revoked");
+            for c in &mut m.credentials {
+                if c.client == Some(cl) {
+                    c.stored = false;
+                }
+            }
+            m.clients[cl].deleted = true;
         }
         Op::Sweep => {
             let report = sys.auth().change().sweep().expect("no storage fault");
@@ -771,6 +817,11 @@ fn audit(sys: &System, m: &Model) {
     let stats = sys.auth().stats().expect("no storage fault");
     assert_eq!(Counts::from(stats), m.counts(), "stats");
     for (i, client) in m.clients.iter().enumerate() {
+        if client.deleted {
+            let shown = sys.auth().show_client(sys.ctx, client.id);
+            refused(shown, ErrorCode::NotFound, "deleted client");
+            continue;
+        }
         let shown = allowed(sys.auth().show_client(sys.ctx, client.id));
         let mut listed: Vec<_> = shown
             .credentials

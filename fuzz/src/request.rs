@@ -109,9 +109,12 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             id: uuid(u)?,
             offset: u.arbitrary()?,
         },
-        _ => Op::BackupEnd {
+        18 => Op::BackupEnd {
             id: uuid(u)?,
             completed: u.arbitrary()?,
+        },
+        _ => Op::ClientDelete {
+            client_id: uuid(u)?,
         },
     };
     assert_eq!(

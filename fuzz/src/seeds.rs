@@ -99,6 +99,7 @@ pub fn requests() -> Vec<Request> {
             id: ID,
             completed: true,
         },
+        Op::ClientDelete { client_id: ID },
     ];
     let admin_key = token(CredentialKind::AdminKey, Env::Live);
     ops.into_iter()

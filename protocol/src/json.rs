@@ -293,7 +293,7 @@ impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
     }
 }
 
-/// `client revoke-sessions`.
+/// `client revoke-sessions` and `client delete`.
 #[derive(Serialize)]
 struct RevokedCount {
     revoked: u64,

@@ -130,6 +130,11 @@ pub enum Op {
         /// failed on the client's side as `abandoned`, never as `ok`.
         completed: bool,
     },
+    /// Revoke every credential of a client (sessions, test key) and remove the client.
+    ClientDelete {
+        /// The client's id.
+        client_id: Uuid,
+    },
 }
 
 impl Op {
@@ -145,6 +150,7 @@ impl Op {
                 | Op::TestKeyCreate { .. }
                 | Op::ApiTokenCreate { .. }
                 | Op::Revoke { .. }
+                | Op::ClientDelete { .. }
         )
     }
 
@@ -163,7 +169,7 @@ impl Op {
     }
 
     /// Every operation's [`Op::name`], in [`Op::index`] order.
-    pub const NAMES: [&'static str; 19] = [
+    pub const NAMES: [&'static str; 20] = [
         "ping",
         "admin_key_create",
         "admin_key_list",
@@ -183,6 +189,7 @@ impl Op {
         "backup_begin",
         "backup_read",
         "backup_end",
+        "client_delete",
     ];
 
     /// The operation's position in [`Op::NAMES`], for per-operation counters.
@@ -207,6 +214,7 @@ impl Op {
             Op::BackupBegin => 16,
             Op::BackupRead { .. } => 17,
             Op::BackupEnd { .. } => 18,
+            Op::ClientDelete { .. } => 19,
         }
     }
 
@@ -248,9 +256,9 @@ pub enum Reply {
     Client(ClientDetails),
     /// To [`Op::ClientList`].
     Clients(Vec<ClientSummary>),
-    /// To [`Op::ClientRevokeSessions`].
+    /// To [`Op::ClientRevokeSessions`] and [`Op::ClientDelete`].
     RevokedCount {
-        /// How many sessions were revoked.
+        /// How many live credentials were revoked: sessions, and for a delete the test key.
         count: u64,
     },
     /// To [`Op::SessionIssue`].

@@ -407,6 +407,7 @@ fn op_tags_match_the_codec() {
             id: id(1),
             completed: true,
         },
+        Op::ClientDelete { client_id: id(1) },
     ];
     assert_eq!(ops.len(), Op::NAMES.len(), "a new Op needs a sample here");
     check_tags("### Op", &ops);

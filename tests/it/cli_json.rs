@@ -317,6 +317,42 @@ fn json_client_revoke_sessions() {
 }
 
 #[test]
+fn json_client_delete() {
+    let admin = Admin::start();
+    let (client, first, second) = admin.client_with_two_sessions();
+    let v = admin.ok(&["test-key", "create", &client, "--json"]);
+    let test_key = v["token"].as_str().unwrap().to_owned();
+    let v = admin.ok(&["client", "delete", &client, "--json"]);
+    assert_eq!(
+        v,
+        serde_json::json!({"revoked": 3}),
+        "two sessions and the test key"
+    );
+    for token in [&first, &second, &test_key] {
+        fails(
+            &admin.daemon,
+            &["verify", token, "--json"],
+            None,
+            1,
+            "CREDENTIAL_INVALID",
+        );
+    }
+    for args in [
+        &["client", "show", &client, "--json"][..],
+        &["client", "delete", &client, "--json"],
+        &["session", "issue", &client, "--json"],
+    ] {
+        fails(&admin.daemon, args, Some(&admin.key), 1, "NOT_FOUND");
+    }
+    let v = admin.host(&["audit", "--action", "client_delete", "--json"], None);
+    let entries = v["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{v}");
+    assert_eq!(entries[0]["target"], client.as_str());
+    assert_eq!(entries[0]["outcome"], "ok");
+    assert_eq!(entries[1]["outcome"], "NOT_FOUND");
+}
+
+#[test]
 fn json_stats() {
     let admin = Admin::start();
     admin.host(&["admin-key", "create", "--label", "t", "--json"], None);

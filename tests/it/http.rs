@@ -343,6 +343,23 @@ fn every_route_answers_like_the_cli() {
     let logout = call(&d, "POST", "/v1/logout", None, Some(&body));
     assert_eq!(logout.status, 200, "{}", logout.body);
     assert_eq!(logout.json()["revoked"], api.json()["id"]);
+    // The sessions were revoked above; the test key was revoked by id: nothing live is left.
+    let client_path = format!("/v1/clients/{client_id}");
+    let deleted = call(&d, "DELETE", &client_path, Some(&key), None);
+    let cli = d.cli_with(
+        &["client", "delete", &cli_client_id, "--json"],
+        Some(&key),
+        None,
+    );
+    assert_like_cli("client delete", &deleted, 200, &cli);
+    assert_eq!(deleted.json(), json!({"revoked": 0}));
+    assert_eq!(
+        json(&cli),
+        json!({"revoked": 2}),
+        "the CLI client's first session and test key"
+    );
+    let gone_client = call(&d, "GET", &client_path, Some(&key), None);
+    assert_eq!(gone_client.status, 404, "{}", gone_client.body);
     let key_id = created.json()["id"].as_str().unwrap().to_owned();
     let gone = call(
         &d,
@@ -377,6 +394,7 @@ fn every_route_answers_like_the_cli() {
         ("Stats", &stats),
         ("AuditLog", &audit),
         ("RevokedCount", &revoke_sessions),
+        ("RevokedCount", &deleted),
         ("Revoked", &revoked),
         ("Revoked", &logout),
         ("Revoked", &gone),

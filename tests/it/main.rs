@@ -13,6 +13,7 @@ mod buffers;
 mod cli;
 mod cli_json;
 mod client_api;
+mod client_delete;
 mod clock_jump;
 mod config_bounds;
 mod corruption;

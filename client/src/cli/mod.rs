@@ -204,6 +204,12 @@ pub enum ClientCommand {
         #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
         client_id: Uuid,
     },
+    /// Delete a client: revoke every credential it holds (sessions, test key), then remove it
+    Delete {
+        /// The client's id
+        #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
+        client_id: Uuid,
+    },
 }
 
 /// `keyward session …`.
@@ -541,6 +547,7 @@ mod tests {
         for (args, name) in [
             (&["client", "show", "lol"][..], "CLIENT_ID"),
             (&["client", "revoke-sessions", "x"][..], "CLIENT_ID"),
+            (&["client", "delete", "x"][..], "CLIENT_ID"),
             (&["session", "issue", "1234"][..], "CLIENT_ID"),
             (&["test-key", "create", "x"][..], "CLIENT_ID"),
             (&["revoke", "x"][..], "CREDENTIAL_ID"),

@@ -1,4 +1,5 @@
-//! Revoking credentials: logout, by id, all of a client's sessions, and admin keys.
+//! Revoking credentials: logout, by id, all of a client's sessions, admin keys, and a whole
+//! client with everything it holds.
 //!
 //! Each removal deletes the credential's record first (so it stops verifying at once) and is
 //! flushed before it is acknowledged, so a revoked credential never comes back after a crash.
@@ -13,6 +14,9 @@ use crate::store::{Found, StoredKind};
 
 /// How often a removal is retried when a concurrent slide changed the record under it.
 const REMOVE_ATTEMPTS: usize = 16;
+/// Rounds of a client delete that wait for the disk without the seat lock, before the last,
+/// which holds it (see [`Change::delete_client`]).
+const DELETE_ROUNDS: usize = 4;
 
 impl Change<'_> {
     /// Revokes the presented token (any kind but an admin key).
@@ -76,6 +80,48 @@ impl Change<'_> {
             }
         }
         self.once_durable(revoked)
+    }
+
+    /// Deletes a client: revokes every credential it holds (sessions, test key), then removes
+    /// the client itself; returns how many of the credentials were still live.
+    ///
+    /// The removal of the credentials is made durable before the client record is removed.
+    /// Sessions and sled are synced in parallel, so removing both in one commit could, after a
+    /// crash, keep the sessions but lose the client, leaving credentials no delete can reach.
+    /// This order leaves at worst a client with fewer credentials, which a second delete
+    /// finishes.
+    ///
+    /// The seat lock is not held across that wait, so issues on other connections do not
+    /// stall behind a disk sync. Instead the client is rescanned under the lock, and removed
+    /// in the same hold that finds it empty: no credential is issued to a removed client. If
+    /// concurrent issues keep refilling it, the last round waits with the lock held.
+    /// Blocks for at least one group commit: run it on the blocking pool.
+    pub fn delete_client(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<Uncommitted<u64>> {
+        let now = self.now();
+        let mut revoked = 0;
+        for round in 1..=DELETE_ROUNDS {
+            let guard = self.lock_writes();
+            let client = allowed!(self.client_in(ctx, client_id)?);
+            let held = self.store.credentials_of(client.id)?;
+            if !held.is_empty() {
+                for found in held {
+                    let live = found.record.is_live(now);
+                    if self.remove(found)? && live {
+                        revoked += 1;
+                    }
+                }
+                let ticket = self.store.ticket();
+                if round < DELETE_ROUNDS {
+                    drop(guard);
+                    self.store.wait(ticket)?;
+                    continue;
+                }
+                self.store.wait(ticket)?;
+            }
+            self.store.remove_principal(client.id)?;
+            return self.once_durable(revoked);
+        }
+        unreachable!("the last round removes the client")
     }
 }
 

@@ -49,6 +49,19 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
     }
 }
 
+/// `client delete`'s result: the client, and how many live credentials went with it.
+pub(crate) fn render_deleted(client_id: uuid::Uuid, reply: &Reply) -> String {
+    match reply {
+        Reply::RevokedCount { count: 1 } => {
+            format!("Deleted client {client_id}; revoked 1 live credential.\n")
+        }
+        Reply::RevokedCount { count } => {
+            format!("Deleted client {client_id}; revoked {count} live credentials.\n")
+        }
+        other => render_reply(other, when::now()),
+    }
+}
+
 /// `keyward backup`'s result.
 pub(crate) fn render_backup(done: &crate::backup::BackupDone) -> String {
     block(&[
@@ -656,6 +669,19 @@ This session token is shown only once and cannot be shown again: hand it to the 
         assert_eq!(
             render_reply(&Reply::Revoked { id: id(9) }, T),
             format!("Revoked {}.\n", id(9))
+        );
+    }
+
+    /// `client delete` counts credentials of every kind, not sessions.
+    #[test]
+    fn deleted_counts_credentials() {
+        assert_eq!(
+            render_deleted(id(1), &Reply::RevokedCount { count: 1 }),
+            format!("Deleted client {}; revoked 1 live credential.\n", id(1))
+        );
+        assert_eq!(
+            render_deleted(id(1), &Reply::RevokedCount { count: 3 }),
+            format!("Deleted client {}; revoked 3 live credentials.\n", id(1))
         );
     }
 

@@ -42,7 +42,9 @@ impl Format {
     /// Prints a successful outcome.
     pub(crate) fn print_outcome(self, outcome: &Outcome) {
         let text = match (self, outcome) {
-            (Format::Json, Outcome::Reply(reply)) => json::render_reply(reply) + "\n",
+            (Format::Json, Outcome::Reply(reply) | Outcome::Deleted { reply, .. }) => {
+                json::render_reply(reply) + "\n"
+            }
             (Format::Json, Outcome::Backup(done)) => json::render_backup(done) + "\n",
             (Format::Json, Outcome::Ping { version, socket }) => {
                 json::render_ping(version, socket) + "\n"
@@ -52,6 +54,9 @@ impl Format {
             }
             (Format::Human, Outcome::Reply(reply)) => human::render_reply(reply, when::now()),
             (Format::Human, Outcome::Backup(done)) => human::render_backup(done),
+            (Format::Human, Outcome::Deleted { reply, client_id }) => {
+                human::render_deleted(*client_id, reply)
+            }
         };
         write_out(&mut io::stdout(), &text);
     }

@@ -43,6 +43,9 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
         Command::Client(ClientCommand::RevokeSessions { client_id }) => Op::ClientRevokeSessions {
             client_id: *client_id,
         },
+        Command::Client(ClientCommand::Delete { client_id }) => Op::ClientDelete {
+            client_id: *client_id,
+        },
         Command::Session(SessionCommand::Issue { client_id }) => Op::SessionIssue {
             client_id: *client_id,
         },
@@ -147,7 +150,9 @@ pub(crate) fn answers(op: &Op, reply: &Reply) -> bool {
         Op::ClientCreate { .. } => matches!(reply, Reply::ClientCreated(_)),
         Op::ClientShow { .. } => matches!(reply, Reply::Client(_)),
         Op::ClientList => matches!(reply, Reply::Clients(_)),
-        Op::ClientRevokeSessions { .. } => matches!(reply, Reply::RevokedCount { .. }),
+        Op::ClientRevokeSessions { .. } | Op::ClientDelete { .. } => {
+            matches!(reply, Reply::RevokedCount { .. })
+        }
         Op::SessionIssue { .. } => matches!(reply, Reply::SessionIssued(_)),
         Op::TestKeyCreate { .. } => matches!(reply, Reply::TestKeyCreated(_)),
         Op::ApiTokenCreate { .. } => matches!(reply, Reply::ApiTokenCreated(_)),
@@ -240,6 +245,10 @@ mod tests {
             Op::ClientRevokeSessions { client_id: id }
         );
         assert_eq!(
+            op(&["client", "delete", ID]),
+            Op::ClientDelete { client_id: id }
+        );
+        assert_eq!(
             op(&["session", "issue", ID]),
             Op::SessionIssue { client_id: id }
         );
@@ -296,6 +305,7 @@ mod tests {
             &["client", "show", ID][..],
             &["client", "list"][..],
             &["client", "revoke-sessions", ID][..],
+            &["client", "delete", ID][..],
             &["session", "issue", ID][..],
             &["test-key", "create", ID][..],
             &["api-token", "create", "--name", "n"][..],

@@ -23,6 +23,13 @@ pub(crate) enum Outcome {
     },
     /// A backup written to a file.
     Backup(BackupDone),
+    /// `client delete`'s reply, which counts credentials of every kind, not only sessions.
+    Deleted {
+        /// The reply, for `--json`.
+        reply: Reply,
+        /// The deleted client.
+        client_id: uuid::Uuid,
+    },
 }
 
 /// Runs `cli` against the daemon.
@@ -70,8 +77,11 @@ pub(crate) async fn run(cli: &Cli) -> Result<Outcome, Failure> {
         ))
         .into());
     }
-    Ok(match reply {
-        Reply::Pong { version } => Outcome::Ping { version, socket },
-        reply => Outcome::Reply(reply),
+    Ok(match (reply, op) {
+        (Reply::Pong { version }, _) => Outcome::Ping { version, socket },
+        (reply, keyward_client::Op::ClientDelete { client_id }) => {
+            Outcome::Deleted { reply, client_id }
+        }
+        (reply, _) => Outcome::Reply(reply),
     })
 }

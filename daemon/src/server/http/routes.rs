@@ -60,6 +60,7 @@ pub(crate) fn table() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)>
         ("get", "/v1/stats", on(M::GET, stats)),
         ("get", "/v1/audit", on(M::GET, audit)),
         ("get", "/v1/openapi.json", on(M::GET, openapi)),
+        ("delete", "/v1/clients/{id}", on(M::DELETE, client_delete)),
     ]
 }
 
@@ -348,6 +349,16 @@ async fn revoke_sessions(
     Id(client_id): Id,
 ) -> Response {
     let op = Op::ClientRevokeSessions { client_id };
+    answer(&s, p, c, op, StatusCode::OK).await
+}
+
+async fn client_delete(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(client_id): Id,
+) -> Response {
+    let op = Op::ClientDelete { client_id };
     answer(&s, p, c, op, StatusCode::OK).await
 }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::clock::{self, Millis};
 use crate::expect::{Expect, Window};
-use crate::model::{Model, Seen};
+use crate::model::{Model, OpOutcome, Seen};
 use crate::ops;
 
 /// The share of checks that probe a limited client's free seats.
@@ -56,6 +56,10 @@ pub(crate) async fn run(
         .collect();
     for id in loose {
         checker.check_loose(id).await?;
+    }
+    let deleted: Vec<Uuid> = checker.model.deleted.keys().copied().collect();
+    for id in deleted {
+        checker.check_deleted(id).await?;
     }
     Ok(checker.checked)
 }
@@ -366,6 +370,41 @@ impl Checker<'_> {
                 }
                 Err(e) => return Err(e),
             }
+        }
+        Ok(())
+    }
+
+    /// A client whose delete was acknowledged must be gone; one whose delete was lost may be
+    /// either, but once seen gone it stays gone.
+    async fn check_deleted(&mut self, cid: Uuid) -> Result<(), Error> {
+        let shown = self.client.client_show(cid).await;
+        let d = self.model.deleted[&cid];
+        let op = &self.model.ops[d.op];
+        let must_be_gone = matches!(op.outcome, OpOutcome::Acked(_)) || d.checks > 0;
+        let because = format!("{} (cycle {})", op.what, op.cycle);
+        match shown {
+            Err(Error::Daemon(e)) if e.code == ErrorCode::NotFound => {
+                self.checked += u64::from(must_be_gone);
+                self.model.tally.deleted_gone += u64::from(must_be_gone);
+                self.model.deleted.get_mut(&cid).expect("listed").checks += 1;
+            }
+            Ok(_) if must_be_gone => self.model.violation(
+                "resurrected",
+                None,
+                because,
+                "client show after the restart found the client".into(),
+            ),
+            // A lost delete that did not take effect: the client stays, untracked.
+            Ok(_) => {
+                self.model.deleted.remove(&cid);
+            }
+            Err(Error::Daemon(e)) => self.model.violation(
+                "unexpected error",
+                None,
+                because,
+                format!("client show answered {e}"),
+            ),
+            Err(e) => return Err(e),
         }
         Ok(())
     }

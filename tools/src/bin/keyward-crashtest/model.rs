@@ -87,7 +87,7 @@ pub(crate) enum OpOutcome {
     Refused,
 }
 
-/// A logout, revoke by id or revoke-sessions sent by the workload.
+/// A logout, revoke by id, revoke-sessions or client delete sent by the workload.
 #[derive(Debug, Clone)]
 pub(crate) struct RevokeOp {
     /// What it was, for reports.
@@ -168,6 +168,16 @@ pub(crate) struct TrackedClient {
     pub revoke_sessions: Vec<usize>,
 }
 
+/// A client the workload deleted: no longer planned against nor checked through `client show`;
+/// its credentials are checked one by one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeletedClient {
+    /// Index into [`Model::ops`]: the delete.
+    pub op: usize,
+    /// Checks after a restart that found it gone; dropped after [`DEAD_CHECKS`].
+    pub checks: u32,
+}
+
 /// What an observation showed.
 #[derive(Debug, Clone)]
 pub(crate) enum Seen {
@@ -196,6 +206,8 @@ pub(crate) struct Model {
     pub creds: BTreeMap<Uuid, Credential>,
     /// Clients by id.
     pub clients: BTreeMap<Uuid, TrackedClient>,
+    /// Clients a delete was sent for, by id.
+    pub deleted: BTreeMap<Uuid, DeletedClient>,
     /// Every revocation sent.
     pub ops: Vec<RevokeOp>,
     /// Violations not yet printed.
@@ -215,6 +227,7 @@ impl Model {
             sealed_through: 0,
             creds: BTreeMap::new(),
             clients: BTreeMap::new(),
+            deleted: BTreeMap::new(),
             ops: Vec::new(),
             violations: Vec::new(),
             tally: Tally::default(),
@@ -315,6 +328,7 @@ impl Model {
                 }
             }
         }
+        revokes.extend(self.delete_of(client));
         let touched_by = origin.acked.ms;
         self.insert(Credential {
             id: issued.id,
@@ -350,6 +364,7 @@ impl Model {
             tc.test_key = Some(id);
         }
         let touched_by = origin.acked.ms;
+        let revokes = client.and_then(|c| self.delete_of(c)).into_iter().collect();
         self.insert(Credential {
             id,
             kind,
@@ -361,7 +376,7 @@ impl Model {
             touched_by,
             verifies: InFlight::default(),
             unsealed: Vec::new(),
-            revokes: Vec::new(),
+            revokes,
             dead_seen: None,
             dead_checks: 0,
             keeper: false,
@@ -383,6 +398,17 @@ impl Model {
             );
         }
         self.creds.insert(credential.id, credential);
+    }
+
+    /// The delete sent for `client`, if any, as it reaches a credential of the client
+    /// acknowledged after the delete was sent. It surely covers it: the daemon serialises a
+    /// delete with the client's issues, so an issue acknowledged at all ran before the delete
+    /// removed the client's credentials.
+    fn delete_of(&self, client: Uuid) -> Option<Attached> {
+        self.deleted.get(&client).map(|d| Attached {
+            op: d.op,
+            certain: true,
+        })
     }
 
     /// Registers a revocation about to be sent; returns its index.
@@ -590,6 +616,7 @@ impl Model {
                 tc.buried.insert(id);
             }
         }
+        self.deleted.retain(|_, d| d.checks < DEAD_CHECKS);
         for tc in self.clients.values_mut() {
             tc.revoke_sessions.clear();
             if let Some(key) = tc.test_key {

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use crate::clock::Stamp;
 use crate::expect::Window;
 use crate::model::{
-    Attached, Credential, Model, OpOutcome, Origin, Seen, KEEPER_CAP, LIVE_CAP, TRACKED_CAP,
+    Attached, Credential, DeletedClient, Model, OpOutcome, Origin, Seen, KEEPER_CAP, LIVE_CAP,
+    TRACKED_CAP,
 };
 
 /// The share of ordinary sessions the load and the checks keep using; the rest are left idle
@@ -84,6 +85,13 @@ pub(crate) enum Planned {
         /// Its revocation record.
         op: usize,
     },
+    /// Delete a tracked client with every credential it holds.
+    DeleteClient {
+        /// The client.
+        client: Uuid,
+        /// Its revocation record.
+        op: usize,
+    },
 }
 
 /// An operation on its way: what it was, when it was sent, and to which daemon instance.
@@ -119,6 +127,7 @@ enum Kind {
     Logout,
     Revoke,
     RevokeSessions,
+    DeleteClient,
 }
 
 /// One of `ids`, at random.
@@ -165,7 +174,8 @@ impl Model {
         };
         let shrink = if roomy { 1.0 } else { 0.0 };
         let has = |v: &[Uuid]| if v.is_empty() { 0.0 } else { 1.0 };
-        // Per operation. Revoke-sessions is rare: it ends every session of a client at once.
+        // Per operation. Revoke-sessions and client delete are rare: each ends every session of
+        // a client at once.
         let weights = [
             (35.0 * has(&verifiable), Kind::Verify),
             (20.0 * grow * has(&clients), Kind::Issue),
@@ -175,6 +185,7 @@ impl Model {
             (3.0 * shrink * has(&revocable), Kind::Logout),
             (3.0 * shrink * has(&revocable), Kind::Revoke),
             (0.05 * shrink * has(&unsteady), Kind::RevokeSessions),
+            (0.05 * shrink * has(&unsteady), Kind::DeleteClient),
         ];
         let total: f64 = weights.iter().map(|(w, _)| w).sum();
         let mut draw = rng.random::<f64>() * total;
@@ -227,6 +238,10 @@ impl Model {
                 op: 0,
             },
             Kind::RevokeSessions => Planned::RevokeSessions {
+                client: pick(rng, &unsteady),
+                op: 0,
+            },
+            Kind::DeleteClient => Planned::DeleteClient {
                 client: pick(rng, &unsteady),
                 op: 0,
             },
@@ -302,6 +317,23 @@ impl Model {
                     tc.revoke_sessions.push(*op);
                 }
                 Op::ClientRevokeSessions { client_id: *client }
+            }
+            Planned::DeleteClient { client, op } => {
+                *op = self.open_revoke(format!("client delete of client {client}"), sent);
+                for c in self.creds.values_mut() {
+                    if c.client == Some(*client) {
+                        // Acknowledged before this was sent, so surely in its scan.
+                        c.revokes.push(Attached {
+                            op: *op,
+                            certain: true,
+                        });
+                    }
+                }
+                // Planned against no more, and checked credential by credential from now on.
+                self.clients.remove(client);
+                self.deleted
+                    .insert(*client, DeletedClient { op: *op, checks: 0 });
+                Op::ClientDelete { client_id: *client }
             }
         };
         let ticket = Ticket {
@@ -479,7 +511,8 @@ impl Model {
                 }
                 Answer::Refused(e) => {
                     self.close_revoke(op, OpOutcome::Refused);
-                    if e.code == ErrorCode::NotFound {
+                    // A delete sent meanwhile may have removed it.
+                    if e.code == ErrorCode::NotFound && !self.deleted.contains_key(&client) {
                         self.violation(
                             "lost",
                             None,
@@ -490,6 +523,23 @@ impl Model {
                 }
                 Answer::Lost => self.close_revoke(op, OpOutcome::Maybe),
                 Answer::Reply(other) => self.unexpected("revoke-sessions", &other),
+            },
+            (Planned::DeleteClient { client, op }, answer) => match answer {
+                Answer::Reply(Reply::RevokedCount { .. }) => {
+                    self.mark_durable(epoch, sent);
+                    self.close_revoke(op, OpOutcome::Acked(replied));
+                }
+                Answer::Refused(e) => {
+                    self.close_revoke(op, OpOutcome::Refused);
+                    self.violation(
+                        "lost",
+                        None,
+                        format!("client {client} created and acknowledged earlier"),
+                        format!("client delete answered {e}"),
+                    );
+                }
+                Answer::Lost => self.close_revoke(op, OpOutcome::Maybe),
+                Answer::Reply(other) => self.unexpected("client delete", &other),
             },
             // Refusals of creations (a full client, a test key already there) change nothing;
             // a lost client or API token create leaves nothing the model could check.

@@ -84,6 +84,8 @@ pub(crate) struct Tally {
     pub probes: u64,
     /// Credentials of lost issues found after a restart and revoked.
     pub ghosts: u64,
+    /// Deleted clients a check after a restart found gone, as it had to.
+    pub deleted_gone: u64,
 }
 
 impl Tally {
@@ -92,7 +94,8 @@ impl Tally {
         eprintln!(
             "keyward-crashtest: load: {} acknowledged ({} creations or revocations), {} \
              refused, {} cut off by the kill ({} creations or revocations); after restarts: {} \
-             had to verify, {} had to fail, {} seat probes, {} ghosts of cut-off issues revoked",
+             had to verify, {} had to fail, {} seat probes, {} ghosts of cut-off issues revoked, {} deleted clients found \
+             gone",
             self.acked,
             self.acked_changes,
             self.refused,
@@ -101,7 +104,8 @@ impl Tally {
             self.must_live,
             self.must_die,
             self.probes,
-            self.ghosts
+            self.ghosts,
+            self.deleted_gone
         );
     }
 }
