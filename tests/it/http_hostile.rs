@@ -140,7 +140,9 @@ fn pipelined_garbage_is_refused() {
 fn a_connection_flood_from_one_uid_keeps_to_its_share() {
     require_root();
     let d = Daemon::start_with(
-        "max_connections = 9\nmax_connections_per_uid = 4\nadmin_reserved_connections = 4\n",
+        // Six unreserved slots: the flood's four fit even while the daemon has yet to notice
+        // that root's start-up probes (pings until one is answered) hung up.
+        "max_connections = 10\nmax_connections_per_uid = 4\nadmin_reserved_connections = 4\n",
     );
     d.open_socket_to_all();
     let sock = http_sock(&d);
@@ -148,11 +150,11 @@ fn a_connection_flood_from_one_uid_keeps_to_its_share() {
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
     let mut flood = crate::slots::connect_as(NOBODY, &sock, 12);
     assert_eq!(pings(&mut flood), (4, 8));
-    // Another uid takes what unreserved slots are left (one, or none if root's readiness
-    // check still holds one), and is refused the rest.
+    // Another uid takes what unreserved slots are left (two, or fewer while root's probes
+    // still hold some), and is refused the rest.
     let mut other = crate::slots::connect_as(NOBODY - 1, &sock, 4);
     let (ok, refused) = pings(&mut other);
-    assert!(ok <= 1 && ok + refused == 4, "{ok} {refused}");
+    assert!(ok <= 2 && ok + refused == 4, "{ok} {refused}");
     // Root, with every unreserved slot held.
     for _ in 0..3 {
         assert!(served(&d), "root was not served");

@@ -132,17 +132,27 @@ pub fn shared_copy(source: &Path) -> PathBuf {
 
 /// Runs `program` with `args` as `uid` (and the same gid), with `env` set, and returns its
 /// output. `program` must be reachable by that uid (see [`shared_binary`]).
+///
+/// A fresh copy can be "Text file busy" for a moment: a child that another test thread forked
+/// while the copy was being written holds it open for writing until that child execs. That
+/// passes, so the exec is retried until [`DEADLINE`].
 pub fn run_as(uid: u32, program: &Path, args: &[&str], env: &[(&str, &OsStr)]) -> Output {
     use std::os::unix::process::CommandExt;
-    Command::new(program)
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("KEYWARD_ADMIN_KEY")
-        .uid(uid)
-        .gid(uid)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("run {} as uid {uid}: {e}", program.display()))
+    let run = || {
+        Command::new(program)
+            .args(args)
+            .envs(env.iter().copied())
+            .env_remove("KEYWARD_ADMIN_KEY")
+            .uid(uid)
+            .gid(uid)
+            .stdin(Stdio::null())
+            .output()
+    };
+    wait_for("a binary copy to stop being busy", || match run() {
+        Err(e) if e.raw_os_error() == Some(nix::libc::ETXTBSY) => None,
+        done => Some(done),
+    })
+    .unwrap_or_else(|e| panic!("run {} as uid {uid}: {e}", program.display()))
 }
 
 /// The uid and gid of `nobody` on Debian.
