@@ -3,9 +3,10 @@
 use bytes::BytesMut;
 use keyward_protocol::frame::{self, FrameError};
 use keyward_protocol::{
-    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
-    Env, Hello, HelloReply, Op, Reply, Request, Requirements, Response, Scopes, Secret,
-    SessionIssued, Stats, TestKeyCreated, Verified, PROTOCOL_VERSION,
+    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ApiTokenInfo, ApiTokenPage, ClientCreated,
+    ClientDetails, ClientSettings, ClientSummary, Env, Hello, HelloReply, Op, PrincipalUpdate,
+    Reply, Request, Requirements, Response, Scopes, Secret, SessionIssued, Stats, TestKeyCreated,
+    Verified, PROTOCOL_VERSION,
 };
 use std::path::Path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -296,6 +297,62 @@ impl Client {
         };
         match self.call(op).await? {
             Reply::ApiTokenCreated(t) => Ok(t),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: one page of API tokens, after `after` (the `next` of the page before).
+    pub async fn api_token_list(
+        &mut self,
+        limit: u32,
+        after: Option<String>,
+    ) -> Result<ApiTokenPage, Error> {
+        match self.call(Op::ApiTokenList { limit, after }).await? {
+            Reply::ApiTokens(page) => Ok(page),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: one API token, by its id or its principal id.
+    pub async fn api_token_show(&mut self, id: Uuid) -> Result<ApiTokenInfo, Error> {
+        match self.call(Op::ApiTokenShow { id }).await? {
+            Reply::ApiToken(t) => Ok(t),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: renames an API token or changes its scopes; answers once durable.
+    pub async fn api_token_update(
+        &mut self,
+        id: Uuid,
+        update: PrincipalUpdate,
+    ) -> Result<ApiTokenInfo, Error> {
+        match self
+            .call(Op::ApiTokenUpdate {
+                id,
+                update: Box::new(update),
+            })
+            .await?
+        {
+            Reply::ApiToken(t) => Ok(t),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: changes a client's label, seat limit or scopes; answers once durable.
+    pub async fn client_update(
+        &mut self,
+        client_id: Uuid,
+        update: PrincipalUpdate,
+    ) -> Result<ClientSettings, Error> {
+        match self
+            .call(Op::ClientUpdate {
+                client_id,
+                update: Box::new(update),
+            })
+            .await?
+        {
+            Reply::ClientUpdated(c) => Ok(c),
             other => Err(unexpected(&other)),
         }
     }

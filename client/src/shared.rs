@@ -227,6 +227,8 @@ fn may_repeat(op: &Op) -> bool {
             | Op::ClientList
             | Op::AdminKeyList
             | Op::Audit { .. }
+            | Op::ApiTokenList { .. }
+            | Op::ApiTokenShow { .. }
     )
 }
 

@@ -43,7 +43,12 @@ pub(crate) fn is_audited(op: &Op) -> bool {
 fn is_read_only(op: &Op) -> bool {
     matches!(
         op,
-        Op::AdminKeyList | Op::Audit { .. } | Op::ClientShow { .. } | Op::ClientList
+        Op::AdminKeyList
+            | Op::Audit { .. }
+            | Op::ClientShow { .. }
+            | Op::ClientList
+            | Op::ApiTokenList { .. }
+            | Op::ApiTokenShow { .. }
     )
 }
 
@@ -56,6 +61,8 @@ fn target_of(op: &Op) -> Option<Uuid> {
         | Op::SessionIssue { client_id }
         | Op::TestKeyCreate { client_id } => Some(*client_id),
         Op::Revoke { credential_id } => Some(*credential_id),
+        Op::ApiTokenShow { id } | Op::ApiTokenUpdate { id, .. } => Some(*id),
+        Op::ClientUpdate { client_id, .. } => Some(*client_id),
         _ => None,
     }
 }

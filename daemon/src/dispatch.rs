@@ -139,6 +139,8 @@ fn is_change(op: &Op) -> bool {
             | Op::Revoke { .. }
             | Op::SessionIssue { .. }
             | Op::TestKeyCreate { .. }
+            | Op::ApiTokenUpdate { .. }
+            | Op::ClientUpdate { .. }
     )
 }
 
@@ -419,6 +421,24 @@ fn execute(
             .stats()
             .map(|stats| Reply::Stats(with_runtime_counters(stats, shared)))
             .map_err(fault)?),
+        Op::ApiTokenList { limit, after } => now(flatten(
+            auth.list_api_tokens(ctx(), *limit, after.as_deref())
+                .map(|r| r.map(Reply::ApiTokens)),
+        )?),
+        Op::ApiTokenShow { id } => now(flatten(
+            auth.show_api_token(ctx(), *id)
+                .map(|r| r.map(Reply::ApiToken)),
+        )?),
+        Op::ApiTokenUpdate { id, update } => when_durable(
+            change()?
+                .update_api_token(ctx(), *id, update)
+                .map(|r| r.map(|p| p.map(Reply::ApiToken))),
+        ),
+        Op::ClientUpdate { client_id, update } => when_durable(
+            change()?
+                .update_client(ctx(), *client_id, update)
+                .map(|r| r.map(|p| p.map(Reply::ClientUpdated))),
+        ),
         // Answered by `answer_now`, never sent here.
         Op::Ping | Op::Verify { .. } => unreachable!("answered inline"),
     }

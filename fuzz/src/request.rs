@@ -10,7 +10,8 @@
 use arbitrary::{Result, Unstructured};
 use keyward_protocol::token;
 use keyward_protocol::{
-    CredentialKind, Env, Kinds, Level, Op, Request, Requirements, ScopeRequirement, Scopes, Secret,
+    CredentialKind, Env, Kinds, Level, Op, PrincipalUpdate, Request, Requirements,
+    ScopeRequirement, Scopes, Secret,
 };
 use uuid::Uuid;
 
@@ -109,9 +110,22 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             id: uuid(u)?,
             offset: u.arbitrary()?,
         },
-        _ => Op::BackupEnd {
+        18 => Op::BackupEnd {
             id: uuid(u)?,
             completed: u.arbitrary()?,
+        },
+        19 => Op::ApiTokenList {
+            limit: u.arbitrary()?,
+            after: option(u, string)?,
+        },
+        20 => Op::ApiTokenShow { id: uuid(u)? },
+        21 => Op::ApiTokenUpdate {
+            id: uuid(u)?,
+            update: Box::new(update(u)?),
+        },
+        _ => Op::ClientUpdate {
+            client_id: uuid(u)?,
+            update: Box::new(update(u)?),
         },
     };
     assert_eq!(
@@ -120,6 +134,16 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
         "the generator and `Op::index` disagree"
     );
     Ok(op)
+}
+
+fn update(u: &mut Unstructured<'_>) -> Result<PrincipalUpdate> {
+    let removals = u.int_in_range(0..=3u8)?;
+    Ok(PrincipalUpdate {
+        label: option(u, string)?,
+        max_sessions: u.arbitrary()?,
+        scopes: scopes(u)?,
+        remove_scopes: (0..removals).map(|_| string(u)).collect::<Result<_>>()?,
+    })
 }
 
 fn option<T>(

@@ -99,6 +99,27 @@ pub fn requests() -> Vec<Request> {
             id: ID,
             completed: true,
         },
+        Op::ApiTokenList {
+            limit: 100,
+            after: Some("0190000000007000800000000000002a".into()),
+        },
+        Op::ApiTokenShow { id: ID },
+        Op::ApiTokenUpdate {
+            id: ID,
+            update: Box::new(keyward_protocol::PrincipalUpdate {
+                label: Some("renamed".into()),
+                scopes: Scopes::from([("photos".to_owned(), Level::Read)]),
+                remove_scopes: vec!["billing".into()],
+                ..Default::default()
+            }),
+        },
+        Op::ClientUpdate {
+            client_id: ID,
+            update: Box::new(keyward_protocol::PrincipalUpdate {
+                max_sessions: Some(3),
+                ..Default::default()
+            }),
+        },
     ];
     let admin_key = token(CredentialKind::AdminKey, Env::Live);
     ops.into_iter()

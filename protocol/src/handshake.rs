@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: [u8; 4] = *b"KWRD";
 
 /// The protocol version this crate speaks. Bumped on any incompatible wire change (2: verify
-/// requirements, the outcome a backup's end reports, and audit pages with filters).
-pub const PROTOCOL_VERSION: u16 = 2;
+/// requirements, the outcome a backup's end reports, and audit pages with filters; 3: API-token
+/// list, show and update, and client update).
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The client's first frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

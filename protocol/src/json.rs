@@ -6,8 +6,9 @@
 //! the order the contract lists them, and serialised straight to text so that order is kept.
 
 use crate::{
-    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientDetails, ClientSummary, CredentialInfo,
-    Reply, Scopes, SessionIssued, Stats, TestKeyCreated, UnixMillis, Verified,
+    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ApiTokenInfo, ClientDetails, ClientSettings,
+    ClientSummary, CredentialInfo, Reply, Scopes, SessionIssued, Stats, TestKeyCreated, UnixMillis,
+    Verified,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -49,6 +50,12 @@ pub fn render_reply(reply: &Reply) -> String {
         Reply::BackupStarted { id, bytes } => line(&serde_json::json!({"id": id, "bytes": bytes})),
         Reply::BackupChunk(bytes) => line(&serde_json::json!({"bytes": bytes.len()})),
         Reply::BackupEnded => line(&serde_json::json!({})),
+        Reply::ApiTokens(page) => line(&ApiTokens {
+            api_tokens: page.api_tokens.iter().map(ApiTokenRow::from).collect(),
+            next: page.next.as_deref(),
+        }),
+        Reply::ApiToken(t) => line(&ApiTokenRow::from(t)),
+        Reply::ClientUpdated(c) => line(&ClientRecord::from(c)),
     }
 }
 
@@ -400,6 +407,63 @@ impl From<&Stats> for Counts {
             requests: s.requests.clone(),
             errors: s.errors.clone(),
             uptime_secs: s.uptime_secs,
+        }
+    }
+}
+
+/// `api-token list`.
+#[derive(Serialize)]
+struct ApiTokens<'a> {
+    api_tokens: Vec<ApiTokenRow<'a>>,
+    next: Option<&'a str>,
+}
+
+/// `api-token show` and `api-token update`, and one listed API token.
+#[derive(Serialize)]
+struct ApiTokenRow<'a> {
+    principal_id: Uuid,
+    id: Option<Uuid>,
+    name: &'a str,
+    env: &'static str,
+    scopes: BTreeMap<&'a str, &'static str>,
+    created_at: String,
+    last_used_at: Option<String>,
+    expires_at: Option<String>,
+}
+
+impl<'a> From<&'a ApiTokenInfo> for ApiTokenRow<'a> {
+    fn from(t: &'a ApiTokenInfo) -> Self {
+        ApiTokenRow {
+            principal_id: t.principal_id,
+            id: t.id,
+            name: &t.name,
+            env: t.env.as_str(),
+            scopes: scope_names(&t.scopes),
+            created_at: time(t.created_at),
+            last_used_at: maybe_time(t.last_used_at),
+            expires_at: maybe_time(t.expires_at),
+        }
+    }
+}
+
+/// `client update`: the client as `client show` has it, without its credentials.
+#[derive(Serialize)]
+struct ClientRecord<'a> {
+    client_id: Uuid,
+    label: Option<&'a str>,
+    env: &'static str,
+    scopes: BTreeMap<&'a str, &'static str>,
+    max_sessions: Option<u32>,
+}
+
+impl<'a> From<&'a ClientSettings> for ClientRecord<'a> {
+    fn from(c: &'a ClientSettings) -> Self {
+        ClientRecord {
+            client_id: c.client_id,
+            label: c.label.as_deref(),
+            env: c.env.as_str(),
+            scopes: scope_names(&c.scopes),
+            max_sessions: c.max_sessions,
         }
     }
 }

@@ -130,6 +130,49 @@ pub enum Op {
         /// failed on the client's side as `abandoned`, never as `ok`.
         completed: bool,
     },
+    /// List the API tokens of the admin key's environment, a page at a time, in id order.
+    ApiTokenList {
+        /// At most this many (the daemon caps it at [`MAX_PAGE`], and by the frame size).
+        limit: u32,
+        /// Only tokens after this cursor: the [`ApiTokenPage::next`] of the page before.
+        after: Option<String>,
+    },
+    /// Show one API token.
+    ApiTokenShow {
+        /// The token's principal id or its credential id.
+        id: Uuid,
+    },
+    /// Rename an API token or change its scopes; a scope change holds from the next verify.
+    ApiTokenUpdate {
+        /// The token's principal id or its credential id.
+        id: Uuid,
+        /// The change (boxed: it would double the size of every `Op`).
+        update: Box<PrincipalUpdate>,
+    },
+    /// Change a client's label, seat limit or scopes; a scope change holds from the next
+    /// verify of every one of its credentials.
+    ClientUpdate {
+        /// The client's id.
+        client_id: Uuid,
+        /// The change (boxed: it would double the size of every `Op`).
+        update: Box<PrincipalUpdate>,
+    },
+}
+
+/// The most items one page may ask for.
+pub const MAX_PAGE: u32 = 1000;
+
+/// A change to a client or an API token; a field left `None` (or empty) is left alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalUpdate {
+    /// A new label (client) or name (API token).
+    pub label: Option<String>,
+    /// A new seat limit (clients only).
+    pub max_sessions: Option<u32>,
+    /// Scopes to grant or regrade.
+    pub scopes: Scopes,
+    /// Scopes to take away.
+    pub remove_scopes: Vec<String>,
 }
 
 impl Op {
@@ -145,6 +188,10 @@ impl Op {
                 | Op::TestKeyCreate { .. }
                 | Op::ApiTokenCreate { .. }
                 | Op::Revoke { .. }
+                | Op::ApiTokenList { .. }
+                | Op::ApiTokenShow { .. }
+                | Op::ApiTokenUpdate { .. }
+                | Op::ClientUpdate { .. }
         )
     }
 
@@ -163,7 +210,7 @@ impl Op {
     }
 
     /// Every operation's [`Op::name`], in [`Op::index`] order.
-    pub const NAMES: [&'static str; 19] = [
+    pub const NAMES: [&'static str; 23] = [
         "ping",
         "admin_key_create",
         "admin_key_list",
@@ -183,6 +230,10 @@ impl Op {
         "backup_begin",
         "backup_read",
         "backup_end",
+        "api_token_list",
+        "api_token_show",
+        "api_token_update",
+        "client_update",
     ];
 
     /// The operation's position in [`Op::NAMES`], for per-operation counters.
@@ -207,6 +258,10 @@ impl Op {
             Op::BackupBegin => 16,
             Op::BackupRead { .. } => 17,
             Op::BackupEnd { .. } => 18,
+            Op::ApiTokenList { .. } => 19,
+            Op::ApiTokenShow { .. } => 20,
+            Op::ApiTokenUpdate { .. } => 21,
+            Op::ClientUpdate { .. } => 22,
         }
     }
 
@@ -276,6 +331,57 @@ pub enum Reply {
     BackupChunk(Vec<u8>),
     /// To [`Op::BackupEnd`].
     BackupEnded,
+    /// To [`Op::ApiTokenList`].
+    ApiTokens(ApiTokenPage),
+    /// To [`Op::ApiTokenShow`] and [`Op::ApiTokenUpdate`].
+    ApiToken(ApiTokenInfo),
+    /// To [`Op::ClientUpdate`]: the client as it now is, without its credentials.
+    ClientUpdated(ClientSettings),
+}
+
+/// One page of API tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenPage {
+    /// The tokens, in principal-id order.
+    pub api_tokens: Vec<ApiTokenInfo>,
+    /// The cursor for the next page, for [`Op::ApiTokenList`]'s `after`; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// An API token as listed and shown: no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenInfo {
+    /// Its pseudo-user principal.
+    pub principal_id: Uuid,
+    /// Its credential's id; `None` once the credential was revoked.
+    pub id: Option<Uuid>,
+    /// Its name.
+    pub name: String,
+    /// Its environment.
+    pub env: Env,
+    /// Its scopes.
+    pub scopes: Scopes,
+    /// When it was created.
+    pub created_at: UnixMillis,
+    /// When it was last used, if ever (updated lazily).
+    pub last_used_at: Option<UnixMillis>,
+    /// When it expires, if ever.
+    pub expires_at: Option<UnixMillis>,
+}
+
+/// A client's own settings, without its credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSettings {
+    /// The client's id.
+    pub client_id: Uuid,
+    /// Its label.
+    pub label: Option<String>,
+    /// Its environment.
+    pub env: Env,
+    /// Its scopes.
+    pub scopes: Scopes,
+    /// Its own seat limit, if set.
+    pub max_sessions: Option<u32>,
 }
 
 /// The outcomes an audit read can select.

@@ -10,11 +10,11 @@ use bytes::BytesMut;
 use keyward_protocol::frame::{self, read_message, write_message};
 use keyward_protocol::token;
 use keyward_protocol::{
-    codec, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, AuditOutcome, AuditPage,
-    ClientCreated, ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode,
-    Hello, HelloReply, Kinds, Level, Op, Reply, Request, Requirements, Response, ScopeRequirement,
-    Scopes, Secret, SessionIssued, Stats, TestKeyCreated, Verified, WireError, MAGIC,
-    PROTOCOL_VERSION,
+    codec, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ApiTokenInfo, ApiTokenPage, AuditEntry,
+    AuditOutcome, AuditPage, ClientCreated, ClientDetails, ClientSettings, ClientSummary,
+    CredentialInfo, CredentialKind, Env, ErrorCode, Hello, HelloReply, Kinds, Level, Op,
+    PrincipalUpdate, Reply, Request, Requirements, Response, ScopeRequirement, Scopes, Secret,
+    SessionIssued, Stats, TestKeyCreated, Verified, WireError, MAGIC, PROTOCOL_VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -407,6 +407,19 @@ fn op_tags_match_the_codec() {
             id: id(1),
             completed: true,
         },
+        Op::ApiTokenList {
+            limit: 1,
+            after: None,
+        },
+        Op::ApiTokenShow { id: id(1) },
+        Op::ApiTokenUpdate {
+            id: id(1),
+            update: Box::new(PrincipalUpdate::default()),
+        },
+        Op::ClientUpdate {
+            client_id: id(1),
+            update: Box::new(PrincipalUpdate::default()),
+        },
     ];
     assert_eq!(ops.len(), Op::NAMES.len(), "a new Op needs a sample here");
     check_tags("### Op", &ops);
@@ -511,6 +524,27 @@ fn reply_tags_match_the_codec() {
         },
         Reply::BackupChunk(vec![]),
         Reply::BackupEnded,
+        Reply::ApiTokens(ApiTokenPage {
+            api_tokens: vec![],
+            next: None,
+        }),
+        Reply::ApiToken(ApiTokenInfo {
+            principal_id: id(1),
+            id: None,
+            name: "n".into(),
+            env: Env::Live,
+            scopes: Scopes::new(),
+            created_at: T0,
+            last_used_at: None,
+            expires_at: None,
+        }),
+        Reply::ClientUpdated(ClientSettings {
+            client_id: id(1),
+            label: None,
+            env: Env::Live,
+            scopes: Scopes::new(),
+            max_sessions: None,
+        }),
     ];
     check_tags("### Reply", &replies);
 }

@@ -19,6 +19,7 @@ mod issue;
 mod query;
 mod revoke;
 mod sweep;
+mod update;
 mod verify;
 
 pub use sweep::{Expired, SweepReport};

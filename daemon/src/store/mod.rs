@@ -54,6 +54,7 @@ mod sessions;
 mod side_file;
 mod spare_buffer;
 mod sweep;
+mod update;
 
 pub(crate) use audit_log::Priority as AuditPriority;
 pub use backup::TreeId;
@@ -272,23 +273,14 @@ impl Store {
             return Ok(None);
         };
         if known != OwnerScopes::None {
-            record.scopes = self.owner_scopes(record.owner)?;
-            if known == OwnerScopes::Unknown {
-                sessions.learn_owner_scopes(record.id, OwnerScopes::of(&record.scopes));
-            }
+            record.scopes = sessions.owner_scopes(
+                record.id,
+                record.owner,
+                known == OwnerScopes::Unknown,
+                || self.engine()?.owner_scopes(record.owner),
+            )?;
         }
         Ok(Some(Found::session(*hash, record)))
-    }
-
-    /// A session owner's scopes: from memory, or read once from sled.
-    fn owner_scopes(&self, owner: Uuid) -> Result<sessions::Scopes, StoreError> {
-        let sessions = &self.inner.sessions;
-        if let Some(scopes) = sessions.scopes_of(owner) {
-            return Ok(scopes);
-        }
-        let scopes = self.engine()?.owner_scopes(owner)?;
-        sessions.remember_scopes(owner, scopes.clone());
-        Ok(scopes)
     }
 
     /// The credential with public id `id`.
@@ -451,6 +443,24 @@ impl Store {
             .engine()?
             .principals
             .iter()
+            .map(|entry| records::decode("principals", &entry?.1)))
+    }
+
+    /// The principals after id `after` (all of them without it), in id order: a page's walk,
+    /// which costs what it reads.
+    pub(crate) fn principals_after(
+        &self,
+        after: Option<Uuid>,
+    ) -> Result<impl Iterator<Item = Result<PrincipalRecord, StoreError>>, StoreError> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        Ok(self
+            .engine()?
+            .principals
+            .range::<Vec<u8>, _>((from, Bound::Unbounded))
             .map(|entry| records::decode("principals", &entry?.1)))
     }
 

@@ -46,6 +46,9 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
         Reply::BackupStarted { id, bytes } => format!("Backup {id} started ({bytes} bytes).\n"),
         Reply::BackupChunk(bytes) => format!("{} bytes.\n", bytes.len()),
         Reply::BackupEnded => "Backup ended.\n".to_owned(),
+        Reply::ApiTokens(page) => api_tokens(page, now),
+        Reply::ApiToken(t) => api_token(t, now),
+        Reply::ClientUpdated(c) => client_settings(c),
     }
 }
 
@@ -187,6 +190,61 @@ fn client(c: &ClientDetails, now: UnixMillis) -> String {
         ));
     }
     out
+}
+
+fn api_tokens(page: &keyward_client::ApiTokenPage, now: UnixMillis) -> String {
+    let mut out = if page.api_tokens.is_empty() {
+        "No API tokens.\n".to_owned()
+    } else {
+        let rows = page
+            .api_tokens
+            .iter()
+            .map(|t| {
+                vec![
+                    t.id.map_or("(revoked)".to_owned(), |id| id.to_string()),
+                    printable(&t.name),
+                    scopes(&t.scopes),
+                    last_used(t.last_used_at, now),
+                    expiry(t.expires_at, now),
+                ]
+            })
+            .collect::<Vec<_>>();
+        table(&["ID", "NAME", "SCOPES", "LAST USED", "EXPIRES"], &rows)
+    };
+    if let Some(next) = &page.next {
+        out.push_str(&format!("More: add --after {next}\n"));
+    }
+    out
+}
+
+fn api_token(t: &keyward_client::ApiTokenInfo, now: UnixMillis) -> String {
+    block(&[
+        ("principal_id", t.principal_id.to_string()),
+        (
+            "id",
+            t.id.map_or("(revoked)".to_owned(), |id| id.to_string()),
+        ),
+        ("name", printable(&t.name)),
+        ("env", t.env.to_string()),
+        ("scopes", scopes(&t.scopes)),
+        ("created_at", when::rfc3339(t.created_at)),
+        ("last_used_at", last_used(t.last_used_at, now)),
+        ("expires_at", expiry(t.expires_at, now)),
+    ])
+}
+
+fn client_settings(c: &keyward_client::ClientSettings) -> String {
+    block(&[
+        ("client_id", c.client_id.to_string()),
+        ("label", label(c.label.as_deref())),
+        ("env", c.env.to_string()),
+        ("scopes", scopes(&c.scopes)),
+        (
+            "max_sessions",
+            c.max_sessions
+                .map_or_else(|| "the daemon's default".to_owned(), |n| n.to_string()),
+        ),
+    ])
 }
 
 fn credential_row(c: &CredentialInfo, now: UnixMillis) -> Vec<String> {

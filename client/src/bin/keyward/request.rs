@@ -6,12 +6,12 @@
 
 use crate::cli::{
     AdminKeyCommand, ApiTokenCommand, ClientCommand, Command, EnvArg, KindArg, LevelArg,
-    SessionCommand, TestKeyCommand, VerifyArgs,
+    ScopeChange, SessionCommand, TestKeyCommand, VerifyArgs,
 };
 use crate::failure::Failure;
 use crate::secrets::TokenSource;
 use crate::{scope, secrets};
-use keyward_client::{Op, Reply, Requirements, ScopeRequirement, Secret};
+use keyward_client::{Op, PrincipalUpdate, Reply, Requirements, ScopeRequirement, Secret};
 use std::io::Read;
 
 /// The operation `command` asks for. `stdin` is read only for a token given as `-`.
@@ -58,6 +58,24 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             scopes: scope::collect(scopes).map_err(Failure::Usage)?,
             expires_in_secs: expires_in.map(whole_seconds).transpose()?,
         },
+        Command::ApiToken(ApiTokenCommand::List { page }) => Op::ApiTokenList {
+            limit: page.limit,
+            after: page.after.clone(),
+        },
+        Command::ApiToken(ApiTokenCommand::Show { id }) => Op::ApiTokenShow { id: *id },
+        Command::ApiToken(ApiTokenCommand::Update { id, name, scopes }) => Op::ApiTokenUpdate {
+            id: *id,
+            update: Box::new(update(name.clone(), None, scopes)?),
+        },
+        Command::Client(ClientCommand::Update {
+            client_id,
+            label,
+            max_sessions,
+            scopes,
+        }) => Op::ClientUpdate {
+            client_id: *client_id,
+            update: Box::new(update(label.clone(), *max_sessions, scopes)?),
+        },
         Command::Verify(VerifyArgs {
             token,
             env,
@@ -98,6 +116,29 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             ))
         }
     })
+}
+
+/// The change an update command asks for.
+///
+/// # Errors
+/// A usage failure for a scope given twice, or for no change at all.
+fn update(
+    label: Option<String>,
+    max_sessions: Option<u32>,
+    change: &ScopeChange,
+) -> Result<PrincipalUpdate, Failure> {
+    let update = PrincipalUpdate {
+        label,
+        max_sessions,
+        scopes: scope::collect(&change.grants).map_err(Failure::Usage)?,
+        remove_scopes: change.removals.clone(),
+    };
+    if update == PrincipalUpdate::default() {
+        return Err(Failure::Usage(
+            "nothing to change: give at least one of the update's options".to_owned(),
+        ));
+    }
+    Ok(update)
 }
 
 /// The token for a TOKEN argument (see [`secrets::token`]), warning on standard error when it
@@ -157,6 +198,11 @@ pub(crate) fn answers(op: &Op, reply: &Reply) -> bool {
         Op::BackupBegin => matches!(reply, Reply::BackupStarted { .. }),
         Op::BackupRead { .. } => matches!(reply, Reply::BackupChunk(_)),
         Op::BackupEnd { .. } => matches!(reply, Reply::BackupEnded),
+        Op::ApiTokenList { .. } => matches!(reply, Reply::ApiTokens(_)),
+        Op::ApiTokenShow { .. } | Op::ApiTokenUpdate { .. } => {
+            matches!(reply, Reply::ApiToken(_))
+        }
+        Op::ClientUpdate { .. } => matches!(reply, Reply::ClientUpdated(_)),
     }
 }
 

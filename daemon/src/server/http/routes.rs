@@ -13,7 +13,10 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::errors::{self, ApiError};
-use super::json::{AdminKeyNew, ApiTokenNew, AuditQuery, ClientNew, LogoutBody, VerifyBody};
+use super::json::{
+    AdminKeyNew, ApiTokenChange, ApiTokenNew, AuditQuery, ClientChange, ClientNew, LogoutBody,
+    PageQuery, VerifyBody,
+};
 use super::MAX_BODY;
 use crate::dispatch;
 use crate::server::peer::Peer;
@@ -60,6 +63,14 @@ pub(crate) fn table() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)>
         ("get", "/v1/stats", on(M::GET, stats)),
         ("get", "/v1/audit", on(M::GET, audit)),
         ("get", "/v1/openapi.json", on(M::GET, openapi)),
+        ("get", "/v1/api-tokens", on(M::GET, api_token_list)),
+        ("get", "/v1/api-tokens/{id}", on(M::GET, api_token_show)),
+        (
+            "patch",
+            "/v1/api-tokens/{id}",
+            on(M::PATCH, api_token_update),
+        ),
+        ("patch", "/v1/clients/{id}", on(M::PATCH, client_update)),
     ]
 }
 
@@ -387,6 +398,67 @@ async fn audit(
         Err(e) => return bad(e.body_text()),
     };
     match query.into_op(s.authority.now_ms()) {
+        Ok(op) => answer(&s, p, c, op, StatusCode::OK).await,
+        Err(e) => bad(e),
+    }
+}
+
+type PageQueryResult =
+    Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>;
+
+/// A paged list's `limit` and `after`, or the 400 that says why not.
+fn page(query: PageQueryResult) -> Result<(u32, Option<String>), Response> {
+    match query {
+        Ok(axum::extract::Query(q)) => q.into_parts().map_err(bad),
+        Err(e) => Err(bad(e.body_text())),
+    }
+}
+
+async fn api_token_list(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    query: PageQueryResult,
+) -> Response {
+    match page(query) {
+        Ok((limit, after)) => {
+            let op = Op::ApiTokenList { limit, after };
+            answer(&s, p, c, op, StatusCode::OK).await
+        }
+        Err(response) => response,
+    }
+}
+
+async fn api_token_show(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(id): Id,
+) -> Response {
+    answer(&s, p, c, Op::ApiTokenShow { id }, StatusCode::OK).await
+}
+
+async fn api_token_update(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(id): Id,
+    Body(body): Body<ApiTokenChange>,
+) -> Response {
+    match body.into_op(id) {
+        Ok(op) => answer(&s, p, c, op, StatusCode::OK).await,
+        Err(e) => bad(e),
+    }
+}
+
+async fn client_update(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(client_id): Id,
+    Body(body): Body<ClientChange>,
+) -> Response {
+    match body.into_op(client_id) {
         Ok(op) => answer(&s, p, c, op, StatusCode::OK).await,
         Err(e) => bad(e),
     }
