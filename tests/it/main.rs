@@ -32,4 +32,5 @@ mod stats_counts;
 mod support;
 mod systemd;
 mod trust;
+mod updates;
 mod verify_pin;
