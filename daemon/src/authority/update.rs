@@ -33,7 +33,9 @@ impl Change<'_> {
             let _guard = self.lock_writes();
             let client = allowed!(self.client_in(ctx, client_id)?);
             let (updated, scopes_changed) = allowed!(apply(&client, update));
-            self.store.update_principal(&updated, scopes_changed)?;
+            if !self.store.update_principal(&updated, scopes_changed)? {
+                refuse!(Denied::NotFound("client"));
+            }
             updated
         };
         self.once_durable(ClientSettings {
@@ -61,7 +63,10 @@ impl Change<'_> {
             let _guard = self.lock_writes();
             let token = allowed!(self.api_token_in(ctx, id)?);
             let (updated, scopes_changed) = allowed!(apply(&token, update));
-            self.store.update_principal(&updated, scopes_changed)?;
+            // Revoking the token deletes its principal, outside this lock.
+            if !self.store.update_principal(&updated, scopes_changed)? {
+                refuse!(Denied::NotFound("API token"));
+            }
             updated
         };
         let info = self.api_token_info(updated)?;

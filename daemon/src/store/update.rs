@@ -13,8 +13,10 @@ use super::records::{self, PrincipalRecord};
 use super::{Store, StoreError};
 
 impl Store {
-    /// Replaces principal `record` (which must exist) and, with `scopes_changed`, every copy
-    /// of its scopes. Not flushed: the caller acknowledges once the group commit is durable.
+    /// Replaces principal `record` and, with `scopes_changed`, every copy of its scopes.
+    /// Returns `false`, writing nothing, if the principal is gone (an API token revoked
+    /// meanwhile): an update never brings one back. Not flushed: the caller acknowledges once
+    /// the group commit is durable.
     ///
     /// # Errors
     /// If sled fails or a credential record does not decode.
@@ -22,9 +24,9 @@ impl Store {
         &self,
         record: &PrincipalRecord,
         scopes_changed: bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let principal = records::encode(record)?;
-        self.write_sled(|e| {
+        let updated = self.write_sled(|e| {
             let mut hashes = Vec::new();
             if scopes_changed {
                 for entry in e.owner_index.scan_prefix(record.id.as_bytes()) {
@@ -37,6 +39,9 @@ impl Store {
             }
             (&e.principals, &e.credentials)
                 .transaction(|(principals, credentials)| {
+                    if principals.get(record.id.as_bytes())?.is_none() {
+                        return Ok(false);
+                    }
                     for hash in &hashes {
                         // Gone since it was listed: revoked, nothing to rewrite.
                         let Some(raw) = credentials.get(hash)? else {
@@ -50,18 +55,18 @@ impl Store {
                         credentials.insert(&hash[..], bytes)?;
                     }
                     principals.insert(record.id.as_bytes(), principal.clone())?;
-                    Ok(())
+                    Ok(true)
                 })
                 .map_err(|e| match e {
                     TransactionError::Abort(e) => e,
                     TransactionError::Storage(e) => StoreError::from(e),
                 })
         })?;
-        if scopes_changed {
+        if updated && scopes_changed {
             self.inner
                 .sessions
                 .set_owner_scopes(record.id, record.scopes.clone());
         }
-        Ok(())
+        Ok(updated)
     }
 }
