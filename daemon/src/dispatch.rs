@@ -328,10 +328,10 @@ fn execute(
                 .create_admin_key(label, *env)
                 .map(|r| r.map(|p| p.map(Reply::AdminKeyCreated))),
         ),
-        Op::AdminKeyList => now(auth
-            .list_admin_keys()
-            .map(Reply::AdminKeys)
-            .map_err(fault)?),
+        Op::AdminKeyList { limit, after } => now(flatten(
+            auth.list_admin_keys(*limit, after.as_deref())
+                .map(|r| r.map(Reply::AdminKeys)),
+        )?),
         Op::AdminKeyRevoke { id } => revoked(change()?.revoke_admin_key(*id)),
         Op::Audit {
             since,
@@ -378,14 +378,18 @@ fn execute(
                 .create_client(ctx(), label.as_deref(), *max_sessions, scopes)
                 .map(|r| r.map(|p| p.map(Reply::ClientCreated))),
         ),
-        Op::ClientShow { client_id } => now(flatten(
-            auth.show_client(ctx(), *client_id)
+        Op::ClientShow {
+            client_id,
+            limit,
+            after,
+        } => now(flatten(
+            auth.show_client(ctx(), *client_id, *limit, after.as_deref())
                 .map(|r| r.map(Reply::Client)),
         )?),
-        Op::ClientList => now(auth
-            .list_clients(ctx())
-            .map(Reply::Clients)
-            .map_err(fault)?),
+        Op::ClientList { limit, after } => now(flatten(
+            auth.list_clients(ctx(), *limit, after.as_deref())
+                .map(|r| r.map(Reply::Clients)),
+        )?),
         Op::ClientRevokeSessions { client_id } => when_durable(
             change()?
                 .revoke_sessions(ctx(), *client_id)

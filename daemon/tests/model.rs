@@ -896,7 +896,25 @@ fn audit(sys: &System, m: &Model) {
     let stats = sys.auth().stats().expect("no storage fault");
     assert_eq!(Counts::from(stats), m.counts(), "stats");
     for (i, client) in m.clients.iter().enumerate() {
-        let shown = allowed(sys.auth().show_client(sys.ctx, client.id));
+        let shown = allowed(sys.auth().show_client(sys.ctx, client.id, 1000, None));
+        assert_eq!(shown.next, None);
+        // By pages of one, the same credentials.
+        let mut paged = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = allowed(
+                sys.auth()
+                    .show_client(sys.ctx, client.id, 1, after.as_deref()),
+            );
+            assert!(page.credentials.len() <= 1);
+            paged.extend(page.credentials.iter().map(|c| c.id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let ids: Vec<Uuid> = shown.credentials.iter().map(|c| c.id).collect();
+        assert_eq!(paged, ids, "credentials of client {i} by page");
         let mut listed: Vec<_> = shown
             .credentials
             .iter()
@@ -907,6 +925,20 @@ fn audit(sys: &System, m: &Model) {
         assert_eq!(shown.max_sessions, client.max_sessions);
         assert_eq!(shown.scopes, m.scopes_of(client.id), "scopes of client {i}");
     }
+    // A walk by pages of two sees every client once, in id order.
+    let mut walked = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = allowed(sys.auth().list_clients(sys.ctx, 2, after.as_deref()));
+        walked.extend(page.clients.into_iter().map(|c| c.client_id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut expected: Vec<Uuid> = m.clients.iter().map(|c| c.id).collect();
+    expected.sort();
+    assert_eq!(walked, expected, "clients by page");
     // A walk by pages of two sees every API token once, in id order, as last updated.
     let mut walked = Vec::new();
     let mut after: Option<String> = None;

@@ -49,7 +49,10 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             label: string(u)?,
             env: env(u)?,
         },
-        2 => Op::AdminKeyList,
+        2 => Op::AdminKeyList {
+            limit: u.arbitrary()?,
+            after: option(u, string)?,
+        },
         3 => Op::AdminKeyRevoke { id: uuid(u)? },
         4 => Op::ClientCreate {
             label: option(u, string)?,
@@ -58,8 +61,13 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
         },
         5 => Op::ClientShow {
             client_id: uuid(u)?,
+            limit: u.arbitrary()?,
+            after: option(u, string)?,
         },
-        6 => Op::ClientList,
+        6 => Op::ClientList {
+            limit: u.arbitrary()?,
+            after: option(u, string)?,
+        },
         7 => Op::ClientRevokeSessions {
             client_id: uuid(u)?,
         },

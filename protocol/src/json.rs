@@ -24,8 +24,9 @@ pub fn render_reply(reply: &Reply) -> String {
     match reply {
         Reply::Pong { version } => line(&Pong { version }),
         Reply::AdminKeyCreated(k) => line(&AdminKeyNew::from(k)),
-        Reply::AdminKeys(keys) => line(&AdminKeys {
-            admin_keys: keys.iter().map(AdminKey::from).collect(),
+        Reply::AdminKeys(page) => line(&AdminKeys {
+            admin_keys: page.admin_keys.iter().map(AdminKey::from).collect(),
+            next: page.next.as_deref(),
         }),
         Reply::Revoked { id } => line(&Revoked { revoked: *id }),
         Reply::ClientCreated(c) => line(&ClientNew {
@@ -33,8 +34,9 @@ pub fn render_reply(reply: &Reply) -> String {
             session: Session::from(&c.session),
         }),
         Reply::Client(c) => line(&Client::from(c)),
-        Reply::Clients(clients) => line(&Clients {
-            clients: clients.iter().map(ClientRow::from).collect(),
+        Reply::Clients(page) => line(&Clients {
+            clients: page.clients.iter().map(ClientRow::from).collect(),
+            next: page.next.as_deref(),
         }),
         Reply::RevokedCount { count } => line(&RevokedCount { revoked: *count }),
         Reply::SessionIssued(s) => line(&Session::from(s)),
@@ -174,6 +176,7 @@ impl<'a> From<&'a AdminKeyCreated> for AdminKeyNew<'a> {
 #[derive(Serialize)]
 struct AdminKeys<'a> {
     admin_keys: Vec<AdminKey<'a>>,
+    next: Option<&'a str>,
 }
 
 /// One listed admin key.
@@ -241,6 +244,7 @@ struct Client<'a> {
     scopes: BTreeMap<&'a str, &'static str>,
     max_sessions: Option<u32>,
     credentials: Vec<Credential>,
+    next: Option<&'a str>,
 }
 
 impl<'a> From<&'a ClientDetails> for Client<'a> {
@@ -252,6 +256,7 @@ impl<'a> From<&'a ClientDetails> for Client<'a> {
             scopes: scope_names(&c.scopes),
             max_sessions: c.max_sessions,
             credentials: c.credentials.iter().map(Credential::from).collect(),
+            next: c.next.as_deref(),
         }
     }
 }
@@ -282,6 +287,7 @@ impl From<&CredentialInfo> for Credential {
 #[derive(Serialize)]
 struct Clients<'a> {
     clients: Vec<ClientRow<'a>>,
+    next: Option<&'a str>,
 }
 
 /// One listed client.

@@ -30,8 +30,13 @@ pub enum Op {
         /// The environment the key works in.
         env: Env,
     },
-    /// Host admin only: list admin keys.
-    AdminKeyList,
+    /// Host admin only: list admin keys, a page at a time, in id order.
+    AdminKeyList {
+        /// At most this many (capped at [`MAX_PAGE`], and by the frame size).
+        limit: u32,
+        /// Only keys after this cursor: the `next` of the page before.
+        after: Option<String>,
+    },
     /// Host admin only: revoke an admin key.
     AdminKeyRevoke {
         /// The key's public id.
@@ -46,13 +51,22 @@ pub enum Op {
         /// The client's scopes.
         scopes: Scopes,
     },
-    /// Show one client and its credentials.
+    /// Show one client and a page of its live credentials, in id order.
     ClientShow {
         /// The client's id.
         client_id: Uuid,
+        /// At most this many credentials (capped at [`MAX_PAGE`], and by the frame size).
+        limit: u32,
+        /// Only credentials after this cursor: the [`ClientDetails::next`] of the page before.
+        after: Option<String>,
     },
-    /// List the clients of the admin key's environment.
-    ClientList,
+    /// List the clients of the admin key's environment, a page at a time, in id order.
+    ClientList {
+        /// At most this many (capped at [`MAX_PAGE`], and by the frame size).
+        limit: u32,
+        /// Only clients after this cursor: the [`ClientPage::next`] of the page before.
+        after: Option<String>,
+    },
     /// Revoke every session of a client.
     ClientRevokeSessions {
         /// The client's id.
@@ -182,7 +196,7 @@ impl Op {
             self,
             Op::ClientCreate { .. }
                 | Op::ClientShow { .. }
-                | Op::ClientList
+                | Op::ClientList { .. }
                 | Op::ClientRevokeSessions { .. }
                 | Op::SessionIssue { .. }
                 | Op::TestKeyCreate { .. }
@@ -200,7 +214,7 @@ impl Op {
         matches!(
             self,
             Op::AdminKeyCreate { .. }
-                | Op::AdminKeyList
+                | Op::AdminKeyList { .. }
                 | Op::AdminKeyRevoke { .. }
                 | Op::Audit { .. }
                 | Op::BackupBegin
@@ -241,11 +255,11 @@ impl Op {
         match self {
             Op::Ping => 0,
             Op::AdminKeyCreate { .. } => 1,
-            Op::AdminKeyList => 2,
+            Op::AdminKeyList { .. } => 2,
             Op::AdminKeyRevoke { .. } => 3,
             Op::ClientCreate { .. } => 4,
             Op::ClientShow { .. } => 5,
-            Op::ClientList => 6,
+            Op::ClientList { .. } => 6,
             Op::ClientRevokeSessions { .. } => 7,
             Op::SessionIssue { .. } => 8,
             Op::TestKeyCreate { .. } => 9,
@@ -291,7 +305,7 @@ pub enum Reply {
     /// To [`Op::AdminKeyCreate`].
     AdminKeyCreated(AdminKeyCreated),
     /// To [`Op::AdminKeyList`].
-    AdminKeys(Vec<AdminKeyInfo>),
+    AdminKeys(AdminKeyPage),
     /// To the revoking operations that name one credential.
     Revoked {
         /// The revoked credential's id.
@@ -302,7 +316,7 @@ pub enum Reply {
     /// To [`Op::ClientShow`].
     Client(ClientDetails),
     /// To [`Op::ClientList`].
-    Clients(Vec<ClientSummary>),
+    Clients(ClientPage),
     /// To [`Op::ClientRevokeSessions`].
     RevokedCount {
         /// How many sessions were revoked.
@@ -537,8 +551,28 @@ pub struct ClientDetails {
     pub scopes: Scopes,
     /// Its own seat limit, if set.
     pub max_sessions: Option<u32>,
-    /// Its live credentials.
+    /// A page of its live credentials, in id order.
     pub credentials: Vec<CredentialInfo>,
+    /// The cursor for the next page of credentials; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// One page of admin keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminKeyPage {
+    /// The keys, in id order.
+    pub admin_keys: Vec<AdminKeyInfo>,
+    /// The cursor for the next page; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// One page of clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientPage {
+    /// The clients, in id order.
+    pub clients: Vec<ClientSummary>,
+    /// The cursor for the next page; `None` at the end.
+    pub next: Option<String>,
 }
 
 /// Who a verified token belongs to, and with what rights.

@@ -362,15 +362,25 @@ fn op_tags_match_the_codec() {
             label: "a".into(),
             env: Env::Test,
         },
-        Op::AdminKeyList,
+        Op::AdminKeyList {
+            limit: 1,
+            after: None,
+        },
         Op::AdminKeyRevoke { id: id(1) },
         Op::ClientCreate {
             label: None,
             max_sessions: None,
             scopes: Scopes::new(),
         },
-        Op::ClientShow { client_id: id(1) },
-        Op::ClientList,
+        Op::ClientShow {
+            client_id: id(1),
+            limit: 1,
+            after: None,
+        },
+        Op::ClientList {
+            limit: 1,
+            after: None,
+        },
         Op::ClientRevokeSessions { client_id: id(1) },
         Op::SessionIssue { client_id: id(1) },
         Op::TestKeyCreate { client_id: id(1) },
@@ -438,13 +448,16 @@ fn reply_tags_match_the_codec() {
             env: Env::Live,
             secret: admin_key(),
         }),
-        Reply::AdminKeys(vec![AdminKeyInfo {
-            id: id(1),
-            label: "l".into(),
-            env: Env::Live,
-            created_at: T0,
-            last_used_at: None,
-        }]),
+        Reply::AdminKeys(keyward_protocol::AdminKeyPage {
+            admin_keys: vec![AdminKeyInfo {
+                id: id(1),
+                label: "l".into(),
+                env: Env::Live,
+                created_at: T0,
+                last_used_at: None,
+            }],
+            next: None,
+        }),
         Reply::Revoked { id: id(1) },
         Reply::ClientCreated(ClientCreated {
             client_id: id(1),
@@ -468,11 +481,15 @@ fn reply_tags_match_the_codec() {
                 last_used_at: None,
                 expires_at: None,
             }],
+            next: None,
         }),
-        Reply::Clients(vec![ClientSummary {
-            client_id: id(1),
-            label: None,
-        }]),
+        Reply::Clients(keyward_protocol::ClientPage {
+            clients: vec![ClientSummary {
+                client_id: id(1),
+                label: None,
+            }],
+            next: None,
+        }),
         Reply::RevokedCount { count: 1 },
         Reply::SessionIssued(SessionIssued {
             id: id(2),

@@ -116,7 +116,7 @@ pub enum Command {
     /// Show counts of what the daemon holds and has done
     Stats,
     /// Show the audit log of admin actions and refused attempts (host admin only), a page at
-    /// a time: `--json` gives "next", the cursor for the page before
+    /// a time, newest first: `--json` gives "next", the cursor for the older page
     Audit {
         /// Only entries this recent, e.g. 1h or 7d
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -124,9 +124,18 @@ pub enum Command {
         /// At most this many entries, the most recent ones (the daemon caps it at 300)
         #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
         limit: u32,
-        /// Only entries older than CURSOR: the "next" of an earlier page
-        #[arg(long, value_name = "CURSOR")]
+        /// Only entries older than CURSOR: the "next" of an earlier page (--after is the same,
+        /// as on the other lists)
+        #[arg(
+            long,
+            value_name = "CURSOR",
+            visible_alias = "after",
+            conflicts_with = "all"
+        )]
         before: Option<String>,
+        /// Follow the cursors to the oldest entry and print every entry as one page
+        #[arg(long)]
+        all: bool,
         /// Only what this uid did or tried
         #[arg(long, value_name = "UID")]
         uid: Option<u32>,
@@ -165,8 +174,12 @@ pub enum AdminKeyCommand {
         #[arg(long, value_enum, default_value_t = EnvArg::Live)]
         env: EnvArg,
     },
-    /// List admin keys (never their secrets)
-    List,
+    /// List admin keys (never their secrets), a page at a time: `--json` gives "next", the
+    /// cursor for the following page
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Revoke an admin key
     Revoke {
         /// The admin key's id
@@ -190,14 +203,20 @@ pub enum ClientCommand {
         #[arg(long = "scope", value_name = "NAME=LEVEL", value_parser = ScopeGrant::parse)]
         scopes: Vec<ScopeGrant>,
     },
-    /// Show a client, its scopes and its live credentials
+    /// Show a client, its scopes and a page of its live credentials
     Show {
         /// The client's id
         #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
         client_id: Uuid,
+        #[command(flatten)]
+        page: PageArgs,
     },
-    /// List the clients of the admin key's environment
-    List,
+    /// List the clients of the admin key's environment, a page at a time: `--json` gives
+    /// "next", the cursor for the following page
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Revoke every session of a client
     RevokeSessions {
         /// The client's id
@@ -511,7 +530,10 @@ mod tests {
                 "{args:?}"
             );
             assert_eq!(cli.global.admin_key_file.as_deref(), Some("/k".as_ref()));
-            assert!(matches!(cli.command, Command::Client(ClientCommand::List)));
+            assert!(matches!(
+                cli.command,
+                Command::Client(ClientCommand::List { .. })
+            ));
         }
     }
 

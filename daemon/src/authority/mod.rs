@@ -16,6 +16,7 @@
 
 mod expiry;
 mod issue;
+mod page;
 mod query;
 mod revoke;
 mod sweep;

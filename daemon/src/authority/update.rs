@@ -4,21 +4,12 @@
 //! store's `update`), so it holds from the very next verify of every credential of the
 //! principal, on every connection, while verify stays one lookup.
 
-use keyward_protocol::{
-    codec, ApiTokenInfo, ApiTokenPage, ClientSettings, PrincipalUpdate, Scopes, MAX_FRAME_LEN,
-    MAX_PAGE,
-};
+use keyward_protocol::{ApiTokenInfo, ApiTokenPage, ClientSettings, PrincipalUpdate, Scopes};
 use uuid::Uuid;
 
 use super::issue::{check_name, check_scopes};
-use super::{allowed, refuse, AdminContext, Authority, Change, Denied, Outcome, Uncommitted};
+use super::{allowed, page, refuse, AdminContext, Authority, Change, Denied, Outcome, Uncommitted};
 use crate::store::{PrincipalKind, PrincipalRecord, StoredKind};
-
-/// The most principals one page may pass over, per item asked for: a page that meets mostly
-/// clients stops early with a cursor, so its cost stays proportional to the page.
-const SCAN_PER_ITEM: usize = 8;
-/// Room left in a frame for the reply's own framing and the cursor.
-const PAGE_HEADROOM: usize = 1024;
 
 impl Change<'_> {
     /// Applies `update` to client `client_id` of the caller's environment.
@@ -170,60 +161,29 @@ impl Authority {
     }
 
     /// A page of the caller's environment's API tokens, in principal-id order, after the
-    /// cursor `after`. The cursor is the last principal id the page passed over, so a walk
-    /// sees every token that existed throughout it exactly once, whatever is created or
-    /// deleted meanwhile; the page stops short of `limit` rather than outgrow a frame.
+    /// cursor `after` (see [`super::page`]).
     pub fn list_api_tokens(
         &self,
         ctx: AdminContext,
         limit: u32,
         after: Option<&str>,
     ) -> Outcome<ApiTokenPage> {
-        let after = match after.map(parse_cursor).transpose() {
-            Ok(after) => after,
-            Err(denied) => refuse!(denied),
-        };
-        let limit = limit.clamp(1, MAX_PAGE) as usize;
-        let budget = MAX_FRAME_LEN - PAGE_HEADROOM;
-        let mut page = ApiTokenPage {
-            api_tokens: Vec::new(),
-            next: None,
-        };
-        let (mut bytes, mut scanned, mut last) = (0, 0, None);
-        for principal in self.store.principals_after(after)? {
-            let principal = principal?;
-            if page.api_tokens.len() == limit || scanned == limit * SCAN_PER_ITEM {
-                page.next = last.map(cursor);
-                break;
-            }
-            scanned += 1;
-            if principal.kind == PrincipalKind::ApiToken && principal.env() == ctx.env {
-                let id = principal.id;
-                let info = self.api_token_info(principal)?;
-                let size = codec::encode(&info).map_or(budget, |b| b.len());
-                if bytes + size > budget {
-                    page.next = last.map(cursor);
-                    break;
-                }
-                bytes += size;
-                page.api_tokens.push(info);
-                last = Some(id);
+        let after = allowed!(page::parse_cursor(after));
+        let entries = self.store.principals_after(after)?.map(|p| {
+            let p = p?;
+            let id = p.id;
+            if p.kind == PrincipalKind::ApiToken && p.env() == ctx.env {
+                Ok((id, Some(self.api_token_info(p)?)))
             } else {
-                last = Some(principal.id);
+                Ok((id, None))
             }
-        }
-        Ok(Ok(page))
+        });
+        let page = page::collect::<_, super::Fault>(limit, 0, entries)?;
+        Ok(Ok(ApiTokenPage {
+            api_tokens: page.items,
+            next: page.next,
+        }))
     }
-}
-
-/// The opaque cursor after principal `id`.
-fn cursor(id: Uuid) -> String {
-    id.simple().to_string()
-}
-
-fn parse_cursor(text: &str) -> Result<Uuid, Denied> {
-    Uuid::try_parse(text)
-        .map_err(|_| Denied::BadRequest("the cursor is not one a page returned".into()))
 }
 
 #[cfg(test)]

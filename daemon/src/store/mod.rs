@@ -405,6 +405,33 @@ impl Store {
         Ok(out)
     }
 
+    /// The sled credentials filed under `owner` (not sessions), in credential-id order, after
+    /// `after`: a page's walk, which costs what it reads. Dangling index entries are skipped.
+    pub(crate) fn sled_credentials_of(
+        &self,
+        owner: Uuid,
+        after: Option<Uuid>,
+    ) -> Result<impl Iterator<Item = Result<Found, StoreError>>, StoreError> {
+        use std::ops::Bound;
+        let e = self.engine()?;
+        let from = match after {
+            Some(id) => Bound::Excluded(owner_key(owner, id).to_vec()),
+            None => Bound::Included(owner.as_bytes().to_vec()),
+        };
+        let end = match owner.as_u128().checked_add(1) {
+            Some(next) => Bound::Excluded(Uuid::from_u128(next).as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let range = e.owner_index.range::<Vec<u8>, _>((from, end));
+        Ok(range.filter_map(move |entry| {
+            let found = entry
+                .map_err(StoreError::from)
+                .and_then(|(key, _)| uuid_from("owner_index", &key[16..]))
+                .and_then(|id| e.credential_by_id(id));
+            found.transpose()
+        }))
+    }
+
     /// The principal with id `id`.
     pub(crate) fn principal(&self, id: Uuid) -> Result<Option<PrincipalRecord>, StoreError> {
         match self.engine()?.principals.get(id.as_bytes())? {
@@ -433,17 +460,6 @@ impl Store {
             self.inner.counts.principal(old.kind, false);
         }
         Ok(())
-    }
-
-    /// Every principal, in id order.
-    pub(crate) fn principals(
-        &self,
-    ) -> Result<impl Iterator<Item = Result<PrincipalRecord, StoreError>>, StoreError> {
-        Ok(self
-            .engine()?
-            .principals
-            .iter()
-            .map(|entry| records::decode("principals", &entry?.1)))
     }
 
     /// The principals after id `after` (all of them without it), in id order: a page's walk,

@@ -30,11 +30,11 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
     match reply {
         Reply::Pong { version } => format!("keywardd {} is running\n", printable(version)),
         Reply::AdminKeyCreated(k) => admin_key_created(k),
-        Reply::AdminKeys(keys) => admin_keys(keys, now),
+        Reply::AdminKeys(page) => more(admin_keys(&page.admin_keys, now), &page.next),
         Reply::Revoked { id } => format!("Revoked {id}.\n"),
         Reply::ClientCreated(c) => client_created(c, now),
-        Reply::Client(c) => client(c, now),
-        Reply::Clients(clients) => client_list(clients),
+        Reply::Client(c) => more(client(c, now), &c.next),
+        Reply::Clients(page) => more(client_list(&page.clients), &page.next),
         Reply::RevokedCount { count: 1 } => "Revoked 1 session.\n".to_owned(),
         Reply::RevokedCount { count } => format!("Revoked {count} sessions.\n"),
         Reply::SessionIssued(s) => session_issued(s, now),
@@ -46,7 +46,7 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
         Reply::BackupStarted { id, bytes } => format!("Backup {id} started ({bytes} bytes).\n"),
         Reply::BackupChunk(bytes) => format!("{} bytes.\n", bytes.len()),
         Reply::BackupEnded => "Backup ended.\n".to_owned(),
-        Reply::ApiTokens(page) => api_tokens(page, now),
+        Reply::ApiTokens(page) => more(api_tokens(page, now), &page.next),
         Reply::ApiToken(t) => api_token(t, now),
         Reply::ClientUpdated(c) => client_settings(c),
     }
@@ -193,7 +193,7 @@ fn client(c: &ClientDetails, now: UnixMillis) -> String {
 }
 
 fn api_tokens(page: &keyward_client::ApiTokenPage, now: UnixMillis) -> String {
-    let mut out = if page.api_tokens.is_empty() {
+    let out = if page.api_tokens.is_empty() {
         "No API tokens.\n".to_owned()
     } else {
         let rows = page
@@ -211,7 +211,12 @@ fn api_tokens(page: &keyward_client::ApiTokenPage, now: UnixMillis) -> String {
             .collect::<Vec<_>>();
         table(&["ID", "NAME", "SCOPES", "LAST USED", "EXPIRES"], &rows)
     };
-    if let Some(next) = &page.next {
+    out
+}
+
+/// `out`, then how to get the next page, if there is one.
+fn more(mut out: String, next: &Option<String>) -> String {
+    if let Some(next) = next {
         out.push_str(&format!("More: add --after {next}\n"));
     }
     out
@@ -470,10 +475,13 @@ mod tests {
         }
         assert_eq!(printable("caf\u{e9} \u{1b}[31m"), "caf\u{e9} \\u{1b}[31m");
         let text = render_reply(
-            &Reply::Clients(vec![ClientSummary {
-                client_id: id(1),
-                label: Some("evil\u{202e}cilbup".to_owned()),
-            }]),
+            &Reply::Clients(keyward_client::ClientPage {
+                clients: vec![ClientSummary {
+                    client_id: id(1),
+                    label: Some("evil\u{202e}cilbup".to_owned()),
+                }],
+                next: None,
+            }),
             T,
         );
         assert!(text.contains("evil\\u{202e}cilbup"), "{text}");
@@ -596,6 +604,7 @@ This session token is shown only once and cannot be shown again: hand it to the 
                         expires_at: None,
                     },
                 ],
+                next: None,
             }),
             T,
         );
@@ -624,16 +633,19 @@ This session token is shown only once and cannot be shown again: hand it to the 
     #[test]
     fn lists() {
         let text = render_reply(
-            &Reply::Clients(vec![
-                ClientSummary {
-                    client_id: id(1),
-                    label: Some("phone".into()),
-                },
-                ClientSummary {
-                    client_id: id(2),
-                    label: None,
-                },
-            ]),
+            &Reply::Clients(keyward_client::ClientPage {
+                clients: vec![
+                    ClientSummary {
+                        client_id: id(1),
+                        label: Some("phone".into()),
+                    },
+                    ClientSummary {
+                        client_id: id(2),
+                        label: None,
+                    },
+                ],
+                next: None,
+            }),
             T,
         );
         let expected = format!(
@@ -643,19 +655,37 @@ This session token is shown only once and cannot be shown again: hand it to the 
             id(2)
         );
         assert_eq!(text, expected);
-        assert_eq!(render_reply(&Reply::Clients(vec![]), T), "No clients.\n");
         assert_eq!(
-            render_reply(&Reply::AdminKeys(vec![]), T),
+            render_reply(
+                &Reply::Clients(keyward_client::ClientPage {
+                    clients: vec![],
+                    next: None
+                }),
+                T
+            ),
+            "No clients.\n"
+        );
+        assert_eq!(
+            render_reply(
+                &Reply::AdminKeys(keyward_client::AdminKeyPage {
+                    admin_keys: vec![],
+                    next: None
+                }),
+                T
+            ),
             "No admin keys.\n"
         );
         let keys = render_reply(
-            &Reply::AdminKeys(vec![AdminKeyInfo {
-                id: id(1),
-                label: "ops".into(),
-                env: Env::Live,
-                created_at: T,
-                last_used_at: None,
-            }]),
+            &Reply::AdminKeys(keyward_client::AdminKeyPage {
+                admin_keys: vec![AdminKeyInfo {
+                    id: id(1),
+                    label: "ops".into(),
+                    env: Env::Live,
+                    created_at: T,
+                    last_used_at: None,
+                }],
+                next: None,
+            }),
             T,
         );
         assert!(keys.starts_with("ID "), "{keys}");

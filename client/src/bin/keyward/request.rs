@@ -25,7 +25,10 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             label: label.clone(),
             env: (*env).into(),
         },
-        Command::AdminKey(AdminKeyCommand::List) => Op::AdminKeyList,
+        Command::AdminKey(AdminKeyCommand::List { page }) => Op::AdminKeyList {
+            limit: page.limit,
+            after: page.after.clone(),
+        },
         Command::AdminKey(AdminKeyCommand::Revoke { id }) => Op::AdminKeyRevoke { id: *id },
         Command::Client(ClientCommand::Create {
             label,
@@ -36,10 +39,15 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             max_sessions: *max_sessions,
             scopes: scope::collect(scopes).map_err(Failure::Usage)?,
         },
-        Command::Client(ClientCommand::Show { client_id }) => Op::ClientShow {
+        Command::Client(ClientCommand::Show { client_id, page }) => Op::ClientShow {
             client_id: *client_id,
+            limit: page.limit,
+            after: page.after.clone(),
         },
-        Command::Client(ClientCommand::List) => Op::ClientList,
+        Command::Client(ClientCommand::List { page }) => Op::ClientList {
+            limit: page.limit,
+            after: page.after.clone(),
+        },
         Command::Client(ClientCommand::RevokeSessions { client_id }) => Op::ClientRevokeSessions {
             client_id: *client_id,
         },
@@ -100,6 +108,7 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             uid,
             action,
             outcome,
+            all: _,
         } => Op::Audit {
             since: since
                 .map(|d| crate::when::now() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
@@ -181,13 +190,13 @@ pub(crate) fn answers(op: &Op, reply: &Reply) -> bool {
     match op {
         Op::Ping => matches!(reply, Reply::Pong { .. }),
         Op::AdminKeyCreate { .. } => matches!(reply, Reply::AdminKeyCreated(_)),
-        Op::AdminKeyList => matches!(reply, Reply::AdminKeys(_)),
+        Op::AdminKeyList { .. } => matches!(reply, Reply::AdminKeys(_)),
         Op::AdminKeyRevoke { .. } | Op::Logout { .. } | Op::Revoke { .. } => {
             matches!(reply, Reply::Revoked { .. })
         }
         Op::ClientCreate { .. } => matches!(reply, Reply::ClientCreated(_)),
         Op::ClientShow { .. } => matches!(reply, Reply::Client(_)),
-        Op::ClientList => matches!(reply, Reply::Clients(_)),
+        Op::ClientList { .. } => matches!(reply, Reply::Clients(_)),
         Op::ClientRevokeSessions { .. } => matches!(reply, Reply::RevokedCount { .. }),
         Op::SessionIssue { .. } => matches!(reply, Reply::SessionIssued(_)),
         Op::TestKeyCreate { .. } => matches!(reply, Reply::TestKeyCreated(_)),
@@ -259,7 +268,13 @@ mod tests {
                 env: Env::Live
             }
         );
-        assert_eq!(op(&["admin-key", "list"]), Op::AdminKeyList);
+        assert_eq!(
+            op(&["admin-key", "list"]),
+            Op::AdminKeyList {
+                limit: 100,
+                after: None
+            }
+        );
         assert_eq!(op(&["admin-key", "revoke", ID]), Op::AdminKeyRevoke { id });
         assert_eq!(
             op(&[
@@ -278,9 +293,19 @@ mod tests {
         );
         assert_eq!(
             op(&["client", "show", ID]),
-            Op::ClientShow { client_id: id }
+            Op::ClientShow {
+                client_id: id,
+                limit: 100,
+                after: None
+            }
         );
-        assert_eq!(op(&["client", "list"]), Op::ClientList);
+        assert_eq!(
+            op(&["client", "list", "--limit", "7", "--after", "c"]),
+            Op::ClientList {
+                limit: 7,
+                after: Some("c".into())
+            }
+        );
         assert_eq!(
             op(&["client", "revoke-sessions", ID]),
             Op::ClientRevokeSessions { client_id: id }

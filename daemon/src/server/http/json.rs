@@ -145,7 +145,8 @@ pub(crate) struct AuditQuery {
     since: Option<Duration>,
     #[serde(default)]
     limit: Option<u32>,
-    #[serde(default)]
+    /// `after` too, as on the other lists.
+    #[serde(default, alias = "after")]
     before: Option<String>,
     #[serde(default)]
     uid: Option<u32>,

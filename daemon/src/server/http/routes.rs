@@ -257,8 +257,15 @@ async fn admin_key_list(
     State(s): State<Shared>,
     Extension(p): Extension<Peer>,
     c: Credentials,
+    query: PageQueryResult,
 ) -> Response {
-    answer(&s, p, c, Op::AdminKeyList, StatusCode::OK).await
+    match page(query) {
+        Ok((limit, after)) => {
+            let op = Op::AdminKeyList { limit, after };
+            answer(&s, p, c, op, StatusCode::OK).await
+        }
+        Err(response) => response,
+    }
 }
 
 async fn admin_key_revoke(
@@ -286,8 +293,15 @@ async fn client_list(
     State(s): State<Shared>,
     Extension(p): Extension<Peer>,
     c: Credentials,
+    query: PageQueryResult,
 ) -> Response {
-    answer(&s, p, c, Op::ClientList, StatusCode::OK).await
+    match page(query) {
+        Ok((limit, after)) => {
+            let op = Op::ClientList { limit, after };
+            answer(&s, p, c, op, StatusCode::OK).await
+        }
+        Err(response) => response,
+    }
 }
 
 async fn client_show(
@@ -295,8 +309,19 @@ async fn client_show(
     Extension(p): Extension<Peer>,
     c: Credentials,
     Id(client_id): Id,
+    query: PageQueryResult,
 ) -> Response {
-    answer(&s, p, c, Op::ClientShow { client_id }, StatusCode::OK).await
+    match page(query) {
+        Ok((limit, after)) => {
+            let op = Op::ClientShow {
+                client_id,
+                limit,
+                after,
+            };
+            answer(&s, p, c, op, StatusCode::OK).await
+        }
+        Err(response) => response,
+    }
 }
 
 async fn session_issue(
