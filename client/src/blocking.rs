@@ -56,6 +56,8 @@ impl Client {
 
     blocking!(/// See [`crate::Client::call`].
         fn call(&mut self, op: Op) -> Reply);
+    blocking!(/// See [`crate::Client::pipeline`].
+        fn pipeline(&mut self, ops: Vec<Op>) -> Vec<Result<Reply, keyward_protocol::WireError>>);
     blocking!(/// See [`crate::Client::ping`].
         fn ping(&mut self) -> String);
     blocking!(/// See [`crate::Client::admin_key_create`].

@@ -24,6 +24,7 @@ mod hostile;
 mod http;
 mod http_hostile;
 mod lifecycle;
+mod paging;
 mod readme;
 mod seeds;
 mod slots;
