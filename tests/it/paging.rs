@@ -92,7 +92,9 @@ fn walk(c: &mut Client, list: impl Fn(Option<String>) -> Op) -> HashSet<Uuid> {
 /// from the same tree, stand in for deleted clients.)
 #[test]
 fn a_walk_sees_every_item_once_under_concurrent_creates_and_deletes() {
-    let d = Daemon::start();
+    // Paging is under test, not durability: without fsync the set-up takes seconds.
+    let d = Daemon::start_with("fsync = false\n");
+    let started = std::time::Instant::now();
     let (_, key) = d.admin_client(Env::Live);
     let mut c = admin(&d, &key);
     let clients: HashSet<Uuid> = create_clients(&mut c, 20_000, "c").into_iter().collect();
@@ -101,6 +103,7 @@ fn a_walk_sees_every_item_once_under_concurrent_creates_and_deletes() {
     let kept: HashSet<Uuid> = kept.iter().map(|(p, _)| *p).collect();
     let doomed_principals: HashSet<Uuid> = doomed.iter().map(|(p, _)| *p).collect();
 
+    eprintln!("created in {:?}", started.elapsed());
     let writing = Arc::new(AtomicBool::new(true));
     let writer = {
         let (writing, mut w) = (Arc::clone(&writing), admin(&d, &key));
@@ -153,6 +156,10 @@ fn a_walk_sees_every_item_once_under_concurrent_creates_and_deletes() {
         assert!(seen_clients.len() <= 22_000);
     }
     let (new_clients, new_tokens) = writer.join().expect("writer");
+    eprintln!(
+        "{walks} walks ({during} during the writes) by {:?}",
+        started.elapsed()
+    );
     assert!(
         during >= 1,
         "no walk ran wholly during the writes ({walks} walks)"
