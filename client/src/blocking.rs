@@ -5,8 +5,9 @@
 
 use crate::{ConnectOptions, Error, Secret};
 use keyward_protocol::{
-    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
-    Env, Op, Reply, Requirements, Scopes, SessionIssued, Stats, TestKeyCreated, Verified,
+    AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo, ApiTokenPage,
+    ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, Op,
+    PrincipalUpdate, Reply, Requirements, Scopes, SessionIssued, Stats, TestKeyCreated, Verified,
 };
 use std::path::Path;
 use uuid::Uuid;
@@ -55,6 +56,8 @@ impl Client {
 
     blocking!(/// See [`crate::Client::call`].
         fn call(&mut self, op: Op) -> Reply);
+    blocking!(/// See [`crate::Client::pipeline`].
+        fn pipeline(&mut self, ops: Vec<Op>) -> Vec<Result<Reply, keyward_protocol::WireError>>);
     blocking!(/// See [`crate::Client::ping`].
         fn ping(&mut self) -> String);
     blocking!(/// See [`crate::Client::admin_key_create`].
@@ -79,6 +82,20 @@ impl Client {
         fn test_key_create(&mut self, client_id: Uuid) -> TestKeyCreated);
     blocking!(/// See [`crate::Client::api_token_create`].
         fn api_token_create(&mut self, name: &str, scopes: Scopes, expires_in_secs: Option<u64>) -> ApiTokenCreated);
+    blocking!(/// See [`crate::Client::admin_key_list_page`].
+        fn admin_key_list_page(&mut self, limit: u32, after: Option<String>) -> AdminKeyPage);
+    blocking!(/// See [`crate::Client::client_list_page`].
+        fn client_list_page(&mut self, limit: u32, after: Option<String>) -> ClientPage);
+    blocking!(/// See [`crate::Client::client_show_page`].
+        fn client_show_page(&mut self, client_id: Uuid, limit: u32, after: Option<String>) -> ClientDetails);
+    blocking!(/// See [`crate::Client::api_token_list`].
+        fn api_token_list(&mut self, limit: u32, after: Option<String>) -> ApiTokenPage);
+    blocking!(/// See [`crate::Client::api_token_show`].
+        fn api_token_show(&mut self, id: Uuid) -> ApiTokenInfo);
+    blocking!(/// See [`crate::Client::api_token_update`].
+        fn api_token_update(&mut self, id: Uuid, update: PrincipalUpdate) -> ApiTokenInfo);
+    blocking!(/// See [`crate::Client::client_update`].
+        fn client_update(&mut self, client_id: Uuid, update: PrincipalUpdate) -> ClientSettings);
     blocking!(/// See [`crate::Client::verify`].
         fn verify(&mut self, token: &Secret, require: Requirements) -> Verified);
     blocking!(/// See [`crate::Client::logout`].

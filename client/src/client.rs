@@ -3,9 +3,10 @@
 use bytes::BytesMut;
 use keyward_protocol::frame::{self, FrameError};
 use keyward_protocol::{
-    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
-    Env, Hello, HelloReply, Op, Reply, Request, Requirements, Response, Scopes, Secret,
-    SessionIssued, Stats, TestKeyCreated, Verified, PROTOCOL_VERSION,
+    AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo, ApiTokenPage,
+    ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, Hello,
+    HelloReply, Op, PrincipalUpdate, Reply, Request, Requirements, Response, Scopes, Secret,
+    SessionIssued, Stats, TestKeyCreated, Verified, MAX_PAGE, PROTOCOL_VERSION,
 };
 use std::path::Path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -211,10 +212,28 @@ impl Client {
         }
     }
 
-    /// Host admin: lists admin keys.
+    /// Host admin: every admin key, following the pages to the end.
     pub async fn admin_key_list(&mut self) -> Result<Vec<AdminKeyInfo>, Error> {
-        match self.call(Op::AdminKeyList).await? {
-            Reply::AdminKeys(k) => Ok(k),
+        let mut keys = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.admin_key_list_page(MAX_PAGE, after).await?;
+            keys.extend(page.admin_keys);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(keys),
+            }
+        }
+    }
+
+    /// Host admin: one page of admin keys, after `after` (the `next` of the page before).
+    pub async fn admin_key_list_page(
+        &mut self,
+        limit: u32,
+        after: Option<String>,
+    ) -> Result<AdminKeyPage, Error> {
+        match self.call(Op::AdminKeyList { limit, after }).await? {
+            Reply::AdminKeys(page) => Ok(page),
             other => Err(unexpected(&other)),
         }
     }
@@ -242,18 +261,59 @@ impl Client {
         }
     }
 
-    /// Admin key: shows a client and its credentials.
+    /// Admin key: shows a client and all of its live credentials, following the pages.
     pub async fn client_show(&mut self, client_id: Uuid) -> Result<ClientDetails, Error> {
-        match self.call(Op::ClientShow { client_id }).await? {
+        let mut details = self.client_show_page(client_id, MAX_PAGE, None).await?;
+        while let Some(after) = details.next.take() {
+            let page = self
+                .client_show_page(client_id, MAX_PAGE, Some(after))
+                .await?;
+            details.credentials.extend(page.credentials);
+            details.next = page.next;
+        }
+        Ok(details)
+    }
+
+    /// Admin key: shows a client and one page of its live credentials, after `after`.
+    pub async fn client_show_page(
+        &mut self,
+        client_id: Uuid,
+        limit: u32,
+        after: Option<String>,
+    ) -> Result<ClientDetails, Error> {
+        let op = Op::ClientShow {
+            client_id,
+            limit,
+            after,
+        };
+        match self.call(op).await? {
             Reply::Client(c) => Ok(c),
             other => Err(unexpected(&other)),
         }
     }
 
-    /// Admin key: lists clients.
+    /// Admin key: every client, following the pages to the end.
     pub async fn client_list(&mut self) -> Result<Vec<ClientSummary>, Error> {
-        match self.call(Op::ClientList).await? {
-            Reply::Clients(c) => Ok(c),
+        let mut clients = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.client_list_page(MAX_PAGE, after).await?;
+            clients.extend(page.clients);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(clients),
+            }
+        }
+    }
+
+    /// Admin key: one page of clients, after `after` (the `next` of the page before).
+    pub async fn client_list_page(
+        &mut self,
+        limit: u32,
+        after: Option<String>,
+    ) -> Result<ClientPage, Error> {
+        match self.call(Op::ClientList { limit, after }).await? {
+            Reply::Clients(page) => Ok(page),
             other => Err(unexpected(&other)),
         }
     }
@@ -305,6 +365,62 @@ impl Client {
         };
         match self.call(op).await? {
             Reply::ApiTokenCreated(t) => Ok(t),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: one page of API tokens, after `after` (the `next` of the page before).
+    pub async fn api_token_list(
+        &mut self,
+        limit: u32,
+        after: Option<String>,
+    ) -> Result<ApiTokenPage, Error> {
+        match self.call(Op::ApiTokenList { limit, after }).await? {
+            Reply::ApiTokens(page) => Ok(page),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: one API token, by its id or its principal id.
+    pub async fn api_token_show(&mut self, id: Uuid) -> Result<ApiTokenInfo, Error> {
+        match self.call(Op::ApiTokenShow { id }).await? {
+            Reply::ApiToken(t) => Ok(t),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: renames an API token or changes its scopes; answers once durable.
+    pub async fn api_token_update(
+        &mut self,
+        id: Uuid,
+        update: PrincipalUpdate,
+    ) -> Result<ApiTokenInfo, Error> {
+        match self
+            .call(Op::ApiTokenUpdate {
+                id,
+                update: Box::new(update),
+            })
+            .await?
+        {
+            Reply::ApiToken(t) => Ok(t),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: changes a client's label, seat limit or scopes; answers once durable.
+    pub async fn client_update(
+        &mut self,
+        client_id: Uuid,
+        update: PrincipalUpdate,
+    ) -> Result<ClientSettings, Error> {
+        match self
+            .call(Op::ClientUpdate {
+                client_id,
+                update: Box::new(update),
+            })
+            .await?
+        {
+            Reply::ClientUpdated(c) => Ok(c),
             other => Err(unexpected(&other)),
         }
     }

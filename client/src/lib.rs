@@ -38,10 +38,11 @@ pub use error::Error;
 #[cfg(feature = "cli")]
 pub use keyward_protocol::json;
 pub use keyward_protocol::{
-    paths, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, AuditOutcome, AuditPage,
-    ClientCreated, ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode,
-    Kinds, Level, Op, Reply, Requirements, ScopeRequirement, Scopes, Secret, SessionIssued, Stats,
-    TestKeyCreated, UnixMillis, Verified, WireError,
+    paths, AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo,
+    ApiTokenPage, AuditEntry, AuditOutcome, AuditPage, ClientCreated, ClientDetails, ClientPage,
+    ClientSettings, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode, Kinds, Level,
+    Op, PrincipalUpdate, Reply, Requirements, ScopeRequirement, Scopes, Secret, SessionIssued,
+    Stats, TestKeyCreated, UnixMillis, Verified, WireError, MAX_PAGE,
 };
 pub use shared::SharedClient;
 pub use trust::{ConnectOptions, DAEMON_UID_VAR};

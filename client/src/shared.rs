@@ -224,9 +224,11 @@ fn may_repeat(op: &Op) -> bool {
             | Op::Verify { .. }
             | Op::Stats
             | Op::ClientShow { .. }
-            | Op::ClientList
-            | Op::AdminKeyList
+            | Op::ClientList { .. }
+            | Op::AdminKeyList { .. }
             | Op::Audit { .. }
+            | Op::ApiTokenList { .. }
+            | Op::ApiTokenShow { .. }
     )
 }
 

@@ -43,7 +43,12 @@ pub(crate) fn is_audited(op: &Op) -> bool {
 fn is_read_only(op: &Op) -> bool {
     matches!(
         op,
-        Op::AdminKeyList | Op::Audit { .. } | Op::ClientShow { .. } | Op::ClientList
+        Op::AdminKeyList { .. }
+            | Op::Audit { .. }
+            | Op::ClientShow { .. }
+            | Op::ClientList { .. }
+            | Op::ApiTokenList { .. }
+            | Op::ApiTokenShow { .. }
     )
 }
 
@@ -51,12 +56,14 @@ fn is_read_only(op: &Op) -> bool {
 fn target_of(op: &Op) -> Option<Uuid> {
     match op {
         Op::AdminKeyRevoke { id } | Op::BackupEnd { id, .. } => Some(*id),
-        Op::ClientShow { client_id }
+        Op::ClientShow { client_id, .. }
         | Op::ClientRevokeSessions { client_id }
         | Op::SessionIssue { client_id }
         | Op::TestKeyCreate { client_id }
         | Op::ClientDelete { client_id } => Some(*client_id),
         Op::Revoke { credential_id } => Some(*credential_id),
+        Op::ApiTokenShow { id } | Op::ApiTokenUpdate { id, .. } => Some(*id),
+        Op::ClientUpdate { client_id, .. } => Some(*client_id),
         _ => None,
     }
 }
@@ -441,7 +448,10 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let refusals = Refusals::default();
         let forbidden = WireError::new(ErrorCode::Forbidden, "no");
-        let op = Op::AdminKeyList;
+        let op = Op::AdminKeyList {
+            limit: 1,
+            after: None,
+        };
         let nobody = Peer {
             uid: 65534,
             gid: 65534,
@@ -476,7 +486,13 @@ mod tests {
         refusals.refused(&store, t0 + 20, nobody, &op, &invalid);
         refusals.refused(&store, t0 + REFUSAL_WINDOW_MS, nobody, &op, &forbidden);
         let begun = begin(&store, t0 + 30, Peer { uid: 0, ..nobody }, None, &op).unwrap();
-        begun.finish(&store, &Ok(Reply::AdminKeys(Vec::new())));
+        begun.finish(
+            &store,
+            &Ok(Reply::AdminKeys(keyward_protocol::AdminKeyPage {
+                admin_keys: Vec::new(),
+                next: None,
+            })),
+        );
 
         let page = read(
             &store,

@@ -140,6 +140,8 @@ fn is_change(op: &Op) -> bool {
             | Op::SessionIssue { .. }
             | Op::TestKeyCreate { .. }
             | Op::ClientDelete { .. }
+            | Op::ApiTokenUpdate { .. }
+            | Op::ClientUpdate { .. }
     )
 }
 
@@ -327,10 +329,10 @@ fn execute(
                 .create_admin_key(label, *env)
                 .map(|r| r.map(|p| p.map(Reply::AdminKeyCreated))),
         ),
-        Op::AdminKeyList => now(auth
-            .list_admin_keys()
-            .map(Reply::AdminKeys)
-            .map_err(fault)?),
+        Op::AdminKeyList { limit, after } => now(flatten(
+            auth.list_admin_keys(*limit, after.as_deref())
+                .map(|r| r.map(Reply::AdminKeys)),
+        )?),
         Op::AdminKeyRevoke { id } => revoked(change()?.revoke_admin_key(*id)),
         Op::Audit {
             since,
@@ -377,14 +379,18 @@ fn execute(
                 .create_client(ctx(), label.as_deref(), *max_sessions, scopes)
                 .map(|r| r.map(|p| p.map(Reply::ClientCreated))),
         ),
-        Op::ClientShow { client_id } => now(flatten(
-            auth.show_client(ctx(), *client_id)
+        Op::ClientShow {
+            client_id,
+            limit,
+            after,
+        } => now(flatten(
+            auth.show_client(ctx(), *client_id, *limit, after.as_deref())
                 .map(|r| r.map(Reply::Client)),
         )?),
-        Op::ClientList => now(auth
-            .list_clients(ctx())
-            .map(Reply::Clients)
-            .map_err(fault)?),
+        Op::ClientList { limit, after } => now(flatten(
+            auth.list_clients(ctx(), *limit, after.as_deref())
+                .map(|r| r.map(Reply::Clients)),
+        )?),
         Op::ClientRevokeSessions { client_id } => when_durable(
             change()?
                 .revoke_sessions(ctx(), *client_id)
@@ -425,6 +431,24 @@ fn execute(
             .stats()
             .map(|stats| Reply::Stats(with_runtime_counters(stats, shared)))
             .map_err(fault)?),
+        Op::ApiTokenList { limit, after } => now(flatten(
+            auth.list_api_tokens(ctx(), *limit, after.as_deref())
+                .map(|r| r.map(Reply::ApiTokens)),
+        )?),
+        Op::ApiTokenShow { id } => now(flatten(
+            auth.show_api_token(ctx(), *id)
+                .map(|r| r.map(Reply::ApiToken)),
+        )?),
+        Op::ApiTokenUpdate { id, update } => when_durable(
+            change()?
+                .update_api_token(ctx(), *id, update)
+                .map(|r| r.map(|p| p.map(Reply::ApiToken))),
+        ),
+        Op::ClientUpdate { client_id, update } => when_durable(
+            change()?
+                .update_client(ctx(), *client_id, update)
+                .map(|r| r.map(|p| p.map(Reply::ClientUpdated))),
+        ),
         // Answered by `answer_now`, never sent here.
         Op::Ping | Op::Verify { .. } => unreachable!("answered inline"),
     }

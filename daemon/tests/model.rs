@@ -4,9 +4,9 @@
 //! Each case opens a real [`Store`] on a temporary directory under a [`ManualClock`], creates
 //! one live admin key, and runs up to [`MAX_STEPS`] steps: creating clients (with or without a
 //! seat limit), issuing sessions, creating test keys and API tokens (with or without expiry),
-//! verifying, logging out, revoking by id and by client, deleting clients, sweeping, moving the
-//! clock (forward a little or a lot, and back) and reopening the store. The model predicts every
-//! outcome exactly:
+//! verifying, logging out, revoking by id and by client, deleting clients, updating a client's
+//! scopes and seats or an API token's scopes, sweeping, moving the clock (forward a little or a
+//! lot, and back) and reopening the store. The model predicts every outcome exactly:
 //! - a session's stored expiry `E` starts at `min(issue + idle, issue + max)`; a verify at `now`
 //!   succeeds iff `now < E`, and then moves `E` to `min(now + idle, issue + max)` only if that
 //!   moves it by at least [`Policy::effective_granularity`];
@@ -14,6 +14,7 @@
 //!   never expire;
 //! - a client may hold as many live sessions as its own limit, else the policy's default;
 //! - a revoked credential never verifies again; a swept one neither, even if the clock goes back;
+//! - a verify reports its principal's scopes as last updated, whatever was cached before;
 //! - the sweep deletes exactly the credentials expired by now and moves the index entries of
 //!   sessions that slid past them (the model tracks each credential's index entry).
 //!
@@ -26,13 +27,16 @@
 //!
 //! Run it with `cargo test -p keywardd --test model`; a failure prints the shrunk sequence.
 
-use keyward_protocol::{token, CredentialKind, Env, ErrorCode, Scopes, Secret, Stats};
+use keyward_protocol::{
+    token, CredentialKind, Env, ErrorCode, Level, PrincipalUpdate, Scopes, Secret, Stats,
+};
 use keywardd::authority::{Acknowledge, AdminContext, Authority, Denied, Outcome, SweepReport};
 use keywardd::clock::{millis, ManualClock};
 use keywardd::config::Policy;
 use keywardd::store::Store;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -106,6 +110,43 @@ enum Op {
     /// Rewrites the session journal from memory (what the sweeper does once it is mostly
     /// garbage); a later reopen replays the rewritten file.
     Compact,
+    /// Sets a client's scopes to [`scope_set`]`(scopes)` and maybe its seats.
+    UpdateClient {
+        client: usize,
+        scopes: u8,
+        max_sessions: Option<u32>,
+    },
+    /// Sets an API token's scopes to [`scope_set`]`(scopes)`.
+    UpdateApiToken { token: usize, scopes: u8 },
+}
+
+/// A small set of scopes from three bits, so updates both raise and lower levels.
+fn scope_set(bits: u8) -> Scopes {
+    let mut scopes = Scopes::new();
+    if bits & 1 != 0 {
+        scopes.insert("a".into(), Level::Read);
+    }
+    if bits & 2 != 0 {
+        scopes.insert("a".into(), Level::Write);
+    }
+    if bits & 4 != 0 {
+        scopes.insert("b".into(), Level::Admin);
+    }
+    scopes
+}
+
+/// The update that takes `held` to `wanted`.
+fn update_to(held: &Scopes, wanted: &Scopes, max_sessions: Option<u32>) -> PrincipalUpdate {
+    PrincipalUpdate {
+        label: None,
+        max_sessions,
+        scopes: wanted.clone(),
+        remove_scopes: held
+            .keys()
+            .filter(|k| !wanted.contains_key(*k))
+            .cloned()
+            .collect(),
+    }
 }
 
 /// The times [`Op::Jump`] can aim at.
@@ -167,6 +208,13 @@ fn op() -> impl Strategy<Value = Op> {
         10 => advance(),
         1 => Just(Op::Reopen),
         1 => Just(Op::Compact),
+        2 => (selector(), 0u8..8, prop_oneof![3 => Just(None), 1 => (0u32..=3).prop_map(Some)])
+            .prop_map(|(client, scopes, max_sessions)| Op::UpdateClient {
+                client,
+                scopes,
+                max_sessions
+            }),
+        1 => (selector(), 0u8..8).prop_map(|(token, scopes)| Op::UpdateApiToken { token, scopes }),
     ]
 }
 
@@ -216,9 +264,25 @@ struct Model {
     /// reopen (a crash) takes them from `sweeps_run`.
     sweeps_unsaved: u64,
     credentials_swept: u64,
+    /// Every principal's scopes as last set; absent is none.
+    scopes: HashMap<Uuid, Scopes>,
+    /// API-token principals, oldest first.
+    api_tokens: Vec<Uuid>,
 }
 
 impl Model {
+    /// Whether API token `principal` still exists: revoking or sweeping its one credential
+    /// deletes it.
+    fn api_token_exists(&self, principal: Uuid) -> bool {
+        self.credentials
+            .iter()
+            .any(|c| c.kind == CredentialKind::ApiToken && c.principal == principal && c.stored)
+    }
+
+    fn scopes_of(&self, principal: Uuid) -> Scopes {
+        self.scopes.get(&principal).cloned().unwrap_or_default()
+    }
+
     /// Counted from the newest, as [`selector`] favours small numbers.
     fn client(&self, selector: usize) -> Option<usize> {
         let n = self.clients.len();
@@ -448,6 +512,8 @@ fn start() -> (System, Model) {
         sweeps_run: 0,
         sweeps_unsaved: 0,
         credentials_swept: 0,
+        scopes: HashMap::new(),
+        api_tokens: Vec::new(),
     };
     let system = System {
         dir,
@@ -567,6 +633,7 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 return refused(outcome, ErrorCode::BadRequest, "zero lifetime");
             }
             let api = allowed(outcome);
+            m.api_tokens.push(api.principal_id);
             let expires_at = expires_in_ms.map(|ms| now + ms as i64);
             assert_eq!(api.expires_at, expires_at, "API token expiry");
             m.credentials.push(CredentialModel {
@@ -751,6 +818,68 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             .auth()
             .frozen(|store| store.compact_sessions())
             .expect("compaction works"),
+        Op::UpdateClient {
+            client,
+            scopes,
+            max_sessions,
+        } => {
+            let Some(c) = m.client(client) else {
+                let update = update_to(&Scopes::new(), &scope_set(1), None);
+                let outcome = sys
+                    .auth()
+                    .change()
+                    .update_client(ctx, Uuid::new_v4(), &update)
+                    .acknowledged();
+                return refused(outcome, ErrorCode::NotFound, "unknown client");
+            };
+            let id = m.clients[c].id;
+            let wanted = scope_set(scopes);
+            let update = update_to(&m.scopes_of(id), &wanted, max_sessions);
+            let outcome = sys
+                .auth()
+                .change()
+                .update_client(ctx, id, &update)
+                .acknowledged();
+            if update == PrincipalUpdate::default() || max_sessions == Some(0) {
+                return refused(outcome, ErrorCode::BadRequest, "no change or zero seats");
+            }
+            let shown = allowed(outcome);
+            assert_eq!(shown.scopes, wanted, "updated client's scopes");
+            m.scopes.insert(id, wanted);
+            if max_sessions.is_some() {
+                m.clients[c].max_sessions = max_sessions;
+            }
+            assert_eq!(shown.max_sessions, m.clients[c].max_sessions);
+        }
+        Op::UpdateApiToken { token, scopes } => {
+            let n = m.api_tokens.len();
+            let back = token % (n + 1);
+            if back == n {
+                let update = update_to(&Scopes::new(), &scope_set(1), None);
+                let outcome = sys
+                    .auth()
+                    .change()
+                    .update_api_token(ctx, Uuid::new_v4(), &update)
+                    .acknowledged();
+                return refused(outcome, ErrorCode::NotFound, "unknown API token");
+            }
+            let id = m.api_tokens[n - 1 - back];
+            let wanted = scope_set(scopes);
+            let update = update_to(&m.scopes_of(id), &wanted, None);
+            let outcome = sys
+                .auth()
+                .change()
+                .update_api_token(ctx, id, &update)
+                .acknowledged();
+            if !m.api_token_exists(id) {
+                return refused(outcome, ErrorCode::NotFound, "revoked API token");
+            }
+            if update == PrincipalUpdate::default() {
+                return refused(outcome, ErrorCode::BadRequest, "no change");
+            }
+            assert_eq!(allowed(outcome).scopes, wanted, "updated token's scopes");
+            m.scopes.insert(id, wanted);
+        }
     }
 }
 
@@ -785,6 +914,13 @@ fn verify(sys: &System, m: &mut Model, i: Option<usize>) {
         (v.credential_id, v.kind, v.env, v.principal_id),
         (c.id, c.kind, Env::Live, c.principal)
     );
+    let principal = c.principal;
+    assert_eq!(
+        v.scopes,
+        m.scopes_of(principal),
+        "scopes reported by verify"
+    );
+    let c = &mut m.credentials[i];
     if let (Some(at), Some(max)) = (c.expires_at, c.max_expires_at) {
         // The README's bounds, independent of the model's arithmetic.
         assert!(now < max, "verified at {now}, past the cap {max}");
@@ -818,11 +954,29 @@ fn audit(sys: &System, m: &Model) {
     assert_eq!(Counts::from(stats), m.counts(), "stats");
     for (i, client) in m.clients.iter().enumerate() {
         if client.deleted {
-            let shown = sys.auth().show_client(sys.ctx, client.id);
+            let shown = sys.auth().show_client(sys.ctx, client.id, 1000, None);
             refused(shown, ErrorCode::NotFound, "deleted client");
             continue;
         }
-        let shown = allowed(sys.auth().show_client(sys.ctx, client.id));
+        let shown = allowed(sys.auth().show_client(sys.ctx, client.id, 1000, None));
+        assert_eq!(shown.next, None);
+        // By pages of one, the same credentials.
+        let mut paged = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = allowed(
+                sys.auth()
+                    .show_client(sys.ctx, client.id, 1, after.as_deref()),
+            );
+            assert!(page.credentials.len() <= 1);
+            paged.extend(page.credentials.iter().map(|c| c.id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let ids: Vec<Uuid> = shown.credentials.iter().map(|c| c.id).collect();
+        assert_eq!(paged, ids, "credentials of client {i} by page");
         let mut listed: Vec<_> = shown
             .credentials
             .iter()
@@ -831,7 +985,46 @@ fn audit(sys: &System, m: &Model) {
         listed.sort_by_key(|(id, _, _)| *id);
         assert_eq!(listed, m.listed(i), "credentials of client {i}");
         assert_eq!(shown.max_sessions, client.max_sessions);
+        assert_eq!(shown.scopes, m.scopes_of(client.id), "scopes of client {i}");
     }
+    // A walk by pages of two sees every client once, in id order.
+    let mut walked = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = allowed(sys.auth().list_clients(sys.ctx, 2, after.as_deref()));
+        walked.extend(page.clients.into_iter().map(|c| c.client_id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut expected: Vec<Uuid> = m.clients.iter().map(|c| c.id).collect();
+    expected.sort();
+    assert_eq!(walked, expected, "clients by page");
+    // A walk by pages of two sees every API token once, in id order, as last updated.
+    let mut walked = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = allowed(sys.auth().list_api_tokens(sys.ctx, 2, after.as_deref()));
+        assert!(page.api_tokens.len() <= 2);
+        walked.extend(
+            page.api_tokens
+                .into_iter()
+                .map(|t| (t.principal_id, t.scopes)),
+        );
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut expected: Vec<(Uuid, Scopes)> = m
+        .api_tokens
+        .iter()
+        .filter(|id| m.api_token_exists(**id))
+        .map(|id| (*id, m.scopes_of(*id)))
+        .collect();
+    expected.sort_by_key(|(id, _)| *id);
+    assert_eq!(walked, expected, "API tokens by page");
 }
 
 proptest! {

@@ -10,7 +10,8 @@
 use arbitrary::{Result, Unstructured};
 use keyward_protocol::token;
 use keyward_protocol::{
-    CredentialKind, Env, Kinds, Level, Op, Request, Requirements, ScopeRequirement, Scopes, Secret,
+    CredentialKind, Env, Kinds, Level, Op, PrincipalUpdate, Request, Requirements,
+    ScopeRequirement, Scopes, Secret,
 };
 use uuid::Uuid;
 
@@ -48,7 +49,10 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             label: string(u)?,
             env: env(u)?,
         },
-        2 => Op::AdminKeyList,
+        2 => Op::AdminKeyList {
+            limit: u.arbitrary()?,
+            after: option(u, string)?,
+        },
         3 => Op::AdminKeyRevoke { id: uuid(u)? },
         4 => Op::ClientCreate {
             label: option(u, string)?,
@@ -57,8 +61,13 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
         },
         5 => Op::ClientShow {
             client_id: uuid(u)?,
+            limit: u.arbitrary()?,
+            after: option(u, string)?,
         },
-        6 => Op::ClientList,
+        6 => Op::ClientList {
+            limit: u.arbitrary()?,
+            after: option(u, string)?,
+        },
         7 => Op::ClientRevokeSessions {
             client_id: uuid(u)?,
         },
@@ -113,8 +122,21 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             id: uuid(u)?,
             completed: u.arbitrary()?,
         },
-        _ => Op::ClientDelete {
+        19 => Op::ClientDelete {
             client_id: uuid(u)?,
+        },
+        20 => Op::ApiTokenList {
+            limit: u.arbitrary()?,
+            after: option(u, string)?,
+        },
+        21 => Op::ApiTokenShow { id: uuid(u)? },
+        22 => Op::ApiTokenUpdate {
+            id: uuid(u)?,
+            update: Box::new(update(u)?),
+        },
+        _ => Op::ClientUpdate {
+            client_id: uuid(u)?,
+            update: Box::new(update(u)?),
         },
     };
     assert_eq!(
@@ -123,6 +145,16 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
         "the generator and `Op::index` disagree"
     );
     Ok(op)
+}
+
+fn update(u: &mut Unstructured<'_>) -> Result<PrincipalUpdate> {
+    let removals = u.int_in_range(0..=3u8)?;
+    Ok(PrincipalUpdate {
+        label: option(u, string)?,
+        max_sessions: u.arbitrary()?,
+        scopes: scopes(u)?,
+        remove_scopes: (0..removals).map(|_| string(u)).collect::<Result<_>>()?,
+    })
 }
 
 fn option<T>(

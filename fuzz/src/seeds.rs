@@ -52,15 +52,25 @@ pub fn requests() -> Vec<Request> {
             label: "wallet-backend".into(),
             env: Env::Live,
         },
-        Op::AdminKeyList,
+        Op::AdminKeyList {
+            limit: 100,
+            after: None,
+        },
         Op::AdminKeyRevoke { id: ID },
         Op::ClientCreate {
             label: Some("alice".into()),
             max_sessions: Some(3),
             scopes: scopes.clone(),
         },
-        Op::ClientShow { client_id: ID },
-        Op::ClientList,
+        Op::ClientShow {
+            client_id: ID,
+            limit: 100,
+            after: None,
+        },
+        Op::ClientList {
+            limit: 100,
+            after: Some("0190000000007000800000000000002a".into()),
+        },
         Op::ClientRevokeSessions { client_id: ID },
         Op::SessionIssue { client_id: ID },
         Op::TestKeyCreate { client_id: ID },
@@ -100,6 +110,27 @@ pub fn requests() -> Vec<Request> {
             completed: true,
         },
         Op::ClientDelete { client_id: ID },
+        Op::ApiTokenList {
+            limit: 100,
+            after: Some("0190000000007000800000000000002a".into()),
+        },
+        Op::ApiTokenShow { id: ID },
+        Op::ApiTokenUpdate {
+            id: ID,
+            update: Box::new(keyward_protocol::PrincipalUpdate {
+                label: Some("renamed".into()),
+                scopes: Scopes::from([("photos".to_owned(), Level::Read)]),
+                remove_scopes: vec!["billing".into()],
+                ..Default::default()
+            }),
+        },
+        Op::ClientUpdate {
+            client_id: ID,
+            update: Box::new(keyward_protocol::PrincipalUpdate {
+                max_sessions: Some(3),
+                ..Default::default()
+            }),
+        },
     ];
     let admin_key = token(CredentialKind::AdminKey, Env::Live);
     ops.into_iter()

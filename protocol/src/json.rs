@@ -6,8 +6,9 @@
 //! the order the contract lists them, and serialised straight to text so that order is kept.
 
 use crate::{
-    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientDetails, ClientSummary, CredentialInfo,
-    Reply, Scopes, SessionIssued, Stats, TestKeyCreated, UnixMillis, Verified,
+    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ApiTokenInfo, ClientDetails, ClientSettings,
+    ClientSummary, CredentialInfo, Reply, Scopes, SessionIssued, Stats, TestKeyCreated, UnixMillis,
+    Verified,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -23,8 +24,9 @@ pub fn render_reply(reply: &Reply) -> String {
     match reply {
         Reply::Pong { version } => line(&Pong { version }),
         Reply::AdminKeyCreated(k) => line(&AdminKeyNew::from(k)),
-        Reply::AdminKeys(keys) => line(&AdminKeys {
-            admin_keys: keys.iter().map(AdminKey::from).collect(),
+        Reply::AdminKeys(page) => line(&AdminKeys {
+            admin_keys: page.admin_keys.iter().map(AdminKey::from).collect(),
+            next: page.next.as_deref(),
         }),
         Reply::Revoked { id } => line(&Revoked { revoked: *id }),
         Reply::ClientCreated(c) => line(&ClientNew {
@@ -32,8 +34,9 @@ pub fn render_reply(reply: &Reply) -> String {
             session: Session::from(&c.session),
         }),
         Reply::Client(c) => line(&Client::from(c)),
-        Reply::Clients(clients) => line(&Clients {
-            clients: clients.iter().map(ClientRow::from).collect(),
+        Reply::Clients(page) => line(&Clients {
+            clients: page.clients.iter().map(ClientRow::from).collect(),
+            next: page.next.as_deref(),
         }),
         Reply::RevokedCount { count } => line(&RevokedCount { revoked: *count }),
         Reply::SessionIssued(s) => line(&Session::from(s)),
@@ -49,6 +52,12 @@ pub fn render_reply(reply: &Reply) -> String {
         Reply::BackupStarted { id, bytes } => line(&serde_json::json!({"id": id, "bytes": bytes})),
         Reply::BackupChunk(bytes) => line(&serde_json::json!({"bytes": bytes.len()})),
         Reply::BackupEnded => line(&serde_json::json!({})),
+        Reply::ApiTokens(page) => line(&ApiTokens {
+            api_tokens: page.api_tokens.iter().map(ApiTokenRow::from).collect(),
+            next: page.next.as_deref(),
+        }),
+        Reply::ApiToken(t) => line(&ApiTokenRow::from(t)),
+        Reply::ClientUpdated(c) => line(&ClientRecord::from(c)),
     }
 }
 
@@ -167,6 +176,7 @@ impl<'a> From<&'a AdminKeyCreated> for AdminKeyNew<'a> {
 #[derive(Serialize)]
 struct AdminKeys<'a> {
     admin_keys: Vec<AdminKey<'a>>,
+    next: Option<&'a str>,
 }
 
 /// One listed admin key.
@@ -234,6 +244,7 @@ struct Client<'a> {
     scopes: BTreeMap<&'a str, &'static str>,
     max_sessions: Option<u32>,
     credentials: Vec<Credential>,
+    next: Option<&'a str>,
 }
 
 impl<'a> From<&'a ClientDetails> for Client<'a> {
@@ -245,6 +256,7 @@ impl<'a> From<&'a ClientDetails> for Client<'a> {
             scopes: scope_names(&c.scopes),
             max_sessions: c.max_sessions,
             credentials: c.credentials.iter().map(Credential::from).collect(),
+            next: c.next.as_deref(),
         }
     }
 }
@@ -275,6 +287,7 @@ impl From<&CredentialInfo> for Credential {
 #[derive(Serialize)]
 struct Clients<'a> {
     clients: Vec<ClientRow<'a>>,
+    next: Option<&'a str>,
 }
 
 /// One listed client.
@@ -400,6 +413,63 @@ impl From<&Stats> for Counts {
             requests: s.requests.clone(),
             errors: s.errors.clone(),
             uptime_secs: s.uptime_secs,
+        }
+    }
+}
+
+/// `api-token list`.
+#[derive(Serialize)]
+struct ApiTokens<'a> {
+    api_tokens: Vec<ApiTokenRow<'a>>,
+    next: Option<&'a str>,
+}
+
+/// `api-token show` and `api-token update`, and one listed API token.
+#[derive(Serialize)]
+struct ApiTokenRow<'a> {
+    principal_id: Uuid,
+    id: Option<Uuid>,
+    name: &'a str,
+    env: &'static str,
+    scopes: BTreeMap<&'a str, &'static str>,
+    created_at: String,
+    last_used_at: Option<String>,
+    expires_at: Option<String>,
+}
+
+impl<'a> From<&'a ApiTokenInfo> for ApiTokenRow<'a> {
+    fn from(t: &'a ApiTokenInfo) -> Self {
+        ApiTokenRow {
+            principal_id: t.principal_id,
+            id: t.id,
+            name: &t.name,
+            env: t.env.as_str(),
+            scopes: scope_names(&t.scopes),
+            created_at: time(t.created_at),
+            last_used_at: maybe_time(t.last_used_at),
+            expires_at: maybe_time(t.expires_at),
+        }
+    }
+}
+
+/// `client update`: the client as `client show` has it, without its credentials.
+#[derive(Serialize)]
+struct ClientRecord<'a> {
+    client_id: Uuid,
+    label: Option<&'a str>,
+    env: &'static str,
+    scopes: BTreeMap<&'a str, &'static str>,
+    max_sessions: Option<u32>,
+}
+
+impl<'a> From<&'a ClientSettings> for ClientRecord<'a> {
+    fn from(c: &'a ClientSettings) -> Self {
+        ClientRecord {
+            client_id: c.client_id,
+            label: c.label.as_deref(),
+            env: c.env.as_str(),
+            scopes: scope_names(&c.scopes),
+            max_sessions: c.max_sessions,
         }
     }
 }

@@ -32,9 +32,10 @@ pub use error::{ErrorCode, WireError};
 pub use frame::MAX_FRAME_LEN;
 pub use handshake::{Hello, HelloReply, MAGIC, PROTOCOL_VERSION};
 pub use message::{
-    AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, AuditOutcome, AuditPage,
-    ClientCreated, ClientDetails, ClientSummary, CredentialInfo, Op, Reply, Request, Response,
-    SessionIssued, Stats, TestKeyCreated, Verified,
+    AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo, ApiTokenPage,
+    AuditEntry, AuditOutcome, AuditPage, ClientCreated, ClientDetails, ClientPage, ClientSettings,
+    ClientSummary, CredentialInfo, Op, PrincipalUpdate, Reply, Request, Response, SessionIssued,
+    Stats, TestKeyCreated, Verified, MAX_PAGE,
 };
 pub use model::{
     CredentialKind, Env, Kinds, Level, ParseEnumError, Requirements, ScopeRequirement, Scopes,

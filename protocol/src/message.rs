@@ -30,8 +30,13 @@ pub enum Op {
         /// The environment the key works in.
         env: Env,
     },
-    /// Host admin only: list admin keys.
-    AdminKeyList,
+    /// Host admin only: list admin keys, a page at a time, in id order.
+    AdminKeyList {
+        /// At most this many (capped at [`MAX_PAGE`], and by the frame size).
+        limit: u32,
+        /// Only keys after this cursor: the `next` of the page before.
+        after: Option<String>,
+    },
     /// Host admin only: revoke an admin key.
     AdminKeyRevoke {
         /// The key's public id.
@@ -46,13 +51,22 @@ pub enum Op {
         /// The client's scopes.
         scopes: Scopes,
     },
-    /// Show one client and its credentials.
+    /// Show one client and a page of its live credentials, in id order.
     ClientShow {
         /// The client's id.
         client_id: Uuid,
+        /// At most this many credentials (capped at [`MAX_PAGE`], and by the frame size).
+        limit: u32,
+        /// Only credentials after this cursor: the [`ClientDetails::next`] of the page before.
+        after: Option<String>,
     },
-    /// List the clients of the admin key's environment.
-    ClientList,
+    /// List the clients of the admin key's environment, a page at a time, in id order.
+    ClientList {
+        /// At most this many (capped at [`MAX_PAGE`], and by the frame size).
+        limit: u32,
+        /// Only clients after this cursor: the [`ClientPage::next`] of the page before.
+        after: Option<String>,
+    },
     /// Revoke every session of a client.
     ClientRevokeSessions {
         /// The client's id.
@@ -135,6 +149,49 @@ pub enum Op {
         /// The client's id.
         client_id: Uuid,
     },
+    /// List the API tokens of the admin key's environment, a page at a time, in id order.
+    ApiTokenList {
+        /// At most this many (the daemon caps it at [`MAX_PAGE`], and by the frame size).
+        limit: u32,
+        /// Only tokens after this cursor: the [`ApiTokenPage::next`] of the page before.
+        after: Option<String>,
+    },
+    /// Show one API token.
+    ApiTokenShow {
+        /// The token's principal id or its credential id.
+        id: Uuid,
+    },
+    /// Rename an API token or change its scopes; a scope change holds from the next verify.
+    ApiTokenUpdate {
+        /// The token's principal id or its credential id.
+        id: Uuid,
+        /// The change (boxed: it would double the size of every `Op`).
+        update: Box<PrincipalUpdate>,
+    },
+    /// Change a client's label, seat limit or scopes; a scope change holds from the next
+    /// verify of every one of its credentials.
+    ClientUpdate {
+        /// The client's id.
+        client_id: Uuid,
+        /// The change (boxed: it would double the size of every `Op`).
+        update: Box<PrincipalUpdate>,
+    },
+}
+
+/// The most items one page may ask for.
+pub const MAX_PAGE: u32 = 1000;
+
+/// A change to a client or an API token; a field left `None` (or empty) is left alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalUpdate {
+    /// A new label (client) or name (API token).
+    pub label: Option<String>,
+    /// A new seat limit (clients only).
+    pub max_sessions: Option<u32>,
+    /// Scopes to grant or regrade.
+    pub scopes: Scopes,
+    /// Scopes to take away.
+    pub remove_scopes: Vec<String>,
 }
 
 impl Op {
@@ -144,13 +201,17 @@ impl Op {
             self,
             Op::ClientCreate { .. }
                 | Op::ClientShow { .. }
-                | Op::ClientList
+                | Op::ClientList { .. }
                 | Op::ClientRevokeSessions { .. }
                 | Op::SessionIssue { .. }
                 | Op::TestKeyCreate { .. }
                 | Op::ApiTokenCreate { .. }
                 | Op::Revoke { .. }
                 | Op::ClientDelete { .. }
+                | Op::ApiTokenList { .. }
+                | Op::ApiTokenShow { .. }
+                | Op::ApiTokenUpdate { .. }
+                | Op::ClientUpdate { .. }
         )
     }
 
@@ -159,7 +220,7 @@ impl Op {
         matches!(
             self,
             Op::AdminKeyCreate { .. }
-                | Op::AdminKeyList
+                | Op::AdminKeyList { .. }
                 | Op::AdminKeyRevoke { .. }
                 | Op::Audit { .. }
                 | Op::BackupBegin
@@ -169,7 +230,7 @@ impl Op {
     }
 
     /// Every operation's [`Op::name`], in [`Op::index`] order.
-    pub const NAMES: [&'static str; 20] = [
+    pub const NAMES: [&'static str; 24] = [
         "ping",
         "admin_key_create",
         "admin_key_list",
@@ -190,6 +251,10 @@ impl Op {
         "backup_read",
         "backup_end",
         "client_delete",
+        "api_token_list",
+        "api_token_show",
+        "api_token_update",
+        "client_update",
     ];
 
     /// The operation's position in [`Op::NAMES`], for per-operation counters.
@@ -197,11 +262,11 @@ impl Op {
         match self {
             Op::Ping => 0,
             Op::AdminKeyCreate { .. } => 1,
-            Op::AdminKeyList => 2,
+            Op::AdminKeyList { .. } => 2,
             Op::AdminKeyRevoke { .. } => 3,
             Op::ClientCreate { .. } => 4,
             Op::ClientShow { .. } => 5,
-            Op::ClientList => 6,
+            Op::ClientList { .. } => 6,
             Op::ClientRevokeSessions { .. } => 7,
             Op::SessionIssue { .. } => 8,
             Op::TestKeyCreate { .. } => 9,
@@ -215,6 +280,10 @@ impl Op {
             Op::BackupRead { .. } => 17,
             Op::BackupEnd { .. } => 18,
             Op::ClientDelete { .. } => 19,
+            Op::ApiTokenList { .. } => 20,
+            Op::ApiTokenShow { .. } => 21,
+            Op::ApiTokenUpdate { .. } => 22,
+            Op::ClientUpdate { .. } => 23,
         }
     }
 
@@ -244,7 +313,7 @@ pub enum Reply {
     /// To [`Op::AdminKeyCreate`].
     AdminKeyCreated(AdminKeyCreated),
     /// To [`Op::AdminKeyList`].
-    AdminKeys(Vec<AdminKeyInfo>),
+    AdminKeys(AdminKeyPage),
     /// To the revoking operations that name one credential.
     Revoked {
         /// The revoked credential's id.
@@ -255,7 +324,7 @@ pub enum Reply {
     /// To [`Op::ClientShow`].
     Client(ClientDetails),
     /// To [`Op::ClientList`].
-    Clients(Vec<ClientSummary>),
+    Clients(ClientPage),
     /// To [`Op::ClientRevokeSessions`] and [`Op::ClientDelete`].
     RevokedCount {
         /// How many live credentials were revoked: sessions, and for a delete the test key.
@@ -284,6 +353,57 @@ pub enum Reply {
     BackupChunk(Vec<u8>),
     /// To [`Op::BackupEnd`].
     BackupEnded,
+    /// To [`Op::ApiTokenList`].
+    ApiTokens(ApiTokenPage),
+    /// To [`Op::ApiTokenShow`] and [`Op::ApiTokenUpdate`].
+    ApiToken(ApiTokenInfo),
+    /// To [`Op::ClientUpdate`]: the client as it now is, without its credentials.
+    ClientUpdated(ClientSettings),
+}
+
+/// One page of API tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenPage {
+    /// The tokens, in principal-id order.
+    pub api_tokens: Vec<ApiTokenInfo>,
+    /// The cursor for the next page, for [`Op::ApiTokenList`]'s `after`; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// An API token as listed and shown: no secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenInfo {
+    /// Its pseudo-user principal.
+    pub principal_id: Uuid,
+    /// Its credential's id; `None` once the credential was revoked.
+    pub id: Option<Uuid>,
+    /// Its name.
+    pub name: String,
+    /// Its environment.
+    pub env: Env,
+    /// Its scopes.
+    pub scopes: Scopes,
+    /// When it was created.
+    pub created_at: UnixMillis,
+    /// When it was last used, if ever (updated lazily).
+    pub last_used_at: Option<UnixMillis>,
+    /// When it expires, if ever.
+    pub expires_at: Option<UnixMillis>,
+}
+
+/// A client's own settings, without its credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientSettings {
+    /// The client's id.
+    pub client_id: Uuid,
+    /// Its label.
+    pub label: Option<String>,
+    /// Its environment.
+    pub env: Env,
+    /// Its scopes.
+    pub scopes: Scopes,
+    /// Its own seat limit, if set.
+    pub max_sessions: Option<u32>,
 }
 
 /// The outcomes an audit read can select.
@@ -439,8 +559,28 @@ pub struct ClientDetails {
     pub scopes: Scopes,
     /// Its own seat limit, if set.
     pub max_sessions: Option<u32>,
-    /// Its live credentials.
+    /// A page of its live credentials, in id order.
     pub credentials: Vec<CredentialInfo>,
+    /// The cursor for the next page of credentials; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// One page of admin keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminKeyPage {
+    /// The keys, in id order.
+    pub admin_keys: Vec<AdminKeyInfo>,
+    /// The cursor for the next page; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// One page of clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientPage {
+    /// The clients, in id order.
+    pub clients: Vec<ClientSummary>,
+    /// The cursor for the next page; `None` at the end.
+    pub next: Option<String>,
 }
 
 /// Who a verified token belongs to, and with what rights.

@@ -10,11 +10,11 @@ use bytes::BytesMut;
 use keyward_protocol::frame::{self, read_message, write_message};
 use keyward_protocol::token;
 use keyward_protocol::{
-    codec, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, AuditEntry, AuditOutcome, AuditPage,
-    ClientCreated, ClientDetails, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode,
-    Hello, HelloReply, Kinds, Level, Op, Reply, Request, Requirements, Response, ScopeRequirement,
-    Scopes, Secret, SessionIssued, Stats, TestKeyCreated, Verified, WireError, MAGIC,
-    PROTOCOL_VERSION,
+    codec, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ApiTokenInfo, ApiTokenPage, AuditEntry,
+    AuditOutcome, AuditPage, ClientCreated, ClientDetails, ClientSettings, ClientSummary,
+    CredentialInfo, CredentialKind, Env, ErrorCode, Hello, HelloReply, Kinds, Level, Op,
+    PrincipalUpdate, Reply, Request, Requirements, Response, ScopeRequirement, Scopes, Secret,
+    SessionIssued, Stats, TestKeyCreated, Verified, WireError, MAGIC, PROTOCOL_VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -362,15 +362,25 @@ fn op_tags_match_the_codec() {
             label: "a".into(),
             env: Env::Test,
         },
-        Op::AdminKeyList,
+        Op::AdminKeyList {
+            limit: 1,
+            after: None,
+        },
         Op::AdminKeyRevoke { id: id(1) },
         Op::ClientCreate {
             label: None,
             max_sessions: None,
             scopes: Scopes::new(),
         },
-        Op::ClientShow { client_id: id(1) },
-        Op::ClientList,
+        Op::ClientShow {
+            client_id: id(1),
+            limit: 1,
+            after: None,
+        },
+        Op::ClientList {
+            limit: 1,
+            after: None,
+        },
         Op::ClientRevokeSessions { client_id: id(1) },
         Op::SessionIssue { client_id: id(1) },
         Op::TestKeyCreate { client_id: id(1) },
@@ -408,6 +418,19 @@ fn op_tags_match_the_codec() {
             completed: true,
         },
         Op::ClientDelete { client_id: id(1) },
+        Op::ApiTokenList {
+            limit: 1,
+            after: None,
+        },
+        Op::ApiTokenShow { id: id(1) },
+        Op::ApiTokenUpdate {
+            id: id(1),
+            update: Box::new(PrincipalUpdate::default()),
+        },
+        Op::ClientUpdate {
+            client_id: id(1),
+            update: Box::new(PrincipalUpdate::default()),
+        },
     ];
     assert_eq!(ops.len(), Op::NAMES.len(), "a new Op needs a sample here");
     check_tags("### Op", &ops);
@@ -426,13 +449,16 @@ fn reply_tags_match_the_codec() {
             env: Env::Live,
             secret: admin_key(),
         }),
-        Reply::AdminKeys(vec![AdminKeyInfo {
-            id: id(1),
-            label: "l".into(),
-            env: Env::Live,
-            created_at: T0,
-            last_used_at: None,
-        }]),
+        Reply::AdminKeys(keyward_protocol::AdminKeyPage {
+            admin_keys: vec![AdminKeyInfo {
+                id: id(1),
+                label: "l".into(),
+                env: Env::Live,
+                created_at: T0,
+                last_used_at: None,
+            }],
+            next: None,
+        }),
         Reply::Revoked { id: id(1) },
         Reply::ClientCreated(ClientCreated {
             client_id: id(1),
@@ -456,11 +482,15 @@ fn reply_tags_match_the_codec() {
                 last_used_at: None,
                 expires_at: None,
             }],
+            next: None,
         }),
-        Reply::Clients(vec![ClientSummary {
-            client_id: id(1),
-            label: None,
-        }]),
+        Reply::Clients(keyward_protocol::ClientPage {
+            clients: vec![ClientSummary {
+                client_id: id(1),
+                label: None,
+            }],
+            next: None,
+        }),
         Reply::RevokedCount { count: 1 },
         Reply::SessionIssued(SessionIssued {
             id: id(2),
@@ -512,6 +542,27 @@ fn reply_tags_match_the_codec() {
         },
         Reply::BackupChunk(vec![]),
         Reply::BackupEnded,
+        Reply::ApiTokens(ApiTokenPage {
+            api_tokens: vec![],
+            next: None,
+        }),
+        Reply::ApiToken(ApiTokenInfo {
+            principal_id: id(1),
+            id: None,
+            name: "n".into(),
+            env: Env::Live,
+            scopes: Scopes::new(),
+            created_at: T0,
+            last_used_at: None,
+            expires_at: None,
+        }),
+        Reply::ClientUpdated(ClientSettings {
+            client_id: id(1),
+            label: None,
+            env: Env::Live,
+            scopes: Scopes::new(),
+            max_sessions: None,
+        }),
     ];
     check_tags("### Reply", &replies);
 }

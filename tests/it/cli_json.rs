@@ -128,7 +128,8 @@ fn json_admin_key_create() {
 fn json_admin_key_list() {
     let admin = Admin::start();
     let v = admin.host(&["admin-key", "list", "--json"], None);
-    assert_eq!(keys(&v), set(&["admin_keys"]));
+    assert_eq!(keys(&v), set(&["admin_keys", "next"]));
+    assert!(v["next"].is_null());
     let first = &v["admin_keys"][0];
     assert_eq!(
         keys(first),
@@ -197,7 +198,8 @@ fn json_client_show() {
             "env",
             "scopes",
             "max_sessions",
-            "credentials"
+            "credentials",
+            "next"
         ])
     );
     assert_eq!(v["scopes"], serde_json::json!({"photos": "write"}));
@@ -219,7 +221,7 @@ fn json_client_list() {
     let admin = Admin::start();
     admin.create_client();
     let v = admin.ok(&["client", "list", "--json"]);
-    assert_eq!(keys(&v), set(&["clients"]));
+    assert_eq!(keys(&v), set(&["clients", "next"]));
     assert_eq!(keys(&v["clients"][0]), set(&["client_id", "label"]));
     assert_eq!(v["clients"][0]["label"], "alice");
 }

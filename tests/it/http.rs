@@ -29,7 +29,7 @@ impl Reply {
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {} {:?}", self.status, self.body))
     }
@@ -117,7 +117,7 @@ pub(crate) fn read_reply(stream: &mut UnixStream) -> Reply {
 }
 
 /// Sends one request on a fresh connection to `socket`.
-fn call_on(
+pub(crate) fn call_on(
     socket: &Path,
     method: &str,
     path: &str,

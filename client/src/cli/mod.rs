@@ -95,7 +95,7 @@ pub enum Command {
     /// Create a client's non-expiring test key (needs an admin key)
     #[command(subcommand)]
     TestKey(TestKeyCommand),
-    /// Create scoped API tokens (needs an admin key)
+    /// Create, list, show and update scoped API tokens (needs an admin key)
     #[command(subcommand)]
     ApiToken(ApiTokenCommand),
     /// Check a token and show whom it belongs to
@@ -116,7 +116,7 @@ pub enum Command {
     /// Show counts of what the daemon holds and has done
     Stats,
     /// Show the audit log of admin actions and refused attempts (host admin only), a page at
-    /// a time: `--json` gives "next", the cursor for the page before
+    /// a time, newest first: `--json` gives "next", the cursor for the older page
     Audit {
         /// Only entries this recent, e.g. 1h or 7d
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -124,9 +124,18 @@ pub enum Command {
         /// At most this many entries, the most recent ones (the daemon caps it at 300)
         #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
         limit: u32,
-        /// Only entries older than CURSOR: the "next" of an earlier page
-        #[arg(long, value_name = "CURSOR")]
+        /// Only entries older than CURSOR: the "next" of an earlier page (--after is the same,
+        /// as on the other lists)
+        #[arg(
+            long,
+            value_name = "CURSOR",
+            visible_alias = "after",
+            conflicts_with = "all"
+        )]
         before: Option<String>,
+        /// Follow the cursors to the oldest entry and print every entry as one page
+        #[arg(long)]
+        all: bool,
         /// Only what this uid did or tried
         #[arg(long, value_name = "UID")]
         uid: Option<u32>,
@@ -165,8 +174,12 @@ pub enum AdminKeyCommand {
         #[arg(long, value_enum, default_value_t = EnvArg::Live)]
         env: EnvArg,
     },
-    /// List admin keys (never their secrets)
-    List,
+    /// List admin keys (never their secrets), a page at a time: `--json` gives "next", the
+    /// cursor for the following page
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Revoke an admin key
     Revoke {
         /// The admin key's id
@@ -190,14 +203,20 @@ pub enum ClientCommand {
         #[arg(long = "scope", value_name = "NAME=LEVEL", value_parser = ScopeGrant::parse)]
         scopes: Vec<ScopeGrant>,
     },
-    /// Show a client, its scopes and its live credentials
+    /// Show a client, its scopes and a page of its live credentials
     Show {
         /// The client's id
         #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
         client_id: Uuid,
+        #[command(flatten)]
+        page: PageArgs,
     },
-    /// List the clients of the admin key's environment
-    List,
+    /// List the clients of the admin key's environment, a page at a time: `--json` gives
+    /// "next", the cursor for the following page
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
     /// Revoke every session of a client
     RevokeSessions {
         /// The client's id
@@ -210,6 +229,46 @@ pub enum ClientCommand {
         #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
         client_id: Uuid,
     },
+    /// Change a client's label, seat limit or scopes; a scope change holds from the next
+    /// verify of each of its credentials
+    Update {
+        /// The client's id
+        #[arg(value_name = "ID", value_parser = uuid_arg("ID", CLIENT_IDS))]
+        client_id: Uuid,
+        /// A new label
+        #[arg(long, value_name = "L")]
+        label: Option<String>,
+        /// A new limit on the client's live sessions
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_sessions: Option<u32>,
+        #[command(flatten)]
+        scopes: ScopeChange,
+    },
+}
+
+/// `--scope NAME=LEVEL`... and `--remove-scope NAME`... of the update commands.
+#[derive(Debug, Clone, Args)]
+pub struct ScopeChange {
+    /// Grant a scope, or change its level, as NAME=LEVEL; repeatable
+    #[arg(long = "scope", value_name = "NAME=LEVEL", value_parser = ScopeGrant::parse)]
+    pub grants: Vec<ScopeGrant>,
+    /// Take a scope away; repeatable
+    #[arg(long = "remove-scope", value_name = "NAME")]
+    pub removals: Vec<String>,
+}
+
+/// `--limit`, `--after` and `--all` of the paged lists.
+#[derive(Debug, Clone, Args)]
+pub struct PageArgs {
+    /// At most this many items in the page
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    /// Start after CURSOR: the "next" of the page before
+    #[arg(long, value_name = "CURSOR", conflicts_with = "all")]
+    pub after: Option<String>,
+    /// Follow the cursors to the end and print every item as one page
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `keyward session …`.
@@ -249,6 +308,29 @@ pub enum ApiTokenCommand {
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         expires_in: Option<Duration>,
     },
+    /// List the API tokens of the admin key's environment (never their secrets), a page at
+    /// a time: `--json` gives "next", the cursor for the following page
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show an API token (never its secret)
+    Show {
+        /// The token's id or its principal id
+        #[arg(value_name = "ID", value_parser = uuid_arg("ID", API_TOKEN_IDS))]
+        id: Uuid,
+    },
+    /// Rename an API token or change its scopes; a scope change holds from its next verify
+    Update {
+        /// The token's id or its principal id
+        #[arg(value_name = "ID", value_parser = uuid_arg("ID", API_TOKEN_IDS))]
+        id: Uuid,
+        /// A new name
+        #[arg(long, value_name = "N")]
+        name: Option<String>,
+        #[command(flatten)]
+        scopes: ScopeChange,
+    },
 }
 
 /// `keyward verify TOKEN [--env test|live] [--kind KIND]... [--scope NAME --level LEVEL]`.
@@ -275,6 +357,9 @@ pub struct VerifyArgs {
 
 /// Where a client's id can be found, for the message about a malformed one.
 const CLIENT_IDS: &str = "`keyward client list`";
+
+/// Where an API token's id can be found.
+const API_TOKEN_IDS: &str = "`keyward api-token list`";
 
 /// A UUID shown as the example in messages about malformed ids.
 const EXAMPLE_UUID: &str = "0b6f3c1e-5a2d-4c1b-9e7f-2d3c4b5a6978";
@@ -451,7 +536,10 @@ mod tests {
                 "{args:?}"
             );
             assert_eq!(cli.global.admin_key_file.as_deref(), Some("/k".as_ref()));
-            assert!(matches!(cli.command, Command::Client(ClientCommand::List)));
+            assert!(matches!(
+                cli.command,
+                Command::Client(ClientCommand::List { .. })
+            ));
         }
     }
 

@@ -19,7 +19,7 @@ const MAX_NAME_LEN: usize = 256;
 /// The most scopes one principal may hold.
 const MAX_SCOPES: usize = 64;
 
-fn check_name(what: &str, name: &str) -> Result<(), Denied> {
+pub(super) fn check_name(what: &str, name: &str) -> Result<(), Denied> {
     if name.trim().is_empty() {
         return Err(Denied::BadRequest(format!("{what} must not be empty")));
     }
@@ -32,7 +32,7 @@ fn check_name(what: &str, name: &str) -> Result<(), Denied> {
     Ok(())
 }
 
-fn check_scopes(scopes: &Scopes) -> Result<(), Denied> {
+pub(super) fn check_scopes(scopes: &Scopes) -> Result<(), Denied> {
     if scopes.len() > MAX_SCOPES {
         return Err(Denied::BadRequest(format!(
             "{} scopes given; the limit is {MAX_SCOPES}",

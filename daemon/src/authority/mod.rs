@@ -16,9 +16,11 @@
 
 mod expiry;
 mod issue;
+mod page;
 mod query;
 mod revoke;
 mod sweep;
+mod update;
 mod verify;
 
 pub use sweep::{Expired, SweepReport};

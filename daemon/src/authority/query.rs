@@ -1,59 +1,81 @@
-//! Read-only questions: listing admin keys and clients, showing a client, counting for stats.
+//! Read-only questions: listing admin keys and clients by page, showing a client with a page of
+//! its credentials, counting for stats.
 
-use keyward_protocol::{AdminKeyInfo, ClientDetails, ClientSummary, CredentialInfo, Stats};
+use keyward_protocol::{
+    codec, AdminKeyInfo, AdminKeyPage, ClientDetails, ClientPage, ClientSummary, CredentialInfo,
+    Stats,
+};
 use uuid::Uuid;
 
-use super::{allowed, AdminContext, Authority, Fault, Outcome};
+use super::{allowed, page, AdminContext, Authority, Fault, Outcome};
 use crate::store::{PrincipalKind, StoredKind};
 
 impl Authority {
-    /// Every admin key, both environments.
-    pub fn list_admin_keys(&self) -> Result<Vec<AdminKeyInfo>, Fault> {
-        let mut keys: Vec<AdminKeyInfo> = self
+    /// A page of admin keys, both environments, in id order, after the cursor `after`.
+    pub fn list_admin_keys(&self, limit: u32, after: Option<&str>) -> Outcome<AdminKeyPage> {
+        let after = allowed!(page::parse_cursor(after));
+        let entries = self
             .store
-            .credentials_of(Uuid::nil())?
-            .into_iter()
-            .filter(|f| f.record.kind == StoredKind::AdminKey)
-            .map(|f| AdminKeyInfo {
-                id: f.record.id,
-                label: f.record.label.clone().unwrap_or_default(),
-                env: f.record.env(),
-                created_at: f.record.created_at,
-                last_used_at: f.record.last_used_at,
-            })
-            .collect();
-        keys.sort_by_key(|k| (k.created_at, k.id));
-        Ok(keys)
+            .sled_credentials_of(Uuid::nil(), after)?
+            .map(|f| {
+                let f = f?;
+                let key = (f.record.kind == StoredKind::AdminKey).then(|| AdminKeyInfo {
+                    id: f.record.id,
+                    label: f.record.label.clone().unwrap_or_default(),
+                    env: f.record.env(),
+                    created_at: f.record.created_at,
+                    last_used_at: f.record.last_used_at,
+                });
+                Ok::<_, Fault>((f.record.id, key))
+            });
+        let page = page::collect(limit, 0, entries)?;
+        Ok(Ok(AdminKeyPage {
+            admin_keys: page.items,
+            next: page.next,
+        }))
     }
 
-    /// The clients of the caller's environment, oldest first.
-    pub fn list_clients(&self, ctx: AdminContext) -> Result<Vec<ClientSummary>, Fault> {
-        let mut clients = Vec::new();
-        for p in self.store.principals()? {
+    /// A page of the caller's environment's clients, in id order, after the cursor `after`.
+    pub fn list_clients(
+        &self,
+        ctx: AdminContext,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Outcome<ClientPage> {
+        let after = allowed!(page::parse_cursor(after));
+        let entries = self.store.principals_after(after)?.map(|p| {
             let p = p?;
-            if p.kind == PrincipalKind::Client && p.env() == ctx.env {
-                clients.push((
-                    p.created_at,
-                    ClientSummary {
-                        client_id: p.id,
-                        label: p.label,
-                    },
-                ));
-            }
-        }
-        clients.sort_by_key(|(at, c)| (*at, c.client_id));
-        Ok(clients.into_iter().map(|(_, c)| c).collect())
+            let client =
+                (p.kind == PrincipalKind::Client && p.env() == ctx.env).then(|| ClientSummary {
+                    client_id: p.id,
+                    label: p.label.clone(),
+                });
+            Ok::<_, Fault>((p.id, client))
+        });
+        let page = page::collect(limit, 0, entries)?;
+        Ok(Ok(ClientPage {
+            clients: page.items,
+            next: page.next,
+        }))
     }
 
-    /// One client with its live credentials, oldest first.
-    pub fn show_client(&self, ctx: AdminContext, client_id: Uuid) -> Outcome<ClientDetails> {
+    /// One client with a page of its live credentials, in id order, after the cursor `after`.
+    /// A page reads all of this client's credentials (never another's) to sort them.
+    pub fn show_client(
+        &self,
+        ctx: AdminContext,
+        client_id: Uuid,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Outcome<ClientDetails> {
         let client = allowed!(self.client_in(ctx, client_id)?);
+        let after = allowed!(page::parse_cursor(after));
         let now = self.now();
         let mut credentials: Vec<CredentialInfo> = self
             .store
             .credentials_of(client.id)?
             .into_iter()
-            .filter(|f| f.record.is_live(now))
+            .filter(|f| f.record.is_live(now) && after.is_none_or(|a| f.record.id > a))
             .map(|f| CredentialInfo {
                 id: f.record.id,
                 kind: f.record.kind(),
@@ -62,15 +84,24 @@ impl Authority {
                 expires_at: f.record.expires_at,
             })
             .collect();
-        credentials.sort_by_key(|c| (c.created_at, c.id));
-        Ok(Ok(ClientDetails {
+        credentials.sort_by_key(|c| c.id);
+        let mut details = ClientDetails {
             client_id: client.id,
             label: client.label.clone(),
             env: client.env(),
             scopes: client.scopes(),
             max_sessions: client.max_sessions,
-            credentials,
-        }))
+            credentials: Vec::new(),
+            next: None,
+        };
+        let reserved = codec::encode(&details).map_or(0, |b| b.len());
+        let entries = credentials
+            .into_iter()
+            .map(|c| Ok::<_, Fault>((c.id, Some(c))));
+        let page = page::collect(limit, reserved, entries)?;
+        details.credentials = page.items;
+        details.next = page.next;
+        Ok(Ok(details))
     }
 
     /// A cheap read through the store, proving it answers: the watchdog's liveness probe.

@@ -324,7 +324,7 @@ fn environments_are_isolated() {
         Denied::NotFound("client")
     );
     assert_eq!(
-        denied(f.auth.show_client(test, client)),
+        denied(f.auth.show_client(test, client, 100, None)),
         Denied::NotFound("client")
     );
     let id = ok(f.verify(&token)).credential_id;
@@ -332,7 +332,13 @@ fn environments_are_isolated() {
         denied(f.auth.change().revoke(test, id).acknowledged()),
         Denied::NotFound("credential")
     );
-    assert!(f.auth.list_clients(test).unwrap().is_empty());
+    assert!(f
+        .auth
+        .list_clients(test, 100, None)
+        .unwrap()
+        .unwrap()
+        .clients
+        .is_empty());
 }
 
 /// Scope requirements: enough level passes, too little or a missing scope is FORBIDDEN.

@@ -54,6 +54,7 @@ mod sessions;
 mod side_file;
 mod spare_buffer;
 mod sweep;
+mod update;
 
 pub(crate) use audit_log::Priority as AuditPriority;
 pub use backup::TreeId;
@@ -276,23 +277,14 @@ impl Store {
             return Ok(None);
         };
         if known != OwnerScopes::None {
-            record.scopes = self.owner_scopes(record.owner)?;
-            if known == OwnerScopes::Unknown {
-                sessions.learn_owner_scopes(record.id, OwnerScopes::of(&record.scopes));
-            }
+            record.scopes = sessions.owner_scopes(
+                record.id,
+                record.owner,
+                known == OwnerScopes::Unknown,
+                || self.engine()?.owner_scopes(record.owner),
+            )?;
         }
         Ok(Some(Found::session(*hash, record)))
-    }
-
-    /// A session owner's scopes: from memory, or read once from sled.
-    fn owner_scopes(&self, owner: Uuid) -> Result<sessions::Scopes, StoreError> {
-        let sessions = &self.inner.sessions;
-        if let Some(scopes) = sessions.scopes_of(owner) {
-            return Ok(scopes);
-        }
-        let scopes = self.engine()?.owner_scopes(owner)?;
-        sessions.remember_scopes(owner, scopes.clone());
-        Ok(scopes)
     }
 
     /// The credential with public id `id`.
@@ -417,6 +409,33 @@ impl Store {
         Ok(out)
     }
 
+    /// The sled credentials filed under `owner` (not sessions), in credential-id order, after
+    /// `after`: a page's walk, which costs what it reads. Dangling index entries are skipped.
+    pub(crate) fn sled_credentials_of(
+        &self,
+        owner: Uuid,
+        after: Option<Uuid>,
+    ) -> Result<impl Iterator<Item = Result<Found, StoreError>>, StoreError> {
+        use std::ops::Bound;
+        let e = self.engine()?;
+        let from = match after {
+            Some(id) => Bound::Excluded(owner_key(owner, id).to_vec()),
+            None => Bound::Included(owner.as_bytes().to_vec()),
+        };
+        let end = match owner.as_u128().checked_add(1) {
+            Some(next) => Bound::Excluded(Uuid::from_u128(next).as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
+        let range = e.owner_index.range::<Vec<u8>, _>((from, end));
+        Ok(range.filter_map(move |entry| {
+            let found = entry
+                .map_err(StoreError::from)
+                .and_then(|(key, _)| uuid_from("owner_index", &key[16..]))
+                .and_then(|id| e.credential_by_id(id));
+            found.transpose()
+        }))
+    }
+
     /// The principal with id `id`.
     pub(crate) fn principal(&self, id: Uuid) -> Result<Option<PrincipalRecord>, StoreError> {
         match self.engine()?.principals.get(id.as_bytes())? {
@@ -447,14 +466,21 @@ impl Store {
         Ok(())
     }
 
-    /// Every principal, in id order.
-    pub(crate) fn principals(
+    /// The principals after id `after` (all of them without it), in id order: a page's walk,
+    /// which costs what it reads.
+    pub(crate) fn principals_after(
         &self,
+        after: Option<Uuid>,
     ) -> Result<impl Iterator<Item = Result<PrincipalRecord, StoreError>>, StoreError> {
+        use std::ops::Bound;
+        let from = match after {
+            Some(id) => Bound::Excluded(id.as_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
         Ok(self
             .engine()?
             .principals
-            .iter()
+            .range::<Vec<u8>, _>((from, Bound::Unbounded))
             .map(|entry| records::decode("principals", &entry?.1)))
     }
 

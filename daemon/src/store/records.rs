@@ -92,8 +92,9 @@ pub(crate) struct CredentialRecord {
     pub expires_at: Option<UnixMillis>,
     /// The cap on sliding (sessions only).
     pub max_expires_at: Option<UnixMillis>,
-    /// The owner's scopes, copied at issue so verify needs one lookup. Scopes never change
-    /// after a principal is created, so the copy cannot go stale.
+    /// The owner's scopes, copied at issue so verify needs one lookup. A scope change
+    /// rewrites this copy in the same transaction as the principal (`store::update`), so it
+    /// cannot go stale.
     pub scopes: Vec<(String, StoredLevel)>,
 }
 

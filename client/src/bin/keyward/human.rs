@@ -30,11 +30,11 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
     match reply {
         Reply::Pong { version } => format!("keywardd {} is running\n", printable(version)),
         Reply::AdminKeyCreated(k) => admin_key_created(k),
-        Reply::AdminKeys(keys) => admin_keys(keys, now),
+        Reply::AdminKeys(page) => more(admin_keys(&page.admin_keys, now), &page.next),
         Reply::Revoked { id } => format!("Revoked {id}.\n"),
         Reply::ClientCreated(c) => client_created(c, now),
-        Reply::Client(c) => client(c, now),
-        Reply::Clients(clients) => client_list(clients),
+        Reply::Client(c) => more(client(c, now), &c.next),
+        Reply::Clients(page) => more(client_list(&page.clients), &page.next),
         Reply::RevokedCount { count: 1 } => "Revoked 1 session.\n".to_owned(),
         Reply::RevokedCount { count } => format!("Revoked {count} sessions.\n"),
         Reply::SessionIssued(s) => session_issued(s, now),
@@ -46,6 +46,9 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
         Reply::BackupStarted { id, bytes } => format!("Backup {id} started ({bytes} bytes).\n"),
         Reply::BackupChunk(bytes) => format!("{} bytes.\n", bytes.len()),
         Reply::BackupEnded => "Backup ended.\n".to_owned(),
+        Reply::ApiTokens(page) => more(api_tokens(page, now), &page.next),
+        Reply::ApiToken(t) => api_token(t, now),
+        Reply::ClientUpdated(c) => client_settings(c),
     }
 }
 
@@ -200,6 +203,66 @@ fn client(c: &ClientDetails, now: UnixMillis) -> String {
         ));
     }
     out
+}
+
+fn api_tokens(page: &keyward_client::ApiTokenPage, now: UnixMillis) -> String {
+    let out = if page.api_tokens.is_empty() {
+        "No API tokens.\n".to_owned()
+    } else {
+        let rows = page
+            .api_tokens
+            .iter()
+            .map(|t| {
+                vec![
+                    t.id.map_or("(revoked)".to_owned(), |id| id.to_string()),
+                    printable(&t.name),
+                    scopes(&t.scopes),
+                    last_used(t.last_used_at, now),
+                    expiry(t.expires_at, now),
+                ]
+            })
+            .collect::<Vec<_>>();
+        table(&["ID", "NAME", "SCOPES", "LAST USED", "EXPIRES"], &rows)
+    };
+    out
+}
+
+/// `out`, then how to get the next page, if there is one.
+fn more(mut out: String, next: &Option<String>) -> String {
+    if let Some(next) = next {
+        out.push_str(&format!("More: add --after {next}\n"));
+    }
+    out
+}
+
+fn api_token(t: &keyward_client::ApiTokenInfo, now: UnixMillis) -> String {
+    block(&[
+        ("principal_id", t.principal_id.to_string()),
+        (
+            "id",
+            t.id.map_or("(revoked)".to_owned(), |id| id.to_string()),
+        ),
+        ("name", printable(&t.name)),
+        ("env", t.env.to_string()),
+        ("scopes", scopes(&t.scopes)),
+        ("created_at", when::rfc3339(t.created_at)),
+        ("last_used_at", last_used(t.last_used_at, now)),
+        ("expires_at", expiry(t.expires_at, now)),
+    ])
+}
+
+fn client_settings(c: &keyward_client::ClientSettings) -> String {
+    block(&[
+        ("client_id", c.client_id.to_string()),
+        ("label", label(c.label.as_deref())),
+        ("env", c.env.to_string()),
+        ("scopes", scopes(&c.scopes)),
+        (
+            "max_sessions",
+            c.max_sessions
+                .map_or_else(|| "the daemon's default".to_owned(), |n| n.to_string()),
+        ),
+    ])
 }
 
 fn credential_row(c: &CredentialInfo, now: UnixMillis) -> Vec<String> {
@@ -425,10 +488,13 @@ mod tests {
         }
         assert_eq!(printable("caf\u{e9} \u{1b}[31m"), "caf\u{e9} \\u{1b}[31m");
         let text = render_reply(
-            &Reply::Clients(vec![ClientSummary {
-                client_id: id(1),
-                label: Some("evil\u{202e}cilbup".to_owned()),
-            }]),
+            &Reply::Clients(keyward_client::ClientPage {
+                clients: vec![ClientSummary {
+                    client_id: id(1),
+                    label: Some("evil\u{202e}cilbup".to_owned()),
+                }],
+                next: None,
+            }),
             T,
         );
         assert!(text.contains("evil\\u{202e}cilbup"), "{text}");
@@ -551,6 +617,7 @@ This session token is shown only once and cannot be shown again: hand it to the 
                         expires_at: None,
                     },
                 ],
+                next: None,
             }),
             T,
         );
@@ -579,16 +646,19 @@ This session token is shown only once and cannot be shown again: hand it to the 
     #[test]
     fn lists() {
         let text = render_reply(
-            &Reply::Clients(vec![
-                ClientSummary {
-                    client_id: id(1),
-                    label: Some("phone".into()),
-                },
-                ClientSummary {
-                    client_id: id(2),
-                    label: None,
-                },
-            ]),
+            &Reply::Clients(keyward_client::ClientPage {
+                clients: vec![
+                    ClientSummary {
+                        client_id: id(1),
+                        label: Some("phone".into()),
+                    },
+                    ClientSummary {
+                        client_id: id(2),
+                        label: None,
+                    },
+                ],
+                next: None,
+            }),
             T,
         );
         let expected = format!(
@@ -598,19 +668,37 @@ This session token is shown only once and cannot be shown again: hand it to the 
             id(2)
         );
         assert_eq!(text, expected);
-        assert_eq!(render_reply(&Reply::Clients(vec![]), T), "No clients.\n");
         assert_eq!(
-            render_reply(&Reply::AdminKeys(vec![]), T),
+            render_reply(
+                &Reply::Clients(keyward_client::ClientPage {
+                    clients: vec![],
+                    next: None
+                }),
+                T
+            ),
+            "No clients.\n"
+        );
+        assert_eq!(
+            render_reply(
+                &Reply::AdminKeys(keyward_client::AdminKeyPage {
+                    admin_keys: vec![],
+                    next: None
+                }),
+                T
+            ),
             "No admin keys.\n"
         );
         let keys = render_reply(
-            &Reply::AdminKeys(vec![AdminKeyInfo {
-                id: id(1),
-                label: "ops".into(),
-                env: Env::Live,
-                created_at: T,
-                last_used_at: None,
-            }]),
+            &Reply::AdminKeys(keyward_client::AdminKeyPage {
+                admin_keys: vec![AdminKeyInfo {
+                    id: id(1),
+                    label: "ops".into(),
+                    env: Env::Live,
+                    created_at: T,
+                    last_used_at: None,
+                }],
+                next: None,
+            }),
             T,
         );
         assert!(keys.starts_with("ID "), "{keys}");

@@ -116,17 +116,20 @@ mod tests {
             parsed(&created),
             json!({"id": id(1), "label": "ci", "env": "test", "secret": "kw_adm_test_s"})
         );
-        let listed = Reply::AdminKeys(vec![AdminKeyInfo {
-            id: id(2),
-            label: "ops".into(),
-            env: Env::Live,
-            created_at: T,
-            last_used_at: None,
-        }]);
+        let listed = Reply::AdminKeys(keyward_client::AdminKeyPage {
+            admin_keys: vec![AdminKeyInfo {
+                id: id(2),
+                label: "ops".into(),
+                env: Env::Live,
+                created_at: T,
+                last_used_at: None,
+            }],
+            next: None,
+        });
         assert_eq!(
             parsed(&listed),
             json!({"admin_keys": [{"id": id(2), "label": "ops", "env": "live",
-                "created_at": T_TEXT, "last_used_at": null}]})
+                "created_at": T_TEXT, "last_used_at": null}], "next": null})
         );
     }
 
@@ -167,6 +170,7 @@ mod tests {
                     expires_at: None,
                 },
             ],
+            next: None,
         });
         assert_eq!(
             parsed(&shown),
@@ -176,22 +180,25 @@ mod tests {
                     {"id": id(3), "kind": "session", "created_at": T_TEXT,
                      "last_used_at": "2026-11-23T12:00:00Z", "expires_at": "2026-11-23T13:00:00Z"},
                     {"id": id(4), "kind": "test_key", "created_at": T_TEXT,
-                     "last_used_at": null, "expires_at": null}]})
+                     "last_used_at": null, "expires_at": null}], "next": null})
         );
-        let listed = Reply::Clients(vec![
-            ClientSummary {
-                client_id: id(1),
-                label: Some("phone".into()),
-            },
-            ClientSummary {
-                client_id: id(2),
-                label: None,
-            },
-        ]);
+        let listed = Reply::Clients(keyward_client::ClientPage {
+            clients: vec![
+                ClientSummary {
+                    client_id: id(1),
+                    label: Some("phone".into()),
+                },
+                ClientSummary {
+                    client_id: id(2),
+                    label: None,
+                },
+            ],
+            next: None,
+        });
         assert_eq!(
             parsed(&listed),
             json!({"clients": [{"client_id": id(1), "label": "phone"},
-                {"client_id": id(2), "label": null}]})
+                {"client_id": id(2), "label": null}], "next": null})
         );
     }
 

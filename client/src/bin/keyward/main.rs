@@ -19,6 +19,7 @@ mod failure;
 mod human;
 mod json;
 mod output;
+mod pages;
 mod request;
 mod run;
 mod secrets;

@@ -6,12 +6,12 @@
 
 use crate::cli::{
     AdminKeyCommand, ApiTokenCommand, ClientCommand, Command, EnvArg, KindArg, LevelArg,
-    SessionCommand, TestKeyCommand, VerifyArgs,
+    ScopeChange, SessionCommand, TestKeyCommand, VerifyArgs,
 };
 use crate::failure::Failure;
 use crate::secrets::TokenSource;
 use crate::{scope, secrets};
-use keyward_client::{Op, Reply, Requirements, ScopeRequirement, Secret};
+use keyward_client::{Op, PrincipalUpdate, Reply, Requirements, ScopeRequirement, Secret};
 use std::io::Read;
 
 /// The operation `command` asks for. `stdin` is read only for a token given as `-`.
@@ -25,7 +25,10 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             label: label.clone(),
             env: (*env).into(),
         },
-        Command::AdminKey(AdminKeyCommand::List) => Op::AdminKeyList,
+        Command::AdminKey(AdminKeyCommand::List { page }) => Op::AdminKeyList {
+            limit: page.limit,
+            after: page.after.clone(),
+        },
         Command::AdminKey(AdminKeyCommand::Revoke { id }) => Op::AdminKeyRevoke { id: *id },
         Command::Client(ClientCommand::Create {
             label,
@@ -36,10 +39,15 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             max_sessions: *max_sessions,
             scopes: scope::collect(scopes).map_err(Failure::Usage)?,
         },
-        Command::Client(ClientCommand::Show { client_id }) => Op::ClientShow {
+        Command::Client(ClientCommand::Show { client_id, page }) => Op::ClientShow {
             client_id: *client_id,
+            limit: page.limit,
+            after: page.after.clone(),
         },
-        Command::Client(ClientCommand::List) => Op::ClientList,
+        Command::Client(ClientCommand::List { page }) => Op::ClientList {
+            limit: page.limit,
+            after: page.after.clone(),
+        },
         Command::Client(ClientCommand::RevokeSessions { client_id }) => Op::ClientRevokeSessions {
             client_id: *client_id,
         },
@@ -60,6 +68,24 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             name: name.clone(),
             scopes: scope::collect(scopes).map_err(Failure::Usage)?,
             expires_in_secs: expires_in.map(whole_seconds).transpose()?,
+        },
+        Command::ApiToken(ApiTokenCommand::List { page }) => Op::ApiTokenList {
+            limit: page.limit,
+            after: page.after.clone(),
+        },
+        Command::ApiToken(ApiTokenCommand::Show { id }) => Op::ApiTokenShow { id: *id },
+        Command::ApiToken(ApiTokenCommand::Update { id, name, scopes }) => Op::ApiTokenUpdate {
+            id: *id,
+            update: Box::new(update(name.clone(), None, scopes)?),
+        },
+        Command::Client(ClientCommand::Update {
+            client_id,
+            label,
+            max_sessions,
+            scopes,
+        }) => Op::ClientUpdate {
+            client_id: *client_id,
+            update: Box::new(update(label.clone(), *max_sessions, scopes)?),
         },
         Command::Verify(VerifyArgs {
             token,
@@ -85,6 +111,7 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             uid,
             action,
             outcome,
+            all: _,
         } => Op::Audit {
             since: since
                 .map(|d| crate::when::now() - i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
@@ -101,6 +128,29 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             ))
         }
     })
+}
+
+/// The change an update command asks for.
+///
+/// # Errors
+/// A usage failure for a scope given twice, or for no change at all.
+fn update(
+    label: Option<String>,
+    max_sessions: Option<u32>,
+    change: &ScopeChange,
+) -> Result<PrincipalUpdate, Failure> {
+    let update = PrincipalUpdate {
+        label,
+        max_sessions,
+        scopes: scope::collect(&change.grants).map_err(Failure::Usage)?,
+        remove_scopes: change.removals.clone(),
+    };
+    if update == PrincipalUpdate::default() {
+        return Err(Failure::Usage(
+            "nothing to change: give at least one of the update's options".to_owned(),
+        ));
+    }
+    Ok(update)
 }
 
 /// The token for a TOKEN argument (see [`secrets::token`]), warning on standard error when it
@@ -143,13 +193,13 @@ pub(crate) fn answers(op: &Op, reply: &Reply) -> bool {
     match op {
         Op::Ping => matches!(reply, Reply::Pong { .. }),
         Op::AdminKeyCreate { .. } => matches!(reply, Reply::AdminKeyCreated(_)),
-        Op::AdminKeyList => matches!(reply, Reply::AdminKeys(_)),
+        Op::AdminKeyList { .. } => matches!(reply, Reply::AdminKeys(_)),
         Op::AdminKeyRevoke { .. } | Op::Logout { .. } | Op::Revoke { .. } => {
             matches!(reply, Reply::Revoked { .. })
         }
         Op::ClientCreate { .. } => matches!(reply, Reply::ClientCreated(_)),
         Op::ClientShow { .. } => matches!(reply, Reply::Client(_)),
-        Op::ClientList => matches!(reply, Reply::Clients(_)),
+        Op::ClientList { .. } => matches!(reply, Reply::Clients(_)),
         Op::ClientRevokeSessions { .. } | Op::ClientDelete { .. } => {
             matches!(reply, Reply::RevokedCount { .. })
         }
@@ -162,6 +212,11 @@ pub(crate) fn answers(op: &Op, reply: &Reply) -> bool {
         Op::BackupBegin => matches!(reply, Reply::BackupStarted { .. }),
         Op::BackupRead { .. } => matches!(reply, Reply::BackupChunk(_)),
         Op::BackupEnd { .. } => matches!(reply, Reply::BackupEnded),
+        Op::ApiTokenList { .. } => matches!(reply, Reply::ApiTokens(_)),
+        Op::ApiTokenShow { .. } | Op::ApiTokenUpdate { .. } => {
+            matches!(reply, Reply::ApiToken(_))
+        }
+        Op::ClientUpdate { .. } => matches!(reply, Reply::ClientUpdated(_)),
     }
 }
 
@@ -218,7 +273,13 @@ mod tests {
                 env: Env::Live
             }
         );
-        assert_eq!(op(&["admin-key", "list"]), Op::AdminKeyList);
+        assert_eq!(
+            op(&["admin-key", "list"]),
+            Op::AdminKeyList {
+                limit: 100,
+                after: None
+            }
+        );
         assert_eq!(op(&["admin-key", "revoke", ID]), Op::AdminKeyRevoke { id });
         assert_eq!(
             op(&[
@@ -237,9 +298,19 @@ mod tests {
         );
         assert_eq!(
             op(&["client", "show", ID]),
-            Op::ClientShow { client_id: id }
+            Op::ClientShow {
+                client_id: id,
+                limit: 100,
+                after: None
+            }
         );
-        assert_eq!(op(&["client", "list"]), Op::ClientList);
+        assert_eq!(
+            op(&["client", "list", "--limit", "7", "--after", "c"]),
+            Op::ClientList {
+                limit: 7,
+                after: Some("c".into())
+            }
+        );
         assert_eq!(
             op(&["client", "revoke-sessions", ID]),
             Op::ClientRevokeSessions { client_id: id }

@@ -4,8 +4,8 @@
 use crate::backup::{self, BackupDone};
 use crate::cli::{Cli, Command};
 use crate::failure::Failure;
-use crate::{request, secrets, socket};
-use keyward_client::{Client, Error, Reply};
+use crate::{pages, request, secrets, socket};
+use keyward_client::{Client, Error, Op, Reply};
 use std::io;
 use std::path::PathBuf;
 
@@ -65,17 +65,14 @@ pub(crate) async fn run(cli: &Cli) -> Result<Outcome, Failure> {
     if let Command::Backup { file } = &cli.command {
         return Ok(Outcome::Backup(backup::run(&mut client, file).await?));
     }
-    let reply = match (client.call(op.clone()).await, &admin_key) {
-        (Ok(reply), _) => reply,
-        (Err(err), Some(key)) => return Err(key.explain(err)),
-        (Err(err), None) => return Err(err.into()),
-    };
-    if !request::answers(&op, &reply) {
-        return Err(Error::Protocol(format!(
-            "the daemon answered {} with a reply of another kind",
-            op.name()
-        ))
-        .into());
+    let mut reply = call(&mut client, &op, admin_key.as_ref()).await?;
+    if pages::wants_all(&cli.command) {
+        let mut asked = op.clone();
+        while let Some(op) = pages::next(&asked, &reply) {
+            let page = call(&mut client, &op, admin_key.as_ref()).await?;
+            pages::join(&mut reply, page);
+            asked = op;
+        }
     }
     Ok(match (reply, op) {
         (Reply::Pong { version }, _) => Outcome::Ping { version, socket },
@@ -84,4 +81,25 @@ pub(crate) async fn run(cli: &Cli) -> Result<Outcome, Failure> {
         }
         (reply, _) => Outcome::Reply(reply),
     })
+}
+
+/// Sends `op` and checks the reply is the kind it gets.
+async fn call(
+    client: &mut Client,
+    op: &Op,
+    admin_key: Option<&secrets::AdminKey>,
+) -> Result<Reply, Failure> {
+    let reply = match (client.call(op.clone()).await, admin_key) {
+        (Ok(reply), _) => reply,
+        (Err(err), Some(key)) => return Err(key.explain(err)),
+        (Err(err), None) => return Err(err.into()),
+    };
+    if !request::answers(op, &reply) {
+        return Err(Error::Protocol(format!(
+            "the daemon answered {} with a reply of another kind",
+            op.name()
+        ))
+        .into());
+    }
+    Ok(reply)
 }

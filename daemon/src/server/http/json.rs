@@ -5,12 +5,13 @@
 //! ignored.
 
 use keyward_protocol::{
-    AuditOutcome, CredentialKind, Env, Level, Op, Requirements, ScopeRequirement, Scopes, Secret,
-    UnixMillis,
+    AuditOutcome, CredentialKind, Env, Level, Op, PrincipalUpdate, Requirements, ScopeRequirement,
+    Scopes, Secret, UnixMillis, MAX_PAGE,
 };
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use uuid::Uuid;
 
 /// `POST /v1/admin-keys`.
 #[derive(Debug, Deserialize)]
@@ -144,7 +145,8 @@ pub(crate) struct AuditQuery {
     since: Option<Duration>,
     #[serde(default)]
     limit: Option<u32>,
-    #[serde(default)]
+    /// `after` too, as on the other lists.
+    #[serde(default, alias = "after")]
     before: Option<String>,
     #[serde(default)]
     uid: Option<u32>,
@@ -175,6 +177,101 @@ impl AuditQuery {
             outcome: self.outcome,
         })
     }
+}
+
+/// `?limit=&after=` of the paged lists: the CLI's `--limit` and `--after`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    after: Option<String>,
+}
+
+/// The CLI's `--limit` default for the paged lists.
+const PAGE_LIMIT: u32 = 100;
+
+impl PageQuery {
+    /// The limit and cursor, or why not: a limit outside 1 to [`MAX_PAGE`], as on the CLI.
+    pub fn into_parts(self) -> Result<(u32, Option<String>), String> {
+        let limit = self.limit.unwrap_or(PAGE_LIMIT);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(format!("limit must be from 1 to {MAX_PAGE}"));
+        }
+        Ok((limit, self.after))
+    }
+}
+
+/// `PATCH /v1/clients/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClientChange {
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    max_sessions: Option<u32>,
+    #[serde(default, deserialize_with = "scopes")]
+    scopes: Scopes,
+    #[serde(default)]
+    remove_scopes: Vec<String>,
+}
+
+impl ClientChange {
+    /// The operation on client `client_id`, or why not: a seat limit of 0, or no change.
+    pub fn into_op(self, client_id: Uuid) -> Result<Op, String> {
+        if self.max_sessions == Some(0) {
+            return Err("max_sessions must be at least 1".to_owned());
+        }
+        let update = PrincipalUpdate {
+            label: self.label,
+            max_sessions: self.max_sessions,
+            scopes: self.scopes,
+            remove_scopes: self.remove_scopes,
+        };
+        changed(&update)?;
+        Ok(Op::ClientUpdate {
+            client_id,
+            update: Box::new(update),
+        })
+    }
+}
+
+/// `PATCH /v1/api-tokens/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ApiTokenChange {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "scopes")]
+    scopes: Scopes,
+    #[serde(default)]
+    remove_scopes: Vec<String>,
+}
+
+impl ApiTokenChange {
+    /// The operation on API token `id`, or why not: no change.
+    pub fn into_op(self, id: Uuid) -> Result<Op, String> {
+        let update = PrincipalUpdate {
+            label: self.name,
+            max_sessions: None,
+            scopes: self.scopes,
+            remove_scopes: self.remove_scopes,
+        };
+        changed(&update)?;
+        Ok(Op::ApiTokenUpdate {
+            id,
+            update: Box::new(update),
+        })
+    }
+}
+
+/// Refuses an update that changes nothing, as the CLI does.
+fn changed(update: &PrincipalUpdate) -> Result<(), String> {
+    if *update == PrincipalUpdate::default() {
+        return Err("nothing to change: give at least one field".to_owned());
+    }
+    Ok(())
 }
 
 /// A value parsed from text by `parse`, named in the error as `what`.

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::errors::{self, ApiError};
-use super::json::{AdminKeyNew, ApiTokenNew, AuditQuery, ClientNew, LogoutBody, VerifyBody};
+use super::json::{
+    AdminKeyNew, ApiTokenChange, ApiTokenNew, AuditQuery, ClientChange, ClientNew, LogoutBody,
+    PageQuery, VerifyBody,
+};
 use super::MAX_BODY;
 use crate::dispatch;
 use crate::server::peer::Peer;
@@ -61,6 +64,14 @@ pub(crate) fn table() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)>
         ("get", "/v1/audit", on(M::GET, audit)),
         ("get", "/v1/openapi.json", on(M::GET, openapi)),
         ("delete", "/v1/clients/{id}", on(M::DELETE, client_delete)),
+        ("get", "/v1/api-tokens", on(M::GET, api_token_list)),
+        ("get", "/v1/api-tokens/{id}", on(M::GET, api_token_show)),
+        (
+            "patch",
+            "/v1/api-tokens/{id}",
+            on(M::PATCH, api_token_update),
+        ),
+        ("patch", "/v1/clients/{id}", on(M::PATCH, client_update)),
     ]
 }
 
@@ -284,8 +295,15 @@ async fn admin_key_list(
     State(s): State<Shared>,
     Extension(p): Extension<Peer>,
     c: Credentials,
+    query: PageQueryResult,
 ) -> Response {
-    answer(&s, p, c, Op::AdminKeyList, StatusCode::OK).await
+    match page(query) {
+        Ok((limit, after)) => {
+            let op = Op::AdminKeyList { limit, after };
+            answer(&s, p, c, op, StatusCode::OK).await
+        }
+        Err(response) => response,
+    }
 }
 
 async fn admin_key_revoke(
@@ -313,8 +331,15 @@ async fn client_list(
     State(s): State<Shared>,
     Extension(p): Extension<Peer>,
     c: Credentials,
+    query: PageQueryResult,
 ) -> Response {
-    answer(&s, p, c, Op::ClientList, StatusCode::OK).await
+    match page(query) {
+        Ok((limit, after)) => {
+            let op = Op::ClientList { limit, after };
+            answer(&s, p, c, op, StatusCode::OK).await
+        }
+        Err(response) => response,
+    }
 }
 
 async fn client_show(
@@ -322,8 +347,19 @@ async fn client_show(
     Extension(p): Extension<Peer>,
     c: Credentials,
     Id(client_id): Id,
+    query: PageQueryResult,
 ) -> Response {
-    answer(&s, p, c, Op::ClientShow { client_id }, StatusCode::OK).await
+    match page(query) {
+        Ok((limit, after)) => {
+            let op = Op::ClientShow {
+                client_id,
+                limit,
+                after,
+            };
+            answer(&s, p, c, op, StatusCode::OK).await
+        }
+        Err(response) => response,
+    }
 }
 
 async fn session_issue(
@@ -432,6 +468,67 @@ async fn audit(
         Err(e) => return bad(e.body_text()),
     };
     match query.into_op(s.authority.now_ms()) {
+        Ok(op) => answer(&s, p, c, op, StatusCode::OK).await,
+        Err(e) => bad(e),
+    }
+}
+
+type PageQueryResult =
+    Result<axum::extract::Query<PageQuery>, axum::extract::rejection::QueryRejection>;
+
+/// A paged list's `limit` and `after`, or the 400 that says why not.
+fn page(query: PageQueryResult) -> Result<(u32, Option<String>), Response> {
+    match query {
+        Ok(axum::extract::Query(q)) => q.into_parts().map_err(bad),
+        Err(e) => Err(bad(e.body_text())),
+    }
+}
+
+async fn api_token_list(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    query: PageQueryResult,
+) -> Response {
+    match page(query) {
+        Ok((limit, after)) => {
+            let op = Op::ApiTokenList { limit, after };
+            answer(&s, p, c, op, StatusCode::OK).await
+        }
+        Err(response) => response,
+    }
+}
+
+async fn api_token_show(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(id): Id,
+) -> Response {
+    answer(&s, p, c, Op::ApiTokenShow { id }, StatusCode::OK).await
+}
+
+async fn api_token_update(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(id): Id,
+    Body(body): Body<ApiTokenChange>,
+) -> Response {
+    match body.into_op(id) {
+        Ok(op) => answer(&s, p, c, op, StatusCode::OK).await,
+        Err(e) => bad(e),
+    }
+}
+
+async fn client_update(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(client_id): Id,
+    Body(body): Body<ClientChange>,
+) -> Response {
+    match body.into_op(client_id) {
         Ok(op) => answer(&s, p, c, op, StatusCode::OK).await,
         Err(e) => bad(e),
     }

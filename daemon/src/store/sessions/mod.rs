@@ -55,8 +55,9 @@ pub(crate) type Scopes = Vec<(String, StoredLevel)>;
 pub(crate) struct Sessions {
     table: Arc<Table>,
     journal: Journal,
-    /// Owners' scopes, read from sled on first need: they never change once a principal
-    /// exists, and leaving them out of the journal keeps replay free of sled lookups. Held in
+    /// Owners' scopes, read from sled on first need and replaced by a scope change
+    /// ([`Sessions::set_owner_scopes`]); leaving them out of the journal keeps replay free of
+    /// sled lookups. Held in
     /// the map itself rather than behind an `Arc`: a verify copies them out anyway, and most
     /// owners have none, which the map's own entry then answers without touching another
     /// cache line (the `Arc`'s count was a cache miss per verify, 2% of its time).
@@ -124,14 +125,54 @@ impl Sessions {
         })
     }
 
-    /// `owner`'s scopes if they were looked up before.
-    pub fn scopes_of(&self, owner: Uuid) -> Option<Scopes> {
-        self.scopes.get(&owner).map(|s| s.clone())
+    /// `owner`'s scopes, read with `read` on first need. With `learn`, also records in
+    /// session `id` whether the owner holds any (its [`OwnerScopes`] hint).
+    ///
+    /// The hint is learnt under the same map guard that [`Sessions::set_owner_scopes`] holds
+    /// while it changes the scopes and resets the hints, and a value read from sled only fills
+    /// an empty entry: so neither a stale hint nor a stale copy outlives a scope change.
+    ///
+    /// # Errors
+    /// What `read` returns.
+    pub fn owner_scopes(
+        &self,
+        id: Uuid,
+        owner: Uuid,
+        learn: bool,
+        read: impl FnOnce() -> Result<Scopes, StoreError>,
+    ) -> Result<Scopes, StoreError> {
+        if let Some(scopes) = self.scopes.get(&owner) {
+            if learn {
+                self.table.learn_owner_scopes(id, OwnerScopes::of(&scopes));
+            }
+            return Ok(scopes.clone());
+        }
+        let read = read()?;
+        let scopes = self.scopes.entry(owner).or_insert(read);
+        if learn {
+            self.table.learn_owner_scopes(id, OwnerScopes::of(&scopes));
+        }
+        Ok(scopes.clone())
     }
 
-    /// Remembers `owner`'s scopes.
-    pub fn remember_scopes(&self, owner: Uuid, scopes: Scopes) {
-        self.scopes.insert(owner, scopes);
+    /// Replaces `owner`'s scopes (already written to sled) and the hint of each of its
+    /// sessions, so the next verify of any of them sees the change.
+    pub fn set_owner_scopes(&self, owner: Uuid, scopes: Scopes) {
+        // Listed before the guard: waiting for the owner index must not hold verifies of
+        // other owners up. A session issued meanwhile starts with an unknown hint.
+        let ids: Vec<Uuid> = self
+            .table
+            .of_owner(owner)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let hint = OwnerScopes::of(&scopes);
+        let mut entry = self.scopes.entry(owner).or_default();
+        *entry = scopes;
+        for id in ids {
+            self.table.learn_owner_scopes(id, hint);
+        }
+        drop(entry);
     }
 
     /// The session whose token hashes to `hash`.
@@ -149,11 +190,6 @@ impl Sessions {
         self.table
             .find(hash)
             .map(|(id, s)| (record_of(id, &s), s.owner_scopes))
-    }
-
-    /// Records what session `id`'s owner's scopes turned out to be.
-    pub fn learn_owner_scopes(&self, id: Uuid, scopes: OwnerScopes) {
-        self.table.learn_owner_scopes(id, scopes);
     }
 
     /// The session with id `id`, and its token hash.

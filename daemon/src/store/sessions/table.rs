@@ -59,8 +59,8 @@ pub(crate) fn session_id(hash: &TokenHash) -> Uuid {
 }
 
 /// What is known of a session's owner's scopes, so that a verify of a session whose owner has
-/// none need not look them up. Learnt from the first lookup: scopes never change once a
-/// principal exists.
+/// none need not look them up. Learnt from the first lookup, and reset by a scope change under
+/// the owner's guard (see `Sessions::set_owner_scopes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum OwnerScopes {
