@@ -28,7 +28,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub(crate) enum What {
     /// The standard matrix: ping and verify at 1 and 16 connections, pipeline 1 and 16;
-    /// http-verify at 1 and 16 connections; issue
+    /// http-verify at 1 and 16 connections; forward-auth at 16 connections; issue
     /// at 1 and 16 connections; mixed; sweep; coldstart. Prints a table, ratios and targets.
     Suite,
     /// Op::Ping against PING: the transport floor.
@@ -39,6 +39,10 @@ pub(crate) enum What {
     /// Verify as `verify` does, but as `POST /v1/verify` over the HTTP API on `http.sock` with
     /// keep-alive (keyward only; the suite compares it with verify and Redis GETEX).
     HttpVerify,
+    /// GET through a real nginx whose location asks keywardd's `GET /v1/auth` by
+    /// `auth_request`, against the same nginx location without auth, with keep-alive (the
+    /// suite compares the two).
+    ForwardAuth,
     /// Durable session issue against `SET key value EX 86400` with `appendfsync always`.
     Issue,
     /// Let many sessions expire, then time the sweep and verify p99 on live sessions during it.
@@ -111,6 +115,9 @@ pub(crate) struct Options {
         default_value = "redis-server"
     )]
     pub redis_server: PathBuf,
+    /// The nginx binary, for forward-auth.
+    #[arg(long, global = true, value_name = "PATH", default_value = crate::nginx::DEFAULT_NGINX)]
+    pub nginx: PathBuf,
     /// How keyward is driven: raw frames with a sliding window, or keyward_client's pipeline.
     #[arg(long, global = true, value_enum, default_value_t = Driver::Frames)]
     pub driver: Driver,
@@ -193,6 +200,8 @@ pub(crate) struct Settings {
     pub keywardd: PathBuf,
     /// The redis-server binary.
     pub redis_server: PathBuf,
+    /// The nginx binary.
+    pub nginx: PathBuf,
     /// How keyward is driven.
     pub driver: Driver,
 }
@@ -286,6 +295,7 @@ impl Settings {
             quick: o.quick,
             keywardd,
             redis_server: o.redis_server,
+            nginx: o.nginx,
             driver: o.driver,
         })
     }

@@ -10,6 +10,7 @@ mod cli;
 mod disk;
 mod keyward;
 mod load;
+mod nginx;
 mod process;
 mod progress;
 mod redis;

@@ -3,8 +3,9 @@
 //!
 //! Servers are started once per phase and measured at every shape:
 //! 1. steady servers with the preloaded sessions: ping and verify at 1 and 16 connections,
-//!    pipeline 1 and 16; http-verify at 1 and 16 connections, pipeline 1; then mixed (last,
-//!    since its logouts use sessions up);
+//!    pipeline 1 and 16; http-verify at 1 and 16 connections, pipeline 1; forward-auth through
+//!    nginx (with and without auth) at 16 connections; then mixed (last, since its logouts use
+//!    sessions up);
 //! 2. issue at 1 and 16 connections against a fresh daemon and an `appendfsync always` Redis;
 //! 3. the sweep;
 //! 4. the cold start.
@@ -13,7 +14,9 @@ use anyhow::Result;
 
 use crate::redis::server::Persistence;
 use crate::report::{Shape, Workload};
-use crate::workloads::{coldstart, http_verify, issue, mixed, ping, sweep, verify, Bench};
+use crate::workloads::{
+    coldstart, forward_auth, http_verify, issue, mixed, ping, sweep, verify, Bench,
+};
 
 /// Connection counts of the matrix.
 const CONNECTIONS: [usize; 2] = [1, 16];
@@ -81,6 +84,7 @@ pub(crate) async fn run(bench: &mut Bench) -> Result<()> {
             };
             http_verify::keyward(bench, daemon, population, shape).await?;
         }
+        forward_auth::run(bench, daemon, population, CONCURRENT).await?;
         mixed::keyward(bench, daemon, population, CONCURRENT).await?;
     }
     // Free the steady servers' memory before the large phases.

@@ -11,8 +11,10 @@ use std::time::Duration;
 const DISK_CALLS: &str = "trace=fdatasync,fsync,pwrite64,pwritev,pwritev2,sync_file_range";
 /// Sweeps every 200 ms, so an idle interval holds many of them; a verify always slides.
 const CONFIG: &str = "sweep_interval = \"200ms\"\nslide_granularity = \"0s\"\n";
-/// Long enough for the checkpoint (every 500 ms) of anything done before it.
-const SETTLE: Duration = Duration::from_millis(1500);
+/// Two checkpoints (every 500 ms): a quiet stretch this long means start-up's writes are done.
+const QUIET: Duration = Duration::from_secs(1);
+/// How many stretches [`settle`] tries before it gives up.
+const SETTLE_TRIES: usize = 15;
 /// Six checkpoints and fifteen sweeps.
 const IDLE: Duration = Duration::from_secs(3);
 
@@ -39,14 +41,26 @@ fn disk_calls(pid: u32, interval: Duration) -> Vec<String> {
         .collect()
 }
 
+/// Waits until a [`QUIET`] stretch passes with no disk call: whatever was done before has
+/// been checkpointed. A daemon that never goes quiet fails here, with its calls.
+fn settle(pid: u32) {
+    let mut calls = Vec::new();
+    for _ in 0..SETTLE_TRIES {
+        calls = disk_calls(pid, QUIET);
+        if calls.is_empty() {
+            return;
+        }
+    }
+    panic!("the daemon never went quiet:\n{}", calls.join("\n"));
+}
+
 /// With no clients and no changes, a daemon makes no `fdatasync`, `fsync` or `pwrite64` in
 /// three seconds; it used to sync the audit log and sled and rewrite the audit state file at
 /// every checkpoint, twice a second.
 #[test]
 fn idle_daemon_neither_writes_nor_syncs() {
     let daemon = Daemon::start_with(CONFIG);
-    // Whatever start-up wrote is checkpointed during the first interval.
-    disk_calls(daemon.pid(), SETTLE);
+    settle(daemon.pid());
     let calls = disk_calls(daemon.pid(), IDLE);
     assert!(
         calls.is_empty(),
@@ -63,11 +77,10 @@ fn change_after_idleness_is_checkpointed() {
     let (mut admin, _key) = daemon.admin_client(Env::Live);
     let c = admin.client_create(None, None, Scopes::new()).unwrap();
     let token = c.session.token;
-    disk_calls(daemon.pid(), SETTLE);
-    assert!(disk_calls(daemon.pid(), IDLE).is_empty());
+    settle(daemon.pid());
 
     daemon.client().verify(&token, Requirements::new()).unwrap();
-    let calls = disk_calls(daemon.pid(), SETTLE);
+    let calls = disk_calls(daemon.pid(), IDLE);
     let called = |name: &str| calls.iter().any(|l| l.contains(&format!(" {name}(")));
     assert!(
         called("pwrite64") && called("fdatasync"),

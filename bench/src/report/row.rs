@@ -20,6 +20,10 @@ pub(crate) enum Workload {
     /// Verify over the HTTP API (`POST /v1/verify`), keyward only.
     #[serde(rename = "http-verify")]
     HttpVerify,
+    /// `GET` through nginx with `auth_request` to `GET /v1/auth` (keyward), against the same
+    /// nginx location without auth (nginx).
+    #[serde(rename = "forward-auth")]
+    ForwardAuth,
     /// Durable session issue (Redis: `SET` with `appendfsync always`).
     Issue,
     /// Verify latency while a large sweep runs.
@@ -36,6 +40,7 @@ impl fmt::Display for Workload {
             Workload::Ping => "ping",
             Workload::Verify => "verify",
             Workload::HttpVerify => "http-verify",
+            Workload::ForwardAuth => "forward-auth",
             Workload::Issue => "issue",
             Workload::Sweep => "sweep",
             Workload::Mixed => "mixed",
@@ -52,6 +57,8 @@ pub(crate) enum Target {
     Keyward,
     /// redis-server.
     Redis,
+    /// nginx alone: the forward-auth workload's location without auth.
+    Nginx,
 }
 
 impl fmt::Display for Target {
@@ -59,6 +66,7 @@ impl fmt::Display for Target {
         f.write_str(match self {
             Target::Keyward => "keyward",
             Target::Redis => "redis",
+            Target::Nginx => "nginx",
         })
     }
 }

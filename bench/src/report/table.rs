@@ -5,7 +5,7 @@ use super::row::Row;
 
 /// Column headers and widths; the last column (notes) is free text.
 const COLUMNS: [(&str, usize); 10] = [
-    ("workload", 11),
+    ("workload", 12),
     ("target", 7),
     ("sessions", 9),
     ("conns", 5),
@@ -143,7 +143,7 @@ mod tests {
     fn skipped_row_line() {
         let row = Row::skipped(Workload::Ping, Target::Redis, None, "no redis-server");
         let line = line(&row);
-        assert!(line.starts_with("ping         redis"), "{line}");
+        assert!(line.starts_with("ping          redis"), "{line}");
         assert!(line.ends_with("skipped: no redis-server"), "{line}");
         assert!(!line.chars().any(|c| c.is_ascii_digit()), "{line}");
         assert_eq!(header().split_whitespace().next(), Some("workload"));

@@ -1,5 +1,6 @@
 //! The issue's targets, judged from the rows of a run: the keyward/Redis ratios (1–4) and the
-//! sweep, memory and cold-start goals (5–7); then issue 14 §6's HTTP goals (14a, 14b).
+//! sweep, memory and cold-start goals (5–7); then issue 14 §6's HTTP goals (14a, 14b) and its
+//! forward-auth goal (14c).
 //!
 //! A target is judged only from rows that measure exactly what it states; anything else is
 //! shown as not judged, with the reason, never guessed. Goals stated for a million sessions are
@@ -144,7 +145,34 @@ pub(crate) fn evaluate(rows: &[Row]) -> Vec<Verdict> {
         cold_start(rows),
         http_over_redis(rows),
         http_over_frames(rows),
+        forward_auth_over_nginx(rows),
     ]
+}
+
+/// Issue 14 §6: nginx with `auth_request` to keywardd against the same nginx location without
+/// auth, at 16 connections, in the same run.
+fn forward_auth_over_nginx(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "14c";
+    const GOAL: &str = "forward auth via nginx 16 conns >= 0.6x nginx no auth";
+    let pair = find(rows, Workload::ForwardAuth, Target::Keyward, 16, 1)
+        .zip(find(rows, Workload::ForwardAuth, Target::Nginx, 16, 1))
+        .and_then(|(a, n)| Some((a.ops_per_sec?, n.ops_per_sec?)));
+    match pair {
+        Some((a, n)) if n > 0.0 => {
+            let ratio = a / n;
+            Verdict {
+                label: LABEL,
+                goal: GOAL,
+                measured: format!("{ratio:.2}x ({} vs {} ops/s)", thousands(a), thousands(n)),
+                status: judge(ratio >= 0.6),
+            }
+        }
+        _ => unmeasured(
+            LABEL,
+            GOAL,
+            "needs forward-auth keyward and nginx rows at 16 conns, pipeline 1",
+        ),
+    }
 }
 
 /// Issue 14 §6: HTTP verify at 16 connections against the same run's Redis GETEX row.
@@ -388,7 +416,9 @@ mod tests {
             row(Workload::Verify, Target::Keyward, (1, 1), 20_000.0, 46.0),
         ];
         let v = evaluate(&rows);
-        let (redis, frames) = (&v[v.len() - 2], &v[v.len() - 1]);
+        let labelled = |v: &[Verdict], label| v.iter().position(|x| x.label == label).unwrap();
+        let (redis_at, frames_at) = (labelled(&v, "14a"), labelled(&v, "14b"));
+        let (redis, frames) = (&v[redis_at], &v[frames_at]);
         assert_eq!(redis.label, "14a");
         assert_eq!(redis.status, Status::Met);
         assert_eq!(redis.measured, "1.12x (45,000 vs 40,000 ops/s)");
@@ -405,7 +435,40 @@ mod tests {
             300.0,
         ));
         assert!(matches!(
-            evaluate(&rows)[v.len() - 2].status,
+            evaluate(&rows)[redis_at].status,
+            Status::Unjudged(_)
+        ));
+    }
+
+    /// Forward auth is judged against the same run's nginx row without auth, and not against
+    /// anything else.
+    #[test]
+    fn forward_auth_goal_is_judged() {
+        let mut rows = vec![
+            row(
+                Workload::ForwardAuth,
+                Target::Keyward,
+                (16, 1),
+                14_000.0,
+                900.0,
+            ),
+            row(
+                Workload::ForwardAuth,
+                Target::Nginx,
+                (16, 1),
+                20_000.0,
+                700.0,
+            ),
+        ];
+        let v = forward_auth_over_nginx(&rows);
+        assert_eq!(v.label, "14c");
+        assert_eq!(v.status, Status::Met);
+        assert_eq!(v.measured, "0.70x (14,000 vs 20,000 ops/s)");
+        rows[0].ops_per_sec = Some(10_000.0);
+        assert_eq!(forward_auth_over_nginx(&rows).status, Status::Missed);
+        rows[1] = row(Workload::Verify, Target::Keyward, (16, 1), 20_000.0, 700.0);
+        assert!(matches!(
+            forward_auth_over_nginx(&rows).status,
             Status::Unjudged(_)
         ));
     }

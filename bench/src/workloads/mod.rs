@@ -5,6 +5,7 @@
 //! server once and measure many shapes on it; [`run_one`] starts what a single workload needs.
 
 pub(crate) mod coldstart;
+pub(crate) mod forward_auth;
 pub(crate) mod http_verify;
 pub(crate) mod issue;
 pub(crate) mod mixed;
@@ -218,7 +219,7 @@ pub(crate) async fn run_one(bench: &mut Bench) -> Result<()> {
     if bench.settings.redis
         && matches!(
             what,
-            What::Mixed | What::Sweep | What::Soak | What::HttpVerify
+            What::Mixed | What::Sweep | What::Soak | What::HttpVerify | What::ForwardAuth
         )
     {
         eprintln!("keyward-bench: {what:?} has no Redis equivalent; only keyward is measured");
@@ -252,6 +253,12 @@ pub(crate) async fn run_one(bench: &mut Bench) -> Result<()> {
             if bench.keyward() {
                 let (daemon, population) = bench.keyward_with(sessions, "verify").await?;
                 http_verify::keyward(bench, &daemon, &population, shape).await?;
+            }
+        }
+        What::ForwardAuth => {
+            if bench.keyward() {
+                let (daemon, population) = bench.keyward_with(sessions, "verify").await?;
+                forward_auth::run(bench, &daemon, &population, shape).await?;
             }
         }
         What::Issue => {
