@@ -840,6 +840,9 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 .change()
                 .update_client(ctx, id, &update)
                 .acknowledged();
+            if m.clients[c].deleted {
+                return refused(outcome, ErrorCode::NotFound, "deleted client");
+            }
             if update == PrincipalUpdate::default() || max_sessions == Some(0) {
                 return refused(outcome, ErrorCode::BadRequest, "no change or zero seats");
             }
@@ -998,7 +1001,12 @@ fn audit(sys: &System, m: &Model) {
             None => break,
         }
     }
-    let mut expected: Vec<Uuid> = m.clients.iter().map(|c| c.id).collect();
+    let mut expected: Vec<Uuid> = m
+        .clients
+        .iter()
+        .filter(|c| !c.deleted)
+        .map(|c| c.id)
+        .collect();
     expected.sort();
     assert_eq!(walked, expected, "clients by page");
     // A walk by pages of two sees every API token once, in id order, as last updated.

@@ -46,11 +46,17 @@ pub(crate) async fn auth(
     Extension(peer): Extension<Peer>,
     headers: HeaderMap,
 ) -> Response {
-    let require = match requirements(&headers) {
+    answer(&shared, peer, &headers).await
+}
+
+/// [`auth`]'s answer to a request with `headers`, from `peer`. The connection calls this
+/// without the router: forward auth is on the hot path of every proxied request.
+pub(crate) async fn answer(shared: &Arc<DaemonState>, peer: Peer, headers: &HeaderMap) -> Response {
+    let require = match requirements(headers) {
         Ok(require) => require,
         Err(message) => return ApiError::bad_request(message).into_response(),
     };
-    let token = match token(&headers) {
+    let token = match token(headers) {
         Ok(Some(token)) => token,
         Ok(None) => return missing(),
         Err(message) => return ApiError::bad_request(message).into_response(),
@@ -60,7 +66,7 @@ pub(crate) async fn auth(
         admin_key: None,
         op: Op::Verify { token, require },
     };
-    match dispatch::answer_later(&shared, peer, request).await.result {
+    match dispatch::answer_later(shared, peer, request).await.result {
         Ok(Reply::Verified(verified)) => success(&verified),
         Ok(_) => ApiError::Wire(WireError::new(
             ErrorCode::Internal,

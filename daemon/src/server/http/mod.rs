@@ -106,9 +106,11 @@ pub(crate) async fn run(
                 if let Some(response) = refuse_large(&request) {
                     return Ok(response);
                 }
-                let response = if is_verify(&request) {
+                let response = if is(&request, &axum::http::Method::POST, "/v1/verify") {
                     let body = axum::body::Body::new(request.into_body());
                     Ok(routes::verify_direct(&shared, peer, frame_timeout, body).await)
+                } else if is(&request, &axum::http::Method::GET, "/v1/auth") {
+                    Ok(forward_auth::answer(&shared, peer, request.headers()).await)
                 } else {
                     request.extensions_mut().insert(peer);
                     request
@@ -166,9 +168,11 @@ pub(crate) async fn run(
     tracker.wait().await;
 }
 
-/// Whether `request` is `POST /v1/verify`, which skips the router ([`routes::verify_direct`]).
-fn is_verify<B>(request: &Request<B>) -> bool {
-    request.method() == axum::http::Method::POST && request.uri().path() == "/v1/verify"
+/// Whether `request` is `method path`: the two hot routes, `POST /v1/verify` and
+/// `GET /v1/auth`, skip the router's matching and extractors (BENCHMARKS.md); the router's own
+/// routes for them call the same functions.
+fn is<B>(request: &Request<B>, method: &axum::http::Method, path: &str) -> bool {
+    request.method() == method && request.uri().path() == path
 }
 
 /// A 413 for a body whose `Content-Length` is over [`MAX_BODY`], before any of it is read.
