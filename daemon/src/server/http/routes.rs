@@ -205,9 +205,9 @@ pub(crate) async fn read_json<T: DeserializeOwned>(
     Ok(value)
 }
 
-/// `POST /v1/verify`, which the connection calls without the router: it is the one route on
-/// the hot path, and the router's matching and extractors cost a fifth of its time
-/// (BENCHMARKS.md). The router's own `verify` route calls this too.
+/// `POST /v1/verify`, which the connection calls without the router: on the hot path, the
+/// router's matching and extractors are work per request that a verify does not need
+/// (BENCHMARKS.md, "HTTP verify"). The router's own `verify` route calls this too.
 pub(crate) async fn verify_direct(
     shared: &Shared,
     peer: Peer,
