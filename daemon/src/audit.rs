@@ -57,6 +57,7 @@ fn target_of(op: &Op) -> Option<Uuid> {
         | Op::TestKeyCreate { client_id }
         | Op::ClientDelete { client_id } => Some(*client_id),
         Op::Revoke { credential_id } => Some(*credential_id),
+        Op::Disable { id } | Op::Enable { id } => Some(*id),
         _ => None,
     }
 }

@@ -113,9 +113,11 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             id: uuid(u)?,
             completed: u.arbitrary()?,
         },
-        _ => Op::ClientDelete {
+        19 => Op::ClientDelete {
             client_id: uuid(u)?,
         },
+        20 => Op::Disable { id: uuid(u)? },
+        _ => Op::Enable { id: uuid(u)? },
     };
     assert_eq!(
         op.index(),

@@ -100,6 +100,8 @@ pub fn requests() -> Vec<Request> {
             completed: true,
         },
         Op::ClientDelete { client_id: ID },
+        Op::Disable { id: ID },
+        Op::Enable { id: ID },
     ];
     let admin_key = token(CredentialKind::AdminKey, Env::Live);
     ops.into_iter()

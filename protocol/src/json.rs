@@ -49,6 +49,8 @@ pub fn render_reply(reply: &Reply) -> String {
         Reply::BackupStarted { id, bytes } => line(&serde_json::json!({"id": id, "bytes": bytes})),
         Reply::BackupChunk(bytes) => line(&serde_json::json!({"bytes": bytes.len()})),
         Reply::BackupEnded => line(&serde_json::json!({})),
+        Reply::Disabled { id } => line(&Disabled { disabled: *id }),
+        Reply::Enabled { id } => line(&Enabled { enabled: *id }),
     }
 }
 
@@ -177,6 +179,7 @@ struct AdminKey<'a> {
     env: &'static str,
     created_at: String,
     last_used_at: Option<String>,
+    disabled: bool,
 }
 
 impl<'a> From<&'a AdminKeyInfo> for AdminKey<'a> {
@@ -187,8 +190,21 @@ impl<'a> From<&'a AdminKeyInfo> for AdminKey<'a> {
             env: k.env.as_str(),
             created_at: time(k.created_at),
             last_used_at: maybe_time(k.last_used_at),
+            disabled: k.disabled,
         }
     }
+}
+
+/// `disable`.
+#[derive(Serialize)]
+struct Disabled {
+    disabled: Uuid,
+}
+
+/// `enable`.
+#[derive(Serialize)]
+struct Enabled {
+    enabled: Uuid,
 }
 
 /// `admin-key revoke`, `logout` and `revoke`.
@@ -233,6 +249,7 @@ struct Client<'a> {
     env: &'static str,
     scopes: BTreeMap<&'a str, &'static str>,
     max_sessions: Option<u32>,
+    disabled: bool,
     credentials: Vec<Credential>,
 }
 
@@ -244,6 +261,7 @@ impl<'a> From<&'a ClientDetails> for Client<'a> {
             env: c.env.as_str(),
             scopes: scope_names(&c.scopes),
             max_sessions: c.max_sessions,
+            disabled: c.disabled,
             credentials: c.credentials.iter().map(Credential::from).collect(),
         }
     }
@@ -257,6 +275,7 @@ struct Credential {
     created_at: String,
     last_used_at: Option<String>,
     expires_at: Option<String>,
+    disabled: bool,
 }
 
 impl From<&CredentialInfo> for Credential {
@@ -267,6 +286,7 @@ impl From<&CredentialInfo> for Credential {
             created_at: time(c.created_at),
             last_used_at: maybe_time(c.last_used_at),
             expires_at: maybe_time(c.expires_at),
+            disabled: c.disabled,
         }
     }
 }
@@ -282,6 +302,7 @@ struct Clients<'a> {
 struct ClientRow<'a> {
     client_id: Uuid,
     label: Option<&'a str>,
+    disabled: bool,
 }
 
 impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
@@ -289,6 +310,7 @@ impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
         ClientRow {
             client_id: c.client_id,
             label: c.label.as_deref(),
+            disabled: c.disabled,
         }
     }
 }

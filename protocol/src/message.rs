@@ -135,6 +135,18 @@ pub enum Op {
         /// The client's id.
         client_id: Uuid,
     },
+    /// Disable a client (all of its credentials), one credential, an API token or an admin
+    /// key (the last only from a host admin): it stops verifying, with
+    /// [`ErrorCode::CredentialDisabled`](crate::ErrorCode::CredentialDisabled), until enabled.
+    Disable {
+        /// A client, API-token principal or credential id.
+        id: Uuid,
+    },
+    /// Undo [`Op::Disable`]: everything disabled comes back as it was, expiry unchanged.
+    Enable {
+        /// As for [`Op::Disable`].
+        id: Uuid,
+    },
 }
 
 impl Op {
@@ -151,6 +163,8 @@ impl Op {
                 | Op::ApiTokenCreate { .. }
                 | Op::Revoke { .. }
                 | Op::ClientDelete { .. }
+                | Op::Disable { .. }
+                | Op::Enable { .. }
         )
     }
 
@@ -169,7 +183,7 @@ impl Op {
     }
 
     /// Every operation's [`Op::name`], in [`Op::index`] order.
-    pub const NAMES: [&'static str; 20] = [
+    pub const NAMES: [&'static str; 22] = [
         "ping",
         "admin_key_create",
         "admin_key_list",
@@ -190,6 +204,8 @@ impl Op {
         "backup_read",
         "backup_end",
         "client_delete",
+        "disable",
+        "enable",
     ];
 
     /// The operation's position in [`Op::NAMES`], for per-operation counters.
@@ -215,6 +231,8 @@ impl Op {
             Op::BackupRead { .. } => 17,
             Op::BackupEnd { .. } => 18,
             Op::ClientDelete { .. } => 19,
+            Op::Disable { .. } => 20,
+            Op::Enable { .. } => 21,
         }
     }
 
@@ -284,6 +302,16 @@ pub enum Reply {
     BackupChunk(Vec<u8>),
     /// To [`Op::BackupEnd`].
     BackupEnded,
+    /// To [`Op::Disable`].
+    Disabled {
+        /// The id disabled, as given.
+        id: Uuid,
+    },
+    /// To [`Op::Enable`].
+    Enabled {
+        /// The id enabled, as given.
+        id: Uuid,
+    },
 }
 
 /// The outcomes an audit read can select.
@@ -356,6 +384,8 @@ pub struct AdminKeyInfo {
     pub created_at: UnixMillis,
     /// When it was last used, if ever (updated lazily).
     pub last_used_at: Option<UnixMillis>,
+    /// Whether it is disabled ([`Op::Disable`]).
+    pub disabled: bool,
 }
 
 /// A new session. The token is shown here once and never again.
@@ -409,6 +439,8 @@ pub struct ClientSummary {
     pub client_id: Uuid,
     /// Its label.
     pub label: Option<String>,
+    /// Whether it is disabled ([`Op::Disable`]).
+    pub disabled: bool,
 }
 
 /// One of a client's credentials, without its secret.
@@ -424,6 +456,8 @@ pub struct CredentialInfo {
     pub last_used_at: Option<UnixMillis>,
     /// When it expires unless used; `None` never expires.
     pub expires_at: Option<UnixMillis>,
+    /// Whether it is disabled itself ([`Op::Disable`] on its id).
+    pub disabled: bool,
 }
 
 /// A client in full.
@@ -439,6 +473,8 @@ pub struct ClientDetails {
     pub scopes: Scopes,
     /// Its own seat limit, if set.
     pub max_sessions: Option<u32>,
+    /// Whether the client is disabled: none of its credentials verifies.
+    pub disabled: bool,
     /// Its live credentials.
     pub credentials: Vec<CredentialInfo>,
 }

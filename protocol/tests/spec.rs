@@ -174,6 +174,16 @@ fn expected() -> Vec<(&'static str, Box<dyn Vector>)> {
             })),
         ),
         (
+            "error-disabled",
+            Box::new(Frame(Response {
+                id: 3,
+                result: Err(WireError {
+                    code: ErrorCode::CredentialDisabled,
+                    message: None,
+                }),
+            })),
+        ),
+        (
             "client-create",
             Box::new(Frame(request(
                 4,
@@ -408,6 +418,8 @@ fn op_tags_match_the_codec() {
             completed: true,
         },
         Op::ClientDelete { client_id: id(1) },
+        Op::Disable { id: id(1) },
+        Op::Enable { id: id(1) },
     ];
     assert_eq!(ops.len(), Op::NAMES.len(), "a new Op needs a sample here");
     check_tags("### Op", &ops);
@@ -432,6 +444,7 @@ fn reply_tags_match_the_codec() {
             env: Env::Live,
             created_at: T0,
             last_used_at: None,
+            disabled: false,
         }]),
         Reply::Revoked { id: id(1) },
         Reply::ClientCreated(ClientCreated {
@@ -449,17 +462,20 @@ fn reply_tags_match_the_codec() {
             env: Env::Live,
             scopes: Scopes::new(),
             max_sessions: None,
+            disabled: false,
             credentials: vec![CredentialInfo {
                 id: id(2),
                 kind: CredentialKind::TestKey,
                 created_at: T0,
                 last_used_at: None,
                 expires_at: None,
+                disabled: false,
             }],
         }),
         Reply::Clients(vec![ClientSummary {
             client_id: id(1),
             label: None,
+            disabled: false,
         }]),
         Reply::RevokedCount { count: 1 },
         Reply::SessionIssued(SessionIssued {
@@ -512,6 +528,8 @@ fn reply_tags_match_the_codec() {
         },
         Reply::BackupChunk(vec![]),
         Reply::BackupEnded,
+        Reply::Disabled { id: id(1) },
+        Reply::Enabled { id: id(1) },
     ];
     check_tags("### Reply", &replies);
 }

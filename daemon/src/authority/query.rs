@@ -20,6 +20,7 @@ impl Authority {
                 env: f.record.env(),
                 created_at: f.record.created_at,
                 last_used_at: f.record.last_used_at,
+                disabled: self.store.is_disabled(f.record.id, f.record.owner),
             })
             .collect();
         keys.sort_by_key(|k| (k.created_at, k.id));
@@ -37,6 +38,7 @@ impl Authority {
                     ClientSummary {
                         client_id: p.id,
                         label: p.label,
+                        disabled: self.store.is_disabled(p.id, p.id),
                     },
                 ));
             }
@@ -60,6 +62,7 @@ impl Authority {
                 created_at: f.record.created_at,
                 last_used_at: f.record.last_used_at,
                 expires_at: f.record.expires_at,
+                disabled: self.store.is_disabled(f.record.id, f.record.id),
             })
             .collect();
         credentials.sort_by_key(|c| (c.created_at, c.id));
@@ -69,6 +72,7 @@ impl Authority {
             env: client.env(),
             scopes: client.scopes(),
             max_sessions: client.max_sessions,
+            disabled: self.store.is_disabled(client.id, client.id),
             credentials,
         }))
     }

@@ -1,5 +1,6 @@
 //! Verifying tokens: the hot path. One parse, one hash, one lookup (the record carries its
-//! owner's scopes), and at most one compare-and-swap to persist a slide.
+//! owner's scopes), a look at the disabled set (one atomic load while it is empty), and at
+//! most one compare-and-swap to persist a slide.
 
 use keyward_protocol::token::{self, TokenInfo};
 use keyward_protocol::{CredentialKind, Requirements, Secret, Verified};
@@ -12,6 +13,9 @@ use crate::store::{Found, StoredKind};
 const UNKNOWN: &str = "the credential is unknown or has been revoked";
 /// The message for an expired credential.
 const EXPIRED: &str = "the credential has expired; obtain a fresh one";
+/// The message for a disabled credential: a fresh one would be disabled too.
+const DISABLED: &str =
+    "the credential has been disabled by an operator; do not refresh it, ask the operator";
 
 impl Authority {
     /// Checks a token and, for sessions, slides its idle expiry.
@@ -96,6 +100,10 @@ impl Authority {
         }
         if !found.record.is_live(now) {
             return Ok(Err(Denied::Invalid(EXPIRED)));
+        }
+        // Checked after expiry: a credential that expired while disabled stays dead.
+        if self.store.is_disabled(found.record.id, found.record.owner) {
+            return Ok(Err(Denied::Disabled(DISABLED)));
         }
         Ok(Ok((found, info)))
     }

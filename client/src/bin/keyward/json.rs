@@ -122,6 +122,7 @@ mod tests {
             env: Env::Live,
             created_at: T,
             last_used_at: None,
+            disabled: false,
         }]);
         assert_eq!(
             parsed(&listed),
@@ -158,6 +159,7 @@ mod tests {
                     created_at: T,
                     last_used_at: Some(T + HOUR),
                     expires_at: Some(T + 2 * HOUR),
+                    disabled: false,
                 },
                 CredentialInfo {
                     id: id(4),
@@ -165,8 +167,10 @@ mod tests {
                     created_at: T,
                     last_used_at: None,
                     expires_at: None,
+                    disabled: false,
                 },
             ],
+            disabled: false,
         });
         assert_eq!(
             parsed(&shown),
@@ -182,10 +186,12 @@ mod tests {
             ClientSummary {
                 client_id: id(1),
                 label: Some("phone".into()),
+                disabled: false,
             },
             ClientSummary {
                 client_id: id(2),
                 label: None,
+                disabled: false,
             },
         ]);
         assert_eq!(

@@ -61,6 +61,8 @@ pub(crate) fn table() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)>
         ("get", "/v1/audit", on(M::GET, audit)),
         ("get", "/v1/openapi.json", on(M::GET, openapi)),
         ("delete", "/v1/clients/{id}", on(M::DELETE, client_delete)),
+        ("post", "/v1/credentials/{id}/disable", on(M::POST, disable)),
+        ("post", "/v1/credentials/{id}/enable", on(M::POST, enable)),
     ]
 }
 
@@ -415,6 +417,24 @@ async fn revoke(
     Id(credential_id): Id,
 ) -> Response {
     answer(&s, p, c, Op::Revoke { credential_id }, StatusCode::OK).await
+}
+
+async fn disable(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(id): Id,
+) -> Response {
+    answer(&s, p, c, Op::Disable { id }, StatusCode::OK).await
+}
+
+async fn enable(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(id): Id,
+) -> Response {
+    answer(&s, p, c, Op::Enable { id }, StatusCode::OK).await
 }
 
 async fn stats(State(s): State<Shared>, Extension(p): Extension<Peer>, c: Credentials) -> Response {
