@@ -4,7 +4,8 @@
 //! Each case opens a real [`Store`] on a temporary directory under a [`ManualClock`], creates
 //! one live admin key, and runs up to [`MAX_STEPS`] steps: creating clients (with or without a
 //! seat limit), issuing sessions, creating test keys and API tokens (with or without expiry),
-//! verifying, logging out, revoking by id and by client, deleting clients, sweeping, moving the
+//! verifying, logging out, revoking by id and by client, deleting clients, disabling and
+//! enabling (a credential, or its owner: a client, an API token's principal), sweeping, moving the
 //! clock (forward a little or a lot, and back) and reopening the store. The model predicts every
 //! outcome exactly:
 //! - a session's stored expiry `E` starts at `min(issue + idle, issue + max)`; a verify at `now`
@@ -14,6 +15,10 @@
 //!   never expire;
 //! - a client may hold as many live sessions as its own limit, else the policy's default;
 //! - a revoked credential never verifies again; a swept one neither, even if the clock goes back;
+//! - a live credential whose id or owner is disabled is refused with `CREDENTIAL_DISABLED`
+//!   (verify, logout), a disabled client gets no new session or test key, and an enable
+//!   restores the expiry the credential had; an admin key's id is `NOT_FOUND` to a caller that
+//!   is not a host admin;
 //! - the sweep deletes exactly the credentials expired by now and moves the index entries of
 //!   sessions that slid past them (the model tracks each credential's index entry).
 //!
@@ -90,6 +95,12 @@ enum Op {
     RevokeSessions { client: usize },
     /// Delete a client with every credential it holds.
     DeleteClient { client: usize },
+    /// Disable (`on`) or enable a credential, or with `owner` the principal it belongs to.
+    SetDisabled {
+        credential: usize,
+        owner: bool,
+        on: bool,
+    },
     /// One sweep, as the sweeper's timer runs it.
     Sweep,
     /// A clock move by `ms`, forward or back.
@@ -163,6 +174,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => selector().prop_map(|credential| Op::Revoke { credential }),
         1 => selector().prop_map(|client| Op::RevokeSessions { client }),
         1 => selector().prop_map(|client| Op::DeleteClient { client }),
+        3 => (selector(), any::<bool>(), any::<bool>()).prop_map(|(credential, owner, on)| {
+            Op::SetDisabled { credential, owner, on }
+        }),
         3 => Just(Op::Sweep),
         10 => advance(),
         1 => Just(Op::Reopen),
@@ -216,9 +230,17 @@ struct Model {
     /// reopen (a crash) takes them from `sweeps_run`.
     sweeps_unsaved: u64,
     credentials_swept: u64,
+    /// Ids disabled and not enabled since.
+    disabled: std::collections::HashSet<Uuid>,
 }
 
 impl Model {
+    /// Whether credential `i`'s id or owner is disabled.
+    fn is_disabled(&self, i: usize) -> bool {
+        let c = &self.credentials[i];
+        self.disabled.contains(&c.id) || self.disabled.contains(&c.principal)
+    }
+
     /// Counted from the newest, as [`selector`] favours small numbers.
     fn client(&self, selector: usize) -> Option<usize> {
         let n = self.clients.len();
@@ -448,6 +470,7 @@ fn start() -> (System, Model) {
         sweeps_run: 0,
         sweeps_unsaved: 0,
         credentials_swept: 0,
+        disabled: Default::default(),
     };
     let system = System {
         dir,
@@ -500,6 +523,9 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             if m.clients[c].deleted {
                 return refused(outcome, ErrorCode::NotFound, "deleted client");
             }
+            if m.disabled.contains(&m.clients[c].id) {
+                return refused(outcome, ErrorCode::CredentialDisabled, "disabled client");
+            }
             let live = m.live_sessions_of(c);
             if let Some(limit) = m.seat_limit(c).filter(|l| live >= *l as usize) {
                 match result(outcome) {
@@ -530,6 +556,9 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 .acknowledged();
             if m.clients[c].deleted {
                 return refused(outcome, ErrorCode::NotFound, "deleted client");
+            }
+            if m.disabled.contains(&m.clients[c].id) {
+                return refused(outcome, ErrorCode::CredentialDisabled, "disabled client");
             }
             let has_one = m
                 .credentials
@@ -594,9 +623,13 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 .change()
                 .logout(&m.credentials[i].token)
                 .acknowledged();
+            let disabled = m.is_disabled(i);
             let c = &mut m.credentials[i];
             if !c.is_live(now) {
                 return refused(outcome, ErrorCode::CredentialInvalid, "dead credential");
+            }
+            if disabled {
+                return refused(outcome, ErrorCode::CredentialDisabled, "disabled logout");
             }
             if c.kind == CredentialKind::AdminKey {
                 return refused(outcome, ErrorCode::Forbidden, "admin key logout");
@@ -688,6 +721,43 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             }
             m.clients[cl].deleted = true;
         }
+        Op::SetDisabled {
+            credential,
+            owner,
+            on,
+        } => {
+            let target = m.credential(credential).map(|i| {
+                let c = &m.credentials[i];
+                (if owner { c.principal } else { c.id }, i)
+            });
+            let id = target.map_or_else(Uuid::new_v4, |(id, _)| id);
+            // Not a host admin: an admin key's id answers as an unknown one.
+            let outcome = sys
+                .auth()
+                .change()
+                .set_disabled(ctx, false, id, on)
+                .acknowledged();
+            let Some((_, i)) = target else {
+                return refused(outcome, ErrorCode::NotFound, "unknown id");
+            };
+            let c = &m.credentials[i];
+            let exists = match (owner, c.kind, c.client) {
+                (_, CredentialKind::AdminKey, _) => false,
+                (true, _, Some(cl)) => !m.clients[cl].deleted,
+                // An API token's principal goes with its token (revoke, logout or sweep).
+                (true, _, None) => c.stored,
+                (false, ..) => c.stored,
+            };
+            if !exists {
+                return refused(outcome, ErrorCode::NotFound, "gone or admin key");
+            }
+            assert_eq!(allowed(outcome), id);
+            if on {
+                m.disabled.insert(id);
+            } else {
+                m.disabled.remove(&id);
+            }
+        }
         Op::Sweep => {
             let report = sys.auth().change().sweep().expect("no storage fault");
             let mut expected = SweepReport::default();
@@ -776,9 +846,17 @@ fn verify(sys: &System, m: &mut Model, i: Option<usize>) {
         return refused(outcome, ErrorCode::CredentialInvalid, "unknown token");
     };
     let outcome = sys.auth().verify(&m.credentials[i].token, &every_kind());
+    let disabled = m.is_disabled(i);
     let c = &mut m.credentials[i];
     if !c.is_live(now) {
         return refused(outcome, ErrorCode::CredentialInvalid, "dead credential");
+    }
+    if disabled {
+        return refused(
+            outcome,
+            ErrorCode::CredentialDisabled,
+            "disabled credential",
+        );
     }
     let v = allowed(outcome);
     assert_eq!(
@@ -831,6 +909,19 @@ fn audit(sys: &System, m: &Model) {
         listed.sort_by_key(|(id, _, _)| *id);
         assert_eq!(listed, m.listed(i), "credentials of client {i}");
         assert_eq!(shown.max_sessions, client.max_sessions);
+        assert_eq!(
+            shown.disabled,
+            m.disabled.contains(&client.id),
+            "client {i}"
+        );
+        for c in &shown.credentials {
+            assert_eq!(
+                c.disabled,
+                m.disabled.contains(&c.id),
+                "credential {}",
+                c.id
+            );
+        }
     }
 }
 
