@@ -236,3 +236,78 @@ fn disable_and_enable_survive_sigkill() {
     assert!(a.client_show(kept_off[0].id).unwrap().disabled);
     assert!(!a.client_show(back_on[0].id).unwrap().disabled);
 }
+
+/// Disabled ids survive a backup and a forced restore; ids enabled before the backup stay
+/// enabled.
+#[test]
+fn disabled_survives_backup_and_restore() {
+    let mut d = Daemon::start();
+    let (mut a, key) = d.admin_client(Env::Live);
+    let off = make(&mut a);
+    let on = make(&mut a);
+    a.disable(off.id).unwrap();
+    a.disable(on.id).unwrap();
+    a.enable(on.id).unwrap();
+    let file = d.dir().join("b.kwbk");
+    let out = d.cli(&["backup", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Changed after the backup: the restore brings back the backup's state.
+    a.enable(off.id).unwrap();
+    a.disable(on.id).unwrap();
+    drop(a);
+    assert!(d.terminate().success());
+    d.restore_forced(&file);
+    d.restart();
+    let mut c = d.client();
+    let t = CredentialKind::TestKey;
+    disabled(&mut c, &off.test_key, t, "disabled in the backup");
+    verifies(&mut c, &on.test_key, t, "enabled in the backup");
+    let mut a = d.client();
+    a.set_admin_key(key);
+    assert!(a.client_show(off.id).unwrap().disabled);
+}
+
+/// The fixture's tokens: an admin key and a test key, made with the code before disable
+/// existed.
+const V1_ADMIN_KEY: &str = "kw_adm_live_pnpni0t84jfbaba91pbla72janhlqn362dh8c6dm6t5d2jtds03u5jiijk";
+const V1_CLIENT: &str = "21fc8b17-31ac-4156-be11-08d26a95f05d";
+const V1_TEST_KEY: &str = "kw_tst_live_lkcfhnvekqstdbbarv7k9csevc08l34driq478ged54asu28oulql6480o";
+
+/// A version-1 backup (written by keywardd before disable existed, committed as a fixture)
+/// still restores, nothing in it is disabled, and its client can then be disabled and enabled.
+#[test]
+fn a_version_1_backup_restores() {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("it/fixtures/backup-v1.kwbk");
+    assert_eq!(
+        &std::fs::read(&file).unwrap()[8..10],
+        &[0, 1],
+        "a version-1 file"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = std::process::Command::new(crate::support::binary("keywardd"))
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("restore")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = Daemon::start_on(&data, "");
+    let mut a = d.client();
+    a.set_admin_key(Secret::new(V1_ADMIN_KEY));
+    let client: Uuid = V1_CLIENT.parse().unwrap();
+    assert!(!a.client_show(client).unwrap().disabled);
+    assert!(a.admin_key_list().unwrap().iter().all(|k| !k.disabled));
+    let mut c = d.client();
+    let (token, t) = (Secret::new(V1_TEST_KEY), CredentialKind::TestKey);
+    verifies(&mut c, &token, t, "restored");
+    a.disable(client).unwrap();
+    disabled(&mut c, &token, t, "disabled after the restore");
+    a.enable(client).unwrap();
+    verifies(&mut c, &token, t, "enabled again");
+}
