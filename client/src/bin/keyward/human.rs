@@ -623,6 +623,27 @@ This session token is shown only once and cannot be shown again: hand it to the 
         );
         assert_eq!(text, expected);
         assert_eq!(render_reply(&Reply::Clients(vec![]), T), "No clients.\n");
+        let off = render_reply(
+            &Reply::Clients(vec![ClientSummary {
+                client_id: uuid::Uuid::nil(),
+                label: None,
+                disabled: true,
+            }]),
+            T,
+        );
+        assert!(
+            off.contains("00000000-0000-0000-0000-000000000000 (disabled)"),
+            "{off}"
+        );
+        assert_eq!(
+            render_reply(
+                &Reply::Disabled {
+                    id: uuid::Uuid::nil()
+                },
+                T
+            ),
+            "Disabled 00000000-0000-0000-0000-000000000000.\n"
+        );
         assert_eq!(
             render_reply(&Reply::AdminKeys(vec![]), T),
             "No admin keys.\n"

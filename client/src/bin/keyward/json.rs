@@ -127,7 +127,7 @@ mod tests {
         assert_eq!(
             parsed(&listed),
             json!({"admin_keys": [{"id": id(2), "label": "ops", "env": "live",
-                "created_at": T_TEXT, "last_used_at": null}]})
+                "created_at": T_TEXT, "last_used_at": null, "disabled": false}]})
         );
     }
 
@@ -176,17 +176,19 @@ mod tests {
             parsed(&shown),
             json!({"client_id": id(1), "label": null, "env": "live",
                 "scopes": {"photos": "write", "music": "read"}, "max_sessions": 5,
+                "disabled": false,
                 "credentials": [
                     {"id": id(3), "kind": "session", "created_at": T_TEXT,
-                     "last_used_at": "2026-11-23T12:00:00Z", "expires_at": "2026-11-23T13:00:00Z"},
+                     "last_used_at": "2026-11-23T12:00:00Z", "expires_at": "2026-11-23T13:00:00Z",
+                     "disabled": false},
                     {"id": id(4), "kind": "test_key", "created_at": T_TEXT,
-                     "last_used_at": null, "expires_at": null}]})
+                     "last_used_at": null, "expires_at": null, "disabled": false}]})
         );
         let listed = Reply::Clients(vec![
             ClientSummary {
                 client_id: id(1),
                 label: Some("phone".into()),
-                disabled: false,
+                disabled: true,
             },
             ClientSummary {
                 client_id: id(2),
@@ -196,8 +198,8 @@ mod tests {
         ]);
         assert_eq!(
             parsed(&listed),
-            json!({"clients": [{"client_id": id(1), "label": "phone"},
-                {"client_id": id(2), "label": null}]})
+            json!({"clients": [{"client_id": id(1), "label": "phone", "disabled": true},
+                {"client_id": id(2), "label": null, "disabled": false}]})
         );
     }
 
