@@ -14,8 +14,7 @@ const UNKNOWN: &str = "the credential is unknown or has been revoked";
 /// The message for an expired credential.
 const EXPIRED: &str = "the credential has expired; obtain a fresh one";
 /// The message for a disabled credential: a fresh one would be disabled too.
-const DISABLED: &str =
-    "the credential has been disabled by an operator; do not refresh it, ask the operator";
+const DISABLED: &str = "the credential is disabled; ask its operator, do not refresh it";
 
 impl Authority {
     /// Checks a token and, for sessions, slides its idle expiry.
