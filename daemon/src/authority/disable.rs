@@ -22,6 +22,9 @@ impl Change<'_> {
         id: Uuid,
         disabled: bool,
     ) -> Outcome<Uncommitted<Uuid>> {
+        // One switch at a time: a second disable of an id must not be acknowledged on a
+        // ticket taken before the first one's write.
+        let _guard = self.lock_writes();
         let known = match self.store.principal(id)? {
             Some(p) => p.env() == ctx.env,
             None => match self.store.credential_by_id(id)? {
