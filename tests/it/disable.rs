@@ -116,6 +116,7 @@ fn each_kind_of_id_disables_and_enables() {
     assert_eq!(e.code(), Some(ErrorCode::CredentialDisabled), "{e}");
     let e = b.client_list().unwrap_err();
     assert_eq!(e.code(), Some(ErrorCode::CredentialDisabled), "{e}");
+    assert!(e.to_string().contains("the admin key is disabled"), "{e}");
     disabled(
         &mut c,
         &b_key,

@@ -15,6 +15,8 @@ const UNKNOWN: &str = "the credential is unknown or has been revoked";
 const EXPIRED: &str = "the credential has expired; obtain a fresh one";
 /// The message for a disabled credential: a fresh one would be disabled too.
 const DISABLED: &str = "the credential is disabled; ask its operator, do not refresh it";
+/// The message for a disabled admin key: the request carried no other credential to blame.
+const ADMIN_KEY_DISABLED: &str = "the admin key is disabled; a host admin can enable it";
 
 impl Authority {
     /// Checks a token and, for sessions, slides its idle expiry.
@@ -59,7 +61,10 @@ impl Authority {
     /// Authenticates an admin key for a management request.
     pub fn authenticate_admin(&self, key: &Secret) -> Outcome<AdminContext> {
         let now = self.now();
-        let (found, info) = allowed!(self.find_live(key, now)?);
+        let (found, info) = match self.find_live(key, now)? {
+            Err(Denied::Disabled(_)) => refuse!(Denied::Disabled(ADMIN_KEY_DISABLED)),
+            found => allowed!(found),
+        };
         if info.kind != CredentialKind::AdminKey {
             // "an api_token", "a session".
             let article = if info.kind.as_str().starts_with('a') {

@@ -84,10 +84,6 @@ impl AdminKey {
                 self.source,
                 why.as_deref().unwrap_or("it is unknown, revoked or expired")
             )),
-            ErrorCode::CredentialDisabled => Some(format!(
-                "the admin key from {} is disabled; a host admin can enable it (keyward enable ID)",
-                self.source
-            )),
             ErrorCode::NotFound => Some(format!(
                 "{} in the {env} environment; the admin key from {} is a {env} key and sees only that environment, so the id may belong to the other one (use an admin key created with --env {other})",
                 why.as_deref().unwrap_or("no such object"),
