@@ -76,6 +76,10 @@ impl Client {
         fn client_revoke_sessions(&mut self, client_id: Uuid) -> u64);
     blocking!(/// See [`crate::Client::client_delete`].
         fn client_delete(&mut self, client_id: Uuid) -> u64);
+    blocking!(/// See [`crate::Client::disable`].
+        fn disable(&mut self, id: Uuid) -> Uuid);
+    blocking!(/// See [`crate::Client::enable`].
+        fn enable(&mut self, id: Uuid) -> Uuid);
     blocking!(/// See [`crate::Client::session_issue`].
         fn session_issue(&mut self, client_id: Uuid) -> SessionIssued);
     blocking!(/// See [`crate::Client::test_key_create`].

@@ -335,6 +335,25 @@ impl Client {
         }
     }
 
+    /// Admin key: disables a client (all of its credentials), one credential, an API token or
+    /// (from a host admin) an admin key; its verifies then fail with `CREDENTIAL_DISABLED`.
+    /// Durable before it returns.
+    pub async fn disable(&mut self, id: Uuid) -> Result<Uuid, Error> {
+        match self.call(Op::Disable { id }).await? {
+            Reply::Disabled { id } => Ok(id),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: undoes [`Client::disable`]; what was there comes back as it was.
+    /// Durable before it returns.
+    pub async fn enable(&mut self, id: Uuid) -> Result<Uuid, Error> {
+        match self.call(Op::Enable { id }).await? {
+            Reply::Enabled { id } => Ok(id),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Admin key: issues a fresh session for a client.
     pub async fn session_issue(&mut self, client_id: Uuid) -> Result<SessionIssued, Error> {
         match self.call(Op::SessionIssue { client_id }).await? {

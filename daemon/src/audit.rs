@@ -64,6 +64,7 @@ fn target_of(op: &Op) -> Option<Uuid> {
         Op::Revoke { credential_id } => Some(*credential_id),
         Op::ApiTokenShow { id } | Op::ApiTokenUpdate { id, .. } => Some(*id),
         Op::ClientUpdate { client_id, .. } => Some(*client_id),
+        Op::Disable { id } | Op::Enable { id } => Some(*id),
         _ => None,
     }
 }

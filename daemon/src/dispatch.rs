@@ -142,6 +142,8 @@ fn is_change(op: &Op) -> bool {
             | Op::ClientDelete { .. }
             | Op::ApiTokenUpdate { .. }
             | Op::ClientUpdate { .. }
+            | Op::Disable { .. }
+            | Op::Enable { .. }
     )
 }
 
@@ -250,7 +252,7 @@ fn start(
         None
     };
     Started {
-        answer: execute(shared, change, ctx, op),
+        answer: execute(shared, change, peer, ctx, op),
         audit,
     }
 }
@@ -309,6 +311,7 @@ fn authorize(
 fn execute(
     shared: &DaemonState,
     change: Option<&Change<'_>>,
+    peer: Peer,
     ctx: Option<AdminContext>,
     op: &Op,
 ) -> Result<Answer, WireError> {
@@ -427,6 +430,23 @@ fn execute(
                 .map(|r| r.map(|p| p.map(|count| Reply::RevokedCount { count }))),
         ),
         Op::Logout { token } => revoked(change()?.logout(token)),
+        Op::Disable { id } | Op::Enable { id } => {
+            let disable = matches!(op, Op::Disable { .. });
+            // Admin keys are the host admins' to switch, as to create and revoke.
+            let host_admin = peer.is_host_admin(shared.daemon_uid, &shared.settings.load().admins);
+            when_durable(
+                change()?
+                    .set_disabled(ctx(), host_admin, *id, disable)
+                    .map(|r| {
+                        r.map(|p| {
+                            p.map(|id| match disable {
+                                true => Reply::Disabled { id },
+                                false => Reply::Enabled { id },
+                            })
+                        })
+                    }),
+            )
+        }
         Op::Stats => now(auth
             .stats()
             .map(|stats| Reply::Stats(with_runtime_counters(stats, shared)))

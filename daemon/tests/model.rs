@@ -5,7 +5,8 @@
 //! one live admin key, and runs up to [`MAX_STEPS`] steps: creating clients (with or without a
 //! seat limit), issuing sessions, creating test keys and API tokens (with or without expiry),
 //! verifying, logging out, revoking by id and by client, deleting clients, updating a client's
-//! scopes and seats or an API token's scopes, sweeping, moving the clock (forward a little or a
+//! scopes and seats or an API token's scopes, disabling and enabling (a credential, or its
+//! owner: a client, an API token's principal), sweeping, moving the clock (forward a little or a
 //! lot, and back) and reopening the store. The model predicts every outcome exactly:
 //! - a session's stored expiry `E` starts at `min(issue + idle, issue + max)`; a verify at `now`
 //!   succeeds iff `now < E`, and then moves `E` to `min(now + idle, issue + max)` only if that
@@ -15,6 +16,10 @@
 //! - a client may hold as many live sessions as its own limit, else the policy's default;
 //! - a revoked credential never verifies again; a swept one neither, even if the clock goes back;
 //! - a verify reports its principal's scopes as last updated, whatever was cached before;
+//! - a live credential whose id or owner is disabled is refused with `CREDENTIAL_DISABLED`
+//!   (verify, logout), a disabled client gets no new session or test key, and an enable
+//!   restores the expiry the credential had; an admin key's id is `NOT_FOUND` to a caller that
+//!   is not a host admin;
 //! - the sweep deletes exactly the credentials expired by now and moves the index entries of
 //!   sessions that slid past them (the model tracks each credential's index entry).
 //!
@@ -94,6 +99,12 @@ enum Op {
     RevokeSessions { client: usize },
     /// Delete a client with every credential it holds.
     DeleteClient { client: usize },
+    /// Disable (`on`) or enable a credential, or with `owner` the principal it belongs to.
+    SetDisabled {
+        credential: usize,
+        owner: bool,
+        on: bool,
+    },
     /// One sweep, as the sweeper's timer runs it.
     Sweep,
     /// A clock move by `ms`, forward or back.
@@ -204,6 +215,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => selector().prop_map(|credential| Op::Revoke { credential }),
         1 => selector().prop_map(|client| Op::RevokeSessions { client }),
         1 => selector().prop_map(|client| Op::DeleteClient { client }),
+        3 => (selector(), any::<bool>(), any::<bool>()).prop_map(|(credential, owner, on)| {
+            Op::SetDisabled { credential, owner, on }
+        }),
         3 => Just(Op::Sweep),
         10 => advance(),
         1 => Just(Op::Reopen),
@@ -268,6 +282,8 @@ struct Model {
     scopes: HashMap<Uuid, Scopes>,
     /// API-token principals, oldest first.
     api_tokens: Vec<Uuid>,
+    /// Ids disabled and not enabled since.
+    disabled: std::collections::HashSet<Uuid>,
 }
 
 impl Model {
@@ -281,6 +297,12 @@ impl Model {
 
     fn scopes_of(&self, principal: Uuid) -> Scopes {
         self.scopes.get(&principal).cloned().unwrap_or_default()
+    }
+
+    /// Whether credential `i`'s id or owner is disabled.
+    fn is_disabled(&self, i: usize) -> bool {
+        let c = &self.credentials[i];
+        self.disabled.contains(&c.id) || self.disabled.contains(&c.principal)
     }
 
     /// Counted from the newest, as [`selector`] favours small numbers.
@@ -514,6 +536,7 @@ fn start() -> (System, Model) {
         credentials_swept: 0,
         scopes: HashMap::new(),
         api_tokens: Vec::new(),
+        disabled: Default::default(),
     };
     let system = System {
         dir,
@@ -566,6 +589,9 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             if m.clients[c].deleted {
                 return refused(outcome, ErrorCode::NotFound, "deleted client");
             }
+            if m.disabled.contains(&m.clients[c].id) {
+                return refused(outcome, ErrorCode::CredentialDisabled, "disabled client");
+            }
             let live = m.live_sessions_of(c);
             if let Some(limit) = m.seat_limit(c).filter(|l| live >= *l as usize) {
                 match result(outcome) {
@@ -596,6 +622,9 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 .acknowledged();
             if m.clients[c].deleted {
                 return refused(outcome, ErrorCode::NotFound, "deleted client");
+            }
+            if m.disabled.contains(&m.clients[c].id) {
+                return refused(outcome, ErrorCode::CredentialDisabled, "disabled client");
             }
             let has_one = m
                 .credentials
@@ -661,9 +690,13 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 .change()
                 .logout(&m.credentials[i].token)
                 .acknowledged();
+            let disabled = m.is_disabled(i);
             let c = &mut m.credentials[i];
             if !c.is_live(now) {
                 return refused(outcome, ErrorCode::CredentialInvalid, "dead credential");
+            }
+            if disabled {
+                return refused(outcome, ErrorCode::CredentialDisabled, "disabled logout");
             }
             if c.kind == CredentialKind::AdminKey {
                 return refused(outcome, ErrorCode::Forbidden, "admin key logout");
@@ -754,6 +787,43 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 }
             }
             m.clients[cl].deleted = true;
+        }
+        Op::SetDisabled {
+            credential,
+            owner,
+            on,
+        } => {
+            let target = m.credential(credential).map(|i| {
+                let c = &m.credentials[i];
+                (if owner { c.principal } else { c.id }, i)
+            });
+            let id = target.map_or_else(Uuid::new_v4, |(id, _)| id);
+            // Not a host admin: an admin key's id answers as an unknown one.
+            let outcome = sys
+                .auth()
+                .change()
+                .set_disabled(ctx, false, id, on)
+                .acknowledged();
+            let Some((_, i)) = target else {
+                return refused(outcome, ErrorCode::NotFound, "unknown id");
+            };
+            let c = &m.credentials[i];
+            let exists = match (owner, c.kind, c.client) {
+                (_, CredentialKind::AdminKey, _) => false,
+                (true, _, Some(cl)) => !m.clients[cl].deleted,
+                // An API token's principal goes with its token (revoke, logout or sweep).
+                (true, _, None) => c.stored,
+                (false, ..) => c.stored,
+            };
+            if !exists {
+                return refused(outcome, ErrorCode::NotFound, "gone or admin key");
+            }
+            assert_eq!(allowed(outcome), id);
+            if on {
+                m.disabled.insert(id);
+            } else {
+                m.disabled.remove(&id);
+            }
         }
         Op::Sweep => {
             let report = sys.auth().change().sweep().expect("no storage fault");
@@ -908,9 +978,17 @@ fn verify(sys: &System, m: &mut Model, i: Option<usize>) {
         return refused(outcome, ErrorCode::CredentialInvalid, "unknown token");
     };
     let outcome = sys.auth().verify(&m.credentials[i].token, &every_kind());
+    let disabled = m.is_disabled(i);
     let c = &mut m.credentials[i];
     if !c.is_live(now) {
         return refused(outcome, ErrorCode::CredentialInvalid, "dead credential");
+    }
+    if disabled {
+        return refused(
+            outcome,
+            ErrorCode::CredentialDisabled,
+            "disabled credential",
+        );
     }
     let v = allowed(outcome);
     assert_eq!(
@@ -989,6 +1067,19 @@ fn audit(sys: &System, m: &Model) {
         assert_eq!(listed, m.listed(i), "credentials of client {i}");
         assert_eq!(shown.max_sessions, client.max_sessions);
         assert_eq!(shown.scopes, m.scopes_of(client.id), "scopes of client {i}");
+        assert_eq!(
+            shown.disabled,
+            m.disabled.contains(&client.id),
+            "client {i}"
+        );
+        for c in &shown.credentials {
+            assert_eq!(
+                c.disabled,
+                m.disabled.contains(&c.id),
+                "credential {}",
+                c.id
+            );
+        }
     }
     // A walk by pages of two sees every client once, in id order.
     let mut walked = Vec::new();

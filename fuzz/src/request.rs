@@ -134,10 +134,12 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             id: uuid(u)?,
             update: Box::new(update(u)?),
         },
-        _ => Op::ClientUpdate {
+        23 => Op::ClientUpdate {
             client_id: uuid(u)?,
             update: Box::new(update(u)?),
         },
+        24 => Op::Disable { id: uuid(u)? },
+        _ => Op::Enable { id: uuid(u)? },
     };
     assert_eq!(
         op.index(),

@@ -131,6 +131,8 @@ pub fn requests() -> Vec<Request> {
                 ..Default::default()
             }),
         },
+        Op::Disable { id: ID },
+        Op::Enable { id: ID },
     ];
     let admin_key = token(CredentialKind::AdminKey, Env::Live);
     ops.into_iter()

@@ -1,6 +1,7 @@
 //! Stable error codes: what a caller branches on. Human text rides beside them and is never parsed.
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, EnumAccess, VariantAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// Why a request failed. The set is stable: codes are only ever added, never renumbered.
@@ -8,11 +9,12 @@ use std::fmt;
 /// Adding a code does not need a new [`PROTOCOL_VERSION`](crate::PROTOCOL_VERSION).
 /// A client that meets a code newer than itself decodes it as [`ErrorCode::Unknown`], so it still
 /// reads the reply (and the rest of a pipelined batch) instead of failing to decode it.
-/// A new code goes after `Unknown`, so that no existing code is renumbered.
+/// Each code's wire tag is [`ErrorCode::tag`]: `Unknown` holds tag 8, and codes added after it
+/// take 9 and up, so no tag ever changes (serde is implemented by hand for that).
 ///
 /// Callers branch on [`is_refusal`](ErrorCode::is_refusal) (the daemon decided against the
 /// request) and [`is_retryable`](ErrorCode::is_retryable) (the daemon could not serve it now).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// The token is not well formed (wrong prefix, length, characters or checksum). No lookup
     /// was made.
@@ -34,13 +36,16 @@ pub enum ErrorCode {
     Internal,
     /// A code this build does not know: a newer daemon sent it.
     /// No daemon sends this one; it is neither a refusal nor retryable.
-    #[serde(other)]
     Unknown,
+    /// The credential, or the client or API token it belongs to, has been disabled by an
+    /// operator. Unlike [`ErrorCode::CredentialInvalid`], a fresh credential will not help:
+    /// the caller must not refresh, but ask its operator.
+    CredentialDisabled,
 }
 
 impl ErrorCode {
     /// Every code a daemon sends, in wire order (without [`ErrorCode::Unknown`]).
-    pub const ALL: [ErrorCode; 8] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::CredentialMalformed,
         ErrorCode::CredentialInvalid,
         ErrorCode::Forbidden,
@@ -49,7 +54,52 @@ impl ErrorCode {
         ErrorCode::BadRequest,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::CredentialDisabled,
     ];
+
+    /// Every code by its wire tag: the position is the tag.
+    const BY_TAG: [ErrorCode; 10] = [
+        ErrorCode::CredentialMalformed,
+        ErrorCode::CredentialInvalid,
+        ErrorCode::Forbidden,
+        ErrorCode::SessionLimit,
+        ErrorCode::NotFound,
+        ErrorCode::BadRequest,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+        ErrorCode::Unknown,
+        ErrorCode::CredentialDisabled,
+    ];
+
+    /// The tag the codec writes for the code; never changes once given.
+    pub fn tag(self) -> u32 {
+        // The enum's declaration order is the tag order.
+        self as u32
+    }
+
+    /// The code with wire tag `tag`: [`ErrorCode::Unknown`] for one this build does not know.
+    pub fn from_tag(tag: u64) -> ErrorCode {
+        usize::try_from(tag)
+            .ok()
+            .and_then(|i| ErrorCode::BY_TAG.get(i).copied())
+            .unwrap_or(ErrorCode::Unknown)
+    }
+
+    /// The variant's Rust name, which self-describing formats (JSON) carry.
+    fn variant(self) -> &'static str {
+        match self {
+            ErrorCode::CredentialMalformed => "CredentialMalformed",
+            ErrorCode::CredentialInvalid => "CredentialInvalid",
+            ErrorCode::Forbidden => "Forbidden",
+            ErrorCode::SessionLimit => "SessionLimit",
+            ErrorCode::NotFound => "NotFound",
+            ErrorCode::BadRequest => "BadRequest",
+            ErrorCode::Unavailable => "Unavailable",
+            ErrorCode::Internal => "Internal",
+            ErrorCode::Unknown => "Unknown",
+            ErrorCode::CredentialDisabled => "CredentialDisabled",
+        }
+    }
 
     /// The code as it appears in JSON output and documentation, e.g. `CREDENTIAL_INVALID`.
     pub fn as_str(self) -> &'static str {
@@ -63,6 +113,7 @@ impl ErrorCode {
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::Unknown => "UNKNOWN",
+            ErrorCode::CredentialDisabled => "CREDENTIAL_DISABLED",
         }
     }
 
@@ -76,7 +127,8 @@ impl ErrorCode {
             | ErrorCode::Forbidden
             | ErrorCode::SessionLimit
             | ErrorCode::NotFound
-            | ErrorCode::BadRequest => true,
+            | ErrorCode::BadRequest
+            | ErrorCode::CredentialDisabled => true,
             ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::Unknown => false,
         }
     }
@@ -86,6 +138,93 @@ impl ErrorCode {
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorCode::Unavailable)
     }
+}
+
+/// The variant names, for `deserialize_enum`.
+const VARIANTS: [&str; 10] = [
+    "CredentialMalformed",
+    "CredentialInvalid",
+    "Forbidden",
+    "SessionLimit",
+    "NotFound",
+    "BadRequest",
+    "Unavailable",
+    "Internal",
+    "Unknown",
+    "CredentialDisabled",
+];
+
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_unit_variant("ErrorCode", self.tag(), self.variant())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ErrorCode, D::Error> {
+        d.deserialize_enum("ErrorCode", &VARIANTS, CodeVisitor)
+    }
+}
+
+/// Reads an `ErrorCode` enum: any tag or name this build does not know is `Unknown`.
+struct CodeVisitor;
+
+impl<'de> Visitor<'de> for CodeVisitor {
+    type Value = ErrorCode;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an error code")
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<ErrorCode, A::Error> {
+        let (Tag(code), variant) = data.variant::<Tag>()?;
+        variant.unit_variant()?;
+        Ok(code)
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<ErrorCode, E> {
+        Ok(by_name(name))
+    }
+}
+
+/// An enum's variant identifier: a tag (bincode) or a name (JSON).
+struct Tag(ErrorCode);
+
+impl<'de> Deserialize<'de> for Tag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Tag, D::Error> {
+        d.deserialize_identifier(TagVisitor)
+    }
+}
+
+struct TagVisitor;
+
+impl Visitor<'_> for TagVisitor {
+    type Value = Tag;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an error code's tag or name")
+    }
+
+    fn visit_u64<E: de::Error>(self, tag: u64) -> Result<Tag, E> {
+        Ok(Tag(ErrorCode::from_tag(tag)))
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Tag, E> {
+        Ok(Tag(by_name(name)))
+    }
+
+    fn visit_bytes<E: de::Error>(self, name: &[u8]) -> Result<Tag, E> {
+        Ok(Tag(
+            std::str::from_utf8(name).map_or(ErrorCode::Unknown, by_name)
+        ))
+    }
+}
+
+fn by_name(name: &str) -> ErrorCode {
+    ErrorCode::BY_TAG
+        .into_iter()
+        .find(|c| c.variant() == name)
+        .unwrap_or(ErrorCode::Unknown)
 }
 
 impl fmt::Display for ErrorCode {
@@ -142,9 +281,14 @@ mod tests {
 
     #[test]
     fn codes_keep_their_wire_numbers() {
-        for (i, code) in ErrorCode::ALL.into_iter().enumerate() {
-            assert_eq!(codec::encode(&code).unwrap(), [i as u8], "{code}");
+        // 8 is `Unknown`, which no daemon sends; codes added after it count on from 9.
+        let tags = [0u8, 1, 2, 3, 4, 5, 6, 7, 9];
+        for (code, tag) in ErrorCode::ALL.into_iter().zip(tags) {
+            assert_eq!(codec::encode(&code).unwrap(), [tag], "{code}");
+            let back: ErrorCode = codec::decode(&[tag]).unwrap();
+            assert_eq!(back, code);
         }
+        assert_eq!(codec::encode(&ErrorCode::Unknown).unwrap(), [8]);
     }
 
     /// A newer daemon's code reads as `Unknown`, and the rest of the reply still decodes.

@@ -58,6 +58,8 @@ pub fn render_reply(reply: &Reply) -> String {
         }),
         Reply::ApiToken(t) => line(&ApiTokenRow::from(t)),
         Reply::ClientUpdated(c) => line(&ClientRecord::from(c)),
+        Reply::Disabled { id } => line(&Disabled { disabled: *id }),
+        Reply::Enabled { id } => line(&Enabled { enabled: *id }),
     }
 }
 
@@ -187,6 +189,7 @@ struct AdminKey<'a> {
     env: &'static str,
     created_at: String,
     last_used_at: Option<String>,
+    disabled: bool,
 }
 
 impl<'a> From<&'a AdminKeyInfo> for AdminKey<'a> {
@@ -197,8 +200,21 @@ impl<'a> From<&'a AdminKeyInfo> for AdminKey<'a> {
             env: k.env.as_str(),
             created_at: time(k.created_at),
             last_used_at: maybe_time(k.last_used_at),
+            disabled: k.disabled,
         }
     }
+}
+
+/// `disable`.
+#[derive(Serialize)]
+struct Disabled {
+    disabled: Uuid,
+}
+
+/// `enable`.
+#[derive(Serialize)]
+struct Enabled {
+    enabled: Uuid,
 }
 
 /// `admin-key revoke`, `logout` and `revoke`.
@@ -243,6 +259,7 @@ struct Client<'a> {
     env: &'static str,
     scopes: BTreeMap<&'a str, &'static str>,
     max_sessions: Option<u32>,
+    disabled: bool,
     credentials: Vec<Credential>,
     next: Option<&'a str>,
 }
@@ -255,6 +272,7 @@ impl<'a> From<&'a ClientDetails> for Client<'a> {
             env: c.env.as_str(),
             scopes: scope_names(&c.scopes),
             max_sessions: c.max_sessions,
+            disabled: c.disabled,
             credentials: c.credentials.iter().map(Credential::from).collect(),
             next: c.next.as_deref(),
         }
@@ -269,6 +287,7 @@ struct Credential {
     created_at: String,
     last_used_at: Option<String>,
     expires_at: Option<String>,
+    disabled: bool,
 }
 
 impl From<&CredentialInfo> for Credential {
@@ -279,6 +298,7 @@ impl From<&CredentialInfo> for Credential {
             created_at: time(c.created_at),
             last_used_at: maybe_time(c.last_used_at),
             expires_at: maybe_time(c.expires_at),
+            disabled: c.disabled,
         }
     }
 }
@@ -295,6 +315,7 @@ struct Clients<'a> {
 struct ClientRow<'a> {
     client_id: Uuid,
     label: Option<&'a str>,
+    disabled: bool,
 }
 
 impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
@@ -302,6 +323,7 @@ impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
         ClientRow {
             client_id: c.client_id,
             label: c.label.as_deref(),
+            disabled: c.disabled,
         }
     }
 }

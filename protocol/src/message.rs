@@ -176,6 +176,18 @@ pub enum Op {
         /// The change (boxed: it would double the size of every `Op`).
         update: Box<PrincipalUpdate>,
     },
+    /// Disable a client (all of its credentials), one credential, an API token or an admin
+    /// key (the last only from a host admin): it stops verifying, with
+    /// [`ErrorCode::CredentialDisabled`](crate::ErrorCode::CredentialDisabled), until enabled.
+    Disable {
+        /// A client, API-token principal or credential id.
+        id: Uuid,
+    },
+    /// Undo [`Op::Disable`]: everything disabled comes back as it was, expiry unchanged.
+    Enable {
+        /// As for [`Op::Disable`].
+        id: Uuid,
+    },
 }
 
 /// The most items one page may ask for.
@@ -212,6 +224,8 @@ impl Op {
                 | Op::ApiTokenShow { .. }
                 | Op::ApiTokenUpdate { .. }
                 | Op::ClientUpdate { .. }
+                | Op::Disable { .. }
+                | Op::Enable { .. }
         )
     }
 
@@ -230,7 +244,7 @@ impl Op {
     }
 
     /// Every operation's [`Op::name`], in [`Op::index`] order.
-    pub const NAMES: [&'static str; 24] = [
+    pub const NAMES: [&'static str; 26] = [
         "ping",
         "admin_key_create",
         "admin_key_list",
@@ -255,6 +269,8 @@ impl Op {
         "api_token_show",
         "api_token_update",
         "client_update",
+        "disable",
+        "enable",
     ];
 
     /// The operation's position in [`Op::NAMES`], for per-operation counters.
@@ -284,6 +300,8 @@ impl Op {
             Op::ApiTokenShow { .. } => 21,
             Op::ApiTokenUpdate { .. } => 22,
             Op::ClientUpdate { .. } => 23,
+            Op::Disable { .. } => 24,
+            Op::Enable { .. } => 25,
         }
     }
 
@@ -359,6 +377,16 @@ pub enum Reply {
     ApiToken(ApiTokenInfo),
     /// To [`Op::ClientUpdate`]: the client as it now is, without its credentials.
     ClientUpdated(ClientSettings),
+    /// To [`Op::Disable`].
+    Disabled {
+        /// The id disabled, as given.
+        id: Uuid,
+    },
+    /// To [`Op::Enable`].
+    Enabled {
+        /// The id enabled, as given.
+        id: Uuid,
+    },
 }
 
 /// One page of API tokens.
@@ -476,6 +504,8 @@ pub struct AdminKeyInfo {
     pub created_at: UnixMillis,
     /// When it was last used, if ever (updated lazily).
     pub last_used_at: Option<UnixMillis>,
+    /// Whether it is disabled ([`Op::Disable`]).
+    pub disabled: bool,
 }
 
 /// A new session. The token is shown here once and never again.
@@ -529,6 +559,8 @@ pub struct ClientSummary {
     pub client_id: Uuid,
     /// Its label.
     pub label: Option<String>,
+    /// Whether it is disabled ([`Op::Disable`]).
+    pub disabled: bool,
 }
 
 /// One of a client's credentials, without its secret.
@@ -544,6 +576,8 @@ pub struct CredentialInfo {
     pub last_used_at: Option<UnixMillis>,
     /// When it expires unless used; `None` never expires.
     pub expires_at: Option<UnixMillis>,
+    /// Whether it is disabled itself ([`Op::Disable`] on its id).
+    pub disabled: bool,
 }
 
 /// A client in full.
@@ -559,6 +593,8 @@ pub struct ClientDetails {
     pub scopes: Scopes,
     /// Its own seat limit, if set.
     pub max_sessions: Option<u32>,
+    /// Whether the client is disabled: none of its credentials verifies.
+    pub disabled: bool,
     /// A page of its live credentials, in id order.
     pub credentials: Vec<CredentialInfo>,
     /// The cursor for the next page of credentials; `None` at the end.

@@ -174,6 +174,16 @@ fn expected() -> Vec<(&'static str, Box<dyn Vector>)> {
             })),
         ),
         (
+            "error-disabled",
+            Box::new(Frame(Response {
+                id: 3,
+                result: Err(WireError {
+                    code: ErrorCode::CredentialDisabled,
+                    message: None,
+                }),
+            })),
+        ),
+        (
             "client-create",
             Box::new(Frame(request(
                 4,
@@ -431,6 +441,8 @@ fn op_tags_match_the_codec() {
             client_id: id(1),
             update: Box::new(PrincipalUpdate::default()),
         },
+        Op::Disable { id: id(1) },
+        Op::Enable { id: id(1) },
     ];
     assert_eq!(ops.len(), Op::NAMES.len(), "a new Op needs a sample here");
     check_tags("### Op", &ops);
@@ -456,6 +468,7 @@ fn reply_tags_match_the_codec() {
                 env: Env::Live,
                 created_at: T0,
                 last_used_at: None,
+                disabled: false,
             }],
             next: None,
         }),
@@ -475,12 +488,14 @@ fn reply_tags_match_the_codec() {
             env: Env::Live,
             scopes: Scopes::new(),
             max_sessions: None,
+            disabled: false,
             credentials: vec![CredentialInfo {
                 id: id(2),
                 kind: CredentialKind::TestKey,
                 created_at: T0,
                 last_used_at: None,
                 expires_at: None,
+                disabled: false,
             }],
             next: None,
         }),
@@ -488,6 +503,7 @@ fn reply_tags_match_the_codec() {
             clients: vec![ClientSummary {
                 client_id: id(1),
                 label: None,
+                disabled: false,
             }],
             next: None,
         }),
@@ -563,6 +579,8 @@ fn reply_tags_match_the_codec() {
             scopes: Scopes::new(),
             max_sessions: None,
         }),
+        Reply::Disabled { id: id(1) },
+        Reply::Enabled { id: id(1) },
     ];
     check_tags("### Reply", &replies);
 }

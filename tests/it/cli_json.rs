@@ -133,7 +133,14 @@ fn json_admin_key_list() {
     let first = &v["admin_keys"][0];
     assert_eq!(
         keys(first),
-        set(&["id", "label", "env", "created_at", "last_used_at"])
+        set(&[
+            "id",
+            "label",
+            "env",
+            "created_at",
+            "last_used_at",
+            "disabled"
+        ])
     );
     assert!(is_rfc3339(&first["created_at"]));
 }
@@ -198,6 +205,7 @@ fn json_client_show() {
             "env",
             "scopes",
             "max_sessions",
+            "disabled",
             "credentials",
             "next"
         ])
@@ -209,7 +217,14 @@ fn json_client_show() {
     for c in creds {
         assert_eq!(
             keys(c),
-            set(&["id", "kind", "created_at", "last_used_at", "expires_at"])
+            set(&[
+                "id",
+                "kind",
+                "created_at",
+                "last_used_at",
+                "expires_at",
+                "disabled"
+            ])
         );
     }
     let kinds: BTreeSet<&str> = creds.iter().map(|c| c["kind"].as_str().unwrap()).collect();
@@ -222,7 +237,11 @@ fn json_client_list() {
     admin.create_client();
     let v = admin.ok(&["client", "list", "--json"]);
     assert_eq!(keys(&v), set(&["clients", "next"]));
-    assert_eq!(keys(&v["clients"][0]), set(&["client_id", "label"]));
+    assert_eq!(
+        keys(&v["clients"][0]),
+        set(&["client_id", "label", "disabled"])
+    );
+    assert_eq!(v["clients"][0]["disabled"], false);
     assert_eq!(v["clients"][0]["label"], "alice");
 }
 
@@ -316,6 +335,29 @@ fn json_client_revoke_sessions() {
         v["revoked"], 1,
         "the first session; the second was logged out"
     );
+}
+
+#[test]
+fn json_disable() {
+    let admin = Admin::start();
+    let client = admin.create_client_id();
+    let v = admin.ok(&["disable", &client, "--json"]);
+    assert_eq!(v, serde_json::json!({"disabled": client}));
+    let v = admin.ok(&["client", "list", "--json"]);
+    assert_eq!(v["clients"][0]["disabled"], true);
+    let v = admin.ok(&["client", "show", &client, "--json"]);
+    assert_eq!(v["disabled"], true);
+}
+
+#[test]
+fn json_enable() {
+    let admin = Admin::start();
+    let client = admin.create_client_id();
+    admin.ok(&["disable", &client, "--json"]);
+    let v = admin.ok(&["enable", &client, "--json"]);
+    assert_eq!(v, serde_json::json!({"enabled": client}));
+    let v = admin.ok(&["client", "show", &client, "--json"]);
+    assert_eq!(v["disabled"], false);
 }
 
 #[test]

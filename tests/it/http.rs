@@ -325,6 +325,37 @@ fn every_route_answers_like_the_cli() {
     assert_eq!(audit.json()["entries"], json(&cli)["entries"]);
     assert!(!audit.json()["entries"].as_array().unwrap().is_empty());
 
+    let disabled = call(
+        &d,
+        "POST",
+        &format!("/v1/credentials/{client_id}/disable"),
+        Some(&key),
+        None,
+    );
+    let cli = d.cli_with(&["disable", &cli_client_id, "--json"], Some(&key), None);
+    assert_like_cli("disable", &disabled, 200, &cli);
+    assert_eq!(disabled.json(), json!({"disabled": client_id}));
+    let body = json!({"token": token}).to_string();
+    let refused = call(&d, "POST", "/v1/verify", None, Some(&body));
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(refused.json()["error"]["code"], "CREDENTIAL_DISABLED");
+    assert_eq!(
+        refused.header("www-authenticate"),
+        Some(r#"Bearer realm="keyward", error="invalid_token""#)
+    );
+    let enabled = call(
+        &d,
+        "POST",
+        &format!("/v1/credentials/{client_id}/enable"),
+        Some(&key),
+        None,
+    );
+    let cli = d.cli_with(&["enable", &cli_client_id, "--json"], Some(&key), None);
+    assert_like_cli("enable", &enabled, 200, &cli);
+    assert_eq!(enabled.json(), json!({"enabled": client_id}));
+    let again = call(&d, "POST", "/v1/verify", None, Some(&body));
+    assert_eq!(again.status, 200, "{}", again.body);
+
     let revoke_sessions = call(&d, "DELETE", &path, Some(&key), None);
     assert_eq!(revoke_sessions.status, 200, "{}", revoke_sessions.body);
     // The first session, and one each issued over HTTP and by the CLI.
@@ -398,6 +429,8 @@ fn every_route_answers_like_the_cli() {
         ("Revoked", &revoked),
         ("Revoked", &logout),
         ("Revoked", &gone),
+        ("Disabled", &disabled),
+        ("Enabled", &enabled),
     ];
     for (schema, reply) in replies {
         let described: std::collections::BTreeSet<&String> = doc["components"]["schemas"][schema]

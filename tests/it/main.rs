@@ -17,6 +17,7 @@ mod client_delete;
 mod clock_jump;
 mod config_bounds;
 mod corruption;
+mod disable;
 mod disk_full;
 mod examples;
 mod flood;

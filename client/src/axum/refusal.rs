@@ -85,9 +85,9 @@ impl Refusal {
 
     fn from_code(code: ErrorCode, message: String) -> Refusal {
         let (status, challenge) = match code {
-            ErrorCode::CredentialMalformed | ErrorCode::CredentialInvalid => {
-                (StatusCode::UNAUTHORIZED, Some(INVALID_TOKEN))
-            }
+            ErrorCode::CredentialMalformed
+            | ErrorCode::CredentialInvalid
+            | ErrorCode::CredentialDisabled => (StatusCode::UNAUTHORIZED, Some(INVALID_TOKEN)),
             ErrorCode::Forbidden => (StatusCode::FORBIDDEN, Some(INSUFFICIENT_SCOPE)),
             ErrorCode::NotFound => (StatusCode::NOT_FOUND, None),
             ErrorCode::SessionLimit => (StatusCode::CONFLICT, None),
@@ -152,7 +152,11 @@ mod tests {
         let missing = Refusal::no_token(NoToken::Missing).into_response();
         assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(header(&missing, header::WWW_AUTHENTICATE), Some(CHALLENGE));
-        for code in [ErrorCode::CredentialMalformed, ErrorCode::CredentialInvalid] {
+        for code in [
+            ErrorCode::CredentialMalformed,
+            ErrorCode::CredentialInvalid,
+            ErrorCode::CredentialDisabled,
+        ] {
             let r = daemon(code);
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
             assert_eq!(header(&r, header::WWW_AUTHENTICATE), Some(INVALID_TOKEN));

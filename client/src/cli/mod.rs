@@ -113,6 +113,21 @@ pub enum Command {
         #[arg(value_name = "CREDENTIAL_ID", value_parser = uuid_arg("CREDENTIAL_ID", "`keyward client show CLIENT_ID`"))]
         credential_id: Uuid,
     },
+    /// Disable a client (all its credentials), a credential, an API token or an admin key
+    /// (admin keys: host admin only); it answers CREDENTIAL_DISABLED until enabled (needs an
+    /// admin key)
+    Disable {
+        /// A client id, credential id, API token's principal or credential id, or admin key id
+        #[arg(value_name = "ID", value_parser = uuid_arg("ID", DISABLE_IDS))]
+        id: Uuid,
+    },
+    /// Enable what `keyward disable` disabled: everything comes back as it was (needs an admin
+    /// key)
+    Enable {
+        /// The id given to `keyward disable`
+        #[arg(value_name = "ID", value_parser = uuid_arg("ID", DISABLE_IDS))]
+        id: Uuid,
+    },
     /// Show counts of what the daemon holds and has done
     Stats,
     /// Show the audit log of admin actions and refused attempts (host admin only), a page at
@@ -357,6 +372,8 @@ pub struct VerifyArgs {
 
 /// Where a client's id can be found, for the message about a malformed one.
 const CLIENT_IDS: &str = "`keyward client list`";
+/// Where the ids `disable` and `enable` take are shown.
+const DISABLE_IDS: &str = "`keyward client list`, `keyward client show CLIENT_ID`";
 
 /// Where an API token's id can be found.
 const API_TOKEN_IDS: &str = "`keyward api-token list`";

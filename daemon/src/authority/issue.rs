@@ -126,6 +126,7 @@ impl Change<'_> {
         let issued = {
             let _guard = self.lock_writes();
             let client = allowed!(self.client_in(ctx, client_id)?);
+            allowed!(self.not_disabled(&client));
             if let Some(limit) = self.seat_limit(&client) {
                 let now = self.now();
                 let live = self
@@ -152,6 +153,7 @@ impl Change<'_> {
         let created = {
             let _guard = self.lock_writes();
             let client = allowed!(self.client_in(ctx, client_id)?);
+            allowed!(self.not_disabled(&client));
             let existing = self
                 .store
                 .credentials_of(client.id)?
@@ -245,6 +247,16 @@ impl Authority {
             // Another environment's client is indistinguishable from a missing one.
             _ => Err(Denied::NotFound("client")),
         })
+    }
+
+    /// Refuses a disabled client a new credential: it would be disabled from birth.
+    fn not_disabled(&self, client: &PrincipalRecord) -> Result<(), Denied> {
+        if self.store.is_disabled(client.id, client.id) {
+            return Err(Denied::Disabled(
+                "the client is disabled; enable it before issuing it credentials",
+            ));
+        }
+        Ok(())
     }
 
     fn seat_limit(&self, client: &PrincipalRecord) -> Option<u32> {

@@ -14,6 +14,7 @@
 //! Seat checks and the writes they guard run under one lock so concurrent issues cannot
 //! overfill a client.
 
+mod disable;
 mod expiry;
 mod issue;
 mod page;
@@ -47,6 +48,9 @@ pub enum Denied {
     /// The credential is unknown, revoked or expired.
     #[error("{0}")]
     Invalid(&'static str),
+    /// The credential, or the client or API token it belongs to, is disabled.
+    #[error("{0}")]
+    Disabled(&'static str),
     /// The credential is valid but not of a kind or environment the verifier accepts.
     #[error("{0}")]
     Requirement(String),
@@ -76,6 +80,7 @@ impl Denied {
         match self {
             Denied::Malformed(_) => ErrorCode::CredentialMalformed,
             Denied::Invalid(_) | Denied::Requirement(_) => ErrorCode::CredentialInvalid,
+            Denied::Disabled(_) => ErrorCode::CredentialDisabled,
             Denied::Forbidden(_) => ErrorCode::Forbidden,
             Denied::SessionLimit { .. } => ErrorCode::SessionLimit,
             Denied::NotFound(_) => ErrorCode::NotFound,

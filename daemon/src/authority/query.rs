@@ -25,6 +25,7 @@ impl Authority {
                     env: f.record.env(),
                     created_at: f.record.created_at,
                     last_used_at: f.record.last_used_at,
+                    disabled: self.store.is_disabled(f.record.id, f.record.owner),
                 });
                 Ok::<_, Fault>((f.record.id, key))
             });
@@ -49,6 +50,7 @@ impl Authority {
                 (p.kind == PrincipalKind::Client && p.env() == ctx.env).then(|| ClientSummary {
                     client_id: p.id,
                     label: p.label.clone(),
+                    disabled: self.store.is_disabled(p.id, p.id),
                 });
             Ok::<_, Fault>((p.id, client))
         });
@@ -82,6 +84,7 @@ impl Authority {
                 created_at: f.record.created_at,
                 last_used_at: f.record.last_used_at,
                 expires_at: f.record.expires_at,
+                disabled: self.store.is_disabled(f.record.id, f.record.id),
             })
             .collect();
         credentials.sort_by_key(|c| c.id);
@@ -91,6 +94,7 @@ impl Authority {
             env: client.env(),
             scopes: client.scopes(),
             max_sessions: client.max_sessions,
+            disabled: self.store.is_disabled(client.id, client.id),
             credentials: Vec::new(),
             next: None,
         };

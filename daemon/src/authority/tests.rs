@@ -590,3 +590,53 @@ fn snapshots_hold_changes_off() {
     assert!(f.auth.try_change().is_some());
     f.client();
 }
+
+/// Enabling restores what was there: a session disabled for a while keeps the expiry it had
+/// (a refused verify does not slide it), and one that expired while disabled stays dead.
+#[test]
+fn enable_restores_expiry_and_expired_stays_dead() {
+    let f = fixture();
+    let idle = crate::clock::millis(Policy::default().idle_timeout);
+    let (client, token) = f.client();
+    let any = Requirements::new();
+    let before = ok(f.auth.verify(&token, &any)).expires_at;
+    ok(f.auth
+        .change()
+        .set_disabled(f.live, false, client, true)
+        .acknowledged());
+    f.clock.advance_ms(idle / 2);
+    let refused = denied(f.auth.verify(&token, &any));
+    assert_eq!(refused.code(), ErrorCode::CredentialDisabled);
+    ok(f.auth
+        .change()
+        .set_disabled(f.live, false, client, false)
+        .acknowledged());
+    let found = f
+        .auth
+        .store()
+        .credential_by_id(session_id_of(&token))
+        .unwrap();
+    assert_eq!(
+        found.map(|f| f.record.expires_at),
+        Some(before),
+        "no slide while disabled"
+    );
+    ok(f.auth
+        .change()
+        .set_disabled(f.live, false, client, true)
+        .acknowledged());
+    f.clock.advance_ms(idle);
+    ok(f.auth
+        .change()
+        .set_disabled(f.live, false, client, false)
+        .acknowledged());
+    assert_eq!(
+        denied(f.auth.verify(&token, &any)).code(),
+        ErrorCode::CredentialInvalid,
+        "expired while disabled"
+    );
+}
+
+fn session_id_of(token: &Secret) -> uuid::Uuid {
+    crate::store::session_id(&keyward_protocol::token::hash(token.expose()))
+}

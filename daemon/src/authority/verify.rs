@@ -1,5 +1,6 @@
 //! Verifying tokens: the hot path. One parse, one hash, one lookup (the record carries its
-//! owner's scopes), and at most one compare-and-swap to persist a slide.
+//! owner's scopes), a look at the disabled set (one atomic load while it is empty), and at
+//! most one compare-and-swap to persist a slide.
 
 use keyward_protocol::token::{self, TokenInfo};
 use keyward_protocol::{CredentialKind, Requirements, Secret, Verified};
@@ -12,6 +13,10 @@ use crate::store::{Found, StoredKind};
 const UNKNOWN: &str = "the credential is unknown or has been revoked";
 /// The message for an expired credential.
 const EXPIRED: &str = "the credential has expired; obtain a fresh one";
+/// The message for a disabled credential: a fresh one would be disabled too.
+const DISABLED: &str = "the credential is disabled; ask its operator, do not refresh it";
+/// The message for a disabled admin key: the request carried no other credential to blame.
+const ADMIN_KEY_DISABLED: &str = "the admin key is disabled; a host admin can enable it";
 
 impl Authority {
     /// Checks a token and, for sessions, slides its idle expiry.
@@ -56,7 +61,10 @@ impl Authority {
     /// Authenticates an admin key for a management request.
     pub fn authenticate_admin(&self, key: &Secret) -> Outcome<AdminContext> {
         let now = self.now();
-        let (found, info) = allowed!(self.find_live(key, now)?);
+        let (found, info) = match self.find_live(key, now)? {
+            Err(Denied::Disabled(_)) => refuse!(Denied::Disabled(ADMIN_KEY_DISABLED)),
+            found => allowed!(found),
+        };
         if info.kind != CredentialKind::AdminKey {
             // "an api_token", "a session".
             let article = if info.kind.as_str().starts_with('a') {
@@ -96,6 +104,10 @@ impl Authority {
         }
         if !found.record.is_live(now) {
             return Ok(Err(Denied::Invalid(EXPIRED)));
+        }
+        // Checked after expiry: a credential that expired while disabled stays dead.
+        if self.store.is_disabled(found.record.id, found.record.owner) {
+            return Ok(Err(Denied::Disabled(DISABLED)));
         }
         Ok(Ok((found, info)))
     }

@@ -5,7 +5,8 @@
 //! at an existing admin key's record) would come back as a live credential that cannot be
 //! listed or revoked. Checked: every record decodes; every credential id has exactly one
 //! token hash, and `credential_ids` maps it back to that hash; every index entry points at a
-//! record; every owner exists in the credential's environment.
+//! record; every owner exists in the credential's environment; every disabled id is a
+//! credential or a principal.
 
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -38,6 +39,8 @@ pub(crate) struct Consistency {
     owners: Vec<(Uuid, Uuid)>,
     /// `expiry_index`: credential ids.
     expiring: Vec<Uuid>,
+    /// `disabled`: credential or principal ids.
+    disabled: Vec<Uuid>,
     /// The first problem met while collecting, with the entry's number.
     problem: Option<String>,
 }
@@ -127,6 +130,13 @@ impl Consistency {
                 self.expiring.push(id);
             }
             TreeId::Meta => {}
+            TreeId::Disabled => {
+                let id = id_of(key).ok_or_else(bad_key)?;
+                if value.len() != 8 {
+                    return Err(format!("disabled maps {id} to {} bytes", value.len()));
+                }
+                self.disabled.push(id);
+            }
             TreeId::Audit => {
                 if key.len() != 24 {
                     return Err(bad_key());
@@ -207,6 +217,13 @@ impl Consistency {
                 return Err(format!("expiry_index lists {id}, which has no record"));
             }
         }
+        for id in &self.disabled {
+            if !self.credentials.contains_key(id) && !self.principals.contains_key(id) {
+                return Err(format!(
+                    "disabled lists {id}, which is neither a credential nor a principal"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -279,7 +296,7 @@ mod tests {
             e.remove(at);
             e
         };
-        let damage: [(Entries, &str); 6] = [
+        let damage: [(Entries, &str); 7] = [
             (
                 without(TreeId::CredentialIds),
                 "missing from credential_ids",
@@ -315,6 +332,14 @@ mod tests {
                     e
                 },
                 "owner_index files",
+            ),
+            (
+                {
+                    let mut e = good.clone();
+                    e.push((TreeId::Disabled as u8, vec![7u8; 16], vec![0; 8]));
+                    e
+                },
+                "neither a credential nor a principal",
             ),
             (
                 {

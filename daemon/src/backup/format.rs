@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! "KWBACKUP"              8 bytes, magic
-//! version                 u16 big-endian (1)
+//! version                 u16 big-endian (2; 1 has no `disabled` tree, and is still read)
 //! created_at              i64 big-endian, Unix ms
 //! entries, each:          tag 1, tree id u8, key length u32, key, value length u32, value
 //! end:                    tag 0, entry count u64
@@ -17,8 +17,10 @@ use std::io::{self, Read, Write};
 
 /// The file's first bytes.
 pub const MAGIC: &[u8; 8] = b"KWBACKUP";
-/// The format version this build writes and reads.
-pub const VERSION: u16 = 1;
+/// The format version this build writes (2 added the `disabled` tree, id 8).
+pub const VERSION: u16 = 2;
+/// The format versions this build reads.
+const READS: [u16; 2] = [1, 2];
 /// Longest key or value accepted when reading, so a garbled length cannot exhaust memory.
 const MAX_FIELD: u32 = 1 << 20;
 
@@ -32,7 +34,7 @@ pub enum FormatError {
     #[error("not a keyward backup (bad magic)")]
     Magic,
     /// Written by a newer or older format.
-    #[error("backup format version {0} is not supported (this build reads version {VERSION})")]
+    #[error("backup format version {0} is not supported (this build reads versions 1 and 2)")]
     Version(u16),
     /// The content is damaged.
     #[error("the backup is corrupt: {0}")]
@@ -127,7 +129,7 @@ impl<R: Read> Reader<R> {
             return Err(FormatError::Magic);
         }
         let version = u16::from_be_bytes(r.array()?);
-        if version != VERSION {
+        if !READS.contains(&version) {
             return Err(FormatError::Version(version));
         }
         r.created_at = i64::from_be_bytes(r.array()?);
@@ -239,8 +241,8 @@ mod tests {
             read_all(&good[..good.len() - 10]),
             Err(FormatError::Corrupt(_))
         ));
-        let mut v2 = good.clone();
-        v2[9] = 2;
-        assert!(matches!(read_all(&v2), Err(FormatError::Version(2))));
+        let mut v3 = good.clone();
+        v3[9] = 3;
+        assert!(matches!(read_all(&v3), Err(FormatError::Version(3))));
     }
 }

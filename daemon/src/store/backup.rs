@@ -29,11 +29,13 @@ pub enum TreeId {
     Meta = 6,
     /// Audit entries: a sled tree once, the audit log now.
     Audit = 7,
+    /// Disabled id → when it was disabled (backup format 2).
+    Disabled = 8,
 }
 
 impl TreeId {
     /// Every tree, in the order a backup holds them.
-    pub const ALL: [TreeId; 7] = [
+    pub const ALL: [TreeId; 8] = [
         TreeId::Credentials,
         TreeId::CredentialIds,
         TreeId::Principals,
@@ -41,6 +43,7 @@ impl TreeId {
         TreeId::ExpiryIndex,
         TreeId::Meta,
         TreeId::Audit,
+        TreeId::Disabled,
     ];
 
     /// The tree stored under `id`, if any.
@@ -58,6 +61,7 @@ impl TreeId {
             TreeId::ExpiryIndex => "expiry_index",
             TreeId::Meta => "meta",
             TreeId::Audit => "audit",
+            TreeId::Disabled => "disabled",
         }
     }
 
@@ -123,6 +127,16 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let id = match tree {
             TreeId::CredentialIds => return Ok(!e.credentials.contains_key(value)?),
+            // An id disabled, then revoked or deleted: nothing left for it to disable.
+            TreeId::Disabled => {
+                let id = Uuid::from_slice(key).ok();
+                return Ok(match id {
+                    Some(id) => {
+                        !e.principals.contains_key(key)? && self.credential_by_id(id)?.is_none()
+                    }
+                    None => false,
+                });
+            }
             TreeId::OwnerIndex | TreeId::ExpiryIndex => tree.indexed_id(key),
             _ => return Ok(false),
         };

@@ -22,6 +22,7 @@ pub(crate) struct Engine {
     pub expiry_index: sled::Tree,
     pub meta: sled::Tree,
     pub audit: sled::Tree,
+    pub disabled: sled::Tree,
     /// sled's log file, opened separately so a commit can `fdatasync` it: sled's own flush
     /// uses `sync_file_range`, which flushes neither the disk's cache nor the file size.
     log: File,
@@ -53,6 +54,7 @@ impl Engine {
             owner_index: db.open_tree("owner_index")?,
             expiry_index: db.open_tree("expiry_index")?,
             audit: db.open_tree("audit")?,
+            disabled: db.open_tree("disabled")?,
             meta,
             log,
             generation: AtomicU64::new(recovered),
@@ -86,6 +88,7 @@ impl Engine {
             TreeId::ExpiryIndex => &self.expiry_index,
             TreeId::Meta => &self.meta,
             TreeId::Audit => &self.audit,
+            TreeId::Disabled => &self.disabled,
         }
     }
 

@@ -12,6 +12,7 @@
 //! - `expiry_index`: expiry (u64 big-endian ms) ‖ credential id (16) → empty. An entry is a
 //!   *lower bound*: a session that slid forward keeps its old entry, and the sweeper moves it on
 //!   when it gets there. Verify therefore never touches the index.
+//! - `disabled`: id (16) → when it was disabled ([`disabled`]).
 //! - `meta`: counters (`sweeps_run`, `credentials_swept`) and the commit generation.
 //! - `audit`: empty. Data dirs from before the audit log held its entries here, keyed by time
 //!   (u64 big-endian ms) ‖ entry id (16); opening one moves them into [`audit_log`].
@@ -39,6 +40,7 @@ mod audit_log;
 mod backup;
 mod commit;
 mod counts;
+mod disabled;
 mod durability;
 mod engine;
 mod error;
@@ -143,6 +145,8 @@ struct StoreInner {
     sled: SledCommits,
     /// The audit log.
     audit: audit_log::AuditLog,
+    /// Disabled ids, mirrored from sled's `disabled` tree.
+    disabled: disabled::Disabled,
     /// What sled holds, by kind, for `stats`.
     counts: counts::Counts,
     /// Sweeps that removed nothing since the last one that did: counted in memory and
@@ -206,6 +210,7 @@ impl Store {
         });
         let (((engine, tally), sled_ms), (sessions, journal_ms)) = (engine?, sessions?);
         let (audit, audit_synced) = audit_log::AuditLog::open(dir, true)?;
+        let disabled = disabled::Disabled::load(&engine)?;
         tracing::info!(
             sled_ms,
             journal_ms,
@@ -219,6 +224,7 @@ impl Store {
                 committer: Arc::default(),
                 sled: SledCommits::default(),
                 audit,
+                disabled,
                 counts: counts::Counts::default(),
                 idle_sweeps: std::sync::atomic::AtomicU64::new(0),
             }),

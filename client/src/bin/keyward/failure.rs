@@ -145,6 +145,7 @@ fn describe(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::CredentialMalformed => "the token is not well formed",
         ErrorCode::CredentialInvalid => "the credential is unknown, revoked or expired",
+        ErrorCode::CredentialDisabled => "the credential is disabled; ask its operator",
         ErrorCode::Forbidden => "not allowed",
         ErrorCode::SessionLimit => "the client already holds as many sessions as it may",
         ErrorCode::NotFound => "no such object in this environment",

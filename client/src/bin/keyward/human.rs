@@ -49,6 +49,17 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
         Reply::ApiTokens(page) => more(api_tokens(page, now), &page.next),
         Reply::ApiToken(t) => api_token(t, now),
         Reply::ClientUpdated(c) => client_settings(c),
+        Reply::Disabled { id } => format!("Disabled {id}.\n"),
+        Reply::Enabled { id } => format!("Enabled {id}.\n"),
+    }
+}
+
+/// An id in a table, marked when it is disabled: the mark appears only when it says something.
+fn marked(id: uuid::Uuid, disabled: bool) -> String {
+    if disabled {
+        format!("{id} (disabled)")
+    } else {
+        id.to_string()
     }
 }
 
@@ -136,7 +147,7 @@ fn admin_keys(keys: &[AdminKeyInfo], now: UnixMillis) -> String {
         .iter()
         .map(|k| {
             vec![
-                k.id.to_string(),
+                marked(k.id, k.disabled),
                 printable(&k.label),
                 k.env.to_string(),
                 when::rfc3339(k.created_at),
@@ -177,7 +188,7 @@ fn session_rows(s: &SessionIssued, prefix: &str, now: UnixMillis) -> Vec<(String
 }
 
 fn client(c: &ClientDetails, now: UnixMillis) -> String {
-    let mut out = block(&[
+    let mut rows = vec![
         ("client_id", c.client_id.to_string()),
         ("label", label(c.label.as_deref())),
         ("env", c.env.to_string()),
@@ -187,7 +198,14 @@ fn client(c: &ClientDetails, now: UnixMillis) -> String {
             c.max_sessions
                 .map_or_else(|| "the daemon's default".to_owned(), |n| n.to_string()),
         ),
-    ]);
+    ];
+    if c.disabled {
+        rows.push((
+            "disabled",
+            "yes: none of its credentials verifies".to_owned(),
+        ));
+    }
+    let mut out = block(&rows);
     out.push('\n');
     if c.credentials.is_empty() {
         out.push_str("No live credentials.\n");
@@ -267,7 +285,7 @@ fn client_settings(c: &keyward_client::ClientSettings) -> String {
 
 fn credential_row(c: &CredentialInfo, now: UnixMillis) -> Vec<String> {
     vec![
-        c.id.to_string(),
+        marked(c.id, c.disabled),
         c.kind.to_string(),
         when::rfc3339(c.created_at),
         last_used(c.last_used_at, now),
@@ -281,7 +299,7 @@ fn client_list(clients: &[ClientSummary]) -> String {
     }
     let rows = clients
         .iter()
-        .map(|c| vec![c.client_id.to_string(), label(c.label.as_deref())])
+        .map(|c| vec![marked(c.client_id, c.disabled), label(c.label.as_deref())])
         .collect::<Vec<_>>();
     table(&["CLIENT ID", "LABEL"], &rows)
 }
@@ -492,6 +510,7 @@ mod tests {
                 clients: vec![ClientSummary {
                     client_id: id(1),
                     label: Some("evil\u{202e}cilbup".to_owned()),
+                    disabled: false,
                 }],
                 next: None,
             }),
@@ -608,6 +627,7 @@ This session token is shown only once and cannot be shown again: hand it to the 
                         created_at: T - DAY,
                         last_used_at: Some(T - 4 * MINUTE),
                         expires_at: Some(T - 1),
+                        disabled: false,
                     },
                     CredentialInfo {
                         id: id(3),
@@ -615,9 +635,11 @@ This session token is shown only once and cannot be shown again: hand it to the 
                         created_at: T - DAY,
                         last_used_at: None,
                         expires_at: None,
+                        disabled: false,
                     },
                 ],
                 next: None,
+                disabled: false,
             }),
             T,
         );
@@ -651,10 +673,12 @@ This session token is shown only once and cannot be shown again: hand it to the 
                     ClientSummary {
                         client_id: id(1),
                         label: Some("phone".into()),
+                        disabled: false,
                     },
                     ClientSummary {
                         client_id: id(2),
                         label: None,
+                        disabled: false,
                     },
                 ],
                 next: None,
@@ -668,6 +692,30 @@ This session token is shown only once and cannot be shown again: hand it to the 
             id(2)
         );
         assert_eq!(text, expected);
+        let off = render_reply(
+            &Reply::Clients(keyward_client::ClientPage {
+                clients: vec![ClientSummary {
+                    client_id: uuid::Uuid::nil(),
+                    label: None,
+                    disabled: true,
+                }],
+                next: None,
+            }),
+            T,
+        );
+        assert!(
+            off.contains("00000000-0000-0000-0000-000000000000 (disabled)"),
+            "{off}"
+        );
+        assert_eq!(
+            render_reply(
+                &Reply::Disabled {
+                    id: uuid::Uuid::nil()
+                },
+                T
+            ),
+            "Disabled 00000000-0000-0000-0000-000000000000.\n"
+        );
         assert_eq!(
             render_reply(
                 &Reply::Clients(keyward_client::ClientPage {
@@ -696,6 +744,7 @@ This session token is shown only once and cannot be shown again: hand it to the 
                     env: Env::Live,
                     created_at: T,
                     last_used_at: None,
+                    disabled: false,
                 }],
                 next: None,
             }),

@@ -123,13 +123,14 @@ mod tests {
                 env: Env::Live,
                 created_at: T,
                 last_used_at: None,
+                disabled: false,
             }],
             next: None,
         });
         assert_eq!(
             parsed(&listed),
             json!({"admin_keys": [{"id": id(2), "label": "ops", "env": "live",
-                "created_at": T_TEXT, "last_used_at": null}], "next": null})
+                "created_at": T_TEXT, "last_used_at": null, "disabled": false}], "next": null})
         );
     }
 
@@ -161,6 +162,7 @@ mod tests {
                     created_at: T,
                     last_used_at: Some(T + HOUR),
                     expires_at: Some(T + 2 * HOUR),
+                    disabled: false,
                 },
                 CredentialInfo {
                     id: id(4),
@@ -168,37 +170,43 @@ mod tests {
                     created_at: T,
                     last_used_at: None,
                     expires_at: None,
+                    disabled: false,
                 },
             ],
             next: None,
+            disabled: false,
         });
         assert_eq!(
             parsed(&shown),
             json!({"client_id": id(1), "label": null, "env": "live",
                 "scopes": {"photos": "write", "music": "read"}, "max_sessions": 5,
+                "disabled": false,
                 "credentials": [
                     {"id": id(3), "kind": "session", "created_at": T_TEXT,
-                     "last_used_at": "2026-11-23T12:00:00Z", "expires_at": "2026-11-23T13:00:00Z"},
+                     "last_used_at": "2026-11-23T12:00:00Z", "expires_at": "2026-11-23T13:00:00Z",
+                     "disabled": false},
                     {"id": id(4), "kind": "test_key", "created_at": T_TEXT,
-                     "last_used_at": null, "expires_at": null}], "next": null})
+                     "last_used_at": null, "expires_at": null, "disabled": false}], "next": null})
         );
         let listed = Reply::Clients(keyward_client::ClientPage {
             clients: vec![
                 ClientSummary {
                     client_id: id(1),
                     label: Some("phone".into()),
+                    disabled: true,
                 },
                 ClientSummary {
                     client_id: id(2),
                     label: None,
+                    disabled: false,
                 },
             ],
             next: None,
         });
         assert_eq!(
             parsed(&listed),
-            json!({"clients": [{"client_id": id(1), "label": "phone"},
-                {"client_id": id(2), "label": null}], "next": null})
+            json!({"clients": [{"client_id": id(1), "label": "phone", "disabled": true},
+                {"client_id": id(2), "label": null, "disabled": false}], "next": null})
         );
     }
 

@@ -100,6 +100,8 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
         Command::Logout { token } => Op::Logout {
             token: read_token(token.as_deref(), stdin)?,
         },
+        Command::Disable { id } => Op::Disable { id: *id },
+        Command::Enable { id } => Op::Enable { id: *id },
         Command::Revoke { credential_id } => Op::Revoke {
             credential_id: *credential_id,
         },
@@ -200,6 +202,8 @@ pub(crate) fn answers(op: &Op, reply: &Reply) -> bool {
         Op::ClientCreate { .. } => matches!(reply, Reply::ClientCreated(_)),
         Op::ClientShow { .. } => matches!(reply, Reply::Client(_)),
         Op::ClientList { .. } => matches!(reply, Reply::Clients(_)),
+        Op::Disable { .. } => matches!(reply, Reply::Disabled { .. }),
+        Op::Enable { .. } => matches!(reply, Reply::Enabled { .. }),
         Op::ClientRevokeSessions { .. } | Op::ClientDelete { .. } => {
             matches!(reply, Reply::RevokedCount { .. })
         }

@@ -44,7 +44,9 @@ impl From<WireError> for ApiError {
 /// The status each code answers with.
 pub(crate) fn status(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::CredentialMalformed | ErrorCode::CredentialInvalid => StatusCode::UNAUTHORIZED,
+        ErrorCode::CredentialMalformed
+        | ErrorCode::CredentialInvalid
+        | ErrorCode::CredentialDisabled => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::SessionLimit => StatusCode::CONFLICT,
@@ -98,7 +100,9 @@ impl IntoResponse for ApiError {
                 let mut response = json(status(e.code), body(e.code.as_str(), message));
                 let headers = response.headers_mut();
                 match e.code {
-                    ErrorCode::CredentialMalformed | ErrorCode::CredentialInvalid => {
+                    ErrorCode::CredentialMalformed
+                    | ErrorCode::CredentialInvalid
+                    | ErrorCode::CredentialDisabled => {
                         headers.insert(
                             header::WWW_AUTHENTICATE,
                             HeaderValue::from_static(INVALID_TOKEN),
@@ -129,6 +133,7 @@ mod tests {
         let table = [
             (CredentialMalformed, 401),
             (CredentialInvalid, 401),
+            (CredentialDisabled, 401),
             (Forbidden, 403),
             (NotFound, 404),
             (SessionLimit, 409),

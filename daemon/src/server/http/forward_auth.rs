@@ -229,7 +229,9 @@ fn refusal(e: WireError) -> Response {
     let code = e.code;
     let mut response = ApiError::Wire(e).into_response();
     let challenge = match code {
-        ErrorCode::CredentialMalformed | ErrorCode::CredentialInvalid => Some(INVALID_TOKEN),
+        ErrorCode::CredentialMalformed
+        | ErrorCode::CredentialInvalid
+        | ErrorCode::CredentialDisabled => Some(INVALID_TOKEN),
         ErrorCode::Forbidden => Some(INSUFFICIENT_SCOPE),
         _ => None,
     };

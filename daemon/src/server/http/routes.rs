@@ -72,6 +72,8 @@ pub(crate) fn table() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)>
             on(M::PATCH, api_token_update),
         ),
         ("patch", "/v1/clients/{id}", on(M::PATCH, client_update)),
+        ("post", "/v1/credentials/{id}/disable", on(M::POST, disable)),
+        ("post", "/v1/credentials/{id}/enable", on(M::POST, enable)),
     ]
 }
 
@@ -451,6 +453,24 @@ async fn revoke(
     Id(credential_id): Id,
 ) -> Response {
     answer(&s, p, c, Op::Revoke { credential_id }, StatusCode::OK).await
+}
+
+async fn disable(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(id): Id,
+) -> Response {
+    answer(&s, p, c, Op::Disable { id }, StatusCode::OK).await
+}
+
+async fn enable(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    Id(id): Id,
+) -> Response {
+    answer(&s, p, c, Op::Enable { id }, StatusCode::OK).await
 }
 
 async fn stats(State(s): State<Shared>, Extension(p): Extension<Peer>, c: Credentials) -> Response {

@@ -61,6 +61,7 @@ pub(crate) async fn run(
     for id in deleted {
         checker.check_deleted(id).await?;
     }
+    checker.checked += crate::switches::check(checker.model, &mut checker.client).await?;
     Ok(checker.checked)
 }
 

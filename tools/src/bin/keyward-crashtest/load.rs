@@ -60,8 +60,16 @@ pub(crate) async fn run(
             .map_err(LoadError::Connect)?;
         clients.push(client);
     }
+    let mut switcher = keyward_client::Client::connect(&daemon.socket)
+        .await
+        .map_err(LoadError::Connect)?;
+    switcher.set_admin_key(admin_key.clone());
+    let switch_seed = plan
+        .worker_seeds
+        .iter()
+        .fold(0x5157_u64, |a, s| a ^ s.rotate_left(7));
     let shared = Arc::new(Mutex::new(model));
-    let workers: Vec<_> = clients
+    let mut workers: Vec<_> = clients
         .into_iter()
         .zip(&plan.worker_seeds)
         .map(|(client, &seed)| {
@@ -73,6 +81,11 @@ pub(crate) async fn run(
             ))
         })
         .collect();
+    workers.push(tokio::spawn(crate::switches::work(
+        switcher,
+        Arc::clone(&shared),
+        switch_seed,
+    )));
     tokio::time::sleep(plan.kill_after).await;
     let killed = daemon.kill();
     for worker in workers {

@@ -7,6 +7,8 @@
 //! `client show` lists exactly the live credentials and seat limits count them, and that the
 //! daemon starts every time. Operations cut off by the kill have unknown outcomes and are not
 //! held against the daemon. See `model` for what is tracked and `expect` for the rules.
+//! One more connection disables and enables clients and test keys of their own (`switches`):
+//! after each restart, every acknowledged switch must hold.
 //! `--transport http` or `mixed` sends the load's operations over the HTTP/JSON API too
 //! (`transport`, `http`), under the same rules.
 
@@ -23,6 +25,7 @@ mod model;
 mod ops;
 mod report;
 mod run;
+mod switches;
 mod transport;
 
 use clap::Parser;

@@ -214,6 +214,8 @@ pub(crate) struct Model {
     pub violations: Vec<Violation>,
     /// What the run has done so far.
     pub tally: Tally,
+    /// The clients and test keys the load disables and enables.
+    pub switches: Vec<crate::switches::Switch>,
 }
 
 impl Model {
@@ -231,6 +233,7 @@ impl Model {
             ops: Vec::new(),
             violations: Vec::new(),
             tally: Tally::default(),
+            switches: Vec::new(),
         }
     }
 
