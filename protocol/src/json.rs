@@ -457,6 +457,7 @@ struct ApiTokenRow<'a> {
     created_at: String,
     last_used_at: Option<String>,
     expires_at: Option<String>,
+    disabled: bool,
 }
 
 impl<'a> From<&'a ApiTokenInfo> for ApiTokenRow<'a> {
@@ -470,6 +471,7 @@ impl<'a> From<&'a ApiTokenInfo> for ApiTokenRow<'a> {
             created_at: time(t.created_at),
             last_used_at: maybe_time(t.last_used_at),
             expires_at: maybe_time(t.expires_at),
+            disabled: t.disabled,
         }
     }
 }

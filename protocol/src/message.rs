@@ -417,6 +417,8 @@ pub struct ApiTokenInfo {
     pub last_used_at: Option<UnixMillis>,
     /// When it expires, if ever.
     pub expires_at: Option<UnixMillis>,
+    /// Whether it is disabled ([`Op::Disable`]), by its principal's id or its credential's.
+    pub disabled: bool,
 }
 
 /// A client's own settings, without its credentials.

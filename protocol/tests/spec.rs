@@ -571,6 +571,7 @@ fn reply_tags_match_the_codec() {
             created_at: T0,
             last_used_at: None,
             expires_at: None,
+            disabled: false,
         }),
         Reply::ClientUpdated(ClientSettings {
             client_id: id(1),

@@ -98,8 +98,10 @@ fn each_kind_of_id_disables_and_enables() {
     for id in [api.principal_id, api.id] {
         a.disable(id).unwrap();
         disabled(&mut c, &api.token, k, "api token disabled");
+        assert!(a.api_token_show(api.principal_id).unwrap().disabled);
         a.enable(id).unwrap();
         verifies(&mut c, &api.token, k, "api token enabled");
+        assert!(!a.api_token_show(api.principal_id).unwrap().disabled);
     }
 
     // An admin key: it can manage nothing, and is listed as disabled.

@@ -151,6 +151,10 @@ impl Authority {
             created_at: principal.created_at,
             last_used_at: credential.as_ref().and_then(|c| c.last_used_at),
             expires_at: credential.as_ref().and_then(|c| c.expires_at),
+            disabled: self.store.is_disabled(
+                credential.as_ref().map_or(principal.id, |c| c.id),
+                principal.id,
+            ),
         })
     }
 
