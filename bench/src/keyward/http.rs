@@ -59,6 +59,23 @@ pub(crate) struct Reply {
     pub closing: bool,
 }
 
+/// Takes one whole response from `input`, if there is one, and says whether it was a 200.
+///
+/// # Errors
+/// As [`take_response`], or if `server` ended keep-alive: a run measures open connections.
+pub(crate) fn take_kept_alive(input: &mut BytesMut, server: &str) -> Result<Option<bool>> {
+    let Some(reply) = take_response(input)? else {
+        return Ok(None);
+    };
+    if reply.closing {
+        bail!(
+            "{server} ended keep-alive (status {}): the run needs open connections",
+            reply.status
+        );
+    }
+    Ok(Some(reply.status == 200))
+}
+
 /// Takes one whole response off the front of `input`: `None` if more bytes are needed.
 ///
 /// # Errors
@@ -127,16 +144,7 @@ impl Exchange for HttpVerifies {
     }
 
     fn read_reply(&mut self, input: &mut BytesMut) -> Result<Option<bool>> {
-        let Some(reply) = take_response(input)? else {
-            return Ok(None);
-        };
-        if reply.closing {
-            bail!(
-                "keywardd ended keep-alive (status {}): the run needs open connections",
-                reply.status
-            );
-        }
-        Ok(Some(reply.status == 200))
+        take_kept_alive(input, "keywardd")
     }
 }
 

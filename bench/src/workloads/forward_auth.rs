@@ -3,13 +3,13 @@
 //! the same static file from a location without auth on the same nginx, in the same run, on
 //! keep-alive client connections. Issue 14 §6 wants the first at 0.6x the second or better.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use bytes::BytesMut;
 use keyward_protocol::Secret;
 use std::sync::Arc;
 
 use super::{seeds, Bench};
-use crate::keyward::http::{self, take_response};
+use crate::keyward::http;
 use crate::keyward::{daemon::Daemon, population::Population};
 use crate::load::{self, Exchange};
 use crate::nginx::{Nginx, AUTH_PATH, OPEN_PATH};
@@ -96,16 +96,7 @@ impl Exchange for ProxiedGets {
     }
 
     fn read_reply(&mut self, input: &mut BytesMut) -> Result<Option<bool>> {
-        let Some(reply) = take_response(input)? else {
-            return Ok(None);
-        };
-        if reply.closing {
-            bail!(
-                "nginx ended keep-alive (status {}): the run needs open connections",
-                reply.status
-            );
-        }
-        Ok(Some(reply.status == 200))
+        http::take_kept_alive(input, "nginx")
     }
 }
 
