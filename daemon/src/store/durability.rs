@@ -115,9 +115,9 @@ impl Store {
         Ok(())
     }
 
-    /// A clean shutdown's last act: the sweeps counted only in memory saved, a checkpoint, and a compaction of the session journal if
-    /// it holds twice what its live sessions need (audit entries the log has synced, ended
-    /// sessions), so the next start reads less.
+    /// A clean shutdown's last act: the sweeps counted only in memory saved, a checkpoint, and
+    /// a compaction of the session journal if it holds twice what its live sessions need (audit
+    /// entries the log has synced, ended sessions), so the next start reads less.
     ///
     /// # Errors
     /// As [`Store::checkpoint`], or if the compaction fails (the old journal then stays).

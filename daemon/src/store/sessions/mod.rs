@@ -322,8 +322,8 @@ impl Sessions {
         self.journal.write_and_sync()
     }
 
-    /// Queues an audit entry (at most [`super::record_frame::MAX_AUDIT_ENTRY`] bytes), to be durable with the
-    /// next sync.
+    /// Queues an audit entry (at most [`super::record_frame::MAX_AUDIT_ENTRY`] bytes), to be
+    /// durable with the next sync.
     pub fn append_audit(&self, key: &[u8; AUDIT_KEY], entry: &[u8]) {
         self.journal.append_audit(key, entry);
     }
