@@ -110,6 +110,10 @@ impl Connection {
         tokio::pin!(cancelled);
         let timer = tokio::time::sleep(self.limits.connection_idle_timeout);
         tokio::pin!(timer);
+        // When the connection last had a request answered: the idle deadline counts from
+        // here, never from a wake-up that brought nothing, or an early timer would push it on
+        // for ever.
+        let mut active_at = Instant::now();
         loop {
             // Answer every whole frame already buffered, then write the batch in one go.
             let mut answered = 0usize;
@@ -162,9 +166,12 @@ impl Connection {
             // One clock read per request. A frame's start is stamped when it is first seen
             // incomplete here, which is at most one batch of answers after its first byte.
             let now = Instant::now();
+            if answered > 0 {
+                active_at = now;
+            }
             let deadline = if self.read_buf.is_empty() {
                 self.frame_started = None;
-                later(now, self.limits.connection_idle_timeout)
+                later(active_at, self.limits.connection_idle_timeout)
             } else {
                 later(
                     *self.frame_started.get_or_insert(now),
