@@ -187,18 +187,34 @@ fn session_rows(s: &SessionIssued, prefix: &str, now: UnixMillis) -> Vec<(String
     .collect()
 }
 
-fn client(c: &ClientDetails, now: UnixMillis) -> String {
-    let mut rows = vec![
-        ("client_id", c.client_id.to_string()),
-        ("label", label(c.label.as_deref())),
-        ("env", c.env.to_string()),
-        ("scopes", scopes(&c.scopes)),
+/// A client's own settings as rows: what `client show` and `client update` both print.
+fn settings_rows(
+    client_id: uuid::Uuid,
+    client_label: Option<&str>,
+    env: keyward_client::Env,
+    client_scopes: &keyward_client::Scopes,
+    max_sessions: Option<u32>,
+) -> Vec<(&'static str, String)> {
+    vec![
+        ("client_id", client_id.to_string()),
+        ("label", label(client_label)),
+        ("env", env.to_string()),
+        ("scopes", scopes(client_scopes)),
         (
             "max_sessions",
-            c.max_sessions
-                .map_or_else(|| "the daemon's default".to_owned(), |n| n.to_string()),
+            max_sessions.map_or_else(|| "the daemon's default".to_owned(), |n| n.to_string()),
         ),
-    ];
+    ]
+}
+
+fn client(c: &ClientDetails, now: UnixMillis) -> String {
+    let mut rows = settings_rows(
+        c.client_id,
+        c.label.as_deref(),
+        c.env,
+        &c.scopes,
+        c.max_sessions,
+    );
     if c.disabled {
         rows.push((
             "disabled",
@@ -270,17 +286,13 @@ fn api_token(t: &keyward_client::ApiTokenInfo, now: UnixMillis) -> String {
 }
 
 fn client_settings(c: &keyward_client::ClientSettings) -> String {
-    block(&[
-        ("client_id", c.client_id.to_string()),
-        ("label", label(c.label.as_deref())),
-        ("env", c.env.to_string()),
-        ("scopes", scopes(&c.scopes)),
-        (
-            "max_sessions",
-            c.max_sessions
-                .map_or_else(|| "the daemon's default".to_owned(), |n| n.to_string()),
-        ),
-    ])
+    block(&settings_rows(
+        c.client_id,
+        c.label.as_deref(),
+        c.env,
+        &c.scopes,
+        c.max_sessions,
+    ))
 }
 
 fn credential_row(c: &CredentialInfo, now: UnixMillis) -> Vec<String> {
