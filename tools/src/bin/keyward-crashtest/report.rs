@@ -86,6 +86,8 @@ pub(crate) struct Tally {
     pub ghosts: u64,
     /// Deleted clients a check after a restart found gone, as it had to.
     pub deleted_gone: u64,
+    /// Client and API-token updates acknowledged (also counted in `acked_changes`).
+    pub updates: u64,
 }
 
 impl Tally {
@@ -95,7 +97,7 @@ impl Tally {
             "keyward-crashtest: load: {} acknowledged ({} creations or revocations), {} \
              refused, {} cut off by the kill ({} creations or revocations); after restarts: {} \
              had to verify, {} had to fail, {} seat probes, {} ghosts of cut-off issues revoked, {} deleted clients found \
-             gone",
+             gone; {} updates acknowledged",
             self.acked,
             self.acked_changes,
             self.refused,
@@ -105,7 +107,8 @@ impl Tally {
             self.must_die,
             self.probes,
             self.ghosts,
-            self.deleted_gone
+            self.deleted_gone,
+            self.updates
         );
     }
 }
