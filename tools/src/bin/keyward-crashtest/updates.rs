@@ -296,6 +296,7 @@ fn settle(
         ),
         Err(_) => {
             // Cut off by the kill: it may or may not have been made durable, but not in part.
+            m.tally.updates_cut.0 += 1;
             let u = &mut m.updates[index];
             if let Held::Known(old) = &u.held {
                 if *old != next {
@@ -430,7 +431,12 @@ pub(crate) async fn check(model: &mut Model, client: &mut Client) -> Result<u64,
         };
         let matches = match &held {
             Held::Known(s) => *s == shown,
-            Held::Either(old, new) => *old == shown || *new == shown,
+            Held::Either(old, new) => {
+                if *new == shown {
+                    model.tally.updates_cut.1 += 1;
+                }
+                *old == shown || *new == shown
+            }
         };
         if !matches {
             model.violation(
