@@ -86,10 +86,9 @@ fn walk(c: &mut Client, list: impl Fn(Option<String>) -> Op) -> HashSet<Uuid> {
 }
 
 /// 20 000 clients (and 4 000 API tokens) are walked page by page while another connection
-/// creates 2 000 clients and 2 000 API tokens and deletes 2 000 API tokens: every walk sees
-/// each item that existed throughout exactly once, and nothing that never existed.
-/// (Clients cannot be deleted on this branch; API tokens, whose revoke deletes their principal
-/// from the same tree, stand in for deleted clients.)
+/// creates 2 000 clients and deletes 2 000 others (`client delete`), and creates 2 000 API
+/// tokens and revokes 2 000 others (which deletes their principals from the same tree): every
+/// walk sees each item that existed throughout exactly once, and nothing that never existed.
 #[test]
 fn a_walk_sees_every_item_once_under_concurrent_creates_and_deletes() {
     // Paging is under test, not durability: without fsync the set-up takes seconds.
@@ -97,7 +96,15 @@ fn a_walk_sees_every_item_once_under_concurrent_creates_and_deletes() {
     let started = std::time::Instant::now();
     let (_, key) = d.admin_client(Env::Live);
     let mut c = admin(&d, &key);
-    let clients: HashSet<Uuid> = create_clients(&mut c, 20_000, "c").into_iter().collect();
+    let made = create_clients(&mut c, 20_000, "c");
+    // Every tenth client is deleted, so the deletes land all along the walk's key range.
+    let doomed_clients: Vec<Uuid> = made.iter().step_by(10).copied().collect();
+    let clients: HashSet<Uuid> = made
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 10 != 0)
+        .map(|(_, id)| *id)
+        .collect();
     let tokens = create_tokens(&mut c, 4_000);
     let (doomed, kept) = tokens.split_at(2_000);
     let kept: HashSet<Uuid> = kept.iter().map(|(p, _)| *p).collect();
@@ -108,12 +115,22 @@ fn a_walk_sees_every_item_once_under_concurrent_creates_and_deletes() {
     let writer = {
         let (writing, mut w) = (Arc::clone(&writing), admin(&d, &key));
         let doomed: Vec<Uuid> = doomed.iter().map(|(_, id)| *id).collect();
+        let doomed_clients = doomed_clients.clone();
         std::thread::spawn(move || {
             let mut made = (Vec::new(), Vec::new());
-            for (i, chunk) in doomed.chunks(100).enumerate() {
+            for (i, (chunk, clients)) in doomed
+                .chunks(100)
+                .zip(doomed_clients.chunks(100))
+                .enumerate()
+            {
                 made.0.extend(create_clients(&mut w, 100, "new"));
                 made.1
                     .extend(create_tokens(&mut w, 100).into_iter().map(|(p, _)| p));
+                let deletes = clients
+                    .iter()
+                    .map(|id| Op::ClientDelete { client_id: *id })
+                    .collect();
+                pipelined(&mut w, deletes);
                 let revokes = chunk
                     .iter()
                     .map(|id| Op::Revoke { credential_id: *id })
@@ -174,7 +191,16 @@ fn a_walk_sees_every_item_once_under_concurrent_creates_and_deletes() {
     );
     let all = json(&all);
     assert_eq!(all["next"], serde_json::Value::Null);
-    assert_eq!(all["clients"].as_array().unwrap().len(), 22_000);
+    let listed: HashSet<Uuid> = all["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    let expected: HashSet<Uuid> = clients.iter().copied().chain(new_clients.clone()).collect();
+    assert_eq!(listed.len(), 20_000);
+    assert_eq!(listed, expected);
+    assert!(doomed_clients.iter().all(|id| !listed.contains(id)));
     let settled = walk(&mut c, |after| Op::ApiTokenList { limit: 100, after });
     let expected: HashSet<Uuid> = kept.iter().copied().chain(new_tokens).collect();
     assert_eq!(settled, expected);

@@ -13,8 +13,9 @@ use uuid::Uuid;
 
 use super::Denied;
 
-/// The most keys one page may pass over, per item asked for: a page of API tokens that meets
-/// mostly clients stops early with a cursor, so its cost stays proportional to the page.
+/// The most keys one page may pass over, per item asked for: a page of clients that meets
+/// mostly API tokens or the other environment's clients stops early with a cursor, so its cost
+/// stays proportional to the page.
 const SCAN_PER_ITEM: usize = 8;
 /// Room left in a frame for the reply's framing and its cursor.
 const HEADROOM: usize = 1024;

@@ -640,3 +640,51 @@ fn enable_restores_expiry_and_expired_stays_dead() {
 fn session_id_of(token: &Secret) -> uuid::Uuid {
     crate::store::session_id(&keyward_protocol::token::hash(token.expose()))
 }
+
+/// `api-token list` pages are full while more tokens exist, however many clients (of either
+/// environment) lie between them in id order, and a walk by pages of 2 sees each token once.
+#[test]
+fn api_token_pages_are_full_among_many_clients() {
+    let f = fixture();
+    let test = AdminContext {
+        env: keyward_protocol::Env::Test,
+        ..f.live
+    };
+    let mut tokens = Vec::new();
+    for i in 0..7 {
+        for ctx in [f.live, test] {
+            for _ in 0..40 {
+                ok(f.auth
+                    .change()
+                    .create_client(ctx, None, None, &Scopes::new())
+                    .acknowledged());
+            }
+        }
+        let name = format!("t{i}");
+        let api = ok(f
+            .auth
+            .change()
+            .create_api_token(f.live, &name, &Scopes::new(), None)
+            .acknowledged());
+        tokens.push(api.principal_id);
+        ok(f.auth
+            .change()
+            .create_api_token(test, &name, &Scopes::new(), None)
+            .acknowledged());
+    }
+    let (mut seen, mut after) = (Vec::new(), None);
+    loop {
+        let page = ok(f.auth.list_api_tokens(f.live, 2, after.as_deref()));
+        let ids: Vec<_> = page.api_tokens.iter().map(|t| t.principal_id).collect();
+        if page.next.is_some() && seen.len() + ids.len() < tokens.len() {
+            assert_eq!(ids.len(), 2, "a short page while more tokens exist");
+        }
+        seen.extend(ids);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    tokens.sort();
+    assert_eq!(seen, tokens);
+}

@@ -173,14 +173,9 @@ impl Authority {
         after: Option<&str>,
     ) -> Outcome<ApiTokenPage> {
         let after = allowed!(page::parse_cursor(after));
-        let entries = self.store.principals_after(after)?.map(|p| {
-            let p = p?;
-            let id = p.id;
-            if p.kind == PrincipalKind::ApiToken && p.env() == ctx.env {
-                Ok((id, Some(self.api_token_info(p)?)))
-            } else {
-                Ok((id, None))
-            }
+        let entries = self.store.api_tokens_after(ctx.env, after)?.map(|entry| {
+            let (id, principal) = entry?;
+            Ok((id, principal.map(|p| self.api_token_info(p)).transpose()?))
         });
         let page = page::collect::<_, super::Fault>(limit, 0, entries)?;
         Ok(Ok(ApiTokenPage {

@@ -195,7 +195,17 @@ impl Store {
                 return Ok(());
             }
         }
+        let principal = match id {
+            TreeId::Principals => Some(records::decode::<records::PrincipalRecord>(
+                "principals",
+                value,
+            )?),
+            _ => None,
+        };
         self.write_sled(|e| {
+            if let Some(principal) = &principal {
+                super::api_tokens::file(e, principal)?;
+            }
             e.tree(id).insert(key, value)?;
             Ok(())
         })

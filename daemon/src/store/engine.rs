@@ -23,6 +23,8 @@ pub(crate) struct Engine {
     pub meta: sled::Tree,
     pub audit: sled::Tree,
     pub disabled: sled::Tree,
+    /// API tokens by environment ([`super::api_tokens`]); not in backups.
+    pub api_tokens: sled::Tree,
     /// sled's log file, opened separately so a commit can `fdatasync` it: sled's own flush
     /// uses `sync_file_range`, which flushes neither the disk's cache nor the file size.
     log: File,
@@ -55,6 +57,7 @@ impl Engine {
             expiry_index: db.open_tree("expiry_index")?,
             audit: db.open_tree("audit")?,
             disabled: db.open_tree("disabled")?,
+            api_tokens: db.open_tree("api_tokens")?,
             meta,
             log,
             generation: AtomicU64::new(recovered),

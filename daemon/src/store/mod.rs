@@ -13,6 +13,8 @@
 //!   *lower bound*: a session that slid forward keeps its old entry, and the sweeper moves it on
 //!   when it gets there. Verify therefore never touches the index.
 //! - `disabled`: id (16) → when it was disabled ([`disabled`]).
+//! - `api_tokens`: environment (1) ‖ principal id (16) → empty, for `api-token list`
+//!   ([`api_tokens`]); derived from `principals`, and not in backups.
 //! - `meta`: counters (`sweeps_run`, `credentials_swept`) and the commit generation.
 //! - `audit`: empty. Data dirs from before the audit log held its entries here, keyed by time
 //!   (u64 big-endian ms) ‖ entry id (16); opening one moves them into [`audit_log`].
@@ -36,6 +38,7 @@
 //! - [`sweep`]: what the sweeper asks of the store;
 //! - [`keys`], [`error`], [`record_frame`]: sled's keys, [`StoreError`], the records' framing.
 
+mod api_tokens;
 mod audit_log;
 mod backup;
 mod commit;
@@ -236,6 +239,7 @@ impl Store {
         )
         .map_err(StoreError::Io)?;
         store.journal_sled_sessions()?;
+        store.index_api_tokens()?;
         store.recover_audit(audit_synced.map(|s| s.carried_to))?;
         Ok(store)
     }
@@ -453,8 +457,10 @@ impl Store {
     /// Stores a principal.
     pub(crate) fn insert_principal(&self, record: &PrincipalRecord) -> Result<(), StoreError> {
         let bytes = records::encode(record)?;
-        let new =
-            self.write_sled(|e| Ok(e.principals.insert(record.id.as_bytes(), bytes)?.is_none()))?;
+        let new = self.write_sled(|e| {
+            api_tokens::file(e, record)?;
+            Ok(e.principals.insert(record.id.as_bytes(), bytes)?.is_none())
+        })?;
         if new {
             self.inner.counts.principal(record.kind, true);
         }
@@ -463,7 +469,11 @@ impl Store {
 
     /// Deletes a principal.
     pub(crate) fn remove_principal(&self, id: Uuid) -> Result<(), StoreError> {
-        let old = self.write_sled(|e| Ok(e.principals.remove(id.as_bytes())?))?;
+        let old = self.write_sled(|e| {
+            let old = e.principals.remove(id.as_bytes())?;
+            api_tokens::unfile(e, id)?;
+            Ok(old)
+        })?;
         // One that does not decode was not counted either (see `counts`).
         if let Some(Ok(old)) = old.map(|raw| records::decode::<PrincipalRecord>("principals", &raw))
         {

@@ -62,6 +62,7 @@ pub(crate) async fn run(
         checker.check_deleted(id).await?;
     }
     checker.checked += crate::switches::check(checker.model, &mut checker.client).await?;
+    checker.checked += crate::updates::check(checker.model, &mut checker.client).await?;
     Ok(checker.checked)
 }
 

@@ -13,11 +13,13 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, StatusCode};
 use hyper_util::rt::TokioIo;
 use keyward_client::{
-    ApiTokenCreated, ClientCreated, CredentialKind, Env, Error, ErrorCode, Op, Reply, Secret,
-    SessionIssued, TestKeyCreated, UnixMillis, Verified, WireError,
+    ApiTokenCreated, ApiTokenInfo, ClientCreated, ClientSettings, CredentialKind, Env, Error,
+    ErrorCode, Level, Op, Reply, Scopes, Secret, SessionIssued, TestKeyCreated, UnixMillis,
+    Verified, WireError,
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
 use uuid::Uuid;
@@ -163,6 +165,25 @@ fn route(op: &Op) -> Result<(Method, String, Option<Value>), Error> {
             format!("/v1/clients/{client_id}/sessions"),
             None,
         ),
+        Op::ClientUpdate { client_id, update } => (
+            Method::PATCH,
+            format!("/v1/clients/{client_id}"),
+            Some(json!({
+                "label": update.label,
+                "max_sessions": update.max_sessions,
+                "scopes": scope_map(&update.scopes),
+                "remove_scopes": update.remove_scopes,
+            })),
+        ),
+        Op::ApiTokenUpdate { id, update } => (
+            Method::PATCH,
+            format!("/v1/api-tokens/{id}"),
+            Some(json!({
+                "name": update.label,
+                "scopes": scope_map(&update.scopes),
+                "remove_scopes": update.remove_scopes,
+            })),
+        ),
         other => {
             return Err(Error::Protocol(format!(
                 "the crash loop sends no {} over HTTP",
@@ -170,6 +191,24 @@ fn route(op: &Op) -> Result<(Method, String, Option<Value>), Error> {
             )))
         }
     })
+}
+
+/// Scopes as the JSON object `{"name": "level"}`.
+fn scope_map(scopes: &Scopes) -> serde_json::Map<String, Value> {
+    scopes
+        .iter()
+        .map(|(name, level)| (name.clone(), Value::from(level.as_str())))
+        .collect()
+}
+
+/// Scopes read back from the JSON object `{"name": "level"}`.
+fn scopes_from(map: BTreeMap<String, String>) -> Result<Scopes, String> {
+    map.into_iter()
+        .map(|(name, level)| {
+            let level = level.parse::<Level>().map_err(|e| e.to_string())?;
+            Ok((name, level))
+        })
+        .collect()
 }
 
 /// The operation's name, for messages (never its token).
@@ -183,6 +222,8 @@ fn name(op: &Op) -> &'static str {
         Op::Logout { .. } => "logout",
         Op::Revoke { .. } => "revoke",
         Op::ClientRevokeSessions { .. } => "revoke-sessions",
+        Op::ClientUpdate { .. } => "client update",
+        Op::ApiTokenUpdate { .. } => "api-token update",
         _ => "other operation",
     }
 }
@@ -254,6 +295,30 @@ struct IdentityJson {
     credential_id: Uuid,
 }
 
+/// `client update`: the client's settings.
+#[derive(Deserialize)]
+struct ClientSettingsJson {
+    client_id: Uuid,
+    label: Option<String>,
+    env: String,
+    scopes: BTreeMap<String, String>,
+    max_sessions: Option<u32>,
+}
+
+/// `api-token update`: the token as `api-token show` has it.
+#[derive(Deserialize)]
+struct ApiTokenRowJson {
+    principal_id: Uuid,
+    id: Option<Uuid>,
+    name: String,
+    env: String,
+    scopes: BTreeMap<String, String>,
+    created_at: String,
+    last_used_at: Option<String>,
+    expires_at: Option<String>,
+    disabled: bool,
+}
+
 /// `logout`, `revoke` and `revoke-sessions`.
 #[derive(Deserialize)]
 struct RevokedJson<T> {
@@ -316,6 +381,30 @@ fn reply(op: &Op, value: Value) -> Result<Reply, String> {
         Op::ClientRevokeSessions { .. } => Reply::RevokedCount {
             count: parse::<RevokedJson<u64>>(value)?.revoked,
         },
+        Op::ClientUpdate { .. } => {
+            let c: ClientSettingsJson = parse(value)?;
+            Reply::ClientUpdated(ClientSettings {
+                client_id: c.client_id,
+                label: c.label,
+                env: c.env.parse::<Env>().map_err(|e| e.to_string())?,
+                scopes: scopes_from(c.scopes)?,
+                max_sessions: c.max_sessions,
+            })
+        }
+        Op::ApiTokenUpdate { .. } => {
+            let t: ApiTokenRowJson = parse(value)?;
+            Reply::ApiToken(ApiTokenInfo {
+                principal_id: t.principal_id,
+                id: t.id,
+                name: t.name,
+                env: t.env.parse::<Env>().map_err(|e| e.to_string())?,
+                scopes: scopes_from(t.scopes)?,
+                created_at: floor(&t.created_at)?,
+                last_used_at: t.last_used_at.as_deref().map(floor).transpose()?,
+                expires_at: t.expires_at.as_deref().map(ceil).transpose()?,
+                disabled: t.disabled,
+            })
+        }
         other => return Err(format!("no HTTP reply for {}", name(other))),
     })
 }

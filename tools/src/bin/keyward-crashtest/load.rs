@@ -68,6 +68,23 @@ pub(crate) async fn run(
         .worker_seeds
         .iter()
         .fold(0x5157_u64, |a, s| a ^ s.rotate_left(7));
+    // The updater sends its updates over the run's transport (with `mixed`, frames or HTTP by
+    // the seed) and verifies their effect over frames.
+    let update_seed = switch_seed.rotate_left(13) ^ 0x00b0_da7e;
+    let updater = plan
+        .transport
+        .connect(
+            (update_seed & 1) as usize,
+            &daemon.socket,
+            &daemon.http_socket(),
+            admin_key,
+        )
+        .await
+        .map_err(LoadError::Connect)?;
+    let mut prober = keyward_client::Client::connect(&daemon.socket)
+        .await
+        .map_err(LoadError::Connect)?;
+    prober.set_admin_key(admin_key.clone());
     let shared = Arc::new(Mutex::new(model));
     let mut workers: Vec<_> = clients
         .into_iter()
@@ -85,6 +102,12 @@ pub(crate) async fn run(
         switcher,
         Arc::clone(&shared),
         switch_seed,
+    )));
+    workers.push(tokio::spawn(crate::updates::work(
+        updater,
+        prober,
+        Arc::clone(&shared),
+        update_seed,
     )));
     tokio::time::sleep(plan.kill_after).await;
     let killed = daemon.kill();

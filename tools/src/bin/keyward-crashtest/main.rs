@@ -8,7 +8,9 @@
 //! daemon starts every time. Operations cut off by the kill have unknown outcomes and are not
 //! held against the daemon. See `model` for what is tracked and `expect` for the rules.
 //! One more connection disables and enables clients and test keys of their own (`switches`):
-//! after each restart, every acknowledged switch must hold.
+//! after each restart, every acknowledged switch must hold. Another updates clients and API
+//! tokens of their own (`updates`): every credential of an updated principal must carry its
+//! acknowledged scopes at once and after each restart.
 //! `--transport http` or `mixed` sends the load's operations over the HTTP/JSON API too
 //! (`transport`, `http`), under the same rules.
 
@@ -27,6 +29,7 @@ mod report;
 mod run;
 mod switches;
 mod transport;
+mod updates;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -216,6 +216,8 @@ pub(crate) struct Model {
     pub tally: Tally,
     /// The clients and test keys the load disables and enables.
     pub switches: Vec<crate::switches::Switch>,
+    /// The clients and API tokens the load updates.
+    pub updates: Vec<crate::updates::Updated>,
 }
 
 impl Model {
@@ -234,6 +236,7 @@ impl Model {
             violations: Vec::new(),
             tally: Tally::default(),
             switches: Vec::new(),
+            updates: Vec::new(),
         }
     }
 

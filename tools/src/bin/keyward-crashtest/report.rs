@@ -86,6 +86,10 @@ pub(crate) struct Tally {
     pub ghosts: u64,
     /// Deleted clients a check after a restart found gone, as it had to.
     pub deleted_gone: u64,
+    /// Client and API-token updates acknowledged (also counted in `acked_changes`).
+    pub updates: u64,
+    /// Updates cut off by the kill, and of those, how many a check found applied.
+    pub updates_cut: (u64, u64),
 }
 
 impl Tally {
@@ -95,7 +99,8 @@ impl Tally {
             "keyward-crashtest: load: {} acknowledged ({} creations or revocations), {} \
              refused, {} cut off by the kill ({} creations or revocations); after restarts: {} \
              had to verify, {} had to fail, {} seat probes, {} ghosts of cut-off issues revoked, {} deleted clients found \
-             gone",
+             gone; {} updates acknowledged, {} cut off by the kill ({} found applied after \
+             the restart)",
             self.acked,
             self.acked_changes,
             self.refused,
@@ -105,7 +110,10 @@ impl Tally {
             self.must_die,
             self.probes,
             self.ghosts,
-            self.deleted_gone
+            self.deleted_gone,
+            self.updates,
+            self.updates_cut.0,
+            self.updates_cut.1
         );
     }
 }

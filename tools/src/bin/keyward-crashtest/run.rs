@@ -194,6 +194,7 @@ async fn set_up(model: &mut Model, daemon: &Daemon) -> Result<Secret, Error> {
         model.settle(ticket, answer);
     }
     model.switches = crate::switches::set_up(&mut client).await?;
+    model.updates = crate::updates::set_up(&mut client).await?;
     Ok(admin_key)
 }
 
