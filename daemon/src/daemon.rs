@@ -136,6 +136,9 @@ pub(crate) async fn serve(
         &config,
         nix::unistd::geteuid().as_raw(),
     ));
+    // Not among the background tasks that end at shutdown: connections still awaiting their
+    // commits need it until the runtime stops.
+    tokio::spawn(store.relay_commits());
     let background = [
         tokio::spawn(sweeper::run(Arc::clone(&shared), shutdown.clone())),
         tokio::spawn(metrics_file::run(Arc::clone(&shared), shutdown.clone())),

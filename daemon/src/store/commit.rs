@@ -6,7 +6,13 @@
 //! tickets are outstanding it flushes once, and that flush covers every ticket taken before it
 //! began. Under load the flush rate stays near the disk's while throughput grows with the
 //! number of waiting writers, and no writer ever flushes on its own thread.
+//!
+//! Waiting futures are woken on their event loop by [`Committer::relay`], a task the daemon
+//! runs there: the flusher wakes that one task per flush rather than every waiter. Each wake
+//! from another thread costs the flusher a system call (the event loop's eventfd), so waking
+//! hundreds of waiters one by one held up the next flush by as long as the sync itself.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::StoreError;
@@ -47,6 +53,10 @@ pub(crate) struct Committer {
     flushed: Condvar,
     /// Wakes waiting futures.
     flushed_async: tokio::sync::Notify,
+    /// Wakes the relay, which wakes the waiting futures on its own thread.
+    flush_ended: tokio::sync::Notify,
+    /// Whether a relay is running: then the flusher wakes only the relay.
+    relayed: AtomicBool,
 }
 
 impl Committer {
@@ -140,6 +150,42 @@ impl Committer {
         }
     }
 
+    /// Wakes the futures waiting in [`Committer::durable`] after each flush, from the thread
+    /// that polls it: run it as a task on the event loop those futures are polled on, so
+    /// waking them is a push onto that loop's own queue. Runs until dropped; while it runs
+    /// the flusher wakes only it, once per flush.
+    pub async fn relay(&self) {
+        struct Running<'a>(&'a Committer);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                // Cleared before the wake: a flush that still sees the flag set has already
+                // recorded its progress, so the waiters woken here see it.
+                self.0.relayed.store(false, Ordering::SeqCst);
+                self.0.flushed_async.notify_waiters();
+            }
+        }
+        self.relayed.store(true, Ordering::SeqCst);
+        let _running = Running(self);
+        loop {
+            // A flush that ends while the waiters are being woken leaves a permit, so the
+            // next round starts at once.
+            self.flush_ended.notified().await;
+            self.flushed_async.notify_waiters();
+        }
+    }
+
+    /// Wakes whoever waits for the flush that just ended.
+    fn flush_done(&self) {
+        // Outside the progress lock, so writers taking tickets do not wait for the wake-ups.
+        // A waiter that checked before the update is already waiting, or registered.
+        self.flushed.notify_all();
+        if self.relayed.load(Ordering::SeqCst) {
+            self.flush_ended.notify_one();
+        } else {
+            self.flushed_async.notify_waiters();
+        }
+    }
+
     /// Stops the flusher once it is done with its current flush.
     pub fn stop(&self) {
         self.lock().stopped = true;
@@ -177,10 +223,7 @@ impl Committer {
                     }
                 }
             }
-            // Outside the lock, so writers taking tickets do not wait for the wake-ups. A
-            // waiter that checked before the update is already waiting, or registered.
-            self.flushed.notify_all();
-            self.flushed_async.notify_waiters();
+            self.flush_done();
             progress = self.lock();
         }
     }
@@ -282,6 +325,148 @@ mod tests {
             runtime.block_on(committer.durable(Ticket::NONE)).ok(),
             Some(())
         );
+        committer.stop();
+        flusher.join().unwrap();
+    }
+
+    /// Records the thread each wake comes from, then passes it on.
+    struct Recorded<F> {
+        inner: std::pin::Pin<Box<F>>,
+        wakes: Arc<Mutex<Vec<std::thread::ThreadId>>>,
+    }
+
+    struct RecordingWaker {
+        inner: std::task::Waker,
+        wakes: Arc<Mutex<Vec<std::thread::ThreadId>>>,
+    }
+
+    impl std::task::Wake for RecordingWaker {
+        fn wake(self: Arc<Self>) {
+            self.wakes.lock().unwrap().push(std::thread::current().id());
+            self.inner.wake_by_ref();
+        }
+    }
+
+    impl<F: std::future::Future> std::future::Future for Recorded<F> {
+        type Output = F::Output;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<F::Output> {
+            let waker = std::task::Waker::from(Arc::new(RecordingWaker {
+                inner: cx.waker().clone(),
+                wakes: Arc::clone(&self.wakes),
+            }));
+            self.inner
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&waker))
+        }
+    }
+
+    /// With a relay running, every waiting future is woken on the relay's thread, never by
+    /// the flusher's: 64 futures wait on one event loop, and every wake they get is recorded
+    /// with the thread it came from.
+    #[test]
+    fn the_relay_wakes_futures_on_its_own_thread() {
+        let committer = Arc::new(Committer::default());
+        // Slow enough that every future is waiting by the time the flush ends.
+        let flusher = flusher(&committer, || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            Ok(())
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let wakes = Arc::new(Mutex::new(Vec::new()));
+        runtime.block_on(async {
+            let relay = tokio::spawn({
+                let committer = Arc::clone(&committer);
+                async move { committer.relay().await }
+            });
+            // Let the relay start before anyone waits.
+            tokio::task::yield_now().await;
+            let waiters: Vec<_> = (0..64)
+                .map(|_| {
+                    let committer = Arc::clone(&committer);
+                    let wakes = Arc::clone(&wakes);
+                    tokio::spawn(async move {
+                        let ticket = committer.ticket();
+                        Recorded {
+                            inner: Box::pin(async { committer.durable(ticket).await }),
+                            wakes,
+                        }
+                        .await
+                    })
+                })
+                .collect();
+            for waiter in waiters {
+                waiter.await.unwrap().unwrap();
+            }
+            relay.abort();
+        });
+        let here = std::thread::current().id();
+        let wakes = wakes.lock().unwrap();
+        assert!(
+            wakes.len() >= 64,
+            "only {} wakes: not every future waited",
+            wakes.len()
+        );
+        let elsewhere = wakes.iter().filter(|&&id| id != here).count();
+        assert_eq!(
+            elsewhere,
+            0,
+            "{elsewhere} of {} wakes came from another thread",
+            wakes.len()
+        );
+        committer.stop();
+        flusher.join().unwrap();
+    }
+
+    /// Once the relay is gone, the flusher wakes the waiting futures itself: none is left
+    /// waiting for a relay that will never run.
+    #[test]
+    fn futures_are_woken_after_the_relay_stops() {
+        let committer = Arc::new(Committer::default());
+        let flusher = flusher(&committer, || Ok(()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let relay = tokio::spawn({
+                let committer = Arc::clone(&committer);
+                async move { committer.relay().await }
+            });
+            tokio::task::yield_now().await;
+            committer.durable(committer.ticket()).await.unwrap();
+            relay.abort();
+            let _ = relay.await;
+            // On a thread of its own, so that nothing on this loop could stand in for the relay.
+            let waiting = std::thread::spawn({
+                let committer = Arc::clone(&committer);
+                move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
+                        .build()
+                        .unwrap();
+                    runtime.block_on(async {
+                        let ticket = committer.ticket();
+                        tokio::time::timeout(
+                            std::time::Duration::from_secs(30),
+                            committer.durable(ticket),
+                        )
+                        .await
+                    })
+                }
+            });
+            let outcome = tokio::task::spawn_blocking(move || waiting.join().unwrap())
+                .await
+                .unwrap();
+            assert!(
+                matches!(outcome, Ok(Ok(()))),
+                "a future still waited 30 s after its flush"
+            );
+        });
         committer.stop();
         flusher.join().unwrap();
     }

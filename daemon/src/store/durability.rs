@@ -57,6 +57,15 @@ impl Store {
         self.inner.committer.durable(ticket).await
     }
 
+    /// Wakes the futures of [`Store::durable`] after each flush, from the thread polling this:
+    /// the daemon runs it as a task on its event loop for as long as it serves (see
+    /// [`super::commit::Committer::relay`]). It holds the commit queue, not the store, so
+    /// it keeps nothing on disk open.
+    pub fn relay_commits(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let committer = std::sync::Arc::clone(&self.inner.committer);
+        async move { committer.relay().await }
+    }
+
     /// Makes every change the calling thread has made durable.
     ///
     /// # Errors
