@@ -71,9 +71,11 @@ pub(crate) enum TargetChoice {
 /// Options shared by the suite and every workload.
 #[derive(Debug, Args)]
 pub(crate) struct Options {
-    /// Concurrent connections [default: 16] (single workloads only).
-    #[arg(long, global = true, value_name = "N")]
-    pub connections: Option<usize>,
+    /// Concurrent connections [default: 16]. The suite takes a comma-separated list
+    /// [default: 1,16] and runs its connection-dependent rows (ping, verify, http-verify and
+    /// issue) at each; a single workload takes one count.
+    #[arg(long, global = true, value_name = "N[,N...]", value_delimiter = ',')]
+    pub connections: Option<Vec<usize>>,
     /// Requests in flight per connection [default: 1] (single workloads only).
     #[arg(long, global = true, value_name = "D")]
     pub pipeline: Option<usize>,
@@ -95,6 +97,10 @@ pub(crate) struct Options {
     /// verify, mixed and soak 100000, sweep and coldstart 1000000; far fewer with --quick].
     #[arg(long, global = true, value_name = "M")]
     pub sessions: Option<u64>,
+    /// Runs the suite N times and ends with the min, median and max of each ratio and goal,
+    /// so that a figure's spread on a busy machine is one command [default: 1] (suite only).
+    #[arg(long, global = true, value_name = "N")]
+    pub repeat: Option<usize>,
     /// Which systems to measure.
     #[arg(long, global = true, value_enum, default_value_t = TargetChoice::Both)]
     pub target: TargetChoice,
@@ -139,6 +145,12 @@ pub(crate) struct Sizes {
     pub sweep_interval: Duration,
 }
 
+/// The suite's connection counts when `--connections` is not given.
+pub(crate) const DEFAULT_SUITE_CONNECTIONS: [usize; 2] = [1, 16];
+
+/// The most runs `--repeat` asks for: a bound on a mistyped count, not on patience.
+const MAX_REPEAT: usize = 100;
+
 /// A full run's defaults.
 const FULL: (Duration, Duration, Sizes) = (
     Duration::from_secs(2),
@@ -178,6 +190,10 @@ pub(crate) struct Settings {
     pub what: What,
     /// Shape of single-workload runs.
     pub shape: Shape,
+    /// The suite's connection counts, in the order given.
+    pub suite_connections: Vec<usize>,
+    /// How many times the suite runs.
+    pub repeat: usize,
     /// Warm-up before each measurement.
     pub warmup: Duration,
     /// Measured time per row; the soak's whole length.
@@ -220,15 +236,39 @@ impl Settings {
         } else if o.interval.is_some() || o.audit_retention.is_some() {
             bail!("--interval and --audit-retention apply to soak only");
         }
-        if cli.what == What::Suite && (o.connections.is_some() || o.pipeline.is_some()) {
-            bail!("the suite runs a fixed matrix; --connections and --pipeline apply to single workloads");
+        let suite = cli.what == What::Suite;
+        if suite && o.pipeline.is_some() {
+            bail!("the suite runs a fixed set of pipeline depths; --pipeline applies to single workloads");
+        }
+        let connections = o.connections.unwrap_or_default();
+        if connections.contains(&0) || o.pipeline == Some(0) {
+            bail!("--connections and --pipeline must be at least 1");
+        }
+        let mut suite_connections = Vec::new();
+        for &n in &connections {
+            if suite_connections.contains(&n) {
+                bail!("--connections lists {n} twice");
+            }
+            suite_connections.push(n);
+        }
+        if suite_connections.is_empty() {
+            suite_connections = DEFAULT_SUITE_CONNECTIONS.to_vec();
+        }
+        if !suite && connections.len() > 1 {
+            bail!(
+                "a list of --connections applies to the suite; a single workload takes one count"
+            );
         }
         let shape = Shape {
-            connections: o.connections.unwrap_or(16),
+            connections: connections.first().copied().unwrap_or(16),
             pipeline: o.pipeline.unwrap_or(1),
         };
-        if shape.connections == 0 || shape.pipeline == 0 {
-            bail!("--connections and --pipeline must be at least 1");
+        let repeat = o.repeat.unwrap_or(1);
+        if repeat == 0 || repeat > MAX_REPEAT {
+            bail!("--repeat must be from 1 to {MAX_REPEAT}");
+        }
+        if !suite && repeat > 1 {
+            bail!("--repeat applies to the suite");
         }
         let seconds = |name: &str, value: Option<f64>, default: Duration| -> Result<Duration> {
             match value {
@@ -284,6 +324,8 @@ impl Settings {
         Ok(Settings {
             what: cli.what,
             shape,
+            suite_connections,
+            repeat,
             warmup,
             duration,
             interval,
@@ -361,8 +403,43 @@ mod tests {
     fn bad_values_are_refused() {
         assert!(settings(&["ping", "--pipeline", "0"]).is_err());
         assert!(settings(&["ping", "--duration", "-1"]).is_err());
-        assert!(settings(&["suite", "--connections", "4"]).is_err());
+        assert!(settings(&["suite", "--pipeline", "4"]).is_err());
         assert!(settings(&["nonsense"]).is_err());
+    }
+
+    /// The suite takes a list of connection counts, in order; a single workload takes one.
+    #[test]
+    fn suite_connections() {
+        let s = settings(&["suite"]).unwrap();
+        assert_eq!(s.suite_connections, DEFAULT_SUITE_CONNECTIONS);
+        assert_eq!(s.repeat, 1);
+        let s = settings(&["suite", "--connections", "16,64,256"]).unwrap();
+        assert_eq!(s.suite_connections, [16, 64, 256]);
+        let s = settings(&["--connections", "64", "suite"]).unwrap();
+        assert_eq!(s.suite_connections, [64]);
+        assert!(settings(&["suite", "--connections", "16,0"]).is_err());
+        assert!(settings(&["suite", "--connections", "16,16"]).is_err());
+        assert!(settings(&["suite", "--connections", "16,x"]).is_err());
+        assert!(settings(&["suite", "--connections", ""]).is_err());
+        assert!(settings(&["verify", "--connections", "16,64"]).is_err());
+        assert_eq!(
+            settings(&["verify", "--connections", "64"])
+                .unwrap()
+                .shape
+                .connections,
+            64
+        );
+    }
+
+    /// --repeat runs the suite N times; it is the suite's alone, and bounded.
+    #[test]
+    fn repeat() {
+        let s = settings(&["suite", "--quick", "--repeat", "5"]).unwrap();
+        assert_eq!(s.repeat, 5);
+        assert!(settings(&["suite", "--repeat", "0"]).is_err());
+        assert!(settings(&["suite", "--repeat", "101"]).is_err());
+        assert!(settings(&["suite", "--repeat", "-1"]).is_err());
+        assert!(settings(&["verify", "--repeat", "2"]).is_err());
     }
 
     /// The soak runs 10 minutes with a line every 30 s unless told otherwise; --interval is

@@ -112,6 +112,9 @@ pub(crate) struct Row {
 /// Optional figures, serialised only when present.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Extra {
+    /// With `--repeat`, which run of the suite (from 1) the row belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<usize>,
     /// The command sent, where it is not the workload's name (the Redis equivalents).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<&'static str>,
