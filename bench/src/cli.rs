@@ -51,6 +51,11 @@ pub(crate) enum What {
     Mixed,
     /// Restart with many sessions on disk: exec to first answered ping, RSS, data size.
     Coldstart,
+    /// Op::Stats on a daemon with --clients clients (issue 15 §7; keyward only).
+    Stats,
+    /// Op::ClientList a page of 100 at a time, each connection walking the list, on a daemon
+    /// with --clients clients (issue 15 §7; keyward only).
+    ClientsPage,
     /// Issue #4's soak: the mixed load for 10 minutes with sweeps every 5 s deleting sessions
     /// that expire along the way. Every --interval: ops/s, p50/p99/p99.9 of that interval alone,
     /// the daemon's RSS and open fds; then how they moved.
@@ -101,6 +106,10 @@ pub(crate) struct Options {
     /// so that a figure's spread on a busy machine is one command [default: 1] (suite only).
     #[arg(long, global = true, value_name = "N")]
     pub repeat: Option<usize>,
+    /// Clients to create for clients-page and stats, each with one session [default:
+    /// 1000000; 10000 with --quick].
+    #[arg(long, global = true, value_name = "C")]
+    pub clients: Option<u64>,
     /// Which systems to measure.
     #[arg(long, global = true, value_enum, default_value_t = TargetChoice::Both)]
     pub target: TargetChoice,
@@ -138,6 +147,8 @@ pub(crate) struct Sizes {
     pub sweep: u64,
     /// Sessions on disk for the cold start.
     pub coldstart: u64,
+    /// Clients for clients-page and stats.
+    pub clients: u64,
     /// Live sessions verified while the sweep runs.
     pub sweep_live: u64,
     /// The sweep interval after the restart: time to issue the live sessions and warm up
@@ -159,6 +170,7 @@ const FULL: (Duration, Duration, Sizes) = (
         steady: 100_000,
         sweep: 1_000_000,
         coldstart: 1_000_000,
+        clients: 1_000_000,
         sweep_live: 1_000,
         sweep_interval: Duration::from_secs(10),
     },
@@ -172,6 +184,7 @@ const QUICK: (Duration, Duration, Sizes) = (
         steady: 5_000,
         sweep: 20_000,
         coldstart: 20_000,
+        clients: 10_000,
         sweep_live: 200,
         sweep_interval: Duration::from_secs(4),
     },
@@ -304,6 +317,12 @@ impl Settings {
             sizes.sweep = m;
             sizes.coldstart = m;
             sizes.sweep_live = sizes.sweep_live.min(m);
+        }
+        if let Some(c) = o.clients {
+            if c == 0 {
+                bail!("--clients must be at least 1");
+            }
+            sizes.clients = c;
         }
         let keywardd = match o.keywardd {
             Some(path) => path,
@@ -471,6 +490,15 @@ mod tests {
             settings(&["mixed"]).unwrap().duration,
             Duration::from_secs(10)
         );
+    }
+
+    /// clients-page and stats take --clients, a million by default.
+    #[test]
+    fn clients() {
+        let s = settings(&["clients-page", "--clients", "1000"]).unwrap();
+        assert_eq!((s.what, s.sizes.clients), (What::ClientsPage, 1000));
+        assert_eq!(settings(&["stats"]).unwrap().sizes.clients, 1_000_000);
+        assert!(settings(&["stats", "--clients", "0"]).is_err());
     }
 
     /// Without --keywardd the daemon is looked for beside the harness itself.

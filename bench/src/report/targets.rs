@@ -177,7 +177,50 @@ pub(crate) fn evaluate(rows: &[Row]) -> Vec<Verdict> {
             ("15e", "cold start, 1M sessions: first ping <= 0.35 s"),
             350.0,
         ),
+        p50_at_clients(
+            rows,
+            ("15f", "a page of 100 clients at 1M clients: p50 <= 1 ms"),
+            Workload::ClientsPage,
+            1000.0,
+        ),
+        p50_at_clients(
+            rows,
+            ("15g", "stats at 1M clients: p50 <= 0.2 ms"),
+            Workload::Stats,
+            200.0,
+        ),
     ]
+}
+
+/// Issue 15 §7: a management call's median latency against a ceiling in microseconds, judged
+/// only at a million clients.
+fn p50_at_clients(
+    rows: &[Row],
+    (label, goal): (&'static str, &'static str),
+    workload: Workload,
+    ceiling_us: f64,
+) -> Verdict {
+    let row = rows
+        .iter()
+        .find(|r| r.workload == workload && r.target == Target::Keyward && r.skipped.is_none());
+    match row.and_then(|r| Some((r.p50_us?, r.extra.clients))) {
+        Some((p50, clients)) => Verdict {
+            label,
+            goal,
+            measured: format!("{:.3} ms", p50 / 1000.0),
+            value: Some(p50 / 1000.0),
+            status: match clients {
+                Some(n) if n >= TARGET_SESSIONS => judge(p50 <= ceiling_us),
+                Some(n) => Status::Unjudged(format!(
+                    "measured with {} clients, the goal is for {}",
+                    thousands(n as f64),
+                    thousands(TARGET_SESSIONS as f64)
+                )),
+                None => Status::Unjudged("client count unknown".into()),
+            },
+        },
+        None => unmeasured(label, goal, &format!("needs a {workload} row")),
+    }
 }
 
 /// Issue 15 §7: durable issue at `conns` connections against Redis `SET` with
@@ -588,12 +631,44 @@ mod tests {
         };
         let v = at(&rows, "15c");
         assert_eq!(v.status, Status::Met);
-        assert_eq!(v.measured, "1.60x (80,000 vs 50,000 ops/s), p99 2.0 vs 2.4 ms");
+        assert_eq!(
+            v.measured,
+            "1.60x (80,000 vs 50,000 ops/s), p99 2.0 vs 2.4 ms"
+        );
         assert_eq!(v.value, Some(1.6));
         assert!(matches!(at(&rows, "15b").status, Status::Unjudged(_)));
         assert!(matches!(at(&rows, "15d").status, Status::Unjudged(_)));
         rows[0].p99_us = Some(2_500.0);
         assert_eq!(at(&rows, "15c").status, Status::Missed);
+    }
+
+    /// The management goals are judged on p50 at a million clients, and only there.
+    #[test]
+    fn management_at_a_million_clients() {
+        let mut page = row(
+            Workload::ClientsPage,
+            Target::Keyward,
+            (16, 1),
+            9_000.0,
+            800.0,
+        );
+        page.extra.clients = Some(TARGET_SESSIONS);
+        let mut stats = row(Workload::Stats, Target::Keyward, (16, 1), 90_000.0, 250.0);
+        stats.extra.clients = Some(TARGET_SESSIONS);
+        let v = evaluate(&[page.clone(), stats]);
+        let at = |label| v.iter().find(|v| v.label == label).unwrap();
+        assert_eq!(at("15f").status, Status::Met);
+        assert_eq!(at("15f").measured, "0.800 ms");
+        assert_eq!(at("15g").status, Status::Missed);
+        page.extra.clients = Some(10_000);
+        assert!(matches!(
+            evaluate(&[page])
+                .into_iter()
+                .find(|v| v.label == "15f")
+                .unwrap()
+                .status,
+            Status::Unjudged(_)
+        ));
     }
 
     /// Goals stated for a million sessions are shown but not judged from a smaller run.
