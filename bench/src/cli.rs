@@ -51,6 +51,11 @@ pub(crate) enum What {
     Mixed,
     /// Restart with many sessions on disk: exec to first answered ping, RSS, data size.
     Coldstart,
+    /// Op::Stats on a daemon with --clients clients (issue 15 §7; keyward only).
+    Stats,
+    /// Op::ClientList a page of 100 at a time, each connection walking the list, on a daemon
+    /// with --clients clients (issue 15 §7; keyward only).
+    ClientsPage,
     /// Issue #4's soak: the mixed load for 10 minutes with sweeps every 5 s deleting sessions
     /// that expire along the way. Every --interval: ops/s, p50/p99/p99.9 of that interval alone,
     /// the daemon's RSS and open fds; then how they moved.
@@ -71,9 +76,11 @@ pub(crate) enum TargetChoice {
 /// Options shared by the suite and every workload.
 #[derive(Debug, Args)]
 pub(crate) struct Options {
-    /// Concurrent connections [default: 16] (single workloads only).
-    #[arg(long, global = true, value_name = "N")]
-    pub connections: Option<usize>,
+    /// Concurrent connections [default: 16]. The suite takes a comma-separated list
+    /// [default: 1,16] and runs its connection-dependent rows (ping, verify, http-verify and
+    /// issue) at each; a single workload takes one count.
+    #[arg(long, global = true, value_name = "N[,N...]", value_delimiter = ',')]
+    pub connections: Option<Vec<usize>>,
     /// Requests in flight per connection [default: 1] (single workloads only).
     #[arg(long, global = true, value_name = "D")]
     pub pipeline: Option<usize>,
@@ -95,6 +102,14 @@ pub(crate) struct Options {
     /// verify, mixed and soak 100000, sweep and coldstart 1000000; far fewer with --quick].
     #[arg(long, global = true, value_name = "M")]
     pub sessions: Option<u64>,
+    /// Runs the suite N times and ends with the min, median and max of each ratio and goal,
+    /// so that a figure's spread on a busy machine is one command [default: 1] (suite only).
+    #[arg(long, global = true, value_name = "N")]
+    pub repeat: Option<usize>,
+    /// Clients to create for clients-page and stats, each with one session [default:
+    /// 1000000; 10000 with --quick].
+    #[arg(long, global = true, value_name = "C")]
+    pub clients: Option<u64>,
     /// Which systems to measure.
     #[arg(long, global = true, value_enum, default_value_t = TargetChoice::Both)]
     pub target: TargetChoice,
@@ -132,12 +147,20 @@ pub(crate) struct Sizes {
     pub sweep: u64,
     /// Sessions on disk for the cold start.
     pub coldstart: u64,
+    /// Clients for clients-page and stats.
+    pub clients: u64,
     /// Live sessions verified while the sweep runs.
     pub sweep_live: u64,
     /// The sweep interval after the restart: time to issue the live sessions and warm up
     /// before the first sweep.
     pub sweep_interval: Duration,
 }
+
+/// The suite's connection counts when `--connections` is not given.
+pub(crate) const DEFAULT_SUITE_CONNECTIONS: [usize; 2] = [1, 16];
+
+/// The most runs `--repeat` asks for: a bound on a mistyped count, not on patience.
+const MAX_REPEAT: usize = 100;
 
 /// A full run's defaults.
 const FULL: (Duration, Duration, Sizes) = (
@@ -147,6 +170,7 @@ const FULL: (Duration, Duration, Sizes) = (
         steady: 100_000,
         sweep: 1_000_000,
         coldstart: 1_000_000,
+        clients: 1_000_000,
         sweep_live: 1_000,
         sweep_interval: Duration::from_secs(10),
     },
@@ -160,6 +184,7 @@ const QUICK: (Duration, Duration, Sizes) = (
         steady: 5_000,
         sweep: 20_000,
         coldstart: 20_000,
+        clients: 10_000,
         sweep_live: 200,
         sweep_interval: Duration::from_secs(4),
     },
@@ -178,6 +203,10 @@ pub(crate) struct Settings {
     pub what: What,
     /// Shape of single-workload runs.
     pub shape: Shape,
+    /// The suite's connection counts, in the order given.
+    pub suite_connections: Vec<usize>,
+    /// How many times the suite runs.
+    pub repeat: usize,
     /// Warm-up before each measurement.
     pub warmup: Duration,
     /// Measured time per row; the soak's whole length.
@@ -220,15 +249,39 @@ impl Settings {
         } else if o.interval.is_some() || o.audit_retention.is_some() {
             bail!("--interval and --audit-retention apply to soak only");
         }
-        if cli.what == What::Suite && (o.connections.is_some() || o.pipeline.is_some()) {
-            bail!("the suite runs a fixed matrix; --connections and --pipeline apply to single workloads");
+        let suite = cli.what == What::Suite;
+        if suite && o.pipeline.is_some() {
+            bail!("the suite runs a fixed set of pipeline depths; --pipeline applies to single workloads");
+        }
+        let connections = o.connections.unwrap_or_default();
+        if connections.contains(&0) || o.pipeline == Some(0) {
+            bail!("--connections and --pipeline must be at least 1");
+        }
+        let mut suite_connections = Vec::new();
+        for &n in &connections {
+            if suite_connections.contains(&n) {
+                bail!("--connections lists {n} twice");
+            }
+            suite_connections.push(n);
+        }
+        if suite_connections.is_empty() {
+            suite_connections = DEFAULT_SUITE_CONNECTIONS.to_vec();
+        }
+        if !suite && connections.len() > 1 {
+            bail!(
+                "a list of --connections applies to the suite; a single workload takes one count"
+            );
         }
         let shape = Shape {
-            connections: o.connections.unwrap_or(16),
+            connections: connections.first().copied().unwrap_or(16),
             pipeline: o.pipeline.unwrap_or(1),
         };
-        if shape.connections == 0 || shape.pipeline == 0 {
-            bail!("--connections and --pipeline must be at least 1");
+        let repeat = o.repeat.unwrap_or(1);
+        if repeat == 0 || repeat > MAX_REPEAT {
+            bail!("--repeat must be from 1 to {MAX_REPEAT}");
+        }
+        if !suite && repeat > 1 {
+            bail!("--repeat applies to the suite");
         }
         let seconds = |name: &str, value: Option<f64>, default: Duration| -> Result<Duration> {
             match value {
@@ -265,6 +318,12 @@ impl Settings {
             sizes.coldstart = m;
             sizes.sweep_live = sizes.sweep_live.min(m);
         }
+        if let Some(c) = o.clients {
+            if c == 0 {
+                bail!("--clients must be at least 1");
+            }
+            sizes.clients = c;
+        }
         let keywardd = match o.keywardd {
             Some(path) => path,
             None => exe
@@ -284,6 +343,8 @@ impl Settings {
         Ok(Settings {
             what: cli.what,
             shape,
+            suite_connections,
+            repeat,
             warmup,
             duration,
             interval,
@@ -361,8 +422,43 @@ mod tests {
     fn bad_values_are_refused() {
         assert!(settings(&["ping", "--pipeline", "0"]).is_err());
         assert!(settings(&["ping", "--duration", "-1"]).is_err());
-        assert!(settings(&["suite", "--connections", "4"]).is_err());
+        assert!(settings(&["suite", "--pipeline", "4"]).is_err());
         assert!(settings(&["nonsense"]).is_err());
+    }
+
+    /// The suite takes a list of connection counts, in order; a single workload takes one.
+    #[test]
+    fn suite_connections() {
+        let s = settings(&["suite"]).unwrap();
+        assert_eq!(s.suite_connections, DEFAULT_SUITE_CONNECTIONS);
+        assert_eq!(s.repeat, 1);
+        let s = settings(&["suite", "--connections", "16,64,256"]).unwrap();
+        assert_eq!(s.suite_connections, [16, 64, 256]);
+        let s = settings(&["--connections", "64", "suite"]).unwrap();
+        assert_eq!(s.suite_connections, [64]);
+        assert!(settings(&["suite", "--connections", "16,0"]).is_err());
+        assert!(settings(&["suite", "--connections", "16,16"]).is_err());
+        assert!(settings(&["suite", "--connections", "16,x"]).is_err());
+        assert!(settings(&["suite", "--connections", ""]).is_err());
+        assert!(settings(&["verify", "--connections", "16,64"]).is_err());
+        assert_eq!(
+            settings(&["verify", "--connections", "64"])
+                .unwrap()
+                .shape
+                .connections,
+            64
+        );
+    }
+
+    /// --repeat runs the suite N times; it is the suite's alone, and bounded.
+    #[test]
+    fn repeat() {
+        let s = settings(&["suite", "--quick", "--repeat", "5"]).unwrap();
+        assert_eq!(s.repeat, 5);
+        assert!(settings(&["suite", "--repeat", "0"]).is_err());
+        assert!(settings(&["suite", "--repeat", "101"]).is_err());
+        assert!(settings(&["suite", "--repeat", "-1"]).is_err());
+        assert!(settings(&["verify", "--repeat", "2"]).is_err());
     }
 
     /// The soak runs 10 minutes with a line every 30 s unless told otherwise; --interval is
@@ -394,6 +490,15 @@ mod tests {
             settings(&["mixed"]).unwrap().duration,
             Duration::from_secs(10)
         );
+    }
+
+    /// clients-page and stats take --clients, a million by default.
+    #[test]
+    fn clients() {
+        let s = settings(&["clients-page", "--clients", "1000"]).unwrap();
+        assert_eq!((s.what, s.sizes.clients), (What::ClientsPage, 1000));
+        assert_eq!(settings(&["stats"]).unwrap().sizes.clients, 1_000_000);
+        assert!(settings(&["stats", "--clients", "0"]).is_err());
     }
 
     /// Without --keywardd the daemon is looked for beside the harness itself.

@@ -64,7 +64,14 @@ async fn run(settings: Settings) -> Result<()> {
     let result = {
         let work = async {
             match what {
-                What::Suite => suite::run(&mut bench).await,
+                What::Suite => {
+                    let repeat = bench.settings.repeat;
+                    for run in 1..=repeat {
+                        bench.reporter.start_run(run, repeat);
+                        suite::run(&mut bench).await?;
+                    }
+                    Ok(())
+                }
                 _ => workloads::run_one(&mut bench).await,
             }
         };

@@ -2,11 +2,13 @@
 //! row so that both see the same machine conditions.
 //!
 //! Servers are started once per phase and measured at every shape:
-//! 1. steady servers with the preloaded sessions: ping and verify at 1 and 16 connections,
-//!    pipeline 1 and 16; http-verify at 1 and 16 connections, pipeline 1; forward-auth through
+//! The connection counts are `--connections` (1 and 16 unless told otherwise).
+//!
+//! 1. steady servers with the preloaded sessions: ping and verify at each connection count,
+//!    pipeline 1 and 16; http-verify at each count, pipeline 1; forward-auth through
 //!    nginx (with and without auth) at 16 connections; then mixed (last, since its logouts use
 //!    sessions up);
-//! 2. issue at 1 and 16 connections against a fresh daemon and an `appendfsync always` Redis;
+//! 2. issue at each connection count against a fresh daemon and an `appendfsync always` Redis;
 //! 3. the sweep;
 //! 4. the cold start.
 
@@ -17,9 +19,6 @@ use crate::report::{Shape, Workload};
 use crate::workloads::{
     coldstart, forward_auth, http_verify, issue, mixed, ping, sweep, verify, Bench,
 };
-
-/// Connection counts of the matrix.
-const CONNECTIONS: [usize; 2] = [1, 16];
 
 /// Pipeline depths of the ping and verify matrix.
 const PIPELINES: [usize; 2] = [1, 16];
@@ -35,7 +34,8 @@ const CONCURRENT: Shape = Shape {
 /// # Errors
 /// If a server cannot be started or a measurement fails.
 pub(crate) async fn run(bench: &mut Bench) -> Result<()> {
-    let shapes: Vec<Shape> = CONNECTIONS
+    let counts = bench.settings.suite_connections.clone();
+    let shapes: Vec<Shape> = counts
         .iter()
         .flat_map(|&connections| {
             PIPELINES.iter().map(move |&pipeline| Shape {
@@ -77,7 +77,7 @@ pub(crate) async fn run(bench: &mut Bench) -> Result<()> {
         }
     }
     if let Some((daemon, population)) = &keyward {
-        for connections in CONNECTIONS {
+        for &connections in &counts {
             let shape = Shape {
                 connections,
                 pipeline: 1,
@@ -103,7 +103,7 @@ pub(crate) async fn run(bench: &mut Bench) -> Result<()> {
         ),
         false => None,
     };
-    for connections in CONNECTIONS {
+    for &connections in &counts {
         let shape = Shape {
             connections,
             pipeline: 1,

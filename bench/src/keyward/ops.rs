@@ -198,6 +198,64 @@ impl OpSource for Script {
     }
 }
 
+/// `Op::Stats`, forever: the daemon's counts, which must not cost a scan.
+#[derive(Debug, Default)]
+pub(crate) struct StatsCalls;
+
+impl OpSource for StatsCalls {
+    fn next_op(&mut self) -> Option<Op> {
+        Some(Op::Stats)
+    }
+
+    fn on_reply(&mut self, reply: Result<Reply, WireError>) -> bool {
+        matches!(reply, Ok(Reply::Stats(_)))
+    }
+}
+
+/// Walks the client list a page of `limit` at a time, forever: each request asks for the page
+/// after the last reply's cursor, and the walk starts again at the end.
+///
+/// With requests in flight, the next request is sent before the last reply is in, so it asks
+/// for a page again; every request still reads a page of `limit`.
+#[derive(Debug)]
+pub(crate) struct ClientPages {
+    limit: u32,
+    after: Option<String>,
+    /// Clients in the replies so far.
+    pub listed: u64,
+}
+
+impl ClientPages {
+    /// A walk from the first page, in pages of `limit`.
+    pub fn new(limit: u32) -> Self {
+        ClientPages {
+            limit,
+            after: None,
+            listed: 0,
+        }
+    }
+}
+
+impl OpSource for ClientPages {
+    fn next_op(&mut self) -> Option<Op> {
+        Some(Op::ClientList {
+            limit: self.limit,
+            after: self.after.clone(),
+        })
+    }
+
+    fn on_reply(&mut self, reply: Result<Reply, WireError>) -> bool {
+        match reply {
+            Ok(Reply::Clients(page)) => {
+                self.listed += page.clients.len() as u64;
+                self.after = page.next;
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

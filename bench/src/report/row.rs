@@ -32,6 +32,11 @@ pub(crate) enum Workload {
     Mixed,
     /// Restart with many sessions on disk.
     Coldstart,
+    /// `Op::Stats` with many clients.
+    Stats,
+    /// `Op::ClientList`, a page of 100, with many clients.
+    #[serde(rename = "clients-page")]
+    ClientsPage,
 }
 
 impl fmt::Display for Workload {
@@ -45,6 +50,8 @@ impl fmt::Display for Workload {
             Workload::Sweep => "sweep",
             Workload::Mixed => "mixed",
             Workload::Coldstart => "coldstart",
+            Workload::Stats => "stats",
+            Workload::ClientsPage => "clients-page",
         })
     }
 }
@@ -112,6 +119,9 @@ pub(crate) struct Row {
 /// Optional figures, serialised only when present.
 #[derive(Debug, Clone, Default, Serialize)]
 pub(crate) struct Extra {
+    /// With `--repeat`, which run of the suite (from 1) the row belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<usize>,
     /// The command sent, where it is not the workload's name (the Redis equivalents).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<&'static str>,
@@ -130,6 +140,9 @@ pub(crate) struct Extra {
     /// Cold start: the server's RSS just after the preload, before the restart, MiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rss_mib_after_preload: Option<f64>,
+    /// Clients the daemon holds (clients-page and stats).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clients: Option<u64>,
     /// Cold start: exec to the first answered ping, milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_ping_ms: Option<f64>,

@@ -101,6 +101,9 @@ fn notes(row: &Row) -> Vec<String> {
     if let Some(mib) = x.rss_mib_after_preload {
         notes.push(format!("RSS {mib:.1} MiB before the restart"));
     }
+    if let Some(clients) = x.clients {
+        notes.push(format!("{} clients", thousands(clients as f64)));
+    }
     if let Some(mib) = x.data_dir_mib {
         notes.push(format!("data on disk {mib:.1} MiB"));
     }

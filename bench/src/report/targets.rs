@@ -1,6 +1,6 @@
 //! The issue's targets, judged from the rows of a run: the keyward/Redis ratios (1–4) and the
 //! sweep, memory and cold-start goals (5–7); then issue 14 §6's HTTP goals (14a, 14b) and its
-//! forward-auth goal (14c).
+//! forward-auth goal (14c); then issue 15 §7's goals at scale (15a–15e).
 //!
 //! A target is judged only from rows that measure exactly what it states; anything else is
 //! shown as not judged, with the reason, never guessed. Goals stated for a million sessions are
@@ -44,6 +44,8 @@ pub(crate) struct Verdict {
     pub goal: &'static str,
     /// The measured figure, or `-`.
     pub measured: String,
+    /// The figure the goal is judged on (a ratio, or seconds), for the spread over runs.
+    pub value: Option<f64>,
     /// Met, missed or not judged.
     pub status: Status,
 }
@@ -81,6 +83,7 @@ fn unmeasured(label: &'static str, goal: &'static str, why: &str) -> Verdict {
         label,
         goal,
         measured: "-".into(),
+        value: None,
         status: Status::Unjudged(why.to_owned()),
     }
 }
@@ -103,6 +106,7 @@ fn throughput_ratio(
                 label,
                 goal,
                 measured: format!("{ratio:.2}x ({} vs {} ops/s)", thousands(k), thousands(r)),
+                value: Some(ratio),
                 status: judge(ratio >= floor),
             }
         }
@@ -146,7 +150,113 @@ pub(crate) fn evaluate(rows: &[Row]) -> Vec<Verdict> {
         http_over_redis(rows),
         http_over_frames(rows),
         forward_auth_over_nginx(rows),
+        throughput_ratio(
+            rows,
+            ("15a", "verify 16 conns, no pipelining >= 1.3x Redis GETEX"),
+            Workload::Verify,
+            (16, 1),
+            1.3,
+        ),
+        durable_issue(
+            rows,
+            ("15b", "durable issue 16 conns >= 1.5x Redis, p99 <= Redis"),
+            16,
+        ),
+        durable_issue(
+            rows,
+            ("15c", "durable issue 64 conns >= 1.5x Redis, p99 <= Redis"),
+            64,
+        ),
+        durable_issue(
+            rows,
+            ("15d", "durable issue 256 conns >= 1.5x Redis, p99 <= Redis"),
+            256,
+        ),
+        cold_start_within(
+            rows,
+            ("15e", "cold start, 1M sessions: first ping <= 0.35 s"),
+            350.0,
+        ),
+        p50_at_clients(
+            rows,
+            ("15f", "a page of 100 clients at 1M clients: p50 <= 1 ms"),
+            Workload::ClientsPage,
+            1000.0,
+        ),
+        p50_at_clients(
+            rows,
+            ("15g", "stats at 1M clients: p50 <= 0.2 ms"),
+            Workload::Stats,
+            200.0,
+        ),
     ]
+}
+
+/// Issue 15 §7: a management call's median latency against a ceiling in microseconds, judged
+/// only at a million clients.
+fn p50_at_clients(
+    rows: &[Row],
+    (label, goal): (&'static str, &'static str),
+    workload: Workload,
+    ceiling_us: f64,
+) -> Verdict {
+    let row = rows
+        .iter()
+        .find(|r| r.workload == workload && r.target == Target::Keyward && r.skipped.is_none());
+    match row.and_then(|r| Some((r.p50_us?, r.extra.clients))) {
+        Some((p50, clients)) => Verdict {
+            label,
+            goal,
+            measured: format!("{:.3} ms", p50 / 1000.0),
+            value: Some(p50 / 1000.0),
+            status: match clients {
+                Some(n) if n >= TARGET_SESSIONS => judge(p50 <= ceiling_us),
+                Some(n) => Status::Unjudged(format!(
+                    "measured with {} clients, the goal is for {}",
+                    thousands(n as f64),
+                    thousands(TARGET_SESSIONS as f64)
+                )),
+                None => Status::Unjudged("client count unknown".into()),
+            },
+        },
+        None => unmeasured(label, goal, &format!("needs a {workload} row")),
+    }
+}
+
+/// Issue 15 §7: durable issue at `conns` connections against Redis `SET` with
+/// `appendfsync always` in the same run: a throughput floor and a p99 no worse than Redis's.
+fn durable_issue(
+    rows: &[Row],
+    (label, goal): (&'static str, &'static str),
+    conns: usize,
+) -> Verdict {
+    let figures = |r: &Row| Some((r.ops_per_sec?, r.p99_us?));
+    let pair = find(rows, Workload::Issue, Target::Keyward, conns, 1)
+        .and_then(figures)
+        .zip(find(rows, Workload::Issue, Target::Redis, conns, 1).and_then(figures));
+    match pair {
+        Some(((k, kp99), (r, rp99))) if r > 0.0 => {
+            let ratio = k / r;
+            Verdict {
+                label,
+                goal,
+                measured: format!(
+                    "{ratio:.2}x ({} vs {} ops/s), p99 {:.1} vs {:.1} ms",
+                    thousands(k),
+                    thousands(r),
+                    kp99 / 1000.0,
+                    rp99 / 1000.0
+                ),
+                value: Some(ratio),
+                status: judge(ratio >= 1.5 && kp99 <= rp99),
+            }
+        }
+        _ => unmeasured(
+            label,
+            goal,
+            &format!("needs issue rows for both targets at {conns} conns, pipeline 1"),
+        ),
+    }
 }
 
 /// Issue 14 §6: nginx with `auth_request` to keywardd against the same nginx location without
@@ -164,6 +274,7 @@ fn forward_auth_over_nginx(rows: &[Row]) -> Verdict {
                 label: LABEL,
                 goal: GOAL,
                 measured: format!("{ratio:.2}x ({} vs {} ops/s)", thousands(a), thousands(n)),
+                value: Some(ratio),
                 status: judge(ratio >= 0.6),
             }
         }
@@ -189,6 +300,7 @@ fn http_over_redis(rows: &[Row]) -> Verdict {
                 label: LABEL,
                 goal: GOAL,
                 measured: format!("{ratio:.2}x ({} vs {} ops/s)", thousands(h), thousands(r)),
+                value: Some(ratio),
                 status: judge(ratio >= 1.0),
             }
         }
@@ -214,6 +326,7 @@ fn http_over_frames(rows: &[Row]) -> Verdict {
                 label: LABEL,
                 goal: GOAL,
                 measured: format!("{ratio:.2}x ({h:.1} vs {f:.1} us)"),
+                value: Some(ratio),
                 status: judge(ratio <= 1.3),
             }
         }
@@ -238,6 +351,7 @@ fn verify_over_ping(rows: &[Row]) -> Verdict {
                 label: LABEL,
                 goal: GOAL,
                 measured: format!("{ratio:.2}x ({v:.1} vs {p:.1} us)"),
+                value: Some(ratio),
                 status: judge(ratio <= 1.15),
             }
         }
@@ -280,6 +394,7 @@ fn sweep_time(rows: &[Row]) -> Verdict {
                 ms / 1000.0,
                 thousands(swept.unwrap_or(0) as f64)
             ),
+            value: Some(ms / 1000.0),
             status: at_scale(swept, ms <= 2000.0),
         },
         None => unmeasured(LABEL, GOAL, "needs a sweep row"),
@@ -297,6 +412,7 @@ fn sweep_p99(rows: &[Row]) -> Verdict {
                 label: LABEL,
                 goal: GOAL,
                 measured: format!("{ratio:.2}x ({during:.1} vs {without:.1} us)"),
+                value: Some(ratio),
                 status: at_scale(row.and_then(|r| r.extra.swept), ratio <= 2.0),
             }
         }
@@ -332,6 +448,7 @@ fn rss(rows: &[Row]) -> Verdict {
                 label: LABEL,
                 goal: GOAL,
                 measured: format!("{krss:.0} vs {rrss:.0} MiB{disk}"),
+                value: (rrss > 0.0).then(|| krss / rrss),
                 status: at_scale(k.extra.sessions, krss <= rrss),
             }
         }
@@ -344,19 +461,31 @@ fn rss(rows: &[Row]) -> Verdict {
 }
 
 fn cold_start(rows: &[Row]) -> Verdict {
-    const LABEL: &str = "7";
-    const GOAL: &str = "cold start, 1M sessions: first ping <= 0.5 s";
+    cold_start_within(
+        rows,
+        ("7", "cold start, 1M sessions: first ping <= 0.5 s"),
+        500.0,
+    )
+}
+
+/// The cold start's first ping against a ceiling in milliseconds.
+fn cold_start_within(
+    rows: &[Row],
+    (label, goal): (&'static str, &'static str),
+    ceiling_ms: f64,
+) -> Verdict {
     let row = rows
         .iter()
         .find(|r| r.workload == Workload::Coldstart && r.target == Target::Keyward);
     match row.and_then(|r| Some((r.extra.first_ping_ms?, r.extra.sessions))) {
         Some((ms, sessions)) => Verdict {
-            label: LABEL,
-            goal: GOAL,
+            label,
+            goal,
             measured: format!("{:.3} s", ms / 1000.0),
-            status: at_scale(sessions, ms <= 500.0),
+            value: Some(ms / 1000.0),
+            status: at_scale(sessions, ms <= ceiling_ms),
         },
-        None => unmeasured(LABEL, GOAL, "needs a coldstart row"),
+        None => unmeasured(label, goal, "needs a coldstart row"),
     }
 }
 
@@ -481,6 +610,65 @@ mod tests {
             Row::skipped(Workload::Issue, Target::Redis, None, "absent"),
         ];
         assert!(matches!(evaluate(&rows)[3].status, Status::Unjudged(_)));
+    }
+
+    /// Issue 15's durable-issue goals are judged per connection count, on throughput and p99.
+    #[test]
+    fn durable_issue_at_each_count() {
+        let with_p99 = |target, conns, ops, p99| Row {
+            p99_us: Some(p99),
+            ..row(Workload::Issue, target, (conns, 1), ops, 100.0)
+        };
+        let mut rows = vec![
+            with_p99(Target::Keyward, 64, 80_000.0, 2_000.0),
+            with_p99(Target::Redis, 64, 50_000.0, 2_400.0),
+        ];
+        let at = |rows: &[Row], label| {
+            evaluate(rows)
+                .into_iter()
+                .find(|v| v.label == label)
+                .unwrap()
+        };
+        let v = at(&rows, "15c");
+        assert_eq!(v.status, Status::Met);
+        assert_eq!(
+            v.measured,
+            "1.60x (80,000 vs 50,000 ops/s), p99 2.0 vs 2.4 ms"
+        );
+        assert_eq!(v.value, Some(1.6));
+        assert!(matches!(at(&rows, "15b").status, Status::Unjudged(_)));
+        assert!(matches!(at(&rows, "15d").status, Status::Unjudged(_)));
+        rows[0].p99_us = Some(2_500.0);
+        assert_eq!(at(&rows, "15c").status, Status::Missed);
+    }
+
+    /// The management goals are judged on p50 at a million clients, and only there.
+    #[test]
+    fn management_at_a_million_clients() {
+        let mut page = row(
+            Workload::ClientsPage,
+            Target::Keyward,
+            (16, 1),
+            9_000.0,
+            800.0,
+        );
+        page.extra.clients = Some(TARGET_SESSIONS);
+        let mut stats = row(Workload::Stats, Target::Keyward, (16, 1), 90_000.0, 250.0);
+        stats.extra.clients = Some(TARGET_SESSIONS);
+        let v = evaluate(&[page.clone(), stats]);
+        let at = |label| v.iter().find(|v| v.label == label).unwrap();
+        assert_eq!(at("15f").status, Status::Met);
+        assert_eq!(at("15f").measured, "0.800 ms");
+        assert_eq!(at("15g").status, Status::Missed);
+        page.extra.clients = Some(10_000);
+        assert!(matches!(
+            evaluate(&[page])
+                .into_iter()
+                .find(|v| v.label == "15f")
+                .unwrap()
+                .status,
+            Status::Unjudged(_)
+        ));
     }
 
     /// Goals stated for a million sessions are shown but not judged from a smaller run.

@@ -4,6 +4,7 @@
 //! Each workload file measures one thing on servers it is handed, so the suite can start a
 //! server once and measure many shapes on it; [`run_one`] starts what a single workload needs.
 
+pub(crate) mod clients_page;
 pub(crate) mod coldstart;
 pub(crate) mod forward_auth;
 pub(crate) mod http_verify;
@@ -11,6 +12,7 @@ pub(crate) mod issue;
 pub(crate) mod mixed;
 pub(crate) mod ping;
 pub(crate) mod soak;
+pub(crate) mod stats;
 pub(crate) mod sweep;
 pub(crate) mod verify;
 
@@ -173,6 +175,18 @@ impl Bench {
         Ok((daemon, population))
     }
 
+    /// Starts keywardd with default settings and `--clients` clients, each created with its
+    /// first session, as `client create` does.
+    ///
+    /// # Errors
+    /// If it cannot be started or filled.
+    pub async fn keyward_with_clients(&self) -> Result<(Daemon, Population)> {
+        let daemon = Daemon::start(&self.settings.keywardd, &daemon::Settings::default()).await?;
+        let clients = self.settings.sizes.clients;
+        let population = population::preload(&daemon, 0, clients, "clients").await?;
+        Ok((daemon, population))
+    }
+
     /// Starts keywardd with default settings and a few clients for issuing.
     ///
     /// # Errors
@@ -219,7 +233,13 @@ pub(crate) async fn run_one(bench: &mut Bench) -> Result<()> {
     if bench.settings.redis
         && matches!(
             what,
-            What::Mixed | What::Sweep | What::Soak | What::HttpVerify | What::ForwardAuth
+            What::Mixed
+                | What::Sweep
+                | What::Soak
+                | What::HttpVerify
+                | What::ForwardAuth
+                | What::Stats
+                | What::ClientsPage
         )
     {
         eprintln!("keyward-bench: {what:?} has no Redis equivalent; only keyward is measured");
@@ -290,6 +310,15 @@ pub(crate) async fn run_one(bench: &mut Bench) -> Result<()> {
             }
         }
         What::Coldstart => coldstart::run(bench, shape).await?,
+        What::Stats | What::ClientsPage => {
+            if bench.keyward() {
+                let (daemon, population) = bench.keyward_with_clients().await?;
+                match what {
+                    What::Stats => stats::keyward(bench, &daemon, &population, shape).await?,
+                    _ => clients_page::keyward(bench, &daemon, &population, shape).await?,
+                }
+            }
+        }
     }
     Ok(())
 }
