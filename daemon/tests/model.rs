@@ -35,7 +35,9 @@
 use keyward_protocol::{
     token, CredentialKind, Env, ErrorCode, Level, PrincipalUpdate, Scopes, Secret, Stats,
 };
-use keywardd::authority::{Acknowledge, AdminContext, Authority, Denied, Outcome, SweepReport};
+use keywardd::authority::{
+    Acknowledge, AdminContext, Authority, Denied, NewIdentity, Outcome, SweepReport,
+};
 use keywardd::clock::{millis, ManualClock};
 use keywardd::config::Policy;
 use keywardd::store::Store;
@@ -157,6 +159,9 @@ fn update_to(held: &Scopes, wanted: &Scopes, max_sessions: Option<u32>) -> Princ
             .filter(|k| !wanted.contains_key(*k))
             .cloned()
             .collect(),
+        external_id: None,
+        meta: Default::default(),
+        remove_meta: Vec::new(),
     }
 }
 
@@ -557,7 +562,13 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             let outcome = sys
                 .auth()
                 .change()
-                .create_client(ctx, Some("client"), max_sessions, &Scopes::new())
+                .create_client(
+                    ctx,
+                    Some("client"),
+                    max_sessions,
+                    &Scopes::new(),
+                    NewIdentity::none(),
+                )
                 .acknowledged();
             if max_sessions == Some(0) {
                 return refused(outcome, ErrorCode::BadRequest, "zero seats");
@@ -656,6 +667,7 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                     "importer",
                     &Scopes::new(),
                     expires_in_ms.map(Duration::from_millis),
+                    NewIdentity::none(),
                 )
                 .acknowledged();
             if expires_in_ms == Some(0) {

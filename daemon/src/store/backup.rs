@@ -196,6 +196,9 @@ impl Store {
             }
         }
         self.write_sled(|e| {
+            if id == TreeId::Principals {
+                super::external_ids::index_restored(e, value)?;
+            }
             e.tree(id).insert(key, value)?;
             Ok(())
         })
@@ -231,8 +234,10 @@ mod tests {
             scopes: scopes.clone(),
             max_sessions: None,
             created_at: 0,
+            external_id: None,
+            meta: Vec::new(),
         };
-        store.insert_principal(&client).unwrap();
+        assert!(store.insert_principal(&client).unwrap());
         let hash = [3u8; 32];
         let record = live_session(session_id(&hash), client.id);
         let bytes = records::encode_credential(&record).unwrap();
