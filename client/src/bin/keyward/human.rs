@@ -211,19 +211,21 @@ fn settings_rows(
     rows
 }
 
-/// A principal's external id and metadata as rows.
-fn identity_rows(external_id: Option<&str>, meta: &Meta) -> [(&'static str, String); 2] {
-    [
-        ("external_id", label(external_id)),
-        ("meta", meta_text(meta)),
-    ]
+/// A principal's external id and metadata as rows, each only when it is set: most principals
+/// have neither, and the rows would only say so.
+fn identity_rows(external_id: Option<&str>, meta: &Meta) -> Vec<(&'static str, String)> {
+    let mut rows = Vec::new();
+    if let Some(id) = external_id {
+        rows.push(("external_id", printable(id)));
+    }
+    if !meta.is_empty() {
+        rows.push(("meta", meta_text(meta)));
+    }
+    rows
 }
 
-/// Metadata as `plan=pro, region=eu`, or `none`.
+/// Metadata as `plan=pro, region=eu`.
 fn meta_text(meta: &Meta) -> String {
-    if meta.is_empty() {
-        return "none".to_owned();
-    }
     meta.iter()
         .map(|(k, v)| format!("{}={}", printable(k), printable(v)))
         .collect::<Vec<_>>()
@@ -305,8 +307,7 @@ fn more(mut out: String, next: &Option<String>) -> String {
 }
 
 fn api_token(t: &keyward_client::ApiTokenInfo, now: UnixMillis) -> String {
-    let [external_id, meta] = identity_rows(t.external_id.as_deref(), &t.meta);
-    block(&[
+    let mut rows = vec![
         ("principal_id", t.principal_id.to_string()),
         (
             "id",
@@ -318,9 +319,9 @@ fn api_token(t: &keyward_client::ApiTokenInfo, now: UnixMillis) -> String {
         ("created_at", when::rfc3339(t.created_at)),
         ("last_used_at", last_used(t.last_used_at, now)),
         ("expires_at", expiry(t.expires_at, now)),
-        external_id,
-        meta,
-    ])
+    ];
+    rows.extend(identity_rows(t.external_id.as_deref(), &t.meta));
+    block(&rows)
 }
 
 fn client_settings(c: &keyward_client::ClientSettings) -> String {
@@ -385,17 +386,16 @@ fn api_token_created(t: &ApiTokenCreated, now: UnixMillis) -> String {
 }
 
 fn verified(v: &Verified, now: UnixMillis) -> String {
-    let [external_id, meta] = identity_rows(v.external_id.as_deref(), &v.meta);
-    block(&[
+    let mut rows = vec![
         ("principal_id", v.principal_id.to_string()),
         ("kind", v.kind.to_string()),
         ("env", v.env.to_string()),
         ("scopes", scopes(&v.scopes)),
         ("expires_at", expiry(v.expires_at, now)),
         ("credential_id", v.credential_id.to_string()),
-        external_id,
-        meta,
-    ])
+    ];
+    rows.extend(identity_rows(v.external_id.as_deref(), &v.meta));
+    block(&rows)
 }
 
 fn stats(s: &Stats) -> String {
