@@ -461,3 +461,48 @@ fn external_ids_survive_a_crash() {
         )
         .unwrap();
 }
+
+/// A backup carries external ids and metadata, and a restore rebuilds the index from it: the
+/// backup's holders are found and still unique, and an id given out after the backup is free.
+#[test]
+fn external_ids_survive_backup_and_restore() {
+    let mut d = Daemon::start();
+    let (mut admin, key) = d.admin_client(keyward_client::Env::Live);
+    let kept = admin
+        .client_create_with(
+            None,
+            None,
+            Scopes::new(),
+            Some("kept".into()),
+            meta(&[("plan", "pro")]),
+        )
+        .unwrap();
+    let file = d.dir().join("ids.kwbk");
+    let out = d.cli(&["backup", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    // Changed after the backup: the restore brings back the backup's state.
+    admin.client_delete(kept.client_id).unwrap();
+    admin
+        .client_create_with(None, None, Scopes::new(), Some("later".into()), Meta::new())
+        .unwrap();
+    drop(admin);
+    assert!(d.terminate().success());
+    d.restore_forced(&file);
+    d.restart();
+    let mut admin = d.client();
+    admin.set_admin_key(key);
+    let found = admin.client_find("kept").unwrap();
+    assert_eq!(found.client_id, kept.client_id);
+    assert_eq!(found.meta, meta(&[("plan", "pro")]));
+    let v = admin
+        .verify(&kept.session.token, Requirements::new())
+        .unwrap();
+    assert_eq!(v.external_id.as_deref(), Some("kept"));
+    let e = admin
+        .client_create_with(None, None, Scopes::new(), Some("kept".into()), Meta::new())
+        .unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::Conflict), "{e}");
+    admin
+        .client_create_with(None, None, Scopes::new(), Some("later".into()), Meta::new())
+        .unwrap();
+}
