@@ -373,4 +373,33 @@ mod tests {
             assert!(why.contains(says), "{why} (wanted {says})");
         }
     }
+
+    /// An external id held by two principals of one environment is refused (a restore files
+    /// each in an index that has room for one); in two environments it is fine.
+    #[test]
+    fn an_external_id_held_twice_is_refused() {
+        let principal = |id: u128, env: store::StoredEnv| {
+            let record = PrincipalRecord {
+                id: Uuid::from_u128(id),
+                kind: store::PrincipalKind::Client,
+                env,
+                label: None,
+                scopes: Vec::new(),
+                max_sessions: None,
+                created_at: 0,
+                external_id: Some("user-1".into()),
+                meta: Vec::new(),
+            };
+            let bytes = store::encode_principal(&record).unwrap();
+            (
+                TreeId::Principals as u8,
+                record.id.as_bytes().to_vec(),
+                bytes,
+            )
+        };
+        let live = principal(1, store::StoredEnv::Live);
+        check(&vec![live.clone(), principal(2, store::StoredEnv::Test)]).unwrap();
+        let why = check(&vec![live, principal(3, store::StoredEnv::Live)]).unwrap_err();
+        assert!(why.contains("external id another principal holds"), "{why}");
+    }
 }

@@ -76,8 +76,9 @@ use failover::{counted, Failover};
 use keys::{expiry_key, hash_from, owner_key, uuid_from};
 
 pub(crate) use records::{
-    decode_audit, decode_credential, decode_principal, AuditRecord, CredentialRecord, Identity,
-    PrincipalKind, PrincipalRecord, StoredEnv, StoredKind, StoredOutcome,
+    decode_audit, decode_credential, decode_principal, encode_principal, AuditRecord,
+    CredentialRecord, Identity, PrincipalKind, PrincipalRecord, StoredEnv, StoredKind,
+    StoredOutcome,
 };
 
 use keyward_protocol::token::TokenHash;
