@@ -59,6 +59,8 @@ mod spare_buffer;
 mod sweep;
 mod update;
 
+#[cfg(test)]
+pub(crate) use records::encode_principal;
 pub(crate) use update::Updated;
 
 pub(crate) use audit_log::Priority as AuditPriority;
@@ -76,9 +78,8 @@ use failover::{counted, Failover};
 use keys::{expiry_key, hash_from, owner_key, uuid_from};
 
 pub(crate) use records::{
-    decode_audit, decode_credential, decode_principal, encode_principal, AuditRecord,
-    CredentialRecord, Identity, PrincipalKind, PrincipalRecord, StoredEnv, StoredKind,
-    StoredOutcome,
+    decode_audit, decode_credential, decode_principal, AuditRecord, CredentialRecord, Identity,
+    PrincipalKind, PrincipalRecord, StoredEnv, StoredKind, StoredOutcome,
 };
 
 use keyward_protocol::token::TokenHash;
