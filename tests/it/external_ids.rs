@@ -97,6 +97,15 @@ fn cli_external_ids_and_metadata() {
     assert_ne!(other["client_id"], client_id.as_str());
     let missing = cli(&["client", "show", "--external-id", "nobody"], &live);
     refused(&missing, "NOT_FOUND");
+    // A find is audited like a show, naming the client found.
+    let audit = json(&d.cli(&["audit", "--action", "client_find", "--json"]));
+    let entries = audit["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["target"] == client_id.as_str() && e["outcome"] == "ok"),
+        "{audit}"
+    );
     let both = cli(
         &["client", "show", &client_id, "--external-id", "user-1"],
         &live,
