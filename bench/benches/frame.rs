@@ -36,6 +36,8 @@ fn verified_response() -> Response {
             scopes,
             expires_at: Some(1_795_519_572_000),
             credential_id: Uuid::from_u128(0xc7c1_6b6d_8537_46b0_bb44_2750_6996_8000),
+            external_id: None,
+            meta: Default::default(),
         })),
     }
 }

@@ -6,7 +6,7 @@
 use crate::{ConnectOptions, Error, Secret};
 use keyward_protocol::{
     AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo, ApiTokenPage,
-    ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, Op,
+    ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, Meta, Op,
     PrincipalUpdate, Reply, Requirements, Scopes, SessionIssued, Stats, TestKeyCreated, Verified,
 };
 use std::path::Path;
@@ -68,6 +68,10 @@ impl Client {
         fn admin_key_revoke(&mut self, id: Uuid) -> Uuid);
     blocking!(/// See [`crate::Client::client_create`].
         fn client_create(&mut self, label: Option<String>, max_sessions: Option<u32>, scopes: Scopes) -> ClientCreated);
+    blocking!(/// See [`crate::Client::client_create_with`].
+        fn client_create_with(&mut self, label: Option<String>, max_sessions: Option<u32>, scopes: Scopes, external_id: Option<String>, meta: Meta) -> ClientCreated);
+    blocking!(/// See [`crate::Client::client_find`].
+        fn client_find(&mut self, external_id: &str) -> ClientDetails);
     blocking!(/// See [`crate::Client::client_show`].
         fn client_show(&mut self, client_id: Uuid) -> ClientDetails);
     blocking!(/// See [`crate::Client::client_list`].
@@ -86,6 +90,8 @@ impl Client {
         fn test_key_create(&mut self, client_id: Uuid) -> TestKeyCreated);
     blocking!(/// See [`crate::Client::api_token_create`].
         fn api_token_create(&mut self, name: &str, scopes: Scopes, expires_in_secs: Option<u64>) -> ApiTokenCreated);
+    blocking!(/// See [`crate::Client::api_token_create_with`].
+        fn api_token_create_with(&mut self, name: &str, scopes: Scopes, expires_in_secs: Option<u64>, external_id: Option<String>, meta: Meta) -> ApiTokenCreated);
     blocking!(/// See [`crate::Client::admin_key_list_page`].
         fn admin_key_list_page(&mut self, limit: u32, after: Option<String>) -> AdminKeyPage);
     blocking!(/// See [`crate::Client::client_list_page`].

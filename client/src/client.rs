@@ -5,8 +5,8 @@ use keyward_protocol::frame::{self, FrameError};
 use keyward_protocol::{
     AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo, ApiTokenPage,
     ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, Hello,
-    HelloReply, Op, PrincipalUpdate, Reply, Request, Requirements, Response, Scopes, Secret,
-    SessionIssued, Stats, TestKeyCreated, Verified, MAX_PAGE, PROTOCOL_VERSION,
+    HelloReply, Identity, Meta, Op, PrincipalUpdate, Reply, Request, Requirements, Response,
+    Scopes, Secret, SessionIssued, Stats, TestKeyCreated, Verified, MAX_PAGE, PROTOCOL_VERSION,
 };
 use std::path::Path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -250,14 +250,58 @@ impl Client {
         max_sessions: Option<u32>,
         scopes: Scopes,
     ) -> Result<ClientCreated, Error> {
+        self.client_create_with(label, max_sessions, scopes, None, Meta::new())
+            .await
+    }
+
+    /// Admin key: creates a client with an external id (unique in the environment, else
+    /// `CONFLICT`) and metadata, which verify returns; and its first session.
+    pub async fn client_create_with(
+        &mut self,
+        label: Option<String>,
+        max_sessions: Option<u32>,
+        scopes: Scopes,
+        external_id: Option<String>,
+        meta: Meta,
+    ) -> Result<ClientCreated, Error> {
         let op = Op::ClientCreate {
             label,
             max_sessions,
             scopes,
+            identity: Box::new(Identity { external_id, meta }),
         };
         match self.call(op).await? {
             Reply::ClientCreated(c) => Ok(c),
             other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Admin key: finds the client with external id `external_id` and shows it with all of
+    /// its live credentials, following the pages; `NOT_FOUND` if no client has it.
+    pub async fn client_find(&mut self, external_id: &str) -> Result<ClientDetails, Error> {
+        let mut details: Option<ClientDetails> = None;
+        let mut after = None;
+        loop {
+            let op = Op::ClientFind {
+                external_id: external_id.to_owned(),
+                limit: MAX_PAGE,
+                after,
+            };
+            let page = match self.call(op).await? {
+                Reply::Client(c) => c,
+                other => return Err(unexpected(&other)),
+            };
+            after = page.next.clone();
+            match &mut details {
+                Some(d) => {
+                    d.credentials.extend(page.credentials);
+                    d.next = page.next;
+                }
+                None => details = Some(page),
+            }
+            if after.is_none() {
+                return Ok(details.expect("one page at least"));
+            }
         }
     }
 
@@ -377,10 +421,25 @@ impl Client {
         scopes: Scopes,
         expires_in_secs: Option<u64>,
     ) -> Result<ApiTokenCreated, Error> {
+        self.api_token_create_with(name, scopes, expires_in_secs, None, Meta::new())
+            .await
+    }
+
+    /// Admin key: creates an API token with an external id (unique in the environment among
+    /// clients and API tokens, else `CONFLICT`) and metadata, which verify returns.
+    pub async fn api_token_create_with(
+        &mut self,
+        name: &str,
+        scopes: Scopes,
+        expires_in_secs: Option<u64>,
+        external_id: Option<String>,
+        meta: Meta,
+    ) -> Result<ApiTokenCreated, Error> {
         let op = Op::ApiTokenCreate {
             name: name.to_owned(),
             scopes,
             expires_in_secs,
+            identity: Box::new(Identity { external_id, meta }),
         };
         match self.call(op).await? {
             Reply::ApiTokenCreated(t) => Ok(t),

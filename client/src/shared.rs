@@ -289,6 +289,7 @@ mod tests {
             label: None,
             max_sessions: None,
             scopes: Default::default(),
+            identity: Box::default(),
         };
         assert!(!may_repeat(&create));
         assert!(!may_repeat(&Op::Logout {

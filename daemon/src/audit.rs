@@ -46,6 +46,7 @@ fn is_read_only(op: &Op) -> bool {
         Op::AdminKeyList { .. }
             | Op::Audit { .. }
             | Op::ClientShow { .. }
+            | Op::ClientFind { .. }
             | Op::ClientList { .. }
             | Op::ApiTokenList { .. }
             | Op::ApiTokenShow { .. }
@@ -69,10 +70,12 @@ fn target_of(op: &Op) -> Option<Uuid> {
     }
 }
 
-/// The object an operation created, from its reply.
+/// The object an operation created (or, for a client found by its external id, found), from
+/// its reply.
 fn created_by(reply: &Reply) -> Option<Uuid> {
     match reply {
         Reply::AdminKeyCreated(k) => Some(k.id),
+        Reply::Client(c) => Some(c.client_id),
         Reply::ClientCreated(c) => Some(c.client_id),
         Reply::ApiTokenCreated(t) => Some(t.principal_id),
         Reply::BackupStarted { id, .. } => Some(*id),

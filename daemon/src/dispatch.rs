@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::audit;
-use crate::authority::{AdminContext, Change, Denied, Fault, Outcome, Uncommitted};
+use crate::authority::{AdminContext, Change, Denied, Fault, NewIdentity, Outcome, Uncommitted};
 use crate::backup::BackupError;
 use crate::host::log_limit::{self, Verdict};
 use crate::server::peer::Peer;
@@ -377,9 +377,16 @@ fn execute(
             label,
             max_sessions,
             scopes,
+            identity,
         } => when_durable(
             change()?
-                .create_client(ctx(), label.as_deref(), *max_sessions, scopes)
+                .create_client(
+                    ctx(),
+                    label.as_deref(),
+                    *max_sessions,
+                    scopes,
+                    NewIdentity::of(identity),
+                )
                 .map(|r| r.map(|p| p.map(Reply::ClientCreated))),
         ),
         Op::ClientShow {
@@ -388,6 +395,14 @@ fn execute(
             after,
         } => now(flatten(
             auth.show_client(ctx(), *client_id, *limit, after.as_deref())
+                .map(|r| r.map(Reply::Client)),
+        )?),
+        Op::ClientFind {
+            external_id,
+            limit,
+            after,
+        } => now(flatten(
+            auth.find_client(ctx(), external_id, *limit, after.as_deref())
                 .map(|r| r.map(Reply::Client)),
         )?),
         Op::ClientList { limit, after } => now(flatten(
@@ -413,6 +428,7 @@ fn execute(
             name,
             scopes,
             expires_in_secs,
+            identity,
         } => when_durable(
             change()?
                 .create_api_token(
@@ -420,6 +436,7 @@ fn execute(
                     name,
                     scopes,
                     expires_in_secs.map(Duration::from_secs),
+                    NewIdentity::of(identity),
                 )
                 .map(|r| r.map(|p| p.map(Reply::ApiTokenCreated))),
         ),

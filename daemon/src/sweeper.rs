@@ -152,7 +152,7 @@ async fn sweep(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authority::{test_authority, Acknowledge, AdminContext};
+    use crate::authority::{test_authority, Acknowledge, AdminContext, NewIdentity};
     use crate::clock::ManualClock;
     use crate::config::Policy;
     use crate::store::StoreOptions;
@@ -201,7 +201,8 @@ mod tests {
     impl Fixture {
         fn client(&self) -> uuid::Uuid {
             let c = self.auth.change();
-            let created = c.create_client(self.admin, None, None, &Scopes::new());
+            let created =
+                c.create_client(self.admin, None, None, &Scopes::new(), NewIdentity::none());
             created.acknowledged().unwrap().unwrap().client_id
         }
 

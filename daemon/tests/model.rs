@@ -15,7 +15,9 @@
 //!   never expire;
 //! - a client may hold as many live sessions as its own limit, else the policy's default;
 //! - a revoked credential never verifies again; a swept one neither, even if the clock goes back;
-//! - a verify reports its principal's scopes as last updated, whatever was cached before;
+//! - a verify reports its principal's scopes as last updated, whatever was cached before, and
+//!   its external id and metadata likewise; an external id held by a live client or API token
+//!   is refused to another with `CONFLICT`, and freed by a delete, a revoke or a sweep;
 //! - a live credential whose id or owner is disabled is refused with `CREDENTIAL_DISABLED`
 //!   (verify, logout), a disabled client gets no new session or test key, and an enable
 //!   restores the expiry the credential had; an admin key's id is `NOT_FOUND` to a caller that
@@ -33,9 +35,11 @@
 //! Run it with `cargo test -p keywardd --test model`; a failure prints the shrunk sequence.
 
 use keyward_protocol::{
-    token, CredentialKind, Env, ErrorCode, Level, PrincipalUpdate, Scopes, Secret, Stats,
+    token, CredentialKind, Env, ErrorCode, Level, Meta, PrincipalUpdate, Scopes, Secret, Stats,
 };
-use keywardd::authority::{Acknowledge, AdminContext, Authority, Denied, Outcome, SweepReport};
+use keywardd::authority::{
+    Acknowledge, AdminContext, Authority, Denied, NewIdentity, Outcome, SweepReport,
+};
 use keywardd::clock::{millis, ManualClock};
 use keywardd::config::Policy;
 use keywardd::store::Store;
@@ -79,14 +83,23 @@ fn step_ms() -> i64 {
 /// when they land one past the end, so they stay meaningful while proptest shrinks a sequence.
 #[derive(Debug, Clone)]
 enum Op {
-    /// A client with its first session; `Some(0)` seats is a bad request.
-    CreateClient { max_sessions: Option<u32> },
+    /// A client with its first session; `Some(0)` seats is a bad request. With an external
+    /// id from a pool of four ([`external`]) and metadata ([`meta_set`]).
+    CreateClient {
+        max_sessions: Option<u32>,
+        external: Option<u8>,
+        meta: u8,
+    },
     /// A further session, within the client's seats.
     IssueSession { client: usize },
     /// The client's one test key.
     CreateTestKey { client: usize },
-    /// An API token, never expiring or expiring after the given time (zero is a bad request).
-    CreateApiToken { expires_in_ms: Option<u64> },
+    /// An API token, never expiring or expiring after the given time (zero is a bad request),
+    /// maybe with an external id from the clients' pool.
+    CreateApiToken {
+        expires_in_ms: Option<u64>,
+        external: Option<u8>,
+    },
     /// A verify of any credential ever issued, or of an unknown token.
     Verify { credential: usize },
     /// A verify of a session, picked among sessions only: sliding is where the rules are subtle.
@@ -121,11 +134,14 @@ enum Op {
     /// Rewrites the session journal from memory (what the sweeper does once it is mostly
     /// garbage); a later reopen replays the rewritten file.
     Compact,
-    /// Sets a client's scopes to [`scope_set`]`(scopes)` and maybe its seats.
+    /// Sets a client's scopes to [`scope_set`]`(scopes)`, its metadata to
+    /// [`meta_set`]`(meta)`, and maybe its seats and external id.
     UpdateClient {
         client: usize,
         scopes: u8,
         max_sessions: Option<u32>,
+        external: Option<u8>,
+        meta: u8,
     },
     /// Sets an API token's scopes to [`scope_set`]`(scopes)`.
     UpdateApiToken { token: usize, scopes: u8 },
@@ -146,6 +162,26 @@ fn scope_set(bits: u8) -> Scopes {
     scopes
 }
 
+/// External id number `n`: a pool of four, so that they collide.
+fn external(n: u8) -> String {
+    format!("user-{}", n % 4)
+}
+
+/// Metadata from two bits.
+fn meta_set(bits: u8) -> Meta {
+    let mut meta = Meta::new();
+    if bits & 1 != 0 {
+        meta.insert("plan".into(), "pro".into());
+    }
+    if bits & 2 != 0 {
+        meta.insert("region".into(), "eu".into());
+    }
+    meta
+}
+
+/// A principal's external id and metadata, as the model knows them.
+type IdentityModel = (Option<String>, Meta);
+
 /// The update that takes `held` to `wanted`.
 fn update_to(held: &Scopes, wanted: &Scopes, max_sessions: Option<u32>) -> PrincipalUpdate {
     PrincipalUpdate {
@@ -157,6 +193,9 @@ fn update_to(held: &Scopes, wanted: &Scopes, max_sessions: Option<u32>) -> Princ
             .filter(|k| !wanted.contains_key(*k))
             .cloned()
             .collect(),
+        external_id: None,
+        meta: Default::default(),
+        remove_meta: Vec::new(),
     }
 }
 
@@ -203,12 +242,26 @@ fn advance() -> impl Strategy<Value = Op> {
 /// Any operation, weighted towards sessions, verifies and clock moves.
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        2 => prop_oneof![Just(None), (0u32..=3).prop_map(Some)]
-            .prop_map(|max_sessions| Op::CreateClient { max_sessions }),
+        2 => (
+            prop_oneof![Just(None), (0u32..=3).prop_map(Some)],
+            prop_oneof![Just(None), (0u8..4).prop_map(Some)],
+            0u8..4,
+        )
+            .prop_map(|(max_sessions, external, meta)| Op::CreateClient {
+                max_sessions,
+                external,
+                meta
+            }),
         3 => selector().prop_map(|client| Op::IssueSession { client }),
         1 => selector().prop_map(|client| Op::CreateTestKey { client }),
-        1 => prop_oneof![Just(None), (0u64..=30_000).prop_map(Some)]
-            .prop_map(|expires_in_ms| Op::CreateApiToken { expires_in_ms }),
+        1 => (
+            prop_oneof![Just(None), (0u64..=30_000).prop_map(Some)],
+            prop_oneof![Just(None), (0u8..4).prop_map(Some)],
+        )
+            .prop_map(|(expires_in_ms, external)| Op::CreateApiToken {
+                expires_in_ms,
+                external
+            }),
         4 => selector().prop_map(|credential| Op::Verify { credential }),
         8 => selector().prop_map(|session| Op::VerifySession { session }),
         1 => selector().prop_map(|credential| Op::Logout { credential }),
@@ -222,11 +275,19 @@ fn op() -> impl Strategy<Value = Op> {
         10 => advance(),
         1 => Just(Op::Reopen),
         1 => Just(Op::Compact),
-        2 => (selector(), 0u8..8, prop_oneof![3 => Just(None), 1 => (0u32..=3).prop_map(Some)])
-            .prop_map(|(client, scopes, max_sessions)| Op::UpdateClient {
+        2 => (
+            selector(),
+            0u8..8,
+            prop_oneof![3 => Just(None), 1 => (0u32..=3).prop_map(Some)],
+            prop_oneof![2 => Just(None), 1 => (0u8..4).prop_map(Some)],
+            0u8..4,
+        )
+            .prop_map(|(client, scopes, max_sessions, external, meta)| Op::UpdateClient {
                 client,
                 scopes,
-                max_sessions
+                max_sessions,
+                external,
+                meta
             }),
         1 => (selector(), 0u8..8).prop_map(|(token, scopes)| Op::UpdateApiToken { token, scopes }),
     ]
@@ -284,9 +345,26 @@ struct Model {
     api_tokens: Vec<Uuid>,
     /// Ids disabled and not enabled since.
     disabled: std::collections::HashSet<Uuid>,
+    /// Every principal's external id and metadata as last set; absent is neither.
+    identities: HashMap<Uuid, IdentityModel>,
 }
 
 impl Model {
+    fn identity_of(&self, principal: Uuid) -> IdentityModel {
+        self.identities.get(&principal).cloned().unwrap_or_default()
+    }
+
+    /// The live client or API token holding external id `id`.
+    fn holder(&self, id: &str) -> Option<Uuid> {
+        self.identities
+            .iter()
+            .filter(|(_, (held, _))| held.as_deref() == Some(id))
+            .map(|(p, _)| *p)
+            .find(|p| {
+                self.clients.iter().any(|c| c.id == *p && !c.deleted) || self.api_token_exists(*p)
+            })
+    }
+
     /// Whether API token `principal` still exists: revoking or sweeping its one credential
     /// deletes it.
     fn api_token_exists(&self, principal: Uuid) -> bool {
@@ -535,6 +613,7 @@ fn start() -> (System, Model) {
         sweeps_unsaved: 0,
         credentials_swept: 0,
         scopes: HashMap::new(),
+        identities: HashMap::new(),
         api_tokens: Vec::new(),
         disabled: Default::default(),
     };
@@ -553,16 +632,35 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
     let now = m.now;
     let ctx = sys.ctx;
     match *op {
-        Op::CreateClient { max_sessions } => {
+        Op::CreateClient {
+            max_sessions,
+            external: ext,
+            meta,
+        } => {
+            let ext = ext.map(external);
+            let meta = meta_set(meta);
             let outcome = sys
                 .auth()
                 .change()
-                .create_client(ctx, Some("client"), max_sessions, &Scopes::new())
+                .create_client(
+                    ctx,
+                    Some("client"),
+                    max_sessions,
+                    &Scopes::new(),
+                    NewIdentity {
+                        external_id: ext.as_deref(),
+                        meta: &meta,
+                    },
+                )
                 .acknowledged();
             if max_sessions == Some(0) {
                 return refused(outcome, ErrorCode::BadRequest, "zero seats");
             }
+            if ext.as_deref().and_then(|e| m.holder(e)).is_some() {
+                return refused(outcome, ErrorCode::Conflict, "external id held");
+            }
             let created = allowed(outcome);
+            m.identities.insert(created.client_id, (ext, meta));
             m.clients.push(ClientModel {
                 id: created.client_id,
                 max_sessions,
@@ -647,7 +745,11 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 last_use: now,
             });
         }
-        Op::CreateApiToken { expires_in_ms } => {
+        Op::CreateApiToken {
+            expires_in_ms,
+            external: ext,
+        } => {
+            let ext = ext.map(external);
             let outcome = sys
                 .auth()
                 .change()
@@ -656,12 +758,20 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                     "importer",
                     &Scopes::new(),
                     expires_in_ms.map(Duration::from_millis),
+                    NewIdentity {
+                        external_id: ext.as_deref(),
+                        meta: &Meta::new(),
+                    },
                 )
                 .acknowledged();
             if expires_in_ms == Some(0) {
                 return refused(outcome, ErrorCode::BadRequest, "zero lifetime");
             }
+            if ext.as_deref().and_then(|e| m.holder(e)).is_some() {
+                return refused(outcome, ErrorCode::Conflict, "external id held");
+            }
             let api = allowed(outcome);
+            m.identities.insert(api.principal_id, (ext, Meta::new()));
             m.api_tokens.push(api.principal_id);
             let expires_at = expires_in_ms.map(|ms| now + ms as i64);
             assert_eq!(api.expires_at, expires_at, "API token expiry");
@@ -892,6 +1002,8 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             client,
             scopes,
             max_sessions,
+            external: ext,
+            meta,
         } => {
             let Some(c) = m.client(client) else {
                 let update = update_to(&Scopes::new(), &scope_set(1), None);
@@ -904,7 +1016,16 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             };
             let id = m.clients[c].id;
             let wanted = scope_set(scopes);
-            let update = update_to(&m.scopes_of(id), &wanted, max_sessions);
+            let mut update = update_to(&m.scopes_of(id), &wanted, max_sessions);
+            let (held_ext, held_meta) = m.identity_of(id);
+            let wanted_meta = meta_set(meta);
+            update.external_id = ext.map(external);
+            update.meta = wanted_meta.clone();
+            update.remove_meta = held_meta
+                .keys()
+                .filter(|k| !wanted_meta.contains_key(*k))
+                .cloned()
+                .collect();
             let outcome = sys
                 .auth()
                 .change()
@@ -916,7 +1037,19 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             if update == PrincipalUpdate::default() || max_sessions == Some(0) {
                 return refused(outcome, ErrorCode::BadRequest, "no change or zero seats");
             }
+            let new_ext = update.external_id.clone().or(held_ext);
+            if let Some(e) = &update.external_id {
+                if m.holder(e).is_some_and(|h| h != id) {
+                    return refused(outcome, ErrorCode::Conflict, "external id held");
+                }
+            }
             let shown = allowed(outcome);
+            assert_eq!(
+                (&shown.external_id, &shown.meta),
+                (&new_ext, &wanted_meta),
+                "updated client's identity"
+            );
+            m.identities.insert(id, (new_ext, wanted_meta));
             assert_eq!(shown.scopes, wanted, "updated client's scopes");
             m.scopes.insert(id, wanted);
             if max_sessions.is_some() {
@@ -1001,6 +1134,13 @@ fn verify(sys: &System, m: &mut Model, i: Option<usize>) {
         m.scopes_of(principal),
         "scopes reported by verify"
     );
+    if v.kind != CredentialKind::AdminKey {
+        assert_eq!(
+            (v.external_id, v.meta),
+            m.identity_of(principal),
+            "identity reported by verify"
+        );
+    }
     let c = &mut m.credentials[i];
     if let (Some(at), Some(max)) = (c.expires_at, c.max_expires_at) {
         // The README's bounds, independent of the model's arithmetic.
@@ -1067,6 +1207,12 @@ fn audit(sys: &System, m: &Model) {
         assert_eq!(listed, m.listed(i), "credentials of client {i}");
         assert_eq!(shown.max_sessions, client.max_sessions);
         assert_eq!(shown.scopes, m.scopes_of(client.id), "scopes of client {i}");
+        let (ext, meta) = m.identity_of(client.id);
+        assert_eq!((&shown.external_id, &shown.meta), (&ext, &meta));
+        if let Some(ext) = &ext {
+            let found = allowed(sys.auth().find_client(sys.ctx, ext, 1000, None));
+            assert_eq!(found.client_id, client.id, "client found by {ext}");
+        }
         assert_eq!(
             shown.disabled,
             m.disabled.contains(&client.id),

@@ -10,7 +10,7 @@
 use arbitrary::{Result, Unstructured};
 use keyward_protocol::token;
 use keyward_protocol::{
-    CredentialKind, Env, Kinds, Level, Op, PrincipalUpdate, Request, Requirements,
+    CredentialKind, Env, Identity, Kinds, Level, Meta, Op, PrincipalUpdate, Request, Requirements,
     ScopeRequirement, Scopes, Secret,
 };
 use uuid::Uuid;
@@ -58,6 +58,7 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             label: option(u, string)?,
             max_sessions: u.arbitrary()?,
             scopes: scopes(u)?,
+            identity: Box::new(identity(u)?),
         },
         5 => Op::ClientShow {
             client_id: uuid(u)?,
@@ -81,6 +82,7 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             name: string(u)?,
             scopes: scopes(u)?,
             expires_in_secs: u.arbitrary()?,
+            identity: Box::new(identity(u)?),
         },
         11 => Op::Verify {
             token: secret(u)?,
@@ -139,7 +141,12 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
             update: Box::new(update(u)?),
         },
         24 => Op::Disable { id: uuid(u)? },
-        _ => Op::Enable { id: uuid(u)? },
+        25 => Op::Enable { id: uuid(u)? },
+        _ => Op::ClientFind {
+            external_id: string(u)?,
+            limit: u.arbitrary()?,
+            after: option(u, string)?,
+        },
     };
     assert_eq!(
         op.index(),
@@ -156,7 +163,27 @@ fn update(u: &mut Unstructured<'_>) -> Result<PrincipalUpdate> {
         max_sessions: u.arbitrary()?,
         scopes: scopes(u)?,
         remove_scopes: (0..removals).map(|_| string(u)).collect::<Result<_>>()?,
+        external_id: option(u, string)?,
+        meta: meta(u)?,
+        remove_meta: (0..removals).map(|_| string(u)).collect::<Result<_>>()?,
     })
+}
+
+fn identity(u: &mut Unstructured<'_>) -> Result<Identity> {
+    Ok(Identity {
+        external_id: option(u, string)?,
+        meta: meta(u)?,
+    })
+}
+
+/// A few arbitrary entries, or (rarely) more keys than the daemon's limit of 16.
+fn meta(u: &mut Unstructured<'_>) -> Result<Meta> {
+    let count = if bulk(u)? {
+        u.int_in_range(0..=64u8)?
+    } else {
+        u.int_in_range(0..=4u8)?
+    };
+    (0..count).map(|_| Ok((string(u)?, string(u)?))).collect()
 }
 
 fn option<T>(

@@ -61,6 +61,10 @@ pub fn requests() -> Vec<Request> {
             label: Some("alice".into()),
             max_sessions: Some(3),
             scopes: scopes.clone(),
+            identity: Box::new(keyward_protocol::Identity {
+                external_id: Some("user-42".into()),
+                meta: [("plan".to_owned(), "pro".to_owned())].into(),
+            }),
         },
         Op::ClientShow {
             client_id: ID,
@@ -78,6 +82,7 @@ pub fn requests() -> Vec<Request> {
             name: "importer".into(),
             scopes,
             expires_in_secs: Some(30 * 86_400),
+            identity: Box::default(),
         },
         Op::Verify {
             token: session.clone(),
@@ -128,11 +133,19 @@ pub fn requests() -> Vec<Request> {
             client_id: ID,
             update: Box::new(keyward_protocol::PrincipalUpdate {
                 max_sessions: Some(3),
+                external_id: Some("user-43".into()),
+                meta: [("plan".to_owned(), "free".to_owned())].into(),
+                remove_meta: vec!["trial".into()],
                 ..Default::default()
             }),
         },
         Op::Disable { id: ID },
         Op::Enable { id: ID },
+        Op::ClientFind {
+            external_id: "user-42".into(),
+            limit: 100,
+            after: None,
+        },
     ];
     let admin_key = token(CredentialKind::AdminKey, Env::Live);
     ops.into_iter()

@@ -155,6 +155,7 @@ mod tests {
                 name: "x".repeat(40_000),
                 scopes,
                 expires_in_secs: None,
+                identity: Box::default(),
             },
         };
         let bytes = encode(&req).unwrap();

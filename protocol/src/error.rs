@@ -41,11 +41,14 @@ pub enum ErrorCode {
     /// operator. Unlike [`ErrorCode::CredentialInvalid`], a fresh credential will not help:
     /// the caller must not refresh, but ask its operator.
     CredentialDisabled,
+    /// The request would break a uniqueness rule: another client or API token of the same
+    /// environment already has the external id given. Pick another, or find the holder.
+    Conflict,
 }
 
 impl ErrorCode {
     /// Every code a daemon sends, in wire order (without [`ErrorCode::Unknown`]).
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::CredentialMalformed,
         ErrorCode::CredentialInvalid,
         ErrorCode::Forbidden,
@@ -55,10 +58,11 @@ impl ErrorCode {
         ErrorCode::Unavailable,
         ErrorCode::Internal,
         ErrorCode::CredentialDisabled,
+        ErrorCode::Conflict,
     ];
 
     /// Every code by its wire tag: the position is the tag.
-    const BY_TAG: [ErrorCode; 10] = [
+    const BY_TAG: [ErrorCode; 11] = [
         ErrorCode::CredentialMalformed,
         ErrorCode::CredentialInvalid,
         ErrorCode::Forbidden,
@@ -69,6 +73,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::Unknown,
         ErrorCode::CredentialDisabled,
+        ErrorCode::Conflict,
     ];
 
     /// The tag the codec writes for the code; never changes once given.
@@ -98,6 +103,7 @@ impl ErrorCode {
             ErrorCode::Internal => "Internal",
             ErrorCode::Unknown => "Unknown",
             ErrorCode::CredentialDisabled => "CredentialDisabled",
+            ErrorCode::Conflict => "Conflict",
         }
     }
 
@@ -114,6 +120,7 @@ impl ErrorCode {
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::Unknown => "UNKNOWN",
             ErrorCode::CredentialDisabled => "CREDENTIAL_DISABLED",
+            ErrorCode::Conflict => "CONFLICT",
         }
     }
 
@@ -128,7 +135,8 @@ impl ErrorCode {
             | ErrorCode::SessionLimit
             | ErrorCode::NotFound
             | ErrorCode::BadRequest
-            | ErrorCode::CredentialDisabled => true,
+            | ErrorCode::CredentialDisabled
+            | ErrorCode::Conflict => true,
             ErrorCode::Unavailable | ErrorCode::Internal | ErrorCode::Unknown => false,
         }
     }
@@ -141,7 +149,7 @@ impl ErrorCode {
 }
 
 /// The variant names, for `deserialize_enum`.
-const VARIANTS: [&str; 10] = [
+const VARIANTS: [&str; 11] = [
     "CredentialMalformed",
     "CredentialInvalid",
     "Forbidden",
@@ -152,6 +160,7 @@ const VARIANTS: [&str; 10] = [
     "Internal",
     "Unknown",
     "CredentialDisabled",
+    "Conflict",
 ];
 
 impl Serialize for ErrorCode {
@@ -282,7 +291,7 @@ mod tests {
     #[test]
     fn codes_keep_their_wire_numbers() {
         // 8 is `Unknown`, which no daemon sends; codes added after it count on from 9.
-        let tags = [0u8, 1, 2, 3, 4, 5, 6, 7, 9];
+        let tags = [0u8, 1, 2, 3, 4, 5, 6, 7, 9, 10];
         for (code, tag) in ErrorCode::ALL.into_iter().zip(tags) {
             assert_eq!(codec::encode(&code).unwrap(), [tag], "{code}");
             let back: ErrorCode = codec::decode(&[tag]).unwrap();

@@ -7,8 +7,8 @@
 
 use crate::{
     AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ApiTokenInfo, ClientDetails, ClientSettings,
-    ClientSummary, CredentialInfo, Reply, Scopes, SessionIssued, Stats, TestKeyCreated, UnixMillis,
-    Verified,
+    ClientSummary, CredentialInfo, Meta, Reply, Scopes, SessionIssued, Stats, TestKeyCreated,
+    UnixMillis, Verified,
 };
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -260,6 +260,8 @@ struct Client<'a> {
     scopes: BTreeMap<&'a str, &'static str>,
     max_sessions: Option<u32>,
     disabled: bool,
+    external_id: Option<&'a str>,
+    meta: &'a Meta,
     credentials: Vec<Credential>,
     next: Option<&'a str>,
 }
@@ -273,6 +275,8 @@ impl<'a> From<&'a ClientDetails> for Client<'a> {
             scopes: scope_names(&c.scopes),
             max_sessions: c.max_sessions,
             disabled: c.disabled,
+            external_id: c.external_id.as_deref(),
+            meta: &c.meta,
             credentials: c.credentials.iter().map(Credential::from).collect(),
             next: c.next.as_deref(),
         }
@@ -316,6 +320,8 @@ struct ClientRow<'a> {
     client_id: Uuid,
     label: Option<&'a str>,
     disabled: bool,
+    external_id: Option<&'a str>,
+    meta: &'a Meta,
 }
 
 impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
@@ -324,6 +330,8 @@ impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
             client_id: c.client_id,
             label: c.label.as_deref(),
             disabled: c.disabled,
+            external_id: c.external_id.as_deref(),
+            meta: &c.meta,
         }
     }
 }
@@ -384,6 +392,8 @@ struct Identity<'a> {
     scopes: BTreeMap<&'a str, &'static str>,
     expires_at: Option<String>,
     credential_id: Uuid,
+    external_id: Option<&'a str>,
+    meta: &'a Meta,
 }
 
 impl<'a> From<&'a Verified> for Identity<'a> {
@@ -395,6 +405,8 @@ impl<'a> From<&'a Verified> for Identity<'a> {
             scopes: scope_names(&v.scopes),
             expires_at: maybe_time(v.expires_at),
             credential_id: v.credential_id,
+            external_id: v.external_id.as_deref(),
+            meta: &v.meta,
         }
     }
 }
@@ -458,6 +470,8 @@ struct ApiTokenRow<'a> {
     last_used_at: Option<String>,
     expires_at: Option<String>,
     disabled: bool,
+    external_id: Option<&'a str>,
+    meta: &'a Meta,
 }
 
 impl<'a> From<&'a ApiTokenInfo> for ApiTokenRow<'a> {
@@ -472,6 +486,8 @@ impl<'a> From<&'a ApiTokenInfo> for ApiTokenRow<'a> {
             last_used_at: maybe_time(t.last_used_at),
             expires_at: maybe_time(t.expires_at),
             disabled: t.disabled,
+            external_id: t.external_id.as_deref(),
+            meta: &t.meta,
         }
     }
 }
@@ -484,6 +500,8 @@ struct ClientRecord<'a> {
     env: &'static str,
     scopes: BTreeMap<&'a str, &'static str>,
     max_sessions: Option<u32>,
+    external_id: Option<&'a str>,
+    meta: &'a Meta,
 }
 
 impl<'a> From<&'a ClientSettings> for ClientRecord<'a> {
@@ -494,6 +512,8 @@ impl<'a> From<&'a ClientSettings> for ClientRecord<'a> {
             env: c.env.as_str(),
             scopes: scope_names(&c.scopes),
             max_sessions: c.max_sessions,
+            external_id: c.external_id.as_deref(),
+            meta: &c.meta,
         }
     }
 }

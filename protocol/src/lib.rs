@@ -20,6 +20,7 @@ pub mod codec;
 mod error;
 pub mod frame;
 mod handshake;
+pub mod identity;
 #[cfg(feature = "json")]
 pub mod json;
 mod message;
@@ -31,6 +32,7 @@ pub mod token;
 pub use error::{ErrorCode, WireError};
 pub use frame::MAX_FRAME_LEN;
 pub use handshake::{Hello, HelloReply, MAGIC, PROTOCOL_VERSION};
+pub use identity::{Identity, Meta};
 pub use message::{
     AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo, ApiTokenPage,
     AuditEntry, AuditOutcome, AuditPage, ClientCreated, ClientDetails, ClientPage, ClientSettings,

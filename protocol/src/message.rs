@@ -3,7 +3,9 @@
 //! Every [`Request`] carries an id that its [`Response`] echoes, so a client may pipeline
 //! requests on one connection. The daemon answers requests of one connection in order.
 
-use crate::{CredentialKind, Env, Requirements, Scopes, Secret, UnixMillis, WireError};
+use crate::{
+    CredentialKind, Env, Identity, Meta, Requirements, Scopes, Secret, UnixMillis, WireError,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -50,6 +52,8 @@ pub enum Op {
         max_sessions: Option<u32>,
         /// The client's scopes.
         scopes: Scopes,
+        /// Its external id, unique in the environment, and its metadata.
+        identity: Box<Identity>,
     },
     /// Show one client and a page of its live credentials, in id order.
     ClientShow {
@@ -90,6 +94,9 @@ pub enum Op {
         scopes: Scopes,
         /// Seconds until it expires; `None` never expires.
         expires_in_secs: Option<u64>,
+        /// Its external id, unique in the environment among clients and API tokens, and its
+        /// metadata.
+        identity: Box<Identity>,
     },
     /// Check a token; on success slides a session's idle expiry. A credential that fails a
     /// requirement is refused and does not slide.
@@ -188,6 +195,15 @@ pub enum Op {
         /// As for [`Op::Disable`].
         id: Uuid,
     },
+    /// Show the client with this external id, as [`Op::ClientShow`] does.
+    ClientFind {
+        /// The client's external id.
+        external_id: String,
+        /// At most this many credentials (capped at [`MAX_PAGE`], and by the frame size).
+        limit: u32,
+        /// Only credentials after this cursor: the [`ClientDetails::next`] of the page before.
+        after: Option<String>,
+    },
 }
 
 /// The most items one page may ask for.
@@ -204,6 +220,12 @@ pub struct PrincipalUpdate {
     pub scopes: Scopes,
     /// Scopes to take away.
     pub remove_scopes: Vec<String>,
+    /// A new external id, unique in the environment.
+    pub external_id: Option<String>,
+    /// Metadata keys to set (added or replaced).
+    pub meta: Meta,
+    /// Metadata keys to take away.
+    pub remove_meta: Vec<String>,
 }
 
 impl Op {
@@ -226,6 +248,7 @@ impl Op {
                 | Op::ClientUpdate { .. }
                 | Op::Disable { .. }
                 | Op::Enable { .. }
+                | Op::ClientFind { .. }
         )
     }
 
@@ -244,7 +267,7 @@ impl Op {
     }
 
     /// Every operation's [`Op::name`], in [`Op::index`] order.
-    pub const NAMES: [&'static str; 26] = [
+    pub const NAMES: [&'static str; 27] = [
         "ping",
         "admin_key_create",
         "admin_key_list",
@@ -271,6 +294,7 @@ impl Op {
         "client_update",
         "disable",
         "enable",
+        "client_find",
     ];
 
     /// The operation's position in [`Op::NAMES`], for per-operation counters.
@@ -302,6 +326,7 @@ impl Op {
             Op::ClientUpdate { .. } => 23,
             Op::Disable { .. } => 24,
             Op::Enable { .. } => 25,
+            Op::ClientFind { .. } => 26,
         }
     }
 
@@ -339,7 +364,7 @@ pub enum Reply {
     },
     /// To [`Op::ClientCreate`].
     ClientCreated(ClientCreated),
-    /// To [`Op::ClientShow`].
+    /// To [`Op::ClientShow`] and [`Op::ClientFind`].
     Client(ClientDetails),
     /// To [`Op::ClientList`].
     Clients(ClientPage),
@@ -419,6 +444,10 @@ pub struct ApiTokenInfo {
     pub expires_at: Option<UnixMillis>,
     /// Whether it is disabled ([`Op::Disable`]), by its principal's id or its credential's.
     pub disabled: bool,
+    /// Its external id, if any.
+    pub external_id: Option<String>,
+    /// Its metadata.
+    pub meta: Meta,
 }
 
 /// A client's own settings, without its credentials.
@@ -434,6 +463,10 @@ pub struct ClientSettings {
     pub scopes: Scopes,
     /// Its own seat limit, if set.
     pub max_sessions: Option<u32>,
+    /// Its external id, if any.
+    pub external_id: Option<String>,
+    /// Its metadata.
+    pub meta: Meta,
 }
 
 /// The outcomes an audit read can select.
@@ -563,6 +596,10 @@ pub struct ClientSummary {
     pub label: Option<String>,
     /// Whether it is disabled ([`Op::Disable`]).
     pub disabled: bool,
+    /// Its external id, if any.
+    pub external_id: Option<String>,
+    /// Its metadata.
+    pub meta: Meta,
 }
 
 /// One of a client's credentials, without its secret.
@@ -601,6 +638,10 @@ pub struct ClientDetails {
     pub credentials: Vec<CredentialInfo>,
     /// The cursor for the next page of credentials; `None` at the end.
     pub next: Option<String>,
+    /// Its external id, if any.
+    pub external_id: Option<String>,
+    /// Its metadata.
+    pub meta: Meta,
 }
 
 /// One page of admin keys.
@@ -636,6 +677,10 @@ pub struct Verified {
     pub expires_at: Option<UnixMillis>,
     /// The credential's public id.
     pub credential_id: Uuid,
+    /// The principal's external id, if any (none for admin keys).
+    pub external_id: Option<String>,
+    /// The principal's metadata (empty for admin keys).
+    pub meta: Meta,
 }
 
 /// What the daemon holds and has done.

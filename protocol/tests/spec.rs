@@ -12,9 +12,9 @@ use keyward_protocol::token;
 use keyward_protocol::{
     codec, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ApiTokenInfo, ApiTokenPage, AuditEntry,
     AuditOutcome, AuditPage, ClientCreated, ClientDetails, ClientSettings, ClientSummary,
-    CredentialInfo, CredentialKind, Env, ErrorCode, Hello, HelloReply, Kinds, Level, Op,
-    PrincipalUpdate, Reply, Request, Requirements, Response, ScopeRequirement, Scopes, Secret,
-    SessionIssued, Stats, TestKeyCreated, Verified, WireError, MAGIC, PROTOCOL_VERSION,
+    CredentialInfo, CredentialKind, Env, ErrorCode, Hello, HelloReply, Identity, Kinds, Level,
+    Meta, Op, PrincipalUpdate, Reply, Request, Requirements, Response, ScopeRequirement, Scopes,
+    Secret, SessionIssued, Stats, TestKeyCreated, Verified, WireError, MAGIC, PROTOCOL_VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -48,6 +48,13 @@ fn admin_key() -> Secret {
 
 fn scopes(pairs: &[(&str, Level)]) -> Scopes {
     pairs.iter().map(|(s, l)| ((*s).to_owned(), *l)).collect()
+}
+
+fn meta(pairs: &[(&str, &str)]) -> Meta {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 fn request(id: u64, admin_key: Option<Secret>, op: Op) -> Request {
@@ -160,6 +167,8 @@ fn expected() -> Vec<(&'static str, Box<dyn Vector>)> {
                     scopes: scopes(&[("catalog-a", Level::Write)]),
                     expires_at: Some(T0),
                     credential_id: id(0xc1),
+                    external_id: Some("user-42".into()),
+                    meta: meta(&[("plan", "pro")]),
                 })),
             })),
         ),
@@ -192,6 +201,10 @@ fn expected() -> Vec<(&'static str, Box<dyn Vector>)> {
                     label: Some("wallet".into()),
                     max_sessions: None,
                     scopes: scopes(&[("catalog-a", Level::Write), ("catalog-b", Level::Read)]),
+                    identity: Box::new(Identity {
+                        external_id: Some("user-42".into()),
+                        meta: meta(&[("plan", "pro")]),
+                    }),
                 },
             ))),
         ),
@@ -381,6 +394,7 @@ fn op_tags_match_the_codec() {
             label: None,
             max_sessions: None,
             scopes: Scopes::new(),
+            identity: Box::default(),
         },
         Op::ClientShow {
             client_id: id(1),
@@ -398,6 +412,7 @@ fn op_tags_match_the_codec() {
             name: "n".into(),
             scopes: Scopes::new(),
             expires_in_secs: None,
+            identity: Box::default(),
         },
         Op::Verify {
             token: session_token(),
@@ -443,6 +458,11 @@ fn op_tags_match_the_codec() {
         },
         Op::Disable { id: id(1) },
         Op::Enable { id: id(1) },
+        Op::ClientFind {
+            external_id: "e".into(),
+            limit: 1,
+            after: None,
+        },
     ];
     assert_eq!(ops.len(), Op::NAMES.len(), "a new Op needs a sample here");
     check_tags("### Op", &ops);
@@ -498,12 +518,16 @@ fn reply_tags_match_the_codec() {
                 disabled: false,
             }],
             next: None,
+            external_id: None,
+            meta: Meta::new(),
         }),
         Reply::Clients(keyward_protocol::ClientPage {
             clients: vec![ClientSummary {
                 client_id: id(1),
                 label: None,
                 disabled: false,
+                external_id: None,
+                meta: Meta::new(),
             }],
             next: None,
         }),
@@ -531,6 +555,8 @@ fn reply_tags_match_the_codec() {
             scopes: Scopes::new(),
             expires_at: None,
             credential_id: id(2),
+            external_id: None,
+            meta: Meta::new(),
         }),
         Reply::Stats(Stats {
             clients: 0,
@@ -572,6 +598,8 @@ fn reply_tags_match_the_codec() {
             last_used_at: None,
             expires_at: None,
             disabled: false,
+            external_id: None,
+            meta: Meta::new(),
         }),
         Reply::ClientUpdated(ClientSettings {
             client_id: id(1),
@@ -579,6 +607,8 @@ fn reply_tags_match_the_codec() {
             env: Env::Live,
             scopes: Scopes::new(),
             max_sessions: None,
+            external_id: None,
+            meta: Meta::new(),
         }),
         Reply::Disabled { id: id(1) },
         Reply::Enabled { id: id(1) },

@@ -207,7 +207,9 @@ fn json_client_show() {
             "max_sessions",
             "disabled",
             "credentials",
-            "next"
+            "next",
+            "external_id",
+            "meta"
         ])
     );
     assert_eq!(v["scopes"], serde_json::json!({"photos": "write"}));
@@ -239,7 +241,7 @@ fn json_client_list() {
     assert_eq!(keys(&v), set(&["clients", "next"]));
     assert_eq!(
         keys(&v["clients"][0]),
-        set(&["client_id", "label", "disabled"])
+        set(&["client_id", "label", "disabled", "external_id", "meta"])
     );
     assert_eq!(v["clients"][0]["disabled"], false);
     assert_eq!(v["clients"][0]["label"], "alice");
@@ -282,7 +284,9 @@ fn json_verify() {
             "env",
             "scopes",
             "expires_at",
-            "credential_id"
+            "credential_id",
+            "external_id",
+            "meta"
         ])
     );
     assert_eq!(

@@ -241,7 +241,13 @@ fn cases(daemon: &Daemon, proxy: &Proxy) {
     let (mut live, _) = daemon.admin_client(Env::Live);
     let (mut test, _) = daemon.admin_client(Env::Test);
     let reader = live
-        .client_create(None, None, [("catalog-a".to_owned(), Level::Read)].into())
+        .client_create_with(
+            None,
+            None,
+            [("catalog-a".to_owned(), Level::Read)].into(),
+            Some("reader-1".into()),
+            [("plan".to_owned(), "pro".to_owned())].into(),
+        )
         .unwrap();
     let writer = live
         .client_create(None, None, [("catalog-a".to_owned(), Level::Write)].into())
@@ -273,6 +279,7 @@ fn cases(daemon: &Daemon, proxy: &Proxy) {
             "00000000-0000-0000-0000-000000000000".into(),
         ),
         ("x-keyward-scopes", "catalog-a=admin".into()),
+        ("x-keyward-external-id", "someone-else".into()),
     ];
     let forged: Vec<(&str, &str)> = forged.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let seen = proxy.get("/", &forged).seen();
@@ -281,6 +288,7 @@ fn cases(daemon: &Daemon, proxy: &Proxy) {
         reader.client_id.to_string(),
         "{name}"
     );
+    assert_eq!(seen["x-keyward-external-id"], "reader-1", "{name}");
     assert_eq!(seen["x-keyward-kind"], "session", "{name}");
     assert_eq!(seen["x-keyward-env"], "live", "{name}");
     assert_eq!(
@@ -301,6 +309,7 @@ fn cases(daemon: &Daemon, proxy: &Proxy) {
             "x-keyward-principal",
             "00000000-0000-0000-0000-000000000000".into(),
         ),
+        ("x-keyward-external-id", "someone-else".into()),
     ];
     let forged: Vec<(&str, &str)> = forged.iter().map(|(n, v)| (*n, v.as_str())).collect();
     let seen = proxy.get("/", &forged).seen();
@@ -308,6 +317,10 @@ fn cases(daemon: &Daemon, proxy: &Proxy) {
         seen["x-keyward-principal"],
         api.principal_id.to_string(),
         "{name}"
+    );
+    assert!(
+        seen.get("x-keyward-external-id").is_none_or(|s| s == ""),
+        "{name}: {seen}"
     );
     assert_eq!(seen["x-keyward-kind"], "api_token", "{name}");
     assert_eq!(seen["x-keyward-expires"], "never", "{name}");
@@ -456,6 +469,7 @@ fn every_identity_header_is_sent_even_when_empty() {
     assert_eq!(value("x-keyward-credential"), api.id.to_string());
     assert_eq!(value("x-keyward-scopes"), "");
     assert_eq!(value("x-keyward-expires"), "never");
+    assert_eq!(value("x-keyward-external-id"), "");
 
     let (status, headers) = auth_direct(&daemon, &[]);
     assert_eq!(status, 401);

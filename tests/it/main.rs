@@ -20,6 +20,7 @@ mod corruption;
 mod disable;
 mod disk_full;
 mod examples;
+mod external_ids;
 mod flood;
 mod forward_auth;
 mod hostile;

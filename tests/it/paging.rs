@@ -35,6 +35,7 @@ fn create_clients(c: &mut Client, n: usize, label: &str) -> Vec<Uuid> {
         label: Some(label.to_owned()),
         max_sessions: None,
         scopes: Scopes::new(),
+        identity: Box::default(),
     };
     pipelined(c, vec![op; n])
         .into_iter()
@@ -51,6 +52,7 @@ fn create_tokens(c: &mut Client, n: usize) -> Vec<(Uuid, Uuid)> {
         name: "t".into(),
         scopes: Scopes::new(),
         expires_in_secs: None,
+        identity: Box::default(),
     };
     pipelined(c, vec![op; n])
         .into_iter()

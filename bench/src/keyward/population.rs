@@ -57,6 +57,7 @@ pub(crate) async fn preload(
             label: None,
             max_sessions: None,
             scopes: Scopes::new(),
+            identity: Box::default(),
         })
         .collect();
     let bar = progress::bar(sessions.max(client_count), &format!("{label}: sessions"));

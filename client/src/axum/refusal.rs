@@ -90,7 +90,7 @@ impl Refusal {
             | ErrorCode::CredentialDisabled => (StatusCode::UNAUTHORIZED, Some(INVALID_TOKEN)),
             ErrorCode::Forbidden => (StatusCode::FORBIDDEN, Some(INSUFFICIENT_SCOPE)),
             ErrorCode::NotFound => (StatusCode::NOT_FOUND, None),
-            ErrorCode::SessionLimit => (StatusCode::CONFLICT, None),
+            ErrorCode::SessionLimit | ErrorCode::Conflict => (StatusCode::CONFLICT, None),
             ErrorCode::BadRequest => (StatusCode::BAD_REQUEST, None),
             ErrorCode::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
             ErrorCode::Internal | ErrorCode::Unknown => (StatusCode::INTERNAL_SERVER_ERROR, None),

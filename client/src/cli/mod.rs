@@ -8,11 +8,13 @@
 //! itself does for `--socket`; values that need I/O (a token given as `-`, the admin key) are
 //! resolved by the `keyward` binary.
 
+pub mod meta;
 pub mod scope;
 
 use crate::{AuditOutcome, CredentialKind, Env, Level};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
+use meta::MetaPair;
 use scope::ScopeGrant;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -217,12 +219,21 @@ pub enum ClientCommand {
         /// A scope the client holds, as NAME=LEVEL with LEVEL read, write or admin; repeatable
         #[arg(long = "scope", value_name = "NAME=LEVEL", value_parser = ScopeGrant::parse)]
         scopes: Vec<ScopeGrant>,
+        #[command(flatten)]
+        identity: IdentityArgs,
     },
     /// Show a client, its scopes and a page of its live credentials
     Show {
         /// The client's id
-        #[arg(value_name = "CLIENT_ID", value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS))]
-        client_id: Uuid,
+        #[arg(
+            value_name = "CLIENT_ID",
+            value_parser = uuid_arg("CLIENT_ID", CLIENT_IDS),
+            required_unless_present = "external_id"
+        )]
+        client_id: Option<Uuid>,
+        /// Find the client by the external id it was given instead
+        #[arg(long, value_name = "STRING", conflicts_with = "client_id")]
+        external_id: Option<String>,
         #[command(flatten)]
         page: PageArgs,
     },
@@ -258,7 +269,35 @@ pub enum ClientCommand {
         max_sessions: Option<u32>,
         #[command(flatten)]
         scopes: ScopeChange,
+        #[command(flatten)]
+        identity: IdentityChange,
     },
+}
+
+/// `--external-id` and `--meta KEY=VALUE`... of the create commands.
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
+    /// Your system's id for it, unique among the environment's clients and API tokens (at most
+    /// 256 bytes)
+    #[arg(long, value_name = "STRING")]
+    pub external_id: Option<String>,
+    /// Metadata, as KEY=VALUE; repeatable (at most 16 keys and 4 KiB in all)
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = MetaPair::parse)]
+    pub meta: Vec<MetaPair>,
+}
+
+/// `--external-id`, `--meta KEY=VALUE`... and `--remove-meta KEY`... of the update commands.
+#[derive(Debug, Clone, Args)]
+pub struct IdentityChange {
+    /// A new external id, unique among the environment's clients and API tokens
+    #[arg(long, value_name = "STRING")]
+    pub external_id: Option<String>,
+    /// Set a metadata key, as KEY=VALUE; repeatable (at most 16 keys and 4 KiB in all)
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = MetaPair::parse)]
+    pub meta: Vec<MetaPair>,
+    /// Take a metadata key away; repeatable
+    #[arg(long = "remove-meta", value_name = "KEY")]
+    pub remove_meta: Vec<String>,
 }
 
 /// `--scope NAME=LEVEL`... and `--remove-scope NAME`... of the update commands.
@@ -322,6 +361,8 @@ pub enum ApiTokenCommand {
         /// How long until the token expires, e.g. 30d or 12h [default: never]
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         expires_in: Option<Duration>,
+        #[command(flatten)]
+        identity: IdentityArgs,
     },
     /// List the API tokens of the admin key's environment (never their secrets), a page at
     /// a time: `--json` gives "next", the cursor for the following page
@@ -345,6 +386,8 @@ pub enum ApiTokenCommand {
         name: Option<String>,
         #[command(flatten)]
         scopes: ScopeChange,
+        #[command(flatten)]
+        identity: IdentityChange,
     },
 }
 
@@ -605,6 +648,7 @@ mod tests {
                 label,
                 max_sessions,
                 scopes,
+                ..
             }) => {
                 assert_eq!(label.as_deref(), Some("phone"));
                 assert_eq!(max_sessions, Some(3));

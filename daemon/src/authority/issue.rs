@@ -3,8 +3,8 @@
 
 use keyward_protocol::token::{self, TokenHash};
 use keyward_protocol::{
-    AdminKeyCreated, ApiTokenCreated, ClientCreated, CredentialKind, Env, Scopes, Secret,
-    SessionIssued, TestKeyCreated,
+    identity, AdminKeyCreated, ApiTokenCreated, ClientCreated, CredentialKind, Env, Meta, Scopes,
+    Secret, SessionIssued, TestKeyCreated,
 };
 use uuid::Uuid;
 
@@ -42,6 +42,53 @@ pub(super) fn check_scopes(scopes: &Scopes) -> Result<(), Denied> {
     scopes
         .keys()
         .try_for_each(|name| check_name("a scope name", name))
+}
+
+/// A new principal's external id and metadata, as asked for.
+#[derive(Clone, Copy)]
+pub struct NewIdentity<'a> {
+    /// Its external id, unique in the environment.
+    pub external_id: Option<&'a str>,
+    /// Its metadata.
+    pub meta: &'a Meta,
+}
+
+impl<'a> NewIdentity<'a> {
+    /// Neither an external id nor metadata.
+    pub fn none() -> NewIdentity<'static> {
+        static EMPTY: Meta = Meta::new();
+        NewIdentity {
+            external_id: None,
+            meta: &EMPTY,
+        }
+    }
+
+    /// What `identity` asks for.
+    pub fn of(identity: &'a keyward_protocol::Identity) -> Self {
+        NewIdentity {
+            external_id: identity.external_id.as_deref(),
+            meta: &identity.meta,
+        }
+    }
+
+    /// Checked against the limits in `keyward_protocol::identity`.
+    pub(super) fn check(&self) -> Result<(), Denied> {
+        if let Some(id) = self.external_id {
+            identity::check_external_id(id).map_err(Denied::BadRequest)?;
+        }
+        identity::check_meta(self.meta).map_err(Denied::BadRequest)
+    }
+
+    fn external_id(&self) -> Option<String> {
+        self.external_id.map(str::to_owned)
+    }
+
+    fn meta(&self) -> Vec<(String, String)> {
+        self.meta
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
 }
 
 /// A freshly generated token and its stored hash.
@@ -89,11 +136,13 @@ impl Change<'_> {
         label: Option<&str>,
         max_sessions: Option<u32>,
         scopes: &Scopes,
+        identity: NewIdentity<'_>,
     ) -> Outcome<Uncommitted<ClientCreated>> {
         if let Some(label) = label {
             allowed!(check_name("the label", label));
         }
         allowed!(check_scopes(scopes));
+        allowed!(identity.check());
         if max_sessions == Some(0) {
             refuse!(Denied::BadRequest(
                 "max_sessions must be at least 1: a client needs a seat for its first session"
@@ -108,8 +157,12 @@ impl Change<'_> {
             scopes: PrincipalRecord::stored_scopes(scopes),
             max_sessions,
             created_at: self.now(),
+            external_id: identity.external_id(),
+            meta: identity.meta(),
         };
-        self.store.insert_principal(&client)?;
+        if !self.store.insert_principal(&client)? {
+            refuse!(Denied::Conflict(identity.external_id().unwrap_or_default()));
+        }
         let session = self.insert_session(&client)?;
         self.once_durable(ClientCreated {
             client_id: client.id,
@@ -194,9 +247,11 @@ impl Change<'_> {
         name: &str,
         scopes: &Scopes,
         expires_in: Option<std::time::Duration>,
+        identity: NewIdentity<'_>,
     ) -> Outcome<Uncommitted<ApiTokenCreated>> {
         allowed!(check_name("the name", name));
         allowed!(check_scopes(scopes));
+        allowed!(identity.check());
         if expires_in.is_some_and(|d| d.is_zero()) {
             refuse!(Denied::BadRequest("expires_in must be above zero".into()));
         }
@@ -209,6 +264,8 @@ impl Change<'_> {
             scopes: PrincipalRecord::stored_scopes(scopes),
             max_sessions: None,
             created_at: now,
+            external_id: identity.external_id(),
+            meta: identity.meta(),
         };
         let minted = mint(CredentialKind::ApiToken, ctx.env)?;
         let expires_at = expires_in.map(|d| now.saturating_add(millis(d)));
@@ -224,7 +281,9 @@ impl Change<'_> {
             max_expires_at: None,
             scopes: principal.scopes.clone(),
         };
-        self.store.insert_principal(&principal)?;
+        if !self.store.insert_principal(&principal)? {
+            refuse!(Denied::Conflict(identity.external_id().unwrap_or_default()));
+        }
         self.store.insert_credential(&minted.hash, &record)?;
         self.once_durable(ApiTokenCreated {
             id: record.id,

@@ -24,6 +24,7 @@ mod sweep;
 mod update;
 mod verify;
 
+pub use issue::NewIdentity;
 pub use sweep::{Expired, SweepReport};
 
 use keyward_protocol::token::{MalformedToken, RandomError};
@@ -72,6 +73,13 @@ pub enum Denied {
     /// An argument is invalid.
     #[error("{0}")]
     BadRequest(String),
+    /// The external id given is held by another principal of the environment.
+    #[error(
+        "the external id {0:?} is already held by another client or API token in this \
+         environment; pick another, or find the client holding it with \
+         `keyward client show --external-id`"
+    )]
+    Conflict(String),
 }
 
 impl Denied {
@@ -85,6 +93,7 @@ impl Denied {
             Denied::SessionLimit { .. } => ErrorCode::SessionLimit,
             Denied::NotFound(_) => ErrorCode::NotFound,
             Denied::BadRequest(_) => ErrorCode::BadRequest,
+            Denied::Conflict(_) => ErrorCode::Conflict,
         }
     }
 

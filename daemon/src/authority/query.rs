@@ -2,13 +2,13 @@
 //! its credentials, counting for stats.
 
 use keyward_protocol::{
-    codec, AdminKeyInfo, AdminKeyPage, ClientDetails, ClientPage, ClientSummary, CredentialInfo,
-    Stats,
+    codec, identity, AdminKeyInfo, AdminKeyPage, ClientDetails, ClientPage, ClientSummary,
+    CredentialInfo, Stats,
 };
 use uuid::Uuid;
 
-use super::{allowed, page, AdminContext, Authority, Fault, Outcome};
-use crate::store::{PrincipalKind, StoredKind};
+use super::{allowed, page, AdminContext, Authority, Denied, Fault, Outcome};
+use crate::store::{PrincipalKind, PrincipalRecord, StoredKind};
 
 impl Authority {
     /// A page of admin keys, both environments, in id order, after the cursor `after`.
@@ -51,6 +51,8 @@ impl Authority {
                     client_id: p.id,
                     label: p.label.clone(),
                     disabled: self.store.is_disabled(p.id, p.id),
+                    external_id: p.external_id.clone(),
+                    meta: p.meta(),
                 });
             Ok::<_, Fault>((p.id, client))
         });
@@ -71,6 +73,34 @@ impl Authority {
         after: Option<&str>,
     ) -> Outcome<ClientDetails> {
         let client = allowed!(self.client_in(ctx, client_id)?);
+        self.client_details(client, limit, after)
+    }
+
+    /// The client with external id `external_id` in the caller's environment, as
+    /// [`Authority::show_client`] shows it.
+    pub fn find_client(
+        &self,
+        ctx: AdminContext,
+        external_id: &str,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Outcome<ClientDetails> {
+        allowed!(identity::check_external_id(external_id).map_err(Denied::BadRequest));
+        match self.store.principal_by_external_id(ctx.env, external_id)? {
+            Some(client) if client.kind == PrincipalKind::Client => {
+                self.client_details(client, limit, after)
+            }
+            // An API token's external id names no client.
+            _ => Ok(Err(Denied::NotFound("client"))),
+        }
+    }
+
+    fn client_details(
+        &self,
+        client: PrincipalRecord,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Outcome<ClientDetails> {
         let after = allowed!(page::parse_cursor(after));
         let now = self.now();
         let mut credentials: Vec<CredentialInfo> = self
@@ -97,6 +127,8 @@ impl Authority {
             disabled: self.store.is_disabled(client.id, client.id),
             credentials: Vec::new(),
             next: None,
+            external_id: client.external_id.clone(),
+            meta: client.meta(),
         };
         let reserved = codec::encode(&details).map_or(0, |b| b.len());
         let entries = credentials

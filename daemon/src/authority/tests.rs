@@ -54,7 +54,13 @@ impl Fixture {
         let c = ok(self
             .auth
             .change()
-            .create_client(self.live, Some("alice"), None, &Scopes::new())
+            .create_client(
+                self.live,
+                Some("alice"),
+                None,
+                &Scopes::new(),
+                NewIdentity::none(),
+            )
             .acknowledged());
         (c.client_id, c.session.token)
     }
@@ -123,7 +129,7 @@ fn never_expiring_kinds() {
     let api = ok(f
         .auth
         .change()
-        .create_api_token(f.live, "ci", &Scopes::new(), None)
+        .create_api_token(f.live, "ci", &Scopes::new(), None, NewIdentity::none())
         .acknowledged());
     let admin = ok(f
         .auth
@@ -149,7 +155,13 @@ fn api_token_with_expiry() {
     let api = ok(f
         .auth
         .change()
-        .create_api_token(f.live, "ci", &Scopes::new(), Some(Duration::from_secs(60)))
+        .create_api_token(
+            f.live,
+            "ci",
+            &Scopes::new(),
+            Some(Duration::from_secs(60)),
+            NewIdentity::none(),
+        )
         .acknowledged());
     assert_eq!(api.expires_at, Some(START + 60_000));
     f.clock.advance_ms(60_000);
@@ -172,7 +184,7 @@ fn seat_counting() {
     let c = ok(f
         .auth
         .change()
-        .create_client(f.live, None, Some(2), &Scopes::new())
+        .create_client(f.live, None, Some(2), &Scopes::new(), NewIdentity::none())
         .acknowledged());
     ok(f.auth
         .change()
@@ -180,7 +192,7 @@ fn seat_counting() {
         .acknowledged());
     ok(f.auth
         .change()
-        .create_api_token(f.live, "x", &Scopes::new(), None)
+        .create_api_token(f.live, "x", &Scopes::new(), None, NewIdentity::none())
         .acknowledged());
     let second = ok(f
         .auth
@@ -353,6 +365,7 @@ fn scope_requirements() {
             "importer",
             &scopes(&[("photos", Level::Write)]),
             None,
+            NewIdentity::none(),
         )
         .acknowledged());
     let need = |scope: &str, level| ScopeRequirement {
@@ -425,7 +438,7 @@ fn session_scopes_are_the_owners_on_every_verify() {
     let scoped = ok(f
         .auth
         .change()
-        .create_client(f.live, Some("scoped"), None, &granted)
+        .create_client(f.live, Some("scoped"), None, &granted, NewIdentity::none())
         .acknowledged());
     let second = ok(f
         .auth
@@ -473,7 +486,7 @@ fn refusals_have_grammar() {
     let api = ok(f
         .auth
         .change()
-        .create_api_token(f.live, "ci", &Scopes::new(), None)
+        .create_api_token(f.live, "ci", &Scopes::new(), None, NewIdentity::none())
         .acknowledged());
     let msg = denied(f.auth.authenticate_admin(&api.token)).to_string();
     assert!(msg.ends_with("but an api_token was given"), "{msg}");
@@ -542,7 +555,7 @@ fn reopen_keeps_everything() {
         let ctx = ok(auth.authenticate_admin(&key.secret));
         let c = ok(auth
             .change()
-            .create_client(ctx, None, None, &Scopes::new())
+            .create_client(ctx, None, None, &Scopes::new(), NewIdentity::none())
             .acknowledged());
         let gone = ok(auth.change().issue_session(ctx, c.client_id).acknowledged());
         ok(auth.change().logout(&gone.token).acknowledged());

@@ -4,12 +4,14 @@
 //! store's `update`), so it holds from the very next verify of every credential of the
 //! principal, on every connection, while verify stays one lookup.
 
-use keyward_protocol::{ApiTokenInfo, ApiTokenPage, ClientSettings, PrincipalUpdate, Scopes};
+use keyward_protocol::{
+    identity, ApiTokenInfo, ApiTokenPage, ClientSettings, Meta, PrincipalUpdate, Scopes,
+};
 use uuid::Uuid;
 
-use super::issue::{check_name, check_scopes};
+use super::issue::{check_name, check_scopes, NewIdentity};
 use super::{allowed, page, refuse, AdminContext, Authority, Change, Denied, Outcome, Uncommitted};
-use crate::store::{PrincipalKind, PrincipalRecord, StoredKind};
+use crate::store::{PrincipalKind, PrincipalRecord, StoredKind, Updated};
 
 impl Change<'_> {
     /// Applies `update` to client `client_id` of the caller's environment.
@@ -24,9 +26,11 @@ impl Change<'_> {
             let _guard = self.lock_writes();
             let client = allowed!(self.client_in(ctx, client_id)?);
             let (updated, scopes_changed) = allowed!(apply(&client, update));
-            if !self.store.update_principal(&updated, scopes_changed)? {
-                refuse!(Denied::NotFound("client"));
-            }
+            allowed!(written(
+                self.store.update_principal(&updated, scopes_changed)?,
+                &updated,
+                "client"
+            ));
             updated
         };
         self.once_durable(ClientSettings {
@@ -35,6 +39,8 @@ impl Change<'_> {
             env: updated.env(),
             scopes: updated.scopes(),
             max_sessions: updated.max_sessions,
+            meta: updated.meta(),
+            external_id: updated.external_id,
         })
     }
 
@@ -55,13 +61,26 @@ impl Change<'_> {
             let token = allowed!(self.api_token_in(ctx, id)?);
             let (updated, scopes_changed) = allowed!(apply(&token, update));
             // Revoking the token deletes its principal, outside this lock.
-            if !self.store.update_principal(&updated, scopes_changed)? {
-                refuse!(Denied::NotFound("API token"));
-            }
+            allowed!(written(
+                self.store.update_principal(&updated, scopes_changed)?,
+                &updated,
+                "API token"
+            ));
             updated
         };
         let info = self.api_token_info(updated)?;
         self.once_durable(info)
+    }
+}
+
+/// What the store said of an update, as a refusal where it wrote nothing.
+fn written(updated: Updated, record: &PrincipalRecord, what: &'static str) -> Result<(), Denied> {
+    match updated {
+        Updated::Done => Ok(()),
+        Updated::Gone => Err(Denied::NotFound(what)),
+        Updated::Taken => Err(Denied::Conflict(
+            record.external_id.clone().unwrap_or_default(),
+        )),
     }
 }
 
@@ -74,9 +93,18 @@ fn apply(
         && update.max_sessions.is_none()
         && update.scopes.is_empty()
         && update.remove_scopes.is_empty()
+        && update.external_id.is_none()
+        && update.meta.is_empty()
+        && update.remove_meta.is_empty()
     {
         return Err(Denied::BadRequest("nothing to change".into()));
     }
+    let meta = apply_meta(principal, update)?;
+    NewIdentity {
+        external_id: update.external_id.as_deref(),
+        meta: &meta,
+    }
+    .check()?;
     if let Some(label) = &update.label {
         check_name("the label", label)?;
     }
@@ -112,8 +140,41 @@ fn apply(
         updated.max_sessions = update.max_sessions;
     }
     updated.scopes = PrincipalRecord::stored_scopes(&scopes);
+    if update.external_id.is_some() {
+        updated.external_id = update.external_id.clone();
+    }
+    updated.meta = meta.into_iter().collect();
     let scopes_changed = updated.scopes != principal.scopes;
     Ok((updated, scopes_changed))
+}
+
+/// `principal`'s metadata with `update`'s keys set and removed. The limits are checked on the
+/// result by the caller.
+fn apply_meta(principal: &PrincipalRecord, update: &PrincipalUpdate) -> Result<Meta, Denied> {
+    let mut meta = principal.meta();
+    // Checked before anything is copied: a removal list can be no longer than what is held.
+    if update.remove_meta.len() > meta.len() {
+        return Err(Denied::BadRequest(format!(
+            "{} metadata keys to remove, but {} held",
+            update.remove_meta.len(),
+            meta.len()
+        )));
+    }
+    identity::check_meta(&update.meta).map_err(Denied::BadRequest)?;
+    for key in &update.remove_meta {
+        if update.meta.contains_key(key) {
+            return Err(Denied::BadRequest(format!(
+                "metadata key {key:?} is both set and removed"
+            )));
+        }
+        if meta.remove(key).is_none() {
+            return Err(Denied::BadRequest(format!(
+                "metadata key {key:?} is not held"
+            )));
+        }
+    }
+    meta.extend(update.meta.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(meta)
 }
 
 impl Authority {
@@ -155,6 +216,8 @@ impl Authority {
                 credential.as_ref().map_or(principal.id, |c| c.id),
                 principal.id,
             ),
+            meta: principal.meta(),
+            external_id: principal.external_id,
         })
     }
 
@@ -202,6 +265,8 @@ mod tests {
             ),
             max_sessions: None,
             created_at: 0,
+            external_id: None,
+            meta: Vec::new(),
         }
     }
 

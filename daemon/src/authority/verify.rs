@@ -1,6 +1,7 @@
 //! Verifying tokens: the hot path. One parse, one hash, one lookup (the record carries its
-//! owner's scopes), a look at the disabled set (one atomic load while it is empty), and at
-//! most one compare-and-swap to persist a slide.
+//! owner's scopes; the owner cache adds its external id and metadata, for owners that have
+//! them), a look at the disabled set (one atomic load while it is empty), and at most one
+//! compare-and-swap to persist a slide.
 
 use keyward_protocol::token::{self, TokenInfo};
 use keyward_protocol::{CredentialKind, Requirements, Secret, Verified};
@@ -55,6 +56,13 @@ impl Authority {
             scopes,
             expires_at,
             credential_id: record.id,
+            // Shared with the owner cache: cloned out only for owners that have them.
+            external_id: found.identity.as_ref().and_then(|i| i.external_id.clone()),
+            meta: found
+                .identity
+                .as_ref()
+                .map(|i| i.meta.clone())
+                .unwrap_or_default(),
         }))
     }
 

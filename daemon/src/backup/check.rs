@@ -41,6 +41,9 @@ pub(crate) struct Consistency {
     expiring: Vec<Uuid>,
     /// `disabled`: credential or principal ids.
     disabled: Vec<Uuid>,
+    /// External ids held, by environment (live or not): each by one principal at most, since
+    /// a restore files them in the index it rebuilds.
+    external_ids: std::collections::HashSet<(bool, String)>,
     /// The first problem met while collecting, with the entry's number.
     problem: Option<String>,
 }
@@ -108,10 +111,18 @@ impl Consistency {
             }
             TreeId::Principals => {
                 let id = id_of(key).ok_or_else(bad_key)?;
-                let record: PrincipalRecord = store::decode_record("principals", value)
+                let record: PrincipalRecord = store::decode_principal(value)
                     .map_err(|e| format!("principal {id} does not decode: {e}"))?;
                 if record.id != id {
                     return Err(format!("principal {id} holds the record of {}", record.id));
+                }
+                if let Some(external) = record.external_id.clone() {
+                    let live = record.env == store::StoredEnv::Live;
+                    if !self.external_ids.insert((live, external)) {
+                        return Err(format!(
+                            "principal {id} has an external id another principal holds"
+                        ));
+                    }
                 }
                 self.principals.insert(id, record.env);
             }
@@ -231,7 +242,7 @@ impl Consistency {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authority::{test_authority, Acknowledge};
+    use crate::authority::{test_authority, Acknowledge, NewIdentity};
     use crate::clock::ManualClock;
     use crate::config::Policy;
     use keyward_protocol::{Env, Scopes};
@@ -245,7 +256,7 @@ mod tests {
         let (auth, ctx) = test_authority(dir.path(), &clock, Policy::default(), Default::default());
         let change = auth.change();
         let client = change
-            .create_client(ctx, None, None, &Scopes::new())
+            .create_client(ctx, None, None, &Scopes::new(), NewIdentity::none())
             .acknowledged()
             .unwrap()
             .unwrap();
@@ -256,7 +267,13 @@ mod tests {
             .unwrap();
         let expiring = std::time::Duration::from_secs(3600);
         change
-            .create_api_token(ctx, "ci", &Scopes::new(), Some(expiring))
+            .create_api_token(
+                ctx,
+                "ci",
+                &Scopes::new(),
+                Some(expiring),
+                NewIdentity::none(),
+            )
             .acknowledged()
             .unwrap()
             .unwrap();
@@ -355,5 +372,34 @@ mod tests {
             let why = check(&entries).unwrap_err();
             assert!(why.contains(says), "{why} (wanted {says})");
         }
+    }
+
+    /// An external id held by two principals of one environment is refused (a restore files
+    /// each in an index that has room for one); in two environments it is fine.
+    #[test]
+    fn an_external_id_held_twice_is_refused() {
+        let principal = |id: u128, env: store::StoredEnv| {
+            let record = PrincipalRecord {
+                id: Uuid::from_u128(id),
+                kind: store::PrincipalKind::Client,
+                env,
+                label: None,
+                scopes: Vec::new(),
+                max_sessions: None,
+                created_at: 0,
+                external_id: Some("user-1".into()),
+                meta: Vec::new(),
+            };
+            let bytes = store::encode_principal(&record).unwrap();
+            (
+                TreeId::Principals as u8,
+                record.id.as_bytes().to_vec(),
+                bytes,
+            )
+        };
+        let live = principal(1, store::StoredEnv::Live);
+        check(&vec![live.clone(), principal(2, store::StoredEnv::Test)]).unwrap();
+        let why = check(&vec![live, principal(3, store::StoredEnv::Live)]).unwrap_err();
+        assert!(why.contains("external id another principal holds"), "{why}");
     }
 }

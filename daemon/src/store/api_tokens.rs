@@ -61,7 +61,7 @@ impl Store {
             for entry in e.principals.iter() {
                 let (_, raw) = entry?;
                 // One that does not decode is listed by nothing (its readers fail on their own).
-                if let Ok(record) = records::decode::<PrincipalRecord>("principals", &raw) {
+                if let Ok(record) = records::decode_principal(&raw) {
                     file(e, &record)?;
                 }
             }
@@ -94,7 +94,7 @@ impl Store {
                 let (key, _) = entry?;
                 let id = super::keys::uuid_from("api_tokens", &key[1..])?;
                 let record = match principals.get(id.as_bytes())? {
-                    Some(raw) => Some(records::decode::<PrincipalRecord>("principals", &raw)?),
+                    Some(raw) => Some(records::decode_principal(&raw)?),
                     None => None,
                 };
                 Ok((id, record.filter(|p| p.kind == PrincipalKind::ApiToken)))
@@ -118,6 +118,8 @@ mod tests {
             scopes: Vec::new(),
             max_sessions: None,
             created_at: 0,
+            external_id: None,
+            meta: Vec::new(),
         }
     }
 
@@ -137,17 +139,17 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let mut live = Vec::new();
         for i in 0..40 {
-            store
+            assert!(store
                 .insert_principal(&principal(PrincipalKind::Client, StoredEnv::Live))
-                .unwrap();
+                .unwrap());
             if i % 10 == 0 {
                 let token = principal(PrincipalKind::ApiToken, StoredEnv::Live);
-                store.insert_principal(&token).unwrap();
+                assert!(store.insert_principal(&token).unwrap());
                 live.push(token.id);
             }
         }
         let test = principal(PrincipalKind::ApiToken, StoredEnv::Test);
-        store.insert_principal(&test).unwrap();
+        assert!(store.insert_principal(&test).unwrap());
         assert_eq!(listed(&store, Env::Live, None), live);
         assert_eq!(listed(&store, Env::Live, Some(live[1])), live[2..]);
         assert_eq!(listed(&store, Env::Test, None), vec![test.id]);

@@ -196,15 +196,13 @@ impl Store {
             }
         }
         let principal = match id {
-            TreeId::Principals => Some(records::decode::<records::PrincipalRecord>(
-                "principals",
-                value,
-            )?),
+            TreeId::Principals => Some(records::decode_principal(value)?),
             _ => None,
         };
         self.write_sled(|e| {
             if let Some(principal) = &principal {
                 super::api_tokens::file(e, principal)?;
+                super::external_ids::index_restored(e, value)?;
             }
             e.tree(id).insert(key, value)?;
             Ok(())
@@ -241,8 +239,10 @@ mod tests {
             scopes: scopes.clone(),
             max_sessions: None,
             created_at: 0,
+            external_id: None,
+            meta: Vec::new(),
         };
-        store.insert_principal(&client).unwrap();
+        assert!(store.insert_principal(&client).unwrap());
         let hash = [3u8; 32];
         let record = live_session(session_id(&hash), client.id);
         let bytes = records::encode_credential(&record).unwrap();

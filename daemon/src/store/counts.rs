@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::engine::Engine;
-use super::records::{self, PrincipalKind, PrincipalRecord, StoredKind};
+use super::records::{self, PrincipalKind, StoredKind};
 use super::StoreError;
 
 /// The counts at one moment.
@@ -38,7 +38,7 @@ impl Tally {
         let mut tally = Tally::default();
         for entry in engine.principals.iter() {
             let (_, raw) = entry?;
-            match records::decode::<PrincipalRecord>("principals", &raw) {
+            match records::decode_principal(&raw) {
                 Ok(p) if p.kind == PrincipalKind::Client => tally.clients += 1,
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "a principal not counted"),

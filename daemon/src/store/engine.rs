@@ -25,6 +25,9 @@ pub(crate) struct Engine {
     pub disabled: sled::Tree,
     /// API tokens by environment ([`super::api_tokens`]); not in backups.
     pub api_tokens: sled::Tree,
+    /// Environment ‖ external id → principal id: one holder per id (`store::external_ids`).
+    /// Not in backups: a restore rebuilds it from the principals.
+    pub external_ids: sled::Tree,
     /// sled's log file, opened separately so a commit can `fdatasync` it: sled's own flush
     /// uses `sync_file_range`, which flushes neither the disk's cache nor the file size.
     log: File,
@@ -58,6 +61,7 @@ impl Engine {
             audit: db.open_tree("audit")?,
             disabled: db.open_tree("disabled")?,
             api_tokens: db.open_tree("api_tokens")?,
+            external_ids: db.open_tree("external_ids")?,
             meta,
             log,
             generation: AtomicU64::new(recovered),
@@ -107,6 +111,7 @@ impl Engine {
                     hash: *hash,
                     record,
                     raw: super::Raw::Sled(raw),
+                    identity: None,
                 }))
             }
             None => Ok(None),
@@ -119,8 +124,22 @@ impl Engine {
         owner: Uuid,
     ) -> Result<Vec<(String, records::StoredLevel)>, StoreError> {
         Ok(match self.principals.get(owner.as_bytes())? {
-            Some(raw) => records::decode::<records::PrincipalRecord>("principals", &raw)?.scopes,
+            Some(raw) => records::decode_principal(&raw)?.scopes,
             None => Vec::new(),
+        })
+    }
+
+    /// What a verify reports of principal `owner` (nothing if it is gone).
+    pub fn owner(&self, owner: Uuid) -> Result<super::sessions::Owner, StoreError> {
+        Ok(match self.principals.get(owner.as_bytes())? {
+            Some(raw) => {
+                let record = records::decode_principal(&raw)?;
+                super::sessions::Owner {
+                    identity: record.identity(),
+                    scopes: record.scopes,
+                }
+            }
+            None => super::sessions::Owner::default(),
         })
     }
 

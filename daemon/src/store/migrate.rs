@@ -35,6 +35,7 @@ impl Store {
                     hash,
                     record,
                     raw: Raw::Sled(raw),
+                    identity: None,
                 });
             }
         }

@@ -47,6 +47,7 @@ mod disabled;
 mod durability;
 mod engine;
 mod error;
+mod external_ids;
 mod failover;
 mod flusher;
 mod generation;
@@ -60,6 +61,10 @@ mod side_file;
 mod spare_buffer;
 mod sweep;
 mod update;
+
+#[cfg(test)]
+pub(crate) use records::encode_principal;
+pub(crate) use update::Updated;
 
 pub(crate) use audit_log::Priority as AuditPriority;
 pub use backup::TreeId;
@@ -76,12 +81,12 @@ use failover::{counted, Failover};
 use keys::{expiry_key, hash_from, owner_key, uuid_from};
 
 pub(crate) use records::{
-    decode as decode_record, decode_audit, decode_credential, AuditRecord, CredentialRecord,
+    decode_audit, decode_credential, decode_principal, AuditRecord, CredentialRecord, Identity,
     PrincipalKind, PrincipalRecord, StoredEnv, StoredKind, StoredOutcome,
 };
 
 use keyward_protocol::token::TokenHash;
-use sled::IVec;
+use sled::{IVec, Transactional};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -92,6 +97,8 @@ pub(crate) struct Found {
     pub hash: TokenHash,
     pub record: CredentialRecord,
     raw: Raw,
+    /// Its owner's external id and metadata, filled in by [`Store::credential`] for verify.
+    pub identity: Option<Arc<Identity>>,
 }
 
 /// Where a found credential lives.
@@ -108,6 +115,7 @@ impl Found {
             hash,
             record,
             raw: Raw::Session,
+            identity: None,
         }
     }
 }
@@ -269,32 +277,44 @@ impl Store {
         hash: &TokenHash,
         kind: StoredKind,
     ) -> Result<Option<Found>, StoreError> {
+        let sessions = &self.inner.sessions;
         if kind != StoredKind::Session {
             let e = self.engine()?;
-            let Some(found) = e.credential(hash)? else {
+            let Some(mut found) = e.credential(hash)? else {
                 return Ok(None);
             };
             // Only the hash its id maps back to counts: a record under any other hash (left by
             // a forged backup restored before restores were checked) never verifies, so
             // revoking the id stops every token that claims it.
             return Ok(match e.credential_ids.get(found.record.id.as_bytes())? {
-                Some(mapped) if mapped.as_ref() == hash.as_slice() => Some(found),
+                Some(mapped) if mapped.as_ref() == hash.as_slice() => {
+                    // The record carries the scopes; the owner cache adds the identity.
+                    if !found.record.owner.is_nil() {
+                        let owner = found.record.owner;
+                        found.identity = sessions.owner_identity(owner, || e.owner(owner))?;
+                    }
+                    Some(found)
+                }
                 _ => None,
             });
         }
-        let sessions = &self.inner.sessions;
         let Some((mut record, known)) = sessions.find_with_owner_scopes(hash) else {
             return Ok(None);
         };
+        let mut identity = None;
         if known != OwnerScopes::None {
-            record.scopes = sessions.owner_scopes(
+            let owner = sessions.owner_scopes(
                 record.id,
                 record.owner,
                 known == OwnerScopes::Unknown,
-                || self.engine()?.owner_scopes(record.owner),
+                || self.engine()?.owner(record.owner),
             )?;
+            record.scopes = owner.scopes;
+            identity = owner.identity;
         }
-        Ok(Some(Found::session(*hash, record)))
+        let mut found = Found::session(*hash, record);
+        found.identity = identity;
+        Ok(Some(found))
     }
 
     /// The credential with public id `id`.
@@ -381,6 +401,7 @@ impl Store {
                     hash: hash_from("credentials", &hash)?,
                     record,
                     raw: Raw::Sled(raw),
+                    identity: None,
                 });
             }
         }
@@ -449,34 +470,65 @@ impl Store {
     /// The principal with id `id`.
     pub(crate) fn principal(&self, id: Uuid) -> Result<Option<PrincipalRecord>, StoreError> {
         match self.engine()?.principals.get(id.as_bytes())? {
-            Some(raw) => Ok(Some(records::decode("principals", &raw)?)),
+            Some(raw) => Ok(Some(records::decode_principal(&raw)?)),
             None => Ok(None),
         }
     }
 
-    /// Stores a principal.
-    pub(crate) fn insert_principal(&self, record: &PrincipalRecord) -> Result<(), StoreError> {
-        let bytes = records::encode(record)?;
-        let new = self.write_sled(|e| {
+    /// Stores a principal, claiming its external id in the same transaction. Returns `false`,
+    /// writing nothing, if another principal of its environment holds that id.
+    pub(crate) fn insert_principal(&self, record: &PrincipalRecord) -> Result<bool, StoreError> {
+        let bytes = records::encode_principal(record)?;
+        let written = self.write_sled(|e| {
             api_tokens::file(e, record)?;
-            Ok(e.principals.insert(record.id.as_bytes(), bytes)?.is_none())
+            let written = (&e.principals, &e.external_ids)
+                .transaction(|(principals, index)| {
+                    if !external_ids::claim(index, record)? {
+                        return Ok(None);
+                    }
+                    Ok(Some(
+                        principals
+                            .insert(record.id.as_bytes(), bytes.clone())?
+                            .is_none(),
+                    ))
+                })
+                .map_err(transaction_error)?;
+            // Refused: the index entry written for it goes again, unless the id was already
+            // a principal's (then its entry stands).
+            if written.is_none() && !e.principals.contains_key(record.id.as_bytes())? {
+                api_tokens::unfile(e, record.id)?;
+            }
+            Ok(written)
         })?;
-        if new {
-            self.inner.counts.principal(record.kind, true);
+        match written {
+            None => Ok(false),
+            Some(new) => {
+                if new {
+                    self.inner.counts.principal(record.kind, true);
+                }
+                Ok(true)
+            }
         }
-        Ok(())
     }
 
-    /// Deletes a principal.
+    /// Deletes a principal, freeing its external id in the same transaction.
     pub(crate) fn remove_principal(&self, id: Uuid) -> Result<(), StoreError> {
         let old = self.write_sled(|e| {
-            let old = e.principals.remove(id.as_bytes())?;
+            let old = (&e.principals, &e.external_ids)
+                .transaction(|(principals, index)| {
+                    let old = external_ids::decoded(principals.remove(id.as_bytes())?);
+                    // One that does not decode holds no id we could know of; remove it anyway.
+                    if let Ok(Some(old)) = &old {
+                        external_ids::release(index, old)?;
+                    }
+                    Ok(old.ok().flatten())
+                })
+                .map_err(transaction_error)?;
             api_tokens::unfile(e, id)?;
             Ok(old)
         })?;
         // One that does not decode was not counted either (see `counts`).
-        if let Some(Ok(old)) = old.map(|raw| records::decode::<PrincipalRecord>("principals", &raw))
-        {
+        if let Some(old) = old {
             self.inner.counts.principal(old.kind, false);
         }
         Ok(())
@@ -497,13 +549,21 @@ impl Store {
             .engine()?
             .principals
             .range::<Vec<u8>, _>((from, Bound::Unbounded))
-            .map(|entry| records::decode("principals", &entry?.1)))
+            .map(|entry| records::decode_principal(&entry?.1)))
     }
 
     /// What the store holds, by kind, until swept: kept as it changes, so this reads four
     /// counters and the session table's length.
     pub(crate) fn counts(&self) -> (Tally, u64) {
         (self.inner.counts.get(), self.inner.sessions.len() as u64)
+    }
+}
+
+/// A sled transaction's failure as the store reports it.
+fn transaction_error(e: sled::transaction::TransactionError<StoreError>) -> StoreError {
+    match e {
+        sled::transaction::TransactionError::Abort(e) => e,
+        sled::transaction::TransactionError::Storage(e) => StoreError::from(e),
     }
 }
 

@@ -5,18 +5,18 @@
 //! old data can be recognised. Conversions to and from protocol types are explicit.
 
 use keyward_protocol::codec;
-use keyward_protocol::{CredentialKind, Env, Level, Scopes, UnixMillis};
+use keyward_protocol::{CredentialKind, Env, Level, Meta, Scopes, UnixMillis};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::StoreError;
 
-/// The version byte in front of every record this build writes, except credentials.
-const RECORD_VERSION: u8 = 1;
 /// The version byte of credential records: 2 added the owner's scopes.
 const CREDENTIAL_VERSION: u8 = 2;
 /// The version byte of audit records: 2 added the count of aggregated attempts.
 const AUDIT_VERSION: u8 = 2;
+/// The version byte of principal records: 2 added the external id and metadata.
+const PRINCIPAL_VERSION: u8 = 2;
 
 /// An environment as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -167,6 +167,56 @@ pub(crate) struct PrincipalRecord {
     /// The client's own seat limit.
     pub max_sessions: Option<u32>,
     pub created_at: UnixMillis,
+    /// Its id in the caller's system, unique per environment (the `external_ids` tree).
+    pub external_id: Option<String>,
+    /// Free-form metadata, in key order.
+    pub meta: Vec<(String, String)>,
+}
+
+/// A principal record as version 1 wrote it: without external id and metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PrincipalRecordV1 {
+    id: Uuid,
+    kind: PrincipalKind,
+    env: StoredEnv,
+    label: Option<String>,
+    scopes: Vec<(String, StoredLevel)>,
+    max_sessions: Option<u32>,
+    created_at: UnixMillis,
+}
+
+/// Encodes a principal record (current version).
+pub(crate) fn encode_principal(record: &PrincipalRecord) -> Result<Vec<u8>, StoreError> {
+    encode_as(PRINCIPAL_VERSION, record)
+}
+
+/// Decodes a principal record of any version this build knows; version 1 has no external id
+/// and no metadata.
+pub(crate) fn decode_principal(bytes: &[u8]) -> Result<PrincipalRecord, StoreError> {
+    let corrupt =
+        |e: keyward_protocol::codec::DecodeError| StoreError::corrupt("principals", e.to_string());
+    match bytes.split_first() {
+        Some((&1, body)) => {
+            let v1: PrincipalRecordV1 = codec::decode(body).map_err(corrupt)?;
+            Ok(PrincipalRecord {
+                id: v1.id,
+                kind: v1.kind,
+                env: v1.env,
+                label: v1.label,
+                scopes: v1.scopes,
+                max_sessions: v1.max_sessions,
+                created_at: v1.created_at,
+                external_id: None,
+                meta: Vec::new(),
+            })
+        }
+        Some((&PRINCIPAL_VERSION, body)) => codec::decode(body).map_err(corrupt),
+        Some((v, _)) => Err(StoreError::corrupt(
+            "principals",
+            format!("record version {v}, this build reads 1 and {PRINCIPAL_VERSION}"),
+        )),
+        None => Err(StoreError::corrupt("principals", "empty record".to_owned())),
+    }
 }
 
 impl PrincipalRecord {
@@ -187,6 +237,28 @@ impl PrincipalRecord {
     pub fn env(&self) -> Env {
         self.env.into()
     }
+
+    pub fn meta(&self) -> Meta {
+        self.meta.iter().cloned().collect()
+    }
+
+    /// What a verify of one of its credentials reports of it besides scopes, shared by every
+    /// verify through the owner cache; `None` when it has neither external id nor metadata.
+    pub fn identity(&self) -> Option<std::sync::Arc<Identity>> {
+        (self.external_id.is_some() || !self.meta.is_empty()).then(|| {
+            std::sync::Arc::new(Identity {
+                external_id: self.external_id.clone(),
+                meta: self.meta(),
+            })
+        })
+    }
+}
+
+/// A principal's external id and metadata, as verify hands them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub external_id: Option<String>,
+    pub meta: Meta,
 }
 
 /// How an audited action ended, as stored.
@@ -262,11 +334,6 @@ pub(crate) fn decode_audit(bytes: &[u8]) -> Result<AuditRecord, StoreError> {
     }
 }
 
-/// Encodes a record behind its version byte.
-pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
-    encode_as(RECORD_VERSION, record)
-}
-
 fn encode_as<T: Serialize>(version: u8, record: &T) -> Result<Vec<u8>, StoreError> {
     let body = codec::encode(record).map_err(|e| StoreError::corrupt("encode", e.to_string()))?;
     let mut out = Vec::with_capacity(body.len() + 1);
@@ -329,23 +396,6 @@ pub(crate) fn decode_credential(bytes: &[u8]) -> Result<(CredentialRecord, bool)
     }
 }
 
-/// Decodes a record written by [`encode`].
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
-    tree: &'static str,
-    bytes: &[u8],
-) -> Result<T, StoreError> {
-    match bytes.split_first() {
-        Some((&RECORD_VERSION, body)) => {
-            codec::decode(body).map_err(|e| StoreError::corrupt(tree, e.to_string()))
-        }
-        Some((v, _)) => Err(StoreError::corrupt(
-            tree,
-            format!("record version {v}, this build reads {RECORD_VERSION}"),
-        )),
-        None => Err(StoreError::corrupt(tree, "empty record".to_owned())),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,6 +424,31 @@ mod tests {
         );
         let current = encode_credential(&record).unwrap();
         assert_eq!(decode_credential(&current).unwrap(), (record, false));
+    }
+
+    /// A version-1 principal record (before external ids) decodes with neither, and a current
+    /// one round-trips.
+    #[test]
+    fn version_1_principals_decode() {
+        let v1 = PrincipalRecordV1 {
+            id: Uuid::new_v4(),
+            kind: PrincipalKind::Client,
+            env: StoredEnv::Test,
+            label: Some("old".into()),
+            scopes: vec![("photos".into(), StoredLevel::Read)],
+            max_sessions: Some(3),
+            created_at: 7,
+        };
+        let mut record = decode_principal(&encode_as(1, &v1).unwrap()).unwrap();
+        assert_eq!((record.id, record.max_sessions), (v1.id, Some(3)));
+        assert_eq!(
+            (record.external_id.as_deref(), record.meta.len()),
+            (None, 0)
+        );
+        record.external_id = Some("user-1".into());
+        record.meta = vec![("plan".into(), "pro".into())];
+        let bytes = encode_principal(&record).unwrap();
+        assert_eq!(decode_principal(&bytes).unwrap(), record);
     }
 
     /// A version-1 audit record (one attempt per entry) decodes with a count of 1.

@@ -1,22 +1,36 @@
-//! Changing a principal: its record, and every copy of its scopes, in one durable change.
+//! Changing a principal: its record, its external id, and every copy of its scopes, in one
+//! durable change.
 //!
 //! A sled credential (test key, API token) carries its owner's scopes so that a verify is one
-//! lookup, and the session table caches them per owner. A scope change therefore rewrites the
-//! principal and its sled credentials in one sled transaction (a crash keeps all or none), then
-//! replaces the session table's copy before the change is acknowledged.
+//! lookup, and the owner cache holds the scopes (for sessions) and the external id and metadata
+//! (for every credential). A change therefore rewrites the principal, its external-id index
+//! entry and its sled credentials in one sled transaction (a crash keeps all or none), then
+//! replaces the owner cache's copy before the change is acknowledged.
 
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
+use super::external_ids;
 use super::keys::{hash_from, uuid_from};
 use super::records::{self, PrincipalRecord};
-use super::{Store, StoreError};
+use super::sessions::Owner;
+use super::{transaction_error, Store, StoreError};
+
+/// What became of an update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Updated {
+    /// Written.
+    Done,
+    /// The principal is gone (an API token revoked meanwhile); nothing was written.
+    Gone,
+    /// Another principal of the environment holds the new external id; nothing was written.
+    Taken,
+}
 
 impl Store {
-    /// Replaces principal `record` and, with `scopes_changed`, every copy of its scopes.
-    /// Returns `false`, writing nothing, if the principal is gone (an API token revoked
-    /// meanwhile): an update never brings one back. Not flushed: the caller acknowledges once
-    /// the group commit is durable.
+    /// Replaces principal `record` and, with `scopes_changed`, every copy of its scopes; moves
+    /// its external id in the index if it changed. An update never brings a principal back.
+    /// Not flushed: the caller acknowledges once the group commit is durable.
     ///
     /// # Errors
     /// If sled fails or a credential record does not decode.
@@ -24,8 +38,8 @@ impl Store {
         &self,
         record: &PrincipalRecord,
         scopes_changed: bool,
-    ) -> Result<bool, StoreError> {
-        let principal = records::encode(record)?;
+    ) -> Result<Updated, StoreError> {
+        let principal = records::encode_principal(record)?;
         let updated = self.write_sled(|e| {
             let mut hashes = Vec::new();
             if scopes_changed {
@@ -37,10 +51,17 @@ impl Store {
                     }
                 }
             }
-            (&e.principals, &e.credentials)
-                .transaction(|(principals, credentials)| {
-                    if principals.get(record.id.as_bytes())?.is_none() {
-                        return Ok(false);
+            (&e.principals, &e.credentials, &e.external_ids)
+                .transaction(|(principals, credentials, index)| {
+                    let Some(old) = external_ids::decoded(principals.get(record.id.as_bytes())?)?
+                    else {
+                        return Ok(Updated::Gone);
+                    };
+                    if old.external_id != record.external_id {
+                        if !external_ids::claim(index, record)? {
+                            return Ok(Updated::Taken);
+                        }
+                        external_ids::release(index, &old)?;
                     }
                     for hash in &hashes {
                         // Gone since it was listed: revoked, nothing to rewrite.
@@ -55,17 +76,19 @@ impl Store {
                         credentials.insert(&hash[..], bytes)?;
                     }
                     principals.insert(record.id.as_bytes(), principal.clone())?;
-                    Ok(true)
+                    Ok(Updated::Done)
                 })
-                .map_err(|e| match e {
-                    TransactionError::Abort(e) => e,
-                    TransactionError::Storage(e) => StoreError::from(e),
-                })
+                .map_err(transaction_error)
         })?;
-        if updated && scopes_changed {
-            self.inner
-                .sessions
-                .set_owner_scopes(record.id, record.scopes.clone());
+        if updated == Updated::Done {
+            // Also without a scope change: the external id or metadata may have changed.
+            self.inner.sessions.set_owner_scopes(
+                record.id,
+                Owner {
+                    scopes: record.scopes.clone(),
+                    identity: record.identity(),
+                },
+            );
         }
         Ok(updated)
     }

@@ -148,6 +148,9 @@ fn describe(code: ErrorCode) -> &'static str {
         ErrorCode::CredentialDisabled => "the credential is disabled; ask its operator",
         ErrorCode::Forbidden => "not allowed",
         ErrorCode::SessionLimit => "the client already holds as many sessions as it may",
+        ErrorCode::Conflict => {
+            "the external id is taken in this environment; pick another, or find its holder"
+        }
         ErrorCode::NotFound => "no such object in this environment",
         ErrorCode::BadRequest => "the daemon refused the request as invalid",
         ErrorCode::Unavailable => "the daemon cannot serve this now; retrying may work",

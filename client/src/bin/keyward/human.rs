@@ -9,7 +9,8 @@
 use crate::when;
 use keyward_client::{
     AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ClientCreated, ClientDetails, ClientSummary,
-    CredentialInfo, Reply, Scopes, SessionIssued, Stats, TestKeyCreated, UnixMillis, Verified,
+    CredentialInfo, Meta, Reply, Scopes, SessionIssued, Stats, TestKeyCreated, UnixMillis,
+    Verified,
 };
 use std::fmt::Write;
 
@@ -194,8 +195,9 @@ fn settings_rows(
     env: keyward_client::Env,
     client_scopes: &keyward_client::Scopes,
     max_sessions: Option<u32>,
+    identity: (Option<&str>, &Meta),
 ) -> Vec<(&'static str, String)> {
-    vec![
+    let mut rows = vec![
         ("client_id", client_id.to_string()),
         ("label", label(client_label)),
         ("env", env.to_string()),
@@ -204,7 +206,30 @@ fn settings_rows(
             "max_sessions",
             max_sessions.map_or_else(|| "the daemon's default".to_owned(), |n| n.to_string()),
         ),
-    ]
+    ];
+    rows.extend(identity_rows(identity.0, identity.1));
+    rows
+}
+
+/// A principal's external id and metadata as rows, each only when it is set: most principals
+/// have neither, and the rows would only say so.
+fn identity_rows(external_id: Option<&str>, meta: &Meta) -> Vec<(&'static str, String)> {
+    let mut rows = Vec::new();
+    if let Some(id) = external_id {
+        rows.push(("external_id", printable(id)));
+    }
+    if !meta.is_empty() {
+        rows.push(("meta", meta_text(meta)));
+    }
+    rows
+}
+
+/// Metadata as `plan=pro, region=eu`.
+fn meta_text(meta: &Meta) -> String {
+    meta.iter()
+        .map(|(k, v)| format!("{}={}", printable(k), printable(v)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn client(c: &ClientDetails, now: UnixMillis) -> String {
@@ -214,6 +239,7 @@ fn client(c: &ClientDetails, now: UnixMillis) -> String {
         c.env,
         &c.scopes,
         c.max_sessions,
+        (c.external_id.as_deref(), &c.meta),
     );
     if c.disabled {
         rows.push((
@@ -253,10 +279,21 @@ fn api_tokens(page: &keyward_client::ApiTokenPage, now: UnixMillis) -> String {
                     scopes(&t.scopes),
                     last_used(t.last_used_at, now),
                     expiry(t.expires_at, now),
+                    label(t.external_id.as_deref()),
                 ]
             })
             .collect::<Vec<_>>();
-        table(&["ID", "NAME", "SCOPES", "LAST USED", "EXPIRES"], &rows)
+        table(
+            &[
+                "ID",
+                "NAME",
+                "SCOPES",
+                "LAST USED",
+                "EXPIRES",
+                "EXTERNAL ID",
+            ],
+            &rows,
+        )
     };
     out
 }
@@ -270,7 +307,7 @@ fn more(mut out: String, next: &Option<String>) -> String {
 }
 
 fn api_token(t: &keyward_client::ApiTokenInfo, now: UnixMillis) -> String {
-    block(&[
+    let mut rows = vec![
         ("principal_id", t.principal_id.to_string()),
         (
             "id",
@@ -282,7 +319,9 @@ fn api_token(t: &keyward_client::ApiTokenInfo, now: UnixMillis) -> String {
         ("created_at", when::rfc3339(t.created_at)),
         ("last_used_at", last_used(t.last_used_at, now)),
         ("expires_at", expiry(t.expires_at, now)),
-    ])
+    ];
+    rows.extend(identity_rows(t.external_id.as_deref(), &t.meta));
+    block(&rows)
 }
 
 fn client_settings(c: &keyward_client::ClientSettings) -> String {
@@ -292,6 +331,7 @@ fn client_settings(c: &keyward_client::ClientSettings) -> String {
         c.env,
         &c.scopes,
         c.max_sessions,
+        (c.external_id.as_deref(), &c.meta),
     ))
 }
 
@@ -311,9 +351,15 @@ fn client_list(clients: &[ClientSummary]) -> String {
     }
     let rows = clients
         .iter()
-        .map(|c| vec![marked(c.client_id, c.disabled), label(c.label.as_deref())])
+        .map(|c| {
+            vec![
+                marked(c.client_id, c.disabled),
+                label(c.label.as_deref()),
+                label(c.external_id.as_deref()),
+            ]
+        })
         .collect::<Vec<_>>();
-    table(&["CLIENT ID", "LABEL"], &rows)
+    table(&["CLIENT ID", "LABEL", "EXTERNAL ID"], &rows)
 }
 
 fn test_key_created(t: &TestKeyCreated) -> String {
@@ -340,14 +386,16 @@ fn api_token_created(t: &ApiTokenCreated, now: UnixMillis) -> String {
 }
 
 fn verified(v: &Verified, now: UnixMillis) -> String {
-    block(&[
+    let mut rows = vec![
         ("principal_id", v.principal_id.to_string()),
         ("kind", v.kind.to_string()),
         ("env", v.env.to_string()),
         ("scopes", scopes(&v.scopes)),
         ("expires_at", expiry(v.expires_at, now)),
         ("credential_id", v.credential_id.to_string()),
-    ])
+    ];
+    rows.extend(identity_rows(v.external_id.as_deref(), &v.meta));
+    block(&rows)
 }
 
 fn stats(s: &Stats) -> String {
@@ -523,6 +571,8 @@ mod tests {
                     client_id: id(1),
                     label: Some("evil\u{202e}cilbup".to_owned()),
                     disabled: false,
+                    external_id: None,
+                    meta: Default::default(),
                 }],
                 next: None,
             }),
@@ -652,6 +702,8 @@ This session token is shown only once and cannot be shown again: hand it to the 
                 ],
                 next: None,
                 disabled: false,
+                external_id: Some("user-42".into()),
+                meta: [("plan".to_owned(), "pro\n".to_owned())].into(),
             }),
             T,
         );
@@ -660,16 +712,18 @@ This session token is shown only once and cannot be shown again: hand it to the 
         assert_eq!(lines[1], "label         phone\\u{1b}[31m");
         assert_eq!(lines[3], "scopes        music=read, photos=write");
         assert_eq!(lines[4], "max_sessions  the daemon's default");
-        assert_eq!(lines[5], "");
-        let header = lines[6];
+        assert_eq!(lines[5], "external_id   user-42");
+        assert_eq!(lines[6], "meta          plan=pro\\n");
+        assert_eq!(lines[7], "");
+        let header = lines[8];
         assert!(
             header.starts_with("ID  ") && header.ends_with("EXPIRES"),
             "{header}"
         );
         let created_col = header.find("CREATED").unwrap();
-        assert_eq!(lines[7].find("2026-11-22T11:00:00Z"), Some(created_col));
-        assert!(lines[7].contains("(4m ago)") && lines[7].ends_with("(expired)"));
-        assert!(lines[8].contains("test_key") && lines[8].ends_with("never expires"));
+        assert_eq!(lines[9].find("2026-11-22T11:00:00Z"), Some(created_col));
+        assert!(lines[9].contains("(4m ago)") && lines[9].ends_with("(expired)"));
+        assert!(lines[10].contains("test_key") && lines[10].ends_with("never expires"));
         assert!(
             lines.iter().all(|l| !l.ends_with(' ')),
             "no trailing spaces: {text}"
@@ -686,11 +740,15 @@ This session token is shown only once and cannot be shown again: hand it to the 
                         client_id: id(1),
                         label: Some("phone".into()),
                         disabled: false,
+                        external_id: None,
+                        meta: Default::default(),
                     },
                     ClientSummary {
                         client_id: id(2),
                         label: None,
                         disabled: false,
+                        external_id: Some("user-42".into()),
+                        meta: Default::default(),
                     },
                 ],
                 next: None,
@@ -698,7 +756,7 @@ This session token is shown only once and cannot be shown again: hand it to the 
             T,
         );
         let expected = format!(
-            "CLIENT ID{}  LABEL\n{}  phone\n{}  -\n",
+            "CLIENT ID{}  LABEL  EXTERNAL ID\n{}  phone  -\n{}  -      user-42\n",
             " ".repeat(36 - 9),
             id(1),
             id(2)
@@ -710,6 +768,8 @@ This session token is shown only once and cannot be shown again: hand it to the 
                     client_id: uuid::Uuid::nil(),
                     label: None,
                     disabled: true,
+                    external_id: None,
+                    meta: Default::default(),
                 }],
                 next: None,
             }),
@@ -845,6 +905,8 @@ This session token is shown only once and cannot be shown again: hand it to the 
                 scopes: Scopes::new(),
                 expires_at: None,
                 credential_id: id(2),
+                external_id: None,
+                meta: Default::default(),
             }),
             T,
         );

@@ -175,12 +175,14 @@ mod tests {
             ],
             next: None,
             disabled: false,
+            external_id: Some("user-42".into()),
+            meta: [("plan".to_owned(), "pro".to_owned())].into(),
         });
         assert_eq!(
             parsed(&shown),
             json!({"client_id": id(1), "label": null, "env": "live",
                 "scopes": {"photos": "write", "music": "read"}, "max_sessions": 5,
-                "disabled": false,
+                "disabled": false, "external_id": "user-42", "meta": {"plan": "pro"},
                 "credentials": [
                     {"id": id(3), "kind": "session", "created_at": T_TEXT,
                      "last_used_at": "2026-11-23T12:00:00Z", "expires_at": "2026-11-23T13:00:00Z",
@@ -194,19 +196,25 @@ mod tests {
                     client_id: id(1),
                     label: Some("phone".into()),
                     disabled: true,
+                    external_id: None,
+                    meta: Default::default(),
                 },
                 ClientSummary {
                     client_id: id(2),
                     label: None,
                     disabled: false,
+                    external_id: None,
+                    meta: Default::default(),
                 },
             ],
             next: None,
         });
         assert_eq!(
             parsed(&listed),
-            json!({"clients": [{"client_id": id(1), "label": "phone", "disabled": true},
-                {"client_id": id(2), "label": null, "disabled": false}], "next": null})
+            json!({"clients": [{"client_id": id(1), "label": "phone", "disabled": true,
+                    "external_id": null, "meta": {}},
+                {"client_id": id(2), "label": null, "disabled": false,
+                    "external_id": null, "meta": {}}], "next": null})
         );
     }
 
@@ -260,11 +268,14 @@ mod tests {
                 scopes: Scopes::from([("photos".to_owned(), Level::Admin)]),
                 expires_at: None,
                 credential_id: id(2),
+                external_id: None,
+                meta: Default::default(),
             });
             assert_eq!(
                 parsed(&v),
                 json!({"principal_id": id(1), "kind": name, "env": "live",
-                    "scopes": {"photos": "admin"}, "expires_at": null, "credential_id": id(2)})
+                    "scopes": {"photos": "admin"}, "expires_at": null, "credential_id": id(2),
+                    "external_id": null, "meta": {}})
             );
         }
     }

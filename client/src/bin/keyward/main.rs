@@ -3,8 +3,8 @@
 //! Parses the command line, runs the command, prints the result and exits with the status the
 //! CLI contract promises: 0 success, 1 the daemon refused, 2 usage error, 3 unreachable.
 //!
-//! - [`cli`]: the clap definitions and [`scope`]: `NAME=LEVEL` grants, both from
-//!   `keyward_client::cli`; [`completions`]: shell completion scripts.
+//! - [`cli`]: the clap definitions, [`scope`]: `NAME=LEVEL` grants and [`meta`]: `KEY=VALUE`
+//!   metadata, all from `keyward_client::cli`; [`completions`]: shell completion scripts.
 //! - [`request`]: the operation each command sends; [`secrets`]: admin key and token sources.
 //! - [`run`]: talks to the daemon; [`socket`]: which socket, and why it cannot be reached;
 //!   [`failure`]: errors, codes and exit statuses.
@@ -30,7 +30,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use failure::Failure;
 use keyward_client::cli;
-use keyward_client::cli::scope;
+use keyward_client::cli::{meta, scope};
 use output::Format;
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -24,7 +24,9 @@ pub(crate) fn next(op: &Op, reply: &Reply) -> Option<Op> {
         (Op::ApiTokenList { after, .. }, Reply::ApiTokens(page)) => (after, &page.next),
         (Op::AdminKeyList { after, .. }, Reply::AdminKeys(page)) => (after, &page.next),
         (Op::ClientList { after, .. }, Reply::Clients(page)) => (after, &page.next),
-        (Op::ClientShow { after, .. }, Reply::Client(details)) => (after, &details.next),
+        (Op::ClientShow { after, .. } | Op::ClientFind { after, .. }, Reply::Client(details)) => {
+            (after, &details.next)
+        }
         (Op::Audit { before, .. }, Reply::Audit(page)) => (before, &page.next),
         _ => return None,
     };

@@ -5,13 +5,15 @@
 //! before the daemon is contacted.
 
 use crate::cli::{
-    AdminKeyCommand, ApiTokenCommand, ClientCommand, Command, EnvArg, KindArg, LevelArg,
-    ScopeChange, SessionCommand, TestKeyCommand, VerifyArgs,
+    AdminKeyCommand, ApiTokenCommand, ClientCommand, Command, EnvArg, IdentityArgs, IdentityChange,
+    KindArg, LevelArg, ScopeChange, SessionCommand, TestKeyCommand, VerifyArgs,
 };
 use crate::failure::Failure;
 use crate::secrets::TokenSource;
-use crate::{scope, secrets};
-use keyward_client::{Op, PrincipalUpdate, Reply, Requirements, ScopeRequirement, Secret};
+use crate::{meta, scope, secrets};
+use keyward_client::{
+    Identity, Op, PrincipalUpdate, Reply, Requirements, ScopeRequirement, Secret,
+};
 use std::io::Read;
 
 /// The operation `command` asks for. `stdin` is read only for a token given as `-`.
@@ -34,15 +36,29 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             label,
             max_sessions,
             scopes,
+            identity,
         }) => Op::ClientCreate {
             label: label.clone(),
             max_sessions: *max_sessions,
             scopes: scope::collect(scopes).map_err(Failure::Usage)?,
+            identity: Box::new(new_identity(identity)?),
         },
-        Command::Client(ClientCommand::Show { client_id, page }) => Op::ClientShow {
-            client_id: *client_id,
-            limit: page.limit,
-            after: page.after.clone(),
+        Command::Client(ClientCommand::Show {
+            client_id,
+            external_id,
+            page,
+        }) => match (client_id, external_id) {
+            (Some(client_id), _) => Op::ClientShow {
+                client_id: *client_id,
+                limit: page.limit,
+                after: page.after.clone(),
+            },
+            // clap demands one of the two.
+            (None, external_id) => Op::ClientFind {
+                external_id: external_id.clone().unwrap_or_default(),
+                limit: page.limit,
+                after: page.after.clone(),
+            },
         },
         Command::Client(ClientCommand::List { page }) => Op::ClientList {
             limit: page.limit,
@@ -64,28 +80,36 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             name,
             scopes,
             expires_in,
+            identity,
         }) => Op::ApiTokenCreate {
             name: name.clone(),
             scopes: scope::collect(scopes).map_err(Failure::Usage)?,
             expires_in_secs: expires_in.map(whole_seconds).transpose()?,
+            identity: Box::new(new_identity(identity)?),
         },
         Command::ApiToken(ApiTokenCommand::List { page }) => Op::ApiTokenList {
             limit: page.limit,
             after: page.after.clone(),
         },
         Command::ApiToken(ApiTokenCommand::Show { id }) => Op::ApiTokenShow { id: *id },
-        Command::ApiToken(ApiTokenCommand::Update { id, name, scopes }) => Op::ApiTokenUpdate {
+        Command::ApiToken(ApiTokenCommand::Update {
+            id,
+            name,
+            scopes,
+            identity,
+        }) => Op::ApiTokenUpdate {
             id: *id,
-            update: Box::new(update(name.clone(), None, scopes)?),
+            update: Box::new(update(name.clone(), None, scopes, identity)?),
         },
         Command::Client(ClientCommand::Update {
             client_id,
             label,
             max_sessions,
             scopes,
+            identity,
         }) => Op::ClientUpdate {
             client_id: *client_id,
-            update: Box::new(update(label.clone(), *max_sessions, scopes)?),
+            update: Box::new(update(label.clone(), *max_sessions, scopes, identity)?),
         },
         Command::Verify(VerifyArgs {
             token,
@@ -132,6 +156,17 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
     })
 }
 
+/// The external id and metadata a create command asks for.
+///
+/// # Errors
+/// A usage failure for a metadata key given twice.
+fn new_identity(args: &IdentityArgs) -> Result<Identity, Failure> {
+    Ok(Identity {
+        external_id: args.external_id.clone(),
+        meta: meta::collect(&args.meta).map_err(Failure::Usage)?,
+    })
+}
+
 /// The change an update command asks for.
 ///
 /// # Errors
@@ -140,12 +175,16 @@ fn update(
     label: Option<String>,
     max_sessions: Option<u32>,
     change: &ScopeChange,
+    identity: &IdentityChange,
 ) -> Result<PrincipalUpdate, Failure> {
     let update = PrincipalUpdate {
         label,
         max_sessions,
         scopes: scope::collect(&change.grants).map_err(Failure::Usage)?,
         remove_scopes: change.removals.clone(),
+        external_id: identity.external_id.clone(),
+        meta: meta::collect(&identity.meta).map_err(Failure::Usage)?,
+        remove_meta: identity.remove_meta.clone(),
     };
     if update == PrincipalUpdate::default() {
         return Err(Failure::Usage(
@@ -200,7 +239,7 @@ pub(crate) fn answers(op: &Op, reply: &Reply) -> bool {
             matches!(reply, Reply::Revoked { .. })
         }
         Op::ClientCreate { .. } => matches!(reply, Reply::ClientCreated(_)),
-        Op::ClientShow { .. } => matches!(reply, Reply::Client(_)),
+        Op::ClientShow { .. } | Op::ClientFind { .. } => matches!(reply, Reply::Client(_)),
         Op::ClientList { .. } => matches!(reply, Reply::Clients(_)),
         Op::Disable { .. } => matches!(reply, Reply::Disabled { .. }),
         Op::Enable { .. } => matches!(reply, Reply::Enabled { .. }),
@@ -298,6 +337,7 @@ mod tests {
                 label: None,
                 max_sessions: Some(2),
                 scopes: Scopes::from([("photos".to_owned(), Level::Write)]),
+                identity: Box::default(),
             }
         );
         assert_eq!(
@@ -337,6 +377,7 @@ mod tests {
                 name: "ci".into(),
                 scopes: Scopes::new(),
                 expires_in_secs: Some(12 * 3600),
+                identity: Box::default(),
             }
         );
         assert_eq!(

@@ -49,7 +49,7 @@ pub(crate) fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::CredentialDisabled => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::SessionLimit => StatusCode::CONFLICT,
+        ErrorCode::SessionLimit | ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal | ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,

@@ -31,13 +31,15 @@ const INSUFFICIENT_SCOPE: &str = r#"Bearer realm="keyward", error="insufficient_
 const INVALID_TOKEN: &str = super::errors::INVALID_TOKEN;
 
 /// The identity headers of a success, in the order they are sent.
-pub(crate) const IDENTITY: [&str; 6] = [
+/// The external id's is empty when the principal has none; metadata stays out of headers.
+pub(crate) const IDENTITY: [&str; 7] = [
     "x-keyward-principal",
     "x-keyward-kind",
     "x-keyward-env",
     "x-keyward-credential",
     "x-keyward-scopes",
     "x-keyward-expires",
+    "x-keyward-external-id",
 ];
 
 /// Answers one forward-auth request from a proxy.
@@ -188,6 +190,8 @@ fn success(v: &Verified) -> Response {
         v.credential_id.to_string(),
         scopes,
         expires,
+        // No control characters: the daemon refuses them in an external id.
+        v.external_id.clone().unwrap_or_default(),
     ];
     let mut response = StatusCode::NO_CONTENT.into_response();
     for (name, value) in IDENTITY.into_iter().zip(values) {

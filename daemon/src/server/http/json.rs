@@ -5,8 +5,8 @@
 //! ignored.
 
 use keyward_protocol::{
-    AuditOutcome, CredentialKind, Env, Level, Op, PrincipalUpdate, Requirements, ScopeRequirement,
-    Scopes, Secret, UnixMillis, MAX_PAGE,
+    AuditOutcome, CredentialKind, Env, Identity, Level, Meta, Op, PrincipalUpdate, Requirements,
+    ScopeRequirement, Scopes, Secret, UnixMillis, MAX_PAGE,
 };
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -42,6 +42,10 @@ pub(crate) struct ClientNew {
     max_sessions: Option<u32>,
     #[serde(default, deserialize_with = "scopes")]
     scopes: Scopes,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    meta: Meta,
 }
 
 impl ClientNew {
@@ -54,6 +58,10 @@ impl ClientNew {
             label: self.label,
             max_sessions: self.max_sessions,
             scopes: self.scopes,
+            identity: Box::new(Identity {
+                external_id: self.external_id,
+                meta: self.meta,
+            }),
         })
     }
 }
@@ -67,6 +75,10 @@ pub(crate) struct ApiTokenNew {
     scopes: Scopes,
     #[serde(default, deserialize_with = "duration")]
     expires_in: Option<Duration>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    meta: Meta,
 }
 
 impl ApiTokenNew {
@@ -81,6 +93,10 @@ impl ApiTokenNew {
             name: self.name,
             scopes: self.scopes,
             expires_in_secs,
+            identity: Box::new(Identity {
+                external_id: self.external_id,
+                meta: self.meta,
+            }),
         })
     }
 }
@@ -215,6 +231,12 @@ pub(crate) struct ClientChange {
     scopes: Scopes,
     #[serde(default)]
     remove_scopes: Vec<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    meta: Meta,
+    #[serde(default)]
+    remove_meta: Vec<String>,
 }
 
 impl ClientChange {
@@ -228,6 +250,9 @@ impl ClientChange {
             max_sessions: self.max_sessions,
             scopes: self.scopes,
             remove_scopes: self.remove_scopes,
+            external_id: self.external_id,
+            meta: self.meta,
+            remove_meta: self.remove_meta,
         };
         changed(&update)?;
         Ok(Op::ClientUpdate {
@@ -247,6 +272,12 @@ pub(crate) struct ApiTokenChange {
     scopes: Scopes,
     #[serde(default)]
     remove_scopes: Vec<String>,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    meta: Meta,
+    #[serde(default)]
+    remove_meta: Vec<String>,
 }
 
 impl ApiTokenChange {
@@ -257,6 +288,9 @@ impl ApiTokenChange {
             max_sessions: None,
             scopes: self.scopes,
             remove_scopes: self.remove_scopes,
+            external_id: self.external_id,
+            meta: self.meta,
+            remove_meta: self.remove_meta,
         };
         changed(&update)?;
         Ok(Op::ApiTokenUpdate {
@@ -387,6 +421,7 @@ mod tests {
                 name: "ci".into(),
                 scopes: Scopes::from([("catalog-a".to_owned(), Level::Write)]),
                 expires_in_secs: Some(30 * 86_400),
+                identity: Box::default(),
             }
         );
         let err = serde_json::from_str::<ApiTokenNew>(r#"{"name":"ci","scopes":{"a":"rw"}}"#)

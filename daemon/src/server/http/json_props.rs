@@ -255,6 +255,7 @@ proptest! {
             name: name.clone(),
             scopes: scopes.clone(),
             expires_in_secs: days.map(|d| d * 86_400),
+            identity: Box::default(),
         });
 
         let mut body = json!({ "label": name, "scopes": scopes_json(&scopes) });
@@ -268,6 +269,7 @@ proptest! {
             label: Some(name.clone()),
             max_sessions,
             scopes,
+            identity: Box::default(),
         });
 
         let mut body = json!({ "label": name });

@@ -74,6 +74,11 @@ pub(crate) fn table() -> Vec<(&'static str, &'static str, MethodRouter<Shared>)>
         ("patch", "/v1/clients/{id}", on(M::PATCH, client_update)),
         ("post", "/v1/credentials/{id}/disable", on(M::POST, disable)),
         ("post", "/v1/credentials/{id}/enable", on(M::POST, enable)),
+        (
+            "get",
+            "/v1/clients/by-external-id/{external_id}",
+            on(M::GET, client_find),
+        ),
     ]
 }
 
@@ -355,6 +360,30 @@ async fn client_show(
         Ok((limit, after)) => {
             let op = Op::ClientShow {
                 client_id,
+                limit,
+                after,
+            };
+            answer(&s, p, c, op, StatusCode::OK).await
+        }
+        Err(response) => response,
+    }
+}
+
+async fn client_find(
+    State(s): State<Shared>,
+    Extension(p): Extension<Peer>,
+    c: Credentials,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    query: PageQueryResult,
+) -> Response {
+    let external_id = match path {
+        Ok(Path(id)) => id,
+        Err(e) => return bad(e.body_text()),
+    };
+    match page(query) {
+        Ok((limit, after)) => {
+            let op = Op::ClientFind {
+                external_id,
                 limit,
                 after,
             };

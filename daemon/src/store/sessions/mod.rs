@@ -29,11 +29,12 @@ use keyward_protocol::UnixMillis;
 use std::path::Path;
 use std::sync::Arc;
 pub(crate) use table::OwnerScopes;
+
 use table::{Session, Table};
 use uuid::Uuid;
 
 use super::record_frame::{Position, AUDIT_KEY};
-use super::records::{CredentialRecord, StoredKind, StoredLevel};
+use super::records::{CredentialRecord, Identity, StoredKind, StoredLevel};
 use super::StoreError;
 
 /// A journal shorter than this is never compacted.
@@ -50,18 +51,26 @@ const LIVE_BYTES: u64 = 100 + 41;
 /// An owner's scopes, shared by all of its sessions.
 pub(crate) type Scopes = Vec<(String, StoredLevel)>;
 
+/// What a verify reports of a credential's owner: its scopes, and its external id and metadata
+/// behind one `Arc` that only owners with either pay for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub scopes: Scopes,
+    pub identity: Option<Arc<Identity>>,
+}
+
 /// The sessions of one data dir.
 #[derive(Debug)]
 pub(crate) struct Sessions {
     table: Arc<Table>,
     journal: Journal,
-    /// Owners' scopes, read from sled on first need and replaced by a scope change
-    /// ([`Sessions::set_owner_scopes`]); leaving them out of the journal keeps replay free of
-    /// sled lookups. Held in
-    /// the map itself rather than behind an `Arc`: a verify copies them out anyway, and most
-    /// owners have none, which the map's own entry then answers without touching another
-    /// cache line (the `Arc`'s count was a cache miss per verify, 2% of its time).
-    scopes: DashMap<Uuid, Scopes, foldhash::fast::RandomState>,
+    /// Owners' scopes, external ids and metadata, read from sled on first need and replaced by
+    /// an update ([`Sessions::set_owner_scopes`]); leaving them out of the journal keeps replay
+    /// free of sled lookups. Scopes are held in the map itself rather than behind an `Arc`: a
+    /// verify copies them out anyway, and most owners have none, which the map's own entry
+    /// then answers without touching another cache line (the `Arc`'s count was a cache miss
+    /// per verify, 2% of its time). The identity is behind an `Arc`, absent for most owners.
+    scopes: DashMap<Uuid, Owner, foldhash::fast::RandomState>,
 }
 
 fn record_of(id: Uuid, s: &Session) -> CredentialRecord {
@@ -139,25 +148,47 @@ impl Sessions {
         id: Uuid,
         owner: Uuid,
         learn: bool,
-        read: impl FnOnce() -> Result<Scopes, StoreError>,
-    ) -> Result<Scopes, StoreError> {
-        if let Some(scopes) = self.scopes.get(&owner) {
+        read: impl FnOnce() -> Result<Owner, StoreError>,
+    ) -> Result<Owner, StoreError> {
+        self.owner_with(owner, read, |known| {
             if learn {
-                self.table.learn_owner_scopes(id, OwnerScopes::of(&scopes));
+                self.table.learn_owner_scopes(id, OwnerScopes::of(known));
             }
-            return Ok(scopes.clone());
-        }
-        let read = read()?;
-        let scopes = self.scopes.entry(owner).or_insert(read);
-        if learn {
-            self.table.learn_owner_scopes(id, OwnerScopes::of(&scopes));
-        }
-        Ok(scopes.clone())
+            known.clone()
+        })
     }
 
-    /// Replaces `owner`'s scopes (already written to sled) and the hint of each of its
-    /// sessions, so the next verify of any of them sees the change.
-    pub fn set_owner_scopes(&self, owner: Uuid, scopes: Scopes) {
+    /// `owner`'s external id and metadata, read with `read` on first need: what a sled
+    /// credential (whose record carries the scopes) adds from the cache.
+    ///
+    /// # Errors
+    /// What `read` returns.
+    pub fn owner_identity(
+        &self,
+        owner: Uuid,
+        read: impl FnOnce() -> Result<Owner, StoreError>,
+    ) -> Result<Option<Arc<Identity>>, StoreError> {
+        self.owner_with(owner, read, |known| known.identity.clone())
+    }
+
+    /// `f` of what is cached of `owner`, filling an empty entry with `read` first.
+    fn owner_with<T>(
+        &self,
+        owner: Uuid,
+        read: impl FnOnce() -> Result<Owner, StoreError>,
+        f: impl FnOnce(&Owner) -> T,
+    ) -> Result<T, StoreError> {
+        if let Some(known) = self.scopes.get(&owner) {
+            return Ok(f(&known));
+        }
+        let read = read()?;
+        let known = self.scopes.entry(owner).or_insert(read);
+        Ok(f(&known))
+    }
+
+    /// Replaces what is cached of `owner` (already written to sled) and the hint of each of
+    /// its sessions, so the next verify of any of them sees the change.
+    pub fn set_owner_scopes(&self, owner: Uuid, scopes: Owner) {
         // Listed before the guard: waiting for the owner index must not hold verifies of
         // other owners up. A session issued meanwhile starts with an unknown hint.
         let ids: Vec<Uuid> = self

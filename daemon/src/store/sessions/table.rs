@@ -70,9 +70,10 @@ pub(crate) enum OwnerScopes {
 }
 
 impl OwnerScopes {
-    /// What an owner holding `scopes` is known to hold.
-    pub(crate) fn of<T>(scopes: &[T]) -> OwnerScopes {
-        if scopes.is_empty() {
+    /// What `owner` is known to hold: `None` means neither scopes nor an identity, so a verify
+    /// has nothing to look up.
+    pub(crate) fn of(owner: &super::Owner) -> OwnerScopes {
+        if owner.scopes.is_empty() && owner.identity.is_none() {
             OwnerScopes::None
         } else {
             OwnerScopes::Some

@@ -113,6 +113,7 @@ fn route(op: &Op) -> Result<(Method, String, Option<Value>), Error> {
             label,
             max_sessions,
             scopes,
+            ..
         } => {
             let scopes: serde_json::Map<String, Value> = scopes
                 .iter()
@@ -133,6 +134,7 @@ fn route(op: &Op) -> Result<(Method, String, Option<Value>), Error> {
             name,
             scopes,
             expires_in_secs,
+            ..
         } => {
             let scopes: serde_json::Map<String, Value> = scopes
                 .iter()
@@ -373,6 +375,8 @@ fn reply(op: &Op, value: Value) -> Result<Reply, String> {
                 scopes: keyward_client::Scopes::new(),
                 expires_at: v.expires_at.as_deref().map(floor).transpose()?,
                 credential_id: v.credential_id,
+                external_id: None,
+                meta: Default::default(),
             })
         }
         Op::Logout { .. } | Op::Revoke { .. } => Reply::Revoked {

@@ -258,12 +258,14 @@ impl Model {
                 label: Some("crashtest".to_owned()),
                 max_sessions: *limit,
                 scopes: Scopes::new(),
+                identity: Box::default(),
             },
             Planned::CreateTestKey { client } => Op::TestKeyCreate { client_id: *client },
             Planned::CreateApiToken { expires_in, .. } => Op::ApiTokenCreate {
                 name: "crashtest".to_owned(),
                 scopes: [("catalog".to_owned(), Level::Read)].into(),
                 expires_in_secs: *expires_in,
+                identity: Box::default(),
             },
             Planned::Verify {
                 cred,
