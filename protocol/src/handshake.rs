@@ -12,8 +12,9 @@ pub const MAGIC: [u8; 4] = *b"KWRD";
 
 /// The protocol version this crate speaks. Bumped on any incompatible wire change (2: verify
 /// requirements, the outcome a backup's end reports, and audit pages with filters; 3: client
-/// delete and update, API-token list, show and update, and paged lists).
-pub const PROTOCOL_VERSION: u16 = 3;
+/// delete and update, API-token list, show and update, and paged lists; 4: usage in shows and
+/// lists).
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The client's first frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

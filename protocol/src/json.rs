@@ -190,6 +190,7 @@ struct AdminKey<'a> {
     created_at: String,
     last_used_at: Option<String>,
     disabled: bool,
+    uses: u64,
 }
 
 impl<'a> From<&'a AdminKeyInfo> for AdminKey<'a> {
@@ -201,6 +202,7 @@ impl<'a> From<&'a AdminKeyInfo> for AdminKey<'a> {
             created_at: time(k.created_at),
             last_used_at: maybe_time(k.last_used_at),
             disabled: k.disabled,
+            uses: k.uses,
         }
     }
 }
@@ -260,6 +262,8 @@ struct Client<'a> {
     scopes: BTreeMap<&'a str, &'static str>,
     max_sessions: Option<u32>,
     disabled: bool,
+    last_used_at: Option<String>,
+    uses: u64,
     credentials: Vec<Credential>,
     next: Option<&'a str>,
 }
@@ -273,6 +277,8 @@ impl<'a> From<&'a ClientDetails> for Client<'a> {
             scopes: scope_names(&c.scopes),
             max_sessions: c.max_sessions,
             disabled: c.disabled,
+            last_used_at: maybe_time(c.last_used_at),
+            uses: c.uses,
             credentials: c.credentials.iter().map(Credential::from).collect(),
             next: c.next.as_deref(),
         }
@@ -288,6 +294,7 @@ struct Credential {
     last_used_at: Option<String>,
     expires_at: Option<String>,
     disabled: bool,
+    uses: u64,
 }
 
 impl From<&CredentialInfo> for Credential {
@@ -299,6 +306,7 @@ impl From<&CredentialInfo> for Credential {
             last_used_at: maybe_time(c.last_used_at),
             expires_at: maybe_time(c.expires_at),
             disabled: c.disabled,
+            uses: c.uses,
         }
     }
 }
@@ -316,6 +324,8 @@ struct ClientRow<'a> {
     client_id: Uuid,
     label: Option<&'a str>,
     disabled: bool,
+    last_used_at: Option<String>,
+    uses: u64,
 }
 
 impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
@@ -324,6 +334,8 @@ impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
             client_id: c.client_id,
             label: c.label.as_deref(),
             disabled: c.disabled,
+            last_used_at: maybe_time(c.last_used_at),
+            uses: c.uses,
         }
     }
 }
@@ -458,6 +470,7 @@ struct ApiTokenRow<'a> {
     last_used_at: Option<String>,
     expires_at: Option<String>,
     disabled: bool,
+    uses: u64,
 }
 
 impl<'a> From<&'a ApiTokenInfo> for ApiTokenRow<'a> {
@@ -472,6 +485,7 @@ impl<'a> From<&'a ApiTokenInfo> for ApiTokenRow<'a> {
             last_used_at: maybe_time(t.last_used_at),
             expires_at: maybe_time(t.expires_at),
             disabled: t.disabled,
+            uses: t.uses,
         }
     }
 }

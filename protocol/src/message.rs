@@ -419,6 +419,8 @@ pub struct ApiTokenInfo {
     pub expires_at: Option<UnixMillis>,
     /// Whether it is disabled ([`Op::Disable`]), by its principal's id or its credential's.
     pub disabled: bool,
+    /// Its successful verifies, a revoked credential's included (updated lazily).
+    pub uses: u64,
 }
 
 /// A client's own settings, without its credentials.
@@ -508,6 +510,8 @@ pub struct AdminKeyInfo {
     pub last_used_at: Option<UnixMillis>,
     /// Whether it is disabled ([`Op::Disable`]).
     pub disabled: bool,
+    /// Its successful uses (updated lazily).
+    pub uses: u64,
 }
 
 /// A new session. The token is shown here once and never again.
@@ -563,6 +567,10 @@ pub struct ClientSummary {
     pub label: Option<String>,
     /// Whether it is disabled ([`Op::Disable`]).
     pub disabled: bool,
+    /// When any of its credentials was last used, if ever (updated lazily).
+    pub last_used_at: Option<UnixMillis>,
+    /// Its credentials' successful verifies, revoked ones' included (updated lazily).
+    pub uses: u64,
 }
 
 /// One of a client's credentials, without its secret.
@@ -580,6 +588,8 @@ pub struct CredentialInfo {
     pub expires_at: Option<UnixMillis>,
     /// Whether it is disabled itself ([`Op::Disable`] on its id).
     pub disabled: bool,
+    /// Its successful verifies (updated lazily).
+    pub uses: u64,
 }
 
 /// A client in full.
@@ -597,6 +607,10 @@ pub struct ClientDetails {
     pub max_sessions: Option<u32>,
     /// Whether the client is disabled: none of its credentials verifies.
     pub disabled: bool,
+    /// When any of its credentials was last used, if ever (updated lazily).
+    pub last_used_at: Option<UnixMillis>,
+    /// Its credentials' successful verifies, revoked ones' included (updated lazily).
+    pub uses: u64,
     /// A page of its live credentials, in id order.
     pub credentials: Vec<CredentialInfo>,
     /// The cursor for the next page of credentials; `None` at the end.

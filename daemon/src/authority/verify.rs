@@ -1,6 +1,6 @@
 //! Verifying tokens: the hot path. One parse, one hash, one lookup (the record carries its
 //! owner's scopes), a look at the disabled set (one atomic load while it is empty), and at
-//! most one compare-and-swap to persist a slide.
+//! most one compare-and-swap to persist a slide, and one in-memory increment to count the use.
 
 use keyward_protocol::token::{self, TokenInfo};
 use keyward_protocol::{CredentialKind, Requirements, Secret, Verified};
@@ -45,6 +45,7 @@ impl Authority {
             }
         }
         let expires_at = self.touch(&found, now)?;
+        self.store.count_use(&found, now);
         Ok(Ok(Verified {
             principal_id: match record.kind {
                 StoredKind::AdminKey => record.id,
@@ -78,6 +79,7 @@ impl Authority {
             )));
         }
         self.touch(&found, now)?;
+        self.store.count_use(&found, now);
         Ok(Ok(AdminContext {
             key_id: found.record.id,
             env: found.record.env(),

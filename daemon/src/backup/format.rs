@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! "KWBACKUP"              8 bytes, magic
-//! version                 u16 big-endian (2; 1 has no `disabled` tree, and is still read)
+//! version                 u16 big-endian (3; 2 has no `usage` tree and 1 no `disabled` tree,
+//!                         both still read)
 //! created_at              i64 big-endian, Unix ms
 //! entries, each:          tag 1, tree id u8, key length u32, key, value length u32, value
 //! end:                    tag 0, entry count u64
@@ -17,10 +18,11 @@ use std::io::{self, Read, Write};
 
 /// The file's first bytes.
 pub const MAGIC: &[u8; 8] = b"KWBACKUP";
-/// The format version this build writes (2 added the `disabled` tree, id 8).
-pub const VERSION: u16 = 2;
+/// The format version this build writes (2 added the `disabled` tree, id 8; 3 the `usage`
+/// tree, id 10).
+pub const VERSION: u16 = 3;
 /// The format versions this build reads.
-const READS: [u16; 2] = [1, 2];
+const READS: [u16; 3] = [1, 2, 3];
 /// Longest key or value accepted when reading, so a garbled length cannot exhaust memory.
 const MAX_FIELD: u32 = 1 << 20;
 
@@ -34,7 +36,7 @@ pub enum FormatError {
     #[error("not a keyward backup (bad magic)")]
     Magic,
     /// Written by a newer or older format.
-    #[error("backup format version {0} is not supported (this build reads versions 1 and 2)")]
+    #[error("backup format version {0} is not supported (this build reads versions 1 to 3)")]
     Version(u16),
     /// The content is damaged.
     #[error("the backup is corrupt: {0}")]

@@ -107,6 +107,7 @@ impl Store {
     /// # Errors
     /// If a write or a sync fails; unwritten changes stay queued.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.fold_usage()?;
         self.inner.sessions.write_and_sync()?;
         self.sync_audit()?;
         if self.inner.sled.is_dirty() || self.inner.sled.unsynced.load(Ordering::Acquire) {

@@ -23,6 +23,7 @@ pub(crate) struct Engine {
     pub meta: sled::Tree,
     pub audit: sled::Tree,
     pub disabled: sled::Tree,
+    pub usage: sled::Tree,
     /// sled's log file, opened separately so a commit can `fdatasync` it: sled's own flush
     /// uses `sync_file_range`, which flushes neither the disk's cache nor the file size.
     log: File,
@@ -55,6 +56,7 @@ impl Engine {
             expiry_index: db.open_tree("expiry_index")?,
             audit: db.open_tree("audit")?,
             disabled: db.open_tree("disabled")?,
+            usage: db.open_tree("usage")?,
             meta,
             log,
             generation: AtomicU64::new(recovered),
@@ -89,6 +91,7 @@ impl Engine {
             TreeId::Meta => &self.meta,
             TreeId::Audit => &self.audit,
             TreeId::Disabled => &self.disabled,
+            TreeId::Usage => &self.usage,
         }
     }
 

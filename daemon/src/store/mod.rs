@@ -57,6 +57,7 @@ mod side_file;
 mod spare_buffer;
 mod sweep;
 mod update;
+mod usage;
 
 pub(crate) use audit_log::Priority as AuditPriority;
 pub use backup::TreeId;
@@ -66,6 +67,7 @@ pub use error::StoreError;
 pub(crate) use keys::AuditKey;
 pub(crate) use sessions::session_id;
 use sessions::{OwnerScopes, Sessions};
+pub(crate) use usage::{is_key as is_usage_key, Used};
 
 use durability::SledCommits;
 use engine::Engine;
@@ -152,6 +154,8 @@ struct StoreInner {
     /// Sweeps that removed nothing since the last one that did: counted in memory and
     /// persisted with the next sweep's write, so an idle daemon's sweeps write nothing.
     idle_sweeps: std::sync::atomic::AtomicU64,
+    /// Uses counted since the last checkpoint.
+    usage: usage::Usage,
 }
 
 impl Drop for StoreInner {
@@ -227,6 +231,7 @@ impl Store {
                 disabled,
                 counts: counts::Counts::default(),
                 idle_sweeps: std::sync::atomic::AtomicU64::new(0),
+                usage: usage::Usage::default(),
             }),
         };
         store.inner.counts.set(tally);
@@ -352,11 +357,14 @@ impl Store {
     /// Returns `false` if it had already gone or changed since it was read.
     pub(crate) fn remove_credential(&self, found: &Found) -> Result<bool, StoreError> {
         if let Raw::Session = found.raw {
+            // Taken first: the table entry that holds them goes with the session.
+            self.retire_usage(found);
             return Ok(self.inner.sessions.remove(&found.record));
         }
         let removed = self.write_sled(|e| sled_remove(e, found))?;
         if removed {
             self.inner.counts.credential(found.record.kind, false);
+            self.retire_usage(found);
         }
         Ok(removed)
     }
@@ -463,7 +471,10 @@ impl Store {
 
     /// Deletes a principal.
     pub(crate) fn remove_principal(&self, id: Uuid) -> Result<(), StoreError> {
-        let old = self.write_sled(|e| Ok(e.principals.remove(id.as_bytes())?))?;
+        let old = self.write_sled(|e| {
+            Store::remove_principal_usage(e, id)?;
+            Ok(e.principals.remove(id.as_bytes())?)
+        })?;
         // One that does not decode was not counted either (see `counts`).
         if let Some(Ok(old)) = old.map(|raw| records::decode::<PrincipalRecord>("principals", &raw))
         {

@@ -192,6 +192,22 @@ impl Sessions {
             .map(|(id, s)| (record_of(id, &s), s.owner_scopes))
     }
 
+    /// Counts a successful verify of session `id` at `at`; true if it is the first since the
+    /// last [`Sessions::take_uses`].
+    pub fn count_use(&self, id: Uuid, at: UnixMillis) -> bool {
+        self.table.count_use(id, at)
+    }
+
+    /// Session `id`'s uses not yet taken, and its last use.
+    pub fn pending_uses(&self, id: Uuid) -> Option<(u32, Option<UnixMillis>)> {
+        self.table.pending_uses(id)
+    }
+
+    /// Takes session `id`'s uses since the last take: how many, its owner, its last slide.
+    pub fn take_uses(&self, id: Uuid) -> Option<(u32, Uuid, Option<UnixMillis>)> {
+        self.table.take_uses(id)
+    }
+
     /// The session with id `id`, and its token hash.
     pub fn by_id(&self, id: Uuid) -> Option<(TokenHash, CredentialRecord)> {
         self.table.get(id).map(|s| (s.hash, record_of(id, &s)))
@@ -252,9 +268,8 @@ impl Sessions {
     pub fn remove(&self, record: &CredentialRecord) -> bool {
         self.journal.append(&Change::End { id: record.id }, || {
             self.table
-                .remove_if(record.id, |s| {
-                    Some(s.expires_at) == record.expires_at && s.last_used_at == record.last_used_at
-                })
+                // Not the last use, which every counted verify moves (see `Table::count_use`).
+                .remove_if(record.id, |s| Some(s.expires_at) == record.expires_at)
                 .is_some()
         })
     }

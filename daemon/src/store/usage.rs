@@ -1,0 +1,406 @@
+//! Usage: each credential's successful verifies and last use, and each principal's totals.
+//!
+//! A verify pays one in-memory increment: a session's counter sits in its table entry (an
+//! atomic under the shard's read lock the lookup already took), and a sled credential's in a
+//! map entry made at its first use ([`Store::count_use`]).
+//! The first use since the last fold also notes the id in a short list, so a fold visits only
+//! what was used.
+//! Each checkpoint folds those counts into sled's `usage` tree in one batch
+//! ([`Store::fold_usage`]) and commits it with the rest of sled; a checkpoint with nothing
+//! counted writes nothing.
+//! So a crash loses at most the uses of the last checkpoint interval, and a count is never too
+//! high: a use is added to the tree once, when it is taken from memory.
+//!
+//! Keys: `c` ‖ credential id and `p` ‖ principal id, each to [`Used`] (16 bytes).
+//! A principal's total stays until the principal itself is removed, so it outlives its
+//! credentials; uses not yet folded when a credential goes are added to its principal's only.
+//! A gone credential's own entry is collected by later folds, a bounded slice each
+//! ([`GC_BATCH`]), so revokes and sweeps do no work for it.
+
+use dashmap::DashMap;
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use keyward_protocol::UnixMillis;
+use uuid::Uuid;
+
+use super::engine::Engine;
+use super::{Found, Raw, Store, StoreError};
+
+/// Lists the first uses since the last fold are noted in, so that cores rarely meet.
+const SHARDS: usize = 16;
+/// `usage` entries a fold checks for a gone credential: a bounded cost per checkpoint.
+const GC_BATCH: usize = 1024;
+/// The `usage` key prefix of a credential.
+const CREDENTIAL: u8 = b'c';
+/// The `usage` key prefix of a principal.
+const PRINCIPAL: u8 = b'p';
+
+/// How often and how lately something was used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Used {
+    /// Successful verifies.
+    pub uses: u64,
+    /// The latest of them, if any.
+    pub last_used_at: Option<UnixMillis>,
+}
+
+impl Used {
+    /// Adds `other`'s uses and keeps the later last use.
+    fn add(&mut self, other: Used) {
+        self.uses = self.uses.saturating_add(other.uses);
+        self.last_used_at = self.last_used_at.max(other.last_used_at);
+    }
+
+    /// The 16-byte value: uses, then last use (0 for never), both big-endian.
+    fn encode(self) -> [u8; 16] {
+        let mut v = [0u8; 16];
+        v[..8].copy_from_slice(&self.uses.to_be_bytes());
+        v[8..].copy_from_slice(&self.last_used_at.unwrap_or(0).to_be_bytes());
+        v
+    }
+
+    /// Reads a value written by [`Used::encode`].
+    pub(crate) fn decode(v: &[u8]) -> Result<Used, StoreError> {
+        let v: [u8; 16] = v
+            .try_into()
+            .map_err(|_| StoreError::corrupt("usage", format!("a value of {} bytes", v.len())))?;
+        let at = i64::from_be_bytes(v[8..].try_into().expect("8 bytes"));
+        Ok(Used {
+            uses: u64::from_be_bytes(v[..8].try_into().expect("8 bytes")),
+            last_used_at: (at != 0).then_some(at),
+        })
+    }
+}
+
+/// A `usage` key: `prefix` ‖ id.
+fn key(prefix: u8, id: Uuid) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = prefix;
+    k[1..].copy_from_slice(id.as_bytes());
+    k
+}
+
+/// Whether `key` is a well-formed `usage` key (backups check this).
+pub(crate) fn is_key(key: &[u8]) -> bool {
+    key.len() == 17 && (key[0] == CREDENTIAL || key[0] == PRINCIPAL)
+}
+
+/// A sled credential's uses since the last fold. Made at its first use and kept, so later
+/// uses only add to it.
+#[derive(Debug)]
+struct Counter {
+    /// Its principal; nil for an admin key, whose uses count for itself only.
+    owner: Uuid,
+    pending: AtomicU64,
+    last: AtomicI64,
+}
+
+/// Uses taken from memory, on their way to the tree.
+#[derive(Debug, Clone, Copy)]
+struct Delta {
+    /// The credential, or `None` once it is gone (its principal's total still counts them).
+    credential: Option<Uuid>,
+    /// Its principal; nil for none.
+    owner: Uuid,
+    used: Used,
+}
+
+/// What was counted since the last fold.
+#[derive(Debug)]
+pub(super) struct Usage {
+    /// Credentials used since the last fold.
+    used: Box<[Mutex<Vec<Uuid>>]>,
+    /// Sled credentials' counters (sessions count in their table entries).
+    counters: DashMap<Uuid, Counter>,
+    /// Uses taken but not yet in the tree: a gone credential's, or a failed fold's.
+    carried: Mutex<Vec<Delta>>,
+    /// Where the next collection of gone credentials' entries starts.
+    gc_from: Mutex<Vec<u8>>,
+}
+
+impl Default for Usage {
+    fn default() -> Usage {
+        Usage {
+            used: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            counters: DashMap::new(),
+            carried: Mutex::default(),
+            gc_from: Mutex::default(),
+        }
+    }
+}
+
+/// Locks `m`, whose data stays valid even if a holder panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Usage {
+    /// Notes that `id` was used for the first time since the last fold.
+    fn note(&self, id: Uuid) {
+        // Ids are random (v4) or hashes (sessions): their last byte spreads them evenly.
+        lock(&self.used[usize::from(id.as_bytes()[15]) % SHARDS]).push(id);
+    }
+
+    /// Takes the noted ids.
+    fn take_noted(&self) -> Vec<Uuid> {
+        let mut out = Vec::new();
+        for shard in self.used.iter() {
+            let mut shard = lock(shard);
+            if !shard.is_empty() {
+                out.append(&mut shard);
+            }
+        }
+        out
+    }
+}
+
+impl Store {
+    /// Counts a successful verify of `found` at `at`: an in-memory increment, folded into
+    /// sled at the next checkpoint.
+    pub(crate) fn count_use(&self, found: &Found, at: UnixMillis) {
+        let id = found.record.id;
+        let usage = &self.inner.usage;
+        let first = match found.raw {
+            Raw::Session => self.inner.sessions.count_use(id, at),
+            Raw::Sled(_) => {
+                let add = |c: &Counter| {
+                    c.last.fetch_max(at, Ordering::Relaxed);
+                    c.pending.fetch_add(1, Ordering::Relaxed) == 0
+                };
+                match usage.counters.get(&id) {
+                    Some(c) => add(&c),
+                    None => add(&usage.counters.entry(id).or_insert_with(|| Counter {
+                        owner: found.record.usage_owner(),
+                        pending: AtomicU64::new(0),
+                        last: AtomicI64::new(at),
+                    })),
+                }
+            }
+        };
+        if first {
+            usage.note(id);
+        }
+    }
+
+    /// Credential `id`'s usage: what was folded, plus what was counted since.
+    pub(crate) fn credential_usage(&self, id: Uuid) -> Result<Used, StoreError> {
+        let mut used = self.read_usage(key(CREDENTIAL, id))?;
+        used.add(self.pending_usage(id));
+        Ok(used)
+    }
+
+    /// What credential `id` was used since the last fold.
+    fn pending_usage(&self, id: Uuid) -> Used {
+        if let Some((n, last_used_at)) = self.inner.sessions.pending_uses(id) {
+            return match n {
+                0 => Used::default(),
+                n => Used {
+                    uses: u64::from(n),
+                    last_used_at,
+                },
+            };
+        }
+        match self.inner.usage.counters.get(&id) {
+            Some(c) if c.pending.load(Ordering::Relaxed) > 0 => Used {
+                uses: c.pending.load(Ordering::Relaxed),
+                last_used_at: Some(c.last.load(Ordering::Relaxed)),
+            },
+            _ => Used::default(),
+        }
+    }
+
+    /// Principal `id`'s totals as of the last fold: every use of every credential it has had,
+    /// revoked ones' included. A page of principals reads only this.
+    pub(crate) fn principal_usage(&self, id: Uuid) -> Result<Used, StoreError> {
+        self.read_usage(key(PRINCIPAL, id))
+    }
+
+    /// Principal `id`'s totals up to now: what was folded, plus what its `credentials` (all
+    /// of them) and its gone ones were used since.
+    pub(crate) fn principal_usage_now(
+        &self,
+        id: Uuid,
+        credentials: impl IntoIterator<Item = Uuid>,
+    ) -> Result<Used, StoreError> {
+        let mut used = self.principal_usage(id)?;
+        for c in credentials {
+            used.add(self.pending_usage(c));
+        }
+        for d in lock(&self.inner.usage.carried).iter() {
+            if d.owner == id {
+                used.add(d.used);
+            }
+        }
+        Ok(used)
+    }
+
+    /// What the `usage` tree holds under `key`.
+    fn read_usage(&self, key: [u8; 17]) -> Result<Used, StoreError> {
+        match self.engine()?.usage.get(key)? {
+            Some(v) => Used::decode(&v),
+            None => Ok(Used::default()),
+        }
+    }
+
+    /// Takes credential `found`'s unfolded uses as it goes, so that they still reach its
+    /// principal's total.
+    pub(super) fn retire_usage(&self, found: &Found) {
+        let id = found.record.id;
+        let taken = match found.raw {
+            Raw::Session => self
+                .inner
+                .sessions
+                .take_uses(id)
+                .map(|(n, owner, last)| (u64::from(n), owner, last)),
+            Raw::Sled(_) => self.inner.usage.counters.remove(&id).map(|(_, c)| {
+                let n = c.pending.load(Ordering::Relaxed);
+                (n, c.owner, Some(c.last.load(Ordering::Relaxed)))
+            }),
+        };
+        if let Some((uses, owner, last_used_at)) = taken {
+            if uses > 0 && !owner.is_nil() {
+                lock(&self.inner.usage.carried).push(Delta {
+                    credential: None,
+                    owner,
+                    used: Used {
+                        uses,
+                        last_used_at: last_used_at.or(found.record.last_used_at),
+                    },
+                });
+            }
+        }
+    }
+
+    /// Deletes principal `id`'s totals (it is being removed), in the caller's write.
+    pub(super) fn remove_principal_usage(e: &Engine, id: Uuid) -> Result<(), StoreError> {
+        e.usage.remove(key(PRINCIPAL, id))?;
+        Ok(())
+    }
+
+    /// Takes every use counted since the last fold.
+    fn take_usage(&self) -> Vec<Delta> {
+        let usage = &self.inner.usage;
+        let mut deltas = std::mem::take(&mut *lock(&usage.carried));
+        for id in usage.take_noted() {
+            let taken = match self.inner.sessions.take_uses(id) {
+                Some((n, owner, last)) => Some((u64::from(n), owner, last)),
+                None => usage.counters.get(&id).map(|c| {
+                    let n = c.pending.swap(0, Ordering::Relaxed);
+                    (n, c.owner, Some(c.last.load(Ordering::Relaxed)))
+                }),
+            };
+            // A credential gone meanwhile left its uses in `carried`.
+            if let Some((uses, owner, last_used_at)) = taken.filter(|t| t.0 > 0) {
+                deltas.push(Delta {
+                    credential: Some(id),
+                    owner,
+                    used: Used { uses, last_used_at },
+                });
+            }
+        }
+        deltas
+    }
+
+    /// Adds the uses counted since the last fold to the `usage` tree, in one batch. Writes
+    /// nothing if none were counted. Then collects a slice of gone credentials' entries.
+    ///
+    /// # Errors
+    /// If sled fails; what was taken is carried to the next fold.
+    pub(super) fn fold_usage(&self) -> Result<(), StoreError> {
+        let deltas = self.take_usage();
+        if !deltas.is_empty() {
+            let mut principals: HashMap<Uuid, Used> = HashMap::new();
+            for d in deltas.iter().filter(|d| !d.owner.is_nil()) {
+                principals.entry(d.owner).or_default().add(d.used);
+            }
+            let written = self.write_sled(|e| {
+                let mut batch = sled::Batch::default();
+                for d in &deltas {
+                    if let Some(id) = d.credential {
+                        add(&e.usage, &mut batch, key(CREDENTIAL, id), d.used)?;
+                    }
+                }
+                for (owner, used) in &principals {
+                    // A principal removed meanwhile keeps no total.
+                    if e.principals.contains_key(owner.as_bytes())? {
+                        add(&e.usage, &mut batch, key(PRINCIPAL, *owner), *used)?;
+                    }
+                }
+                e.usage.apply_batch(batch)?;
+                Ok(())
+            });
+            if written.is_err() {
+                lock(&self.inner.usage.carried).extend(deltas);
+                return written;
+            }
+        }
+        self.collect_gone_usage()
+    }
+
+    /// Deletes the entries of credentials that are gone, looking at up to [`GC_BATCH`]
+    /// entries after where the last call stopped. Writes only if it found one.
+    fn collect_gone_usage(&self) -> Result<(), StoreError> {
+        let e = self.engine()?;
+        let mut from = lock(&self.inner.usage.gc_from);
+        let start = match from.is_empty() {
+            true => Bound::Included(vec![CREDENTIAL]),
+            false => Bound::Excluded(from.clone()),
+        };
+        let mut gone = Vec::new();
+        let mut last = None;
+        let mut seen = 0;
+        for entry in e
+            .usage
+            .range::<Vec<u8>, _>((start, Bound::Excluded(vec![CREDENTIAL + 1])))
+            .take(GC_BATCH)
+        {
+            let (k, _) = entry?;
+            seen += 1;
+            let id = Uuid::from_slice(&k[1..]).map_err(|_| {
+                StoreError::corrupt("usage", "a credential key without an id".to_owned())
+            })?;
+            let held = self.inner.sessions.by_id(id).is_some()
+                || e.credential_ids.contains_key(id.as_bytes())?;
+            if !held {
+                gone.push(k.clone());
+            }
+            last = Some(k);
+        }
+        // After a short slice (the end), start again from the first entry next time.
+        *from = match last {
+            Some(k) if seen == GC_BATCH => k.to_vec(),
+            _ => Vec::new(),
+        };
+        drop(from);
+        if gone.is_empty() {
+            return Ok(());
+        }
+        self.write_sled(|e| {
+            let mut batch = sled::Batch::default();
+            for k in &gone {
+                batch.remove(k.clone());
+            }
+            e.usage.apply_batch(batch)?;
+            Ok(())
+        })
+    }
+}
+
+/// Puts into `batch` the entry under `k` with `used` added.
+fn add(
+    tree: &sled::Tree,
+    batch: &mut sled::Batch,
+    k: [u8; 17],
+    used: Used,
+) -> Result<(), StoreError> {
+    let mut sum = match tree.get(k)? {
+        Some(v) => Used::decode(&v)?,
+        None => Used::default(),
+    };
+    sum.add(used);
+    batch.insert(&k, &sum.encode());
+    Ok(())
+}
