@@ -404,3 +404,131 @@ fn add(
     batch.insert(&k, &sum.encode());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::store::tests::live_session;
+    use crate::store::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredEnv, StoredKind};
+    use keyward_protocol::token::TokenHash;
+
+    /// A store with one principal holding a session and an API-token credential.
+    fn store_with_two(dir: &std::path::Path) -> (Store, Uuid, Found, Found) {
+        let store = Store::open(dir).unwrap();
+        let owner = PrincipalRecord {
+            id: Uuid::new_v4(),
+            kind: PrincipalKind::Client,
+            env: StoredEnv::Live,
+            label: None,
+            scopes: Vec::new(),
+            max_sessions: None,
+            created_at: 0,
+        };
+        store.insert_principal(&owner).unwrap();
+        let session_hash: TokenHash = [5u8; 32];
+        let session = live_session(crate::store::session_id(&session_hash), owner.id);
+        store.insert_credential(&session_hash, &session).unwrap();
+        let token = CredentialRecord {
+            kind: StoredKind::ApiToken,
+            expires_at: None,
+            max_expires_at: None,
+            ..live_session(Uuid::new_v4(), owner.id)
+        };
+        store.insert_credential(&[7u8; 32], &token).unwrap();
+        store.checkpoint().unwrap();
+        let session = store.credential_by_id(session.id).unwrap().unwrap();
+        let token = store.credential_by_id(token.id).unwrap().unwrap();
+        (store, owner.id, session, token)
+    }
+
+    /// Uses counted in memory reach the tree only at a fold, add up across folds and go to the
+    /// principal's total too; a fold with nothing counted writes nothing.
+    #[test]
+    fn folds_add_up_and_idle_folds_write_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, owner, session, token) = store_with_two(dir.path());
+        for (found, at) in [(&token, 10), (&token, 20), (&session, 12)] {
+            store.count_use(found, at);
+        }
+        assert_eq!(
+            store.read_usage(key(CREDENTIAL, token.record.id)).unwrap(),
+            Used::default()
+        );
+        assert_eq!(
+            store.credential_usage(token.record.id).unwrap().uses,
+            2,
+            "pending is shown"
+        );
+        assert_eq!(store.credential_usage(session.record.id).unwrap().uses, 1);
+        assert_eq!(store.principal_usage(owner).unwrap(), Used::default());
+        let ids = [token.record.id, session.record.id];
+        assert_eq!(store.principal_usage_now(owner, ids).unwrap().uses, 3);
+        store.fold_usage().unwrap();
+        store.count_use(&token, 15);
+        store.fold_usage().unwrap();
+        let three = Used {
+            uses: 3,
+            last_used_at: Some(20),
+        };
+        assert_eq!(
+            store.read_usage(key(CREDENTIAL, token.record.id)).unwrap(),
+            three
+        );
+        assert_eq!(store.credential_usage(token.record.id).unwrap(), three);
+        let session_used = Used {
+            uses: 1,
+            last_used_at: Some(12),
+        };
+        assert_eq!(
+            store.credential_usage(session.record.id).unwrap(),
+            session_used
+        );
+        let four = Used {
+            uses: 4,
+            last_used_at: Some(20),
+        };
+        assert_eq!(store.principal_usage(owner).unwrap(), four);
+        assert_eq!(store.principal_usage_now(owner, ids).unwrap(), four);
+        store.checkpoint().unwrap();
+        store.fold_usage().unwrap();
+        assert!(
+            !store.inner.sled.is_dirty(),
+            "a fold with nothing counted wrote"
+        );
+        assert_eq!(Used::decode(&three.encode()).unwrap(), three);
+    }
+
+    /// A credential revoked before its uses were folded still adds them to its principal's
+    /// total, and its own entry is collected by a later fold.
+    #[test]
+    fn uses_outlive_their_credential_in_the_total() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, owner, session, token) = store_with_two(dir.path());
+        store.count_use(&session, 30);
+        store.fold_usage().unwrap();
+        store.count_use(&session, 40);
+        store.count_use(&token, 35);
+        assert!(store.remove_credential(&session).unwrap());
+        assert!(store.remove_credential(&token).unwrap());
+        assert_eq!(
+            store.credential_usage(token.record.id).unwrap(),
+            Used::default()
+        );
+        store.fold_usage().unwrap();
+        let total = Used {
+            uses: 3,
+            last_used_at: Some(40),
+        };
+        assert_eq!(store.principal_usage(owner).unwrap(), total);
+        assert_eq!(
+            store.credential_usage(session.record.id).unwrap(),
+            Used::default()
+        );
+        assert_eq!(
+            store.engine().unwrap().usage.len(),
+            1,
+            "only the principal's entry stays"
+        );
+    }
+}
