@@ -14,7 +14,7 @@
 //! Keys: `c` ‖ credential id and `p` ‖ principal id, each to [`Used`] (16 bytes).
 //! A principal's total stays until the principal itself is removed, so it outlives its
 //! credentials; uses not yet folded when a credential goes are added to its principal's only.
-//! A gone credential's own entry is collected by later folds, a bounded slice each
+//! A gone credential's or principal's entry is collected by later folds, a bounded slice each
 //! ([`GC_BATCH`]), so revokes and sweeps do no work for it.
 
 use dashmap::DashMap;
@@ -274,6 +274,24 @@ impl Store {
         }
     }
 
+    /// Carries swept sessions' unfolded uses (owner, uses, last use) to their owners' totals.
+    pub(super) fn retire_swept_usage(&self, swept: Vec<(Uuid, u32, Option<UnixMillis>)>) {
+        if swept.is_empty() {
+            return;
+        }
+        let mut carried = lock(&self.inner.usage.carried);
+        for (owner, uses, last_used_at) in swept {
+            carried.push(Delta {
+                credential: None,
+                owner,
+                used: Used {
+                    uses: u64::from(uses),
+                    last_used_at,
+                },
+            });
+        }
+    }
+
     /// Deletes principal `id`'s totals (it is being removed), in the caller's write.
     pub(super) fn remove_principal_usage(e: &Engine, id: Uuid) -> Result<(), StoreError> {
         e.usage.remove(key(PRINCIPAL, id))?;
@@ -323,11 +341,9 @@ impl Store {
                         add(&e.usage, &mut batch, key(CREDENTIAL, id), d.used)?;
                     }
                 }
+                // A principal removed meanwhile gets an entry back, which a later fold collects.
                 for (owner, used) in &principals {
-                    // A principal removed meanwhile keeps no total.
-                    if e.principals.contains_key(owner.as_bytes())? {
-                        add(&e.usage, &mut batch, key(PRINCIPAL, *owner), *used)?;
-                    }
+                    add(&e.usage, &mut batch, key(PRINCIPAL, *owner), *used)?;
                 }
                 e.usage.apply_batch(batch)?;
                 Ok(())
@@ -340,13 +356,13 @@ impl Store {
         self.collect_gone_usage()
     }
 
-    /// Deletes the entries of credentials that are gone, looking at up to [`GC_BATCH`]
-    /// entries after where the last call stopped. Writes only if it found one.
+    /// Deletes the entries of credentials and principals that are gone, looking at up to
+    /// [`GC_BATCH`] entries after where the last call stopped. Writes only if it found one.
     fn collect_gone_usage(&self) -> Result<(), StoreError> {
         let e = self.engine()?;
         let mut from = lock(&self.inner.usage.gc_from);
         let start = match from.is_empty() {
-            true => Bound::Included(vec![CREDENTIAL]),
+            true => Bound::Unbounded,
             false => Bound::Excluded(from.clone()),
         };
         let mut gone = Vec::new();
@@ -354,16 +370,20 @@ impl Store {
         let mut seen = 0;
         for entry in e
             .usage
-            .range::<Vec<u8>, _>((start, Bound::Excluded(vec![CREDENTIAL + 1])))
+            .range::<Vec<u8>, _>((start, Bound::Unbounded))
             .take(GC_BATCH)
         {
             let (k, _) = entry?;
             seen += 1;
-            let id = Uuid::from_slice(&k[1..]).map_err(|_| {
-                StoreError::corrupt("usage", "a credential key without an id".to_owned())
-            })?;
-            let held = self.inner.sessions.by_id(id).is_some()
-                || e.credential_ids.contains_key(id.as_bytes())?;
+            let id = Uuid::from_slice(&k[1..])
+                .map_err(|_| StoreError::corrupt("usage", "a key without an id".to_owned()))?;
+            let held = match k[0] {
+                PRINCIPAL => e.principals.contains_key(id.as_bytes())?,
+                _ => {
+                    self.inner.sessions.pending_uses(id).is_some()
+                        || e.credential_ids.contains_key(id.as_bytes())?
+                }
+            };
             if !held {
                 gone.push(k.clone());
             }

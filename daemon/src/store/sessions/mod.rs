@@ -307,13 +307,27 @@ impl Sessions {
 
     /// Ends those of `ids` that are still expired at `now`; returns how many. The end records
     /// are queued, not synced: an expired session never verifies anyway.
-    pub fn sweep(&self, ids: &[Uuid], now: UnixMillis) -> u64 {
+    /// A swept session's uses not yet taken go to `retire`, with its owner and last use.
+    pub fn sweep(
+        &self,
+        ids: &[Uuid],
+        now: UnixMillis,
+        mut retire: impl FnMut(Uuid, u32, Option<UnixMillis>),
+    ) -> u64 {
         let mut swept = 0;
         for batch in ids.chunks(SWEEP_BATCH) {
             self.journal.append_all(batch.iter().map(|&id| {
                 // Decided again under the lock: a backward clock jump may have let a verify
                 // slide it since it was listed.
-                let removed = self.table.remove_if(id, |s| s.expires_at <= now).is_some();
+                let removed = match self.table.remove_if_with_uses(id, |s| s.expires_at <= now) {
+                    Some((s, uses)) => {
+                        if uses > 0 {
+                            retire(s.owner, uses, s.last_used_at);
+                        }
+                        true
+                    }
+                    None => false,
+                };
                 swept += u64::from(removed);
                 (Change::End { id }, removed)
             }));
@@ -493,7 +507,7 @@ mod tests {
         assert!(!s.replace(&r1, &slid), "a stale read does not slide");
         assert!(s.remove(&r2));
         assert!(!s.remove(&r2), "already gone");
-        assert_eq!(s.sweep(&s.expired(20), 20), 1);
+        assert_eq!(s.sweep(&s.expired(20), 20, |_, _, _| {}), 1);
         s.write_queued(true).unwrap();
         drop(s);
         for round in 0..2 {

@@ -392,17 +392,31 @@ impl Table {
         id: Uuid,
         keep_going: impl FnOnce(&Session) -> bool,
     ) -> Option<Session> {
-        let session = self.take_if(id, keep_going)?;
-        self.held.fetch_sub(1, Ordering::Relaxed);
-        Some(session)
+        self.remove_if_with_uses(id, keep_going).map(|(s, _)| s)
     }
 
-    fn take_if(&self, id: Uuid, keep_going: impl FnOnce(&Session) -> bool) -> Option<Session> {
+    /// [`Table::remove_if`], also giving the uses not yet taken (see [`Table::take_uses`]).
+    pub fn remove_if_with_uses(
+        &self,
+        id: Uuid,
+        keep_going: impl FnOnce(&Session) -> bool,
+    ) -> Option<(Session, u32)> {
+        let taken = self.take_if(id, keep_going)?;
+        self.held.fetch_sub(1, Ordering::Relaxed);
+        Some(taken)
+    }
+
+    fn take_if(
+        &self,
+        id: Uuid,
+        keep_going: impl FnOnce(&Session) -> bool,
+    ) -> Option<(Session, u32)> {
         // Under the write lock no slide is half done, so the snapshot is consistent.
         let (_, stored) = self
             .sessions
             .remove_if(&id, |_, s| keep_going(&s.snapshot()))?;
         let session = stored.snapshot();
+        let uses = stored.pending_uses.load(Ordering::Relaxed);
         self.owners.remove_if_mut(&session.owner, |_, ids| {
             if let Some(at) = ids.iter().position(|&i| i == id) {
                 ids.swap_remove(at);
@@ -413,7 +427,7 @@ impl Table {
         if self.any_legacy.load(Ordering::Relaxed) {
             self.legacy.remove(&session.hash);
         }
-        Some(session)
+        Some((session, uses))
     }
 
     /// Whether the owner index is complete, so [`Table::of_owner`] will not wait.
