@@ -121,7 +121,7 @@ enum Op {
     /// Rewrites the session journal from memory (what the sweeper does once it is mostly
     /// garbage); a later reopen replays the rewritten file.
     Compact,
-    /// A checkpoint, as the checkpointer runs it: folds the uses counted so far.
+    /// A checkpoint that folds the uses counted so far, as one does every few seconds.
     Checkpoint,
     /// Sets a client's scopes to [`scope_set`]`(scopes)` and maybe its seats.
     UpdateClient {
@@ -918,7 +918,7 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
         }
         Op::Checkpoint => {
             sys.auth()
-                .frozen(|store| store.checkpoint())
+                .frozen(|store| store.fold_usage().and_then(|()| store.checkpoint()))
                 .expect("checkpoint works");
             m.clients.iter_mut().for_each(|c| c.usage.fold());
             m.credentials.iter_mut().for_each(|c| c.usage.fold());

@@ -1,6 +1,6 @@
 //! Usage (issue 15 §5): each credential's `uses` and `last_used_at`, and its client's or API
-//! token's totals, are counted in memory and folded into the store at each checkpoint.
-//! A clean stop loses no use; a crash loses at most the last checkpoint interval's, and never
+//! token's totals, are counted in memory and folded into the store every 5 s.
+//! A clean stop loses no use; a crash loses at most the last fold interval's, and never
 //! makes a count too high.
 
 use crate::support::{json, now_ms, Daemon};
@@ -26,7 +26,7 @@ fn uses(a: &mut Client, client: Uuid, credential: Uuid) -> (u64, u64) {
     (one, shown.uses)
 }
 
-/// After a kill -9, a count is at least what a checkpoint had folded before the kill (here,
+/// After a kill -9, a count is at least what a fold had made durable before the kill (here,
 /// the one at a clean stop), and never more than the verifies that were answered.
 #[test]
 fn a_crash_loses_at_most_the_last_interval_and_never_adds() {
@@ -38,7 +38,7 @@ fn a_crash_loses_at_most_the_last_interval_and_never_adds() {
     let mut c = d.client();
     verify(&mut c, &session.token, 20);
     verify(&mut c, &test_key.token, 4);
-    // Shown at once, before any checkpoint: `show` adds what memory holds.
+    // Shown at once, before any fold: `show` adds what memory holds.
     assert_eq!(uses(&mut a, client, session.id), (20, 24));
     assert_eq!(d.terminate().code(), Some(0));
     d.restart();
@@ -74,7 +74,7 @@ fn a_clean_stop_loses_nothing_and_totals_outlive_revocation() {
     verify(&mut c, &session.token, 25);
     verify(&mut c, &second.token, 7);
     verify(&mut c, &test_key.token, 5);
-    // Revoked before any checkpoint could fold its uses: they still reach the client's total.
+    // Revoked before any fold could fold its uses: they still reach the client's total.
     a.revoke(second.id).unwrap();
     assert_eq!(uses(&mut a, client, session.id), (25, 37));
     assert_eq!(d.terminate().code(), Some(0));

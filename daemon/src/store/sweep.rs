@@ -30,10 +30,9 @@ impl Store {
     /// blocks on I/O, so an event-loop thread may call it with a few ids at a time.
     pub(crate) fn sweep_sessions(&self, ids: &[Uuid], now: UnixMillis) -> u64 {
         let mut retired = Vec::new();
-        let swept = self
-            .inner
-            .sessions
-            .sweep(ids, now, |owner, uses, last| retired.push((owner, uses, last)));
+        let swept = self.inner.sessions.sweep(ids, now, |owner, uses, last| {
+            retired.push((owner, uses, last))
+        });
         // Uses counted before they expired still reach their owners' totals.
         self.retire_swept_usage(retired);
         swept
