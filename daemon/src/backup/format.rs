@@ -243,8 +243,8 @@ mod tests {
             read_all(&good[..good.len() - 10]),
             Err(FormatError::Corrupt(_))
         ));
-        let mut v3 = good.clone();
-        v3[9] = 3;
-        assert!(matches!(read_all(&v3), Err(FormatError::Version(3))));
+        let mut v4 = good.clone();
+        v4[9] = 4;
+        assert!(matches!(read_all(&v4), Err(FormatError::Version(4))));
     }
 }
