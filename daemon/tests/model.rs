@@ -134,6 +134,8 @@ enum Op {
     /// Rewrites the session journal from memory (what the sweeper does once it is mostly
     /// garbage); a later reopen replays the rewritten file.
     Compact,
+    /// A checkpoint that folds the uses counted so far, as one does every few seconds.
+    Checkpoint,
     /// Sets a client's scopes to [`scope_set`]`(scopes)`, its metadata to
     /// [`meta_set`]`(meta)`, and maybe its seats and external id.
     UpdateClient {
@@ -290,6 +292,7 @@ fn op() -> impl Strategy<Value = Op> {
                 meta
             }),
         1 => (selector(), 0u8..8).prop_map(|(token, scopes)| Op::UpdateApiToken { token, scopes }),
+        2 => Just(Op::Checkpoint),
     ]
 }
 
@@ -299,6 +302,26 @@ struct ClientModel {
     max_sessions: Option<u32>,
     /// Whether `delete_client` removed it: every operation on it is then `NOT_FOUND`.
     deleted: bool,
+    /// Its credentials' successful verifies, revoked ones' included.
+    usage: Usage,
+}
+
+/// Successful verifies: all of them, and those a checkpoint has folded into the store. A reopen
+/// without a checkpoint (this test's crash) keeps only the folded ones.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    uses: u64,
+    folded: u64,
+}
+
+impl Usage {
+    fn fold(&mut self) {
+        self.folded = self.uses;
+    }
+
+    fn crash(&mut self) {
+        self.uses = self.folded;
+    }
 }
 
 /// A credential as the model knows it, including ones revoked or swept.
@@ -320,6 +343,8 @@ struct CredentialModel {
     indexed_at: Option<i64>,
     /// The latest time it was issued or verified, for the README's bounds.
     last_use: i64,
+    /// Its successful verifies.
+    usage: Usage,
 }
 
 impl CredentialModel {
@@ -437,6 +462,7 @@ impl Model {
             max_expires_at: Some(max),
             indexed_at: Some(at),
             last_use: self.now,
+            usage: Usage::default(),
         });
         (at, max)
     }
@@ -608,6 +634,7 @@ fn start() -> (System, Model) {
             max_expires_at: None,
             indexed_at: None,
             last_use: START,
+            usage: Usage::default(),
         }],
         sweeps_run: 0,
         sweeps_unsaved: 0,
@@ -662,6 +689,7 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
             let created = allowed(outcome);
             m.identities.insert(created.client_id, (ext, meta));
             m.clients.push(ClientModel {
+                usage: Usage::default(),
                 id: created.client_id,
                 max_sessions,
                 deleted: false,
@@ -743,6 +771,7 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 max_expires_at: None,
                 indexed_at: None,
                 last_use: now,
+                usage: Usage::default(),
             });
         }
         Op::CreateApiToken {
@@ -786,6 +815,7 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
                 max_expires_at: None,
                 indexed_at: expires_at,
                 last_use: now,
+                usage: Usage::default(),
             });
         }
         Op::Verify { credential } => verify(sys, m, m.credential(credential)),
@@ -993,6 +1023,15 @@ fn apply(sys: &mut System, m: &mut Model, op: &Op) {
         Op::Reopen => {
             sys.reopen();
             m.sweeps_run -= std::mem::take(&mut m.sweeps_unsaved);
+            m.clients.iter_mut().for_each(|c| c.usage.crash());
+            m.credentials.iter_mut().for_each(|c| c.usage.crash());
+        }
+        Op::Checkpoint => {
+            sys.auth()
+                .frozen(|store| store.fold_usage().and_then(|()| store.checkpoint()))
+                .expect("checkpoint works");
+            m.clients.iter_mut().for_each(|c| c.usage.fold());
+            m.credentials.iter_mut().for_each(|c| c.usage.fold());
         }
         Op::Compact => sys
             .auth()
@@ -1141,6 +1180,10 @@ fn verify(sys: &System, m: &mut Model, i: Option<usize>) {
             "identity reported by verify"
         );
     }
+    m.credentials[i].usage.uses += 1;
+    if let Some(client) = m.credentials[i].client {
+        m.clients[client].usage.uses += 1;
+    }
     let c = &mut m.credentials[i];
     if let (Some(at), Some(max)) = (c.expires_at, c.max_expires_at) {
         // The README's bounds, independent of the model's arithmetic.
@@ -1218,7 +1261,10 @@ fn audit(sys: &System, m: &Model) {
             m.disabled.contains(&client.id),
             "client {i}"
         );
+        assert_eq!(shown.uses, client.usage.uses, "uses of client {i}");
         for c in &shown.credentials {
+            let known = m.credentials.iter().find(|k| k.id == c.id).expect("known");
+            assert_eq!(c.uses, known.usage.uses, "uses of credential {}", c.id);
             assert_eq!(
                 c.disabled,
                 m.disabled.contains(&c.id),

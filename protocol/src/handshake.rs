@@ -13,7 +13,7 @@ pub const MAGIC: [u8; 4] = *b"KWRD";
 /// The protocol version this crate speaks. Bumped on any incompatible wire change (2: verify
 /// requirements, the outcome a backup's end reports, and audit pages with filters; 3: client
 /// delete and update, API-token list, show and update, and paged lists; 4: external ids and
-/// metadata).
+/// metadata, and usage in shows and lists).
 pub const PROTOCOL_VERSION: u16 = 4;
 
 /// The client's first frame.

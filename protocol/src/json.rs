@@ -190,6 +190,7 @@ struct AdminKey<'a> {
     created_at: String,
     last_used_at: Option<String>,
     disabled: bool,
+    uses: u64,
 }
 
 impl<'a> From<&'a AdminKeyInfo> for AdminKey<'a> {
@@ -201,6 +202,7 @@ impl<'a> From<&'a AdminKeyInfo> for AdminKey<'a> {
             created_at: time(k.created_at),
             last_used_at: maybe_time(k.last_used_at),
             disabled: k.disabled,
+            uses: k.uses,
         }
     }
 }
@@ -262,6 +264,8 @@ struct Client<'a> {
     disabled: bool,
     external_id: Option<&'a str>,
     meta: &'a Meta,
+    last_used_at: Option<String>,
+    uses: u64,
     credentials: Vec<Credential>,
     next: Option<&'a str>,
 }
@@ -277,6 +281,8 @@ impl<'a> From<&'a ClientDetails> for Client<'a> {
             disabled: c.disabled,
             external_id: c.external_id.as_deref(),
             meta: &c.meta,
+            last_used_at: maybe_time(c.last_used_at),
+            uses: c.uses,
             credentials: c.credentials.iter().map(Credential::from).collect(),
             next: c.next.as_deref(),
         }
@@ -292,6 +298,7 @@ struct Credential {
     last_used_at: Option<String>,
     expires_at: Option<String>,
     disabled: bool,
+    uses: u64,
 }
 
 impl From<&CredentialInfo> for Credential {
@@ -303,6 +310,7 @@ impl From<&CredentialInfo> for Credential {
             last_used_at: maybe_time(c.last_used_at),
             expires_at: maybe_time(c.expires_at),
             disabled: c.disabled,
+            uses: c.uses,
         }
     }
 }
@@ -322,6 +330,8 @@ struct ClientRow<'a> {
     disabled: bool,
     external_id: Option<&'a str>,
     meta: &'a Meta,
+    last_used_at: Option<String>,
+    uses: u64,
 }
 
 impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
@@ -332,6 +342,8 @@ impl<'a> From<&'a ClientSummary> for ClientRow<'a> {
             disabled: c.disabled,
             external_id: c.external_id.as_deref(),
             meta: &c.meta,
+            last_used_at: maybe_time(c.last_used_at),
+            uses: c.uses,
         }
     }
 }
@@ -472,6 +484,7 @@ struct ApiTokenRow<'a> {
     disabled: bool,
     external_id: Option<&'a str>,
     meta: &'a Meta,
+    uses: u64,
 }
 
 impl<'a> From<&'a ApiTokenInfo> for ApiTokenRow<'a> {
@@ -488,6 +501,7 @@ impl<'a> From<&'a ApiTokenInfo> for ApiTokenRow<'a> {
             disabled: t.disabled,
             external_id: t.external_id.as_deref(),
             meta: &t.meta,
+            uses: t.uses,
         }
     }
 }

@@ -448,6 +448,8 @@ pub struct ApiTokenInfo {
     pub external_id: Option<String>,
     /// Its metadata.
     pub meta: Meta,
+    /// Its successful verifies, a revoked credential's included (updated lazily).
+    pub uses: u64,
 }
 
 /// A client's own settings, without its credentials.
@@ -541,6 +543,8 @@ pub struct AdminKeyInfo {
     pub last_used_at: Option<UnixMillis>,
     /// Whether it is disabled ([`Op::Disable`]).
     pub disabled: bool,
+    /// Its successful uses (updated lazily).
+    pub uses: u64,
 }
 
 /// A new session. The token is shown here once and never again.
@@ -600,6 +604,10 @@ pub struct ClientSummary {
     pub external_id: Option<String>,
     /// Its metadata.
     pub meta: Meta,
+    /// When any of its credentials was last used, if ever (updated lazily).
+    pub last_used_at: Option<UnixMillis>,
+    /// Its credentials' successful verifies, revoked ones' included (updated lazily).
+    pub uses: u64,
 }
 
 /// One of a client's credentials, without its secret.
@@ -617,6 +625,8 @@ pub struct CredentialInfo {
     pub expires_at: Option<UnixMillis>,
     /// Whether it is disabled itself ([`Op::Disable`] on its id).
     pub disabled: bool,
+    /// Its successful verifies (updated lazily).
+    pub uses: u64,
 }
 
 /// A client in full.
@@ -634,6 +644,10 @@ pub struct ClientDetails {
     pub max_sessions: Option<u32>,
     /// Whether the client is disabled: none of its credentials verifies.
     pub disabled: bool,
+    /// When any of its credentials was last used, if ever (updated lazily).
+    pub last_used_at: Option<UnixMillis>,
+    /// Its credentials' successful verifies, revoked ones' included (updated lazily).
+    pub uses: u64,
     /// A page of its live credentials, in id order.
     pub credentials: Vec<CredentialInfo>,
     /// The cursor for the next page of credentials; `None` at the end.

@@ -139,7 +139,8 @@ fn json_admin_key_list() {
             "env",
             "created_at",
             "last_used_at",
-            "disabled"
+            "disabled",
+            "uses"
         ])
     );
     assert!(is_rfc3339(&first["created_at"]));
@@ -206,6 +207,8 @@ fn json_client_show() {
             "scopes",
             "max_sessions",
             "disabled",
+            "last_used_at",
+            "uses",
             "credentials",
             "next",
             "external_id",
@@ -225,7 +228,8 @@ fn json_client_show() {
                 "created_at",
                 "last_used_at",
                 "expires_at",
-                "disabled"
+                "disabled",
+                "uses"
             ])
         );
     }
@@ -241,7 +245,15 @@ fn json_client_list() {
     assert_eq!(keys(&v), set(&["clients", "next"]));
     assert_eq!(
         keys(&v["clients"][0]),
-        set(&["client_id", "label", "disabled", "external_id", "meta"])
+        set(&[
+            "client_id",
+            "label",
+            "disabled",
+            "external_id",
+            "meta",
+            "last_used_at",
+            "uses"
+        ])
     );
     assert_eq!(v["clients"][0]["disabled"], false);
     assert_eq!(v["clients"][0]["label"], "alice");

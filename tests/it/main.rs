@@ -38,4 +38,5 @@ mod support;
 mod systemd;
 mod trust;
 mod updates;
+mod usage;
 mod verify_pin;

@@ -19,14 +19,21 @@ impl Authority {
             .sled_credentials_of(Uuid::nil(), after)?
             .map(|f| {
                 let f = f?;
-                let key = (f.record.kind == StoredKind::AdminKey).then(|| AdminKeyInfo {
-                    id: f.record.id,
-                    label: f.record.label.clone().unwrap_or_default(),
-                    env: f.record.env(),
-                    created_at: f.record.created_at,
-                    last_used_at: f.record.last_used_at,
-                    disabled: self.store.is_disabled(f.record.id, f.record.owner),
-                });
+                let key = match f.record.kind == StoredKind::AdminKey {
+                    true => {
+                        let used = self.store.credential_usage(f.record.id)?;
+                        Some(AdminKeyInfo {
+                            id: f.record.id,
+                            label: f.record.label.clone().unwrap_or_default(),
+                            env: f.record.env(),
+                            created_at: f.record.created_at,
+                            last_used_at: used.last_used_at.max(f.record.last_used_at),
+                            disabled: self.store.is_disabled(f.record.id, f.record.owner),
+                            uses: used.uses,
+                        })
+                    }
+                    false => None,
+                };
                 Ok::<_, Fault>((f.record.id, key))
             });
         let page = page::collect(limit, 0, entries)?;
@@ -46,14 +53,21 @@ impl Authority {
         let after = allowed!(page::parse_cursor(after));
         let entries = self.store.principals_after(after)?.map(|p| {
             let p = p?;
-            let client =
-                (p.kind == PrincipalKind::Client && p.env() == ctx.env).then(|| ClientSummary {
-                    client_id: p.id,
-                    label: p.label.clone(),
-                    disabled: self.store.is_disabled(p.id, p.id),
-                    external_id: p.external_id.clone(),
-                    meta: p.meta(),
-                });
+            let client = match p.kind == PrincipalKind::Client && p.env() == ctx.env {
+                true => {
+                    let used = self.store.principal_usage(p.id)?;
+                    Some(ClientSummary {
+                        client_id: p.id,
+                        label: p.label.clone(),
+                        disabled: self.store.is_disabled(p.id, p.id),
+                        external_id: p.external_id.clone(),
+                        meta: p.meta(),
+                        last_used_at: used.last_used_at,
+                        uses: used.uses,
+                    })
+                }
+                false => None,
+            };
             Ok::<_, Fault>((p.id, client))
         });
         let page = page::collect(limit, 0, entries)?;
@@ -103,9 +117,12 @@ impl Authority {
     ) -> Outcome<ClientDetails> {
         let after = allowed!(page::parse_cursor(after));
         let now = self.now();
-        let mut credentials: Vec<CredentialInfo> = self
+        let all = self.store.credentials_of(client.id)?;
+        // Every credential's unfolded uses, on every page, so the totals agree across pages.
+        let used = self
             .store
-            .credentials_of(client.id)?
+            .principal_usage_now(client.id, all.iter().map(|f| f.record.id))?;
+        let mut credentials: Vec<CredentialInfo> = all
             .into_iter()
             .filter(|f| f.record.is_live(now) && after.is_none_or(|a| f.record.id > a))
             .map(|f| CredentialInfo {
@@ -115,10 +132,13 @@ impl Authority {
                 last_used_at: f.record.last_used_at,
                 expires_at: f.record.expires_at,
                 disabled: self.store.is_disabled(f.record.id, f.record.id),
+                uses: 0,
             })
             .collect();
         credentials.sort_by_key(|c| c.id);
         let mut details = ClientDetails {
+            last_used_at: used.last_used_at,
+            uses: used.uses,
             client_id: client.id,
             label: client.label.clone(),
             env: client.env(),
@@ -131,9 +151,13 @@ impl Authority {
             meta: client.meta(),
         };
         let reserved = codec::encode(&details).map_or(0, |b| b.len());
-        let entries = credentials
-            .into_iter()
-            .map(|c| Ok::<_, Fault>((c.id, Some(c))));
+        // Usage is read for the page's credentials only, as the page is cut.
+        let entries = credentials.into_iter().map(|mut c| {
+            let used = self.store.credential_usage(c.id)?;
+            c.last_used_at = c.last_used_at.max(used.last_used_at);
+            c.uses = used.uses;
+            Ok::<_, Fault>((c.id, Some(c)))
+        });
         let page = page::collect(limit, reserved, entries)?;
         details.credentials = page.items;
         details.next = page.next;

@@ -197,9 +197,11 @@ impl Authority {
 
     /// An API token's principal with its credential, if not yet revoked.
     fn api_token_info(&self, principal: PrincipalRecord) -> Result<ApiTokenInfo, super::Fault> {
-        let credential = self
+        let credentials = self.store.credentials_of(principal.id)?;
+        let used = self
             .store
-            .credentials_of(principal.id)?
+            .principal_usage_now(principal.id, credentials.iter().map(|f| f.record.id))?;
+        let credential = credentials
             .into_iter()
             .find(|f| f.record.kind == StoredKind::ApiToken)
             .map(|f| f.record);
@@ -210,7 +212,10 @@ impl Authority {
             env: principal.env(),
             scopes: principal.scopes(),
             created_at: principal.created_at,
-            last_used_at: credential.as_ref().and_then(|c| c.last_used_at),
+            last_used_at: credential
+                .as_ref()
+                .and_then(|c| c.last_used_at)
+                .max(used.last_used_at),
             expires_at: credential.as_ref().and_then(|c| c.expires_at),
             disabled: self.store.is_disabled(
                 credential.as_ref().map_or(principal.id, |c| c.id),
@@ -218,6 +223,7 @@ impl Authority {
             ),
             meta: principal.meta(),
             external_id: principal.external_id,
+            uses: used.uses,
         })
     }
 

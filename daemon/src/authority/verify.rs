@@ -1,7 +1,7 @@
 //! Verifying tokens: the hot path. One parse, one hash, one lookup (the record carries its
 //! owner's scopes; the owner cache adds its external id and metadata, for owners that have
-//! them), a look at the disabled set (one atomic load while it is empty), and at most one
-//! compare-and-swap to persist a slide.
+//! them), a look at the disabled set (one atomic load while it is empty), at most one
+//! compare-and-swap to persist a slide, and one in-memory increment to count the use.
 
 use keyward_protocol::token::{self, TokenInfo};
 use keyward_protocol::{CredentialKind, Requirements, Secret, Verified};
@@ -46,6 +46,7 @@ impl Authority {
             }
         }
         let expires_at = self.touch(&found, now)?;
+        self.store.count_use(&found, now);
         Ok(Ok(Verified {
             principal_id: match record.kind {
                 StoredKind::AdminKey => record.id,
@@ -86,6 +87,7 @@ impl Authority {
             )));
         }
         self.touch(&found, now)?;
+        self.store.count_use(&found, now);
         Ok(Ok(AdminContext {
             key_id: found.record.id,
             env: found.record.env(),

@@ -148,6 +148,13 @@ impl Consistency {
                 }
                 self.disabled.push(id);
             }
+            TreeId::Usage => {
+                if !store::is_usage_key(key) {
+                    return Err(bad_key());
+                }
+                store::Used::decode(value)
+                    .map_err(|e| format!("a usage entry does not decode: {e}"))?;
+            }
             TreeId::Audit => {
                 if key.len() != 24 {
                     return Err(bad_key());

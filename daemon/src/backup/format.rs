@@ -19,7 +19,7 @@ use std::io::{self, Read, Write};
 pub const MAGIC: &[u8; 8] = b"KWBACKUP";
 /// The format version this build writes: 2 added the `disabled` tree (id 8); 3 principal
 /// records of version 2, with external id and metadata (the `external_ids` index is not
-/// carried: a restore rebuilds it from the principals).
+/// carried: a restore rebuilds it from the principals), and the `usage` tree (id 10).
 pub const VERSION: u16 = 3;
 /// The format versions this build reads.
 const READS: [u16; 3] = [1, 2, 3];

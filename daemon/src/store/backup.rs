@@ -31,11 +31,13 @@ pub enum TreeId {
     Audit = 7,
     /// Disabled id → when it was disabled (backup format 2).
     Disabled = 8,
+    /// `c`/`p` ‖ id → uses and last use ([`super::usage`]).
+    Usage = 10,
 }
 
 impl TreeId {
     /// Every tree, in the order a backup holds them.
-    pub const ALL: [TreeId; 8] = [
+    pub const ALL: [TreeId; 9] = [
         TreeId::Credentials,
         TreeId::CredentialIds,
         TreeId::Principals,
@@ -44,6 +46,7 @@ impl TreeId {
         TreeId::Meta,
         TreeId::Audit,
         TreeId::Disabled,
+        TreeId::Usage,
     ];
 
     /// The tree stored under `id`, if any.
@@ -62,6 +65,7 @@ impl TreeId {
             TreeId::Meta => "meta",
             TreeId::Audit => "audit",
             TreeId::Disabled => "disabled",
+            TreeId::Usage => "usage",
         }
     }
 

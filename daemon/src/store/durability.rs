@@ -116,6 +116,7 @@ impl Store {
     /// # Errors
     /// If a write or a sync fails; unwritten changes stay queued.
     pub fn checkpoint(&self) -> Result<(), StoreError> {
+        self.fold_usage_if_due()?;
         self.inner.sessions.write_and_sync()?;
         self.sync_audit()?;
         if self.inner.sled.is_dirty() || self.inner.sled.unsynced.load(Ordering::Acquire) {
@@ -124,7 +125,8 @@ impl Store {
         Ok(())
     }
 
-    /// A clean shutdown's last act: the sweeps counted only in memory saved, a checkpoint, and
+    /// A clean shutdown's last act: the sweeps counted only in memory saved, every use counted
+    /// folded, a checkpoint, and
     /// a compaction of the session journal if it holds twice what its live sessions need (audit
     /// entries the log has synced, ended sessions), so the next start reads less.
     ///
@@ -132,6 +134,7 @@ impl Store {
     /// As [`Store::checkpoint`], or if the compaction fails (the old journal then stays).
     pub fn close(&self) -> Result<(), StoreError> {
         self.save_idle_sweeps()?;
+        self.fold_usage()?;
         self.checkpoint()?;
         if self.inner.sessions.compaction_due(true) {
             self.compact_sessions()?;

@@ -28,6 +28,7 @@ pub(crate) struct Engine {
     /// Environment ‖ external id → principal id: one holder per id (`store::external_ids`).
     /// Not in backups: a restore rebuilds it from the principals.
     pub external_ids: sled::Tree,
+    pub usage: sled::Tree,
     /// sled's log file, opened separately so a commit can `fdatasync` it: sled's own flush
     /// uses `sync_file_range`, which flushes neither the disk's cache nor the file size.
     log: File,
@@ -62,6 +63,7 @@ impl Engine {
             disabled: db.open_tree("disabled")?,
             api_tokens: db.open_tree("api_tokens")?,
             external_ids: db.open_tree("external_ids")?,
+            usage: db.open_tree("usage")?,
             meta,
             log,
             generation: AtomicU64::new(recovered),
@@ -96,6 +98,7 @@ impl Engine {
             TreeId::Meta => &self.meta,
             TreeId::Audit => &self.audit,
             TreeId::Disabled => &self.disabled,
+            TreeId::Usage => &self.usage,
         }
     }
 

@@ -61,6 +61,7 @@ mod side_file;
 mod spare_buffer;
 mod sweep;
 mod update;
+mod usage;
 
 #[cfg(test)]
 pub(crate) use records::encode_principal;
@@ -74,6 +75,7 @@ pub use error::StoreError;
 pub(crate) use keys::AuditKey;
 pub(crate) use sessions::session_id;
 use sessions::{OwnerScopes, Sessions};
+pub(crate) use usage::{is_key as is_usage_key, Used};
 
 use durability::SledCommits;
 use engine::Engine;
@@ -163,6 +165,8 @@ struct StoreInner {
     /// Sweeps that removed nothing since the last one that did: counted in memory and
     /// persisted with the next sweep's write, so an idle daemon's sweeps write nothing.
     idle_sweeps: std::sync::atomic::AtomicU64,
+    /// Uses counted since the last checkpoint.
+    usage: usage::Usage,
 }
 
 impl Drop for StoreInner {
@@ -238,6 +242,7 @@ impl Store {
                 disabled,
                 counts: counts::Counts::default(),
                 idle_sweeps: std::sync::atomic::AtomicU64::new(0),
+                usage: usage::Usage::default(),
             }),
         };
         store.inner.counts.set(tally);
@@ -376,11 +381,14 @@ impl Store {
     /// Returns `false` if it had already gone or changed since it was read.
     pub(crate) fn remove_credential(&self, found: &Found) -> Result<bool, StoreError> {
         if let Raw::Session = found.raw {
+            // Taken first: the table entry that holds them goes with the session.
+            self.retire_usage(found);
             return Ok(self.inner.sessions.remove(&found.record));
         }
         let removed = self.write_sled(|e| sled_remove(e, found))?;
         if removed {
             self.inner.counts.credential(found.record.kind, false);
+            self.retire_usage(found);
         }
         Ok(removed)
     }
@@ -514,6 +522,7 @@ impl Store {
     /// Deletes a principal, freeing its external id in the same transaction.
     pub(crate) fn remove_principal(&self, id: Uuid) -> Result<(), StoreError> {
         let old = self.write_sled(|e| {
+            Store::remove_principal_usage(e, id)?;
             let old = (&e.principals, &e.external_ids)
                 .transaction(|(principals, index)| {
                     let old = external_ids::decoded(principals.remove(id.as_bytes())?);

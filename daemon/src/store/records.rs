@@ -99,6 +99,14 @@ pub(crate) struct CredentialRecord {
 }
 
 impl CredentialRecord {
+    /// The principal its uses count for: its owner, or none (nil) for an admin key.
+    pub(crate) fn usage_owner(&self) -> Uuid {
+        match self.kind {
+            StoredKind::AdminKey => Uuid::nil(),
+            _ => self.owner,
+        }
+    }
+
     /// Whether it still verifies at `now`.
     pub fn is_live(&self, now: UnixMillis) -> bool {
         self.expires_at.is_none_or(|at| now < at)

@@ -29,7 +29,13 @@ impl Store {
     /// Ends those of `ids` still expired at `now`; returns how many. Cheap per id and never
     /// blocks on I/O, so an event-loop thread may call it with a few ids at a time.
     pub(crate) fn sweep_sessions(&self, ids: &[Uuid], now: UnixMillis) -> u64 {
-        self.inner.sessions.sweep(ids, now)
+        let mut retired = Vec::new();
+        let swept = self.inner.sessions.sweep(ids, now, |owner, uses, last| {
+            retired.push((owner, uses, last))
+        });
+        // Uses counted before they expired still reach their owners' totals.
+        self.retire_swept_usage(retired);
+        swept
     }
 
     /// Compacts the session journal if it has grown well past what its sessions need.

@@ -35,7 +35,7 @@ pub(crate) fn render_reply(reply: &Reply, now: UnixMillis) -> String {
         Reply::Revoked { id } => format!("Revoked {id}.\n"),
         Reply::ClientCreated(c) => client_created(c, now),
         Reply::Client(c) => more(client(c, now), &c.next),
-        Reply::Clients(page) => more(client_list(&page.clients), &page.next),
+        Reply::Clients(page) => more(client_list(&page.clients, now), &page.next),
         Reply::RevokedCount { count: 1 } => "Revoked 1 session.\n".to_owned(),
         Reply::RevokedCount { count } => format!("Revoked {count} sessions.\n"),
         Reply::SessionIssued(s) => session_issued(s, now),
@@ -153,10 +153,14 @@ fn admin_keys(keys: &[AdminKeyInfo], now: UnixMillis) -> String {
                 k.env.to_string(),
                 when::rfc3339(k.created_at),
                 last_used(k.last_used_at, now),
+                k.uses.to_string(),
             ]
         })
         .collect::<Vec<_>>();
-    table(&["ID", "LABEL", "ENV", "CREATED", "LAST USED"], &rows)
+    table(
+        &["ID", "LABEL", "ENV", "CREATED", "LAST USED", "USES"],
+        &rows,
+    )
 }
 
 fn client_created(c: &ClientCreated, now: UnixMillis) -> String {
@@ -241,6 +245,8 @@ fn client(c: &ClientDetails, now: UnixMillis) -> String {
         c.max_sessions,
         (c.external_id.as_deref(), &c.meta),
     );
+    rows.push(("last_used_at", last_used(c.last_used_at, now)));
+    rows.push(("uses", c.uses.to_string()));
     if c.disabled {
         rows.push((
             "disabled",
@@ -258,7 +264,7 @@ fn client(c: &ClientDetails, now: UnixMillis) -> String {
             .map(|cred| credential_row(cred, now))
             .collect::<Vec<_>>();
         out.push_str(&table(
-            &["ID", "KIND", "CREATED", "LAST USED", "EXPIRES"],
+            &["ID", "KIND", "CREATED", "LAST USED", "USES", "EXPIRES"],
             &rows,
         ));
     }
@@ -278,6 +284,7 @@ fn api_tokens(page: &keyward_client::ApiTokenPage, now: UnixMillis) -> String {
                     printable(&t.name),
                     scopes(&t.scopes),
                     last_used(t.last_used_at, now),
+                    t.uses.to_string(),
                     expiry(t.expires_at, now),
                     label(t.external_id.as_deref()),
                 ]
@@ -289,6 +296,7 @@ fn api_tokens(page: &keyward_client::ApiTokenPage, now: UnixMillis) -> String {
                 "NAME",
                 "SCOPES",
                 "LAST USED",
+                "USES",
                 "EXPIRES",
                 "EXTERNAL ID",
             ],
@@ -318,6 +326,7 @@ fn api_token(t: &keyward_client::ApiTokenInfo, now: UnixMillis) -> String {
         ("scopes", scopes(&t.scopes)),
         ("created_at", when::rfc3339(t.created_at)),
         ("last_used_at", last_used(t.last_used_at, now)),
+        ("uses", t.uses.to_string()),
         ("expires_at", expiry(t.expires_at, now)),
     ];
     rows.extend(identity_rows(t.external_id.as_deref(), &t.meta));
@@ -341,11 +350,12 @@ fn credential_row(c: &CredentialInfo, now: UnixMillis) -> Vec<String> {
         c.kind.to_string(),
         when::rfc3339(c.created_at),
         last_used(c.last_used_at, now),
+        c.uses.to_string(),
         expiry(c.expires_at, now),
     ]
 }
 
-fn client_list(clients: &[ClientSummary]) -> String {
+fn client_list(clients: &[ClientSummary], now: UnixMillis) -> String {
     if clients.is_empty() {
         return "No clients.\n".to_owned();
     }
@@ -356,10 +366,12 @@ fn client_list(clients: &[ClientSummary]) -> String {
                 marked(c.client_id, c.disabled),
                 label(c.label.as_deref()),
                 label(c.external_id.as_deref()),
+                last_used(c.last_used_at, now),
+                c.uses.to_string(),
             ]
         })
         .collect::<Vec<_>>();
-    table(&["CLIENT ID", "LABEL", "EXTERNAL ID"], &rows)
+    table(&["CLIENT ID", "LABEL", "EXTERNAL ID", "LAST USED", "USES"], &rows)
 }
 
 fn test_key_created(t: &TestKeyCreated) -> String {
@@ -573,6 +585,8 @@ mod tests {
                     disabled: false,
                     external_id: None,
                     meta: Default::default(),
+                    last_used_at: None,
+                    uses: 0,
                 }],
                 next: None,
             }),
@@ -690,6 +704,7 @@ This session token is shown only once and cannot be shown again: hand it to the 
                         last_used_at: Some(T - 4 * MINUTE),
                         expires_at: Some(T - 1),
                         disabled: false,
+                        uses: 7,
                     },
                     CredentialInfo {
                         id: id(3),
@@ -698,12 +713,15 @@ This session token is shown only once and cannot be shown again: hand it to the 
                         last_used_at: None,
                         expires_at: None,
                         disabled: false,
+                        uses: 0,
                     },
                 ],
                 next: None,
                 disabled: false,
                 external_id: Some("user-42".into()),
                 meta: [("plan".to_owned(), "pro\n".to_owned())].into(),
+                last_used_at: Some(T - 4 * MINUTE),
+                uses: 9,
             }),
             T,
         );
@@ -714,16 +732,19 @@ This session token is shown only once and cannot be shown again: hand it to the 
         assert_eq!(lines[4], "max_sessions  the daemon's default");
         assert_eq!(lines[5], "external_id   user-42");
         assert_eq!(lines[6], "meta          plan=pro\\n");
-        assert_eq!(lines[7], "");
-        let header = lines[8];
+        assert!(lines[7].starts_with("last_used_at  ") && lines[7].ends_with("(4m ago)"));
+        assert_eq!(lines[8], "uses          9");
+        assert_eq!(lines[9], "");
+        let header = lines[10];
         assert!(
             header.starts_with("ID  ") && header.ends_with("EXPIRES"),
             "{header}"
         );
         let created_col = header.find("CREATED").unwrap();
-        assert_eq!(lines[9].find("2026-11-22T11:00:00Z"), Some(created_col));
-        assert!(lines[9].contains("(4m ago)") && lines[9].ends_with("(expired)"));
-        assert!(lines[10].contains("test_key") && lines[10].ends_with("never expires"));
+        assert_eq!(lines[11].find("2026-11-22T11:00:00Z"), Some(created_col));
+        assert!(lines[11].contains("(4m ago)") && lines[11].ends_with("(expired)"));
+        assert!(lines[11].contains(" 7  "), "{}", lines[11]);
+        assert!(lines[12].contains("test_key") && lines[12].ends_with("never expires"));
         assert!(
             lines.iter().all(|l| !l.ends_with(' ')),
             "no trailing spaces: {text}"
@@ -742,6 +763,8 @@ This session token is shown only once and cannot be shown again: hand it to the 
                         disabled: false,
                         external_id: None,
                         meta: Default::default(),
+                        last_used_at: None,
+                        uses: 0,
                     },
                     ClientSummary {
                         client_id: id(2),
@@ -749,6 +772,8 @@ This session token is shown only once and cannot be shown again: hand it to the 
                         disabled: false,
                         external_id: Some("user-42".into()),
                         meta: Default::default(),
+                        last_used_at: Some(T - 4 * MINUTE),
+                        uses: 12,
                     },
                 ],
                 next: None,
@@ -756,10 +781,13 @@ This session token is shown only once and cannot be shown again: hand it to the 
             T,
         );
         let expected = format!(
-            "CLIENT ID{}  LABEL  EXTERNAL ID\n{}  phone  -\n{}  -      user-42\n",
+            "CLIENT ID{}  LABEL  EXTERNAL ID  LAST USED{}  USES\n{}  phone  -            never{}  0\n{}  -      user-42      {}  12\n",
             " ".repeat(36 - 9),
+            " ".repeat(29 - 9),
             id(1),
-            id(2)
+            " ".repeat(29 - 5),
+            id(2),
+            "2026-11-23T10:56:00Z (4m ago)",
         );
         assert_eq!(text, expected);
         let off = render_reply(
@@ -770,6 +798,8 @@ This session token is shown only once and cannot be shown again: hand it to the 
                     disabled: true,
                     external_id: None,
                     meta: Default::default(),
+                    last_used_at: None,
+                    uses: 0,
                 }],
                 next: None,
             }),
@@ -817,6 +847,7 @@ This session token is shown only once and cannot be shown again: hand it to the 
                     created_at: T,
                     last_used_at: None,
                     disabled: false,
+                    uses: 0,
                 }],
                 next: None,
             }),
@@ -827,7 +858,7 @@ This session token is shown only once and cannot be shown again: hand it to the 
             .lines()
             .nth(1)
             .unwrap()
-            .ends_with("2026-11-23T11:00:00Z  never"));
+            .ends_with("2026-11-23T11:00:00Z  never      0"));
     }
 
     /// Counts and revocations read as sentences.

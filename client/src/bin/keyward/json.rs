@@ -124,13 +124,15 @@ mod tests {
                 created_at: T,
                 last_used_at: None,
                 disabled: false,
+                uses: 3,
             }],
             next: None,
         });
         assert_eq!(
             parsed(&listed),
             json!({"admin_keys": [{"id": id(2), "label": "ops", "env": "live",
-                "created_at": T_TEXT, "last_used_at": null, "disabled": false}], "next": null})
+                "created_at": T_TEXT, "last_used_at": null, "disabled": false, "uses": 3}],
+                "next": null})
         );
     }
 
@@ -163,6 +165,7 @@ mod tests {
                     last_used_at: Some(T + HOUR),
                     expires_at: Some(T + 2 * HOUR),
                     disabled: false,
+                    uses: 4,
                 },
                 CredentialInfo {
                     id: id(4),
@@ -171,24 +174,29 @@ mod tests {
                     last_used_at: None,
                     expires_at: None,
                     disabled: false,
+                    uses: 0,
                 },
             ],
             next: None,
             disabled: false,
             external_id: Some("user-42".into()),
             meta: [("plan".to_owned(), "pro".to_owned())].into(),
+            last_used_at: Some(T + HOUR),
+            uses: 6,
         });
         assert_eq!(
             parsed(&shown),
             json!({"client_id": id(1), "label": null, "env": "live",
                 "scopes": {"photos": "write", "music": "read"}, "max_sessions": 5,
                 "disabled": false, "external_id": "user-42", "meta": {"plan": "pro"},
+                "last_used_at": "2026-11-23T12:00:00Z", "uses": 6,
                 "credentials": [
                     {"id": id(3), "kind": "session", "created_at": T_TEXT,
                      "last_used_at": "2026-11-23T12:00:00Z", "expires_at": "2026-11-23T13:00:00Z",
-                     "disabled": false},
+                     "disabled": false, "uses": 4},
                     {"id": id(4), "kind": "test_key", "created_at": T_TEXT,
-                     "last_used_at": null, "expires_at": null, "disabled": false}], "next": null})
+                     "last_used_at": null, "expires_at": null, "disabled": false, "uses": 0}],
+                "next": null})
         );
         let listed = Reply::Clients(keyward_client::ClientPage {
             clients: vec![
@@ -198,6 +206,8 @@ mod tests {
                     disabled: true,
                     external_id: None,
                     meta: Default::default(),
+                    last_used_at: Some(T),
+                    uses: 2,
                 },
                 ClientSummary {
                     client_id: id(2),
@@ -205,16 +215,19 @@ mod tests {
                     disabled: false,
                     external_id: None,
                     meta: Default::default(),
+                    last_used_at: None,
+                    uses: 0,
                 },
             ],
             next: None,
         });
         assert_eq!(
             parsed(&listed),
-            json!({"clients": [{"client_id": id(1), "label": "phone", "disabled": true,
-                    "external_id": null, "meta": {}},
+            json!({"clients": [
+                {"client_id": id(1), "label": "phone", "disabled": true,
+                 "external_id": null, "meta": {}, "last_used_at": T_TEXT, "uses": 2},
                 {"client_id": id(2), "label": null, "disabled": false,
-                    "external_id": null, "meta": {}}], "next": null})
+                 "external_id": null, "meta": {}, "last_used_at": null, "uses": 0}], "next": null})
         );
     }
 

@@ -223,6 +223,22 @@ impl Sessions {
             .map(|(id, s)| (record_of(id, &s), s.owner_scopes))
     }
 
+    /// Counts a successful verify of session `id` at `at`; true if it is the first since the
+    /// last [`Sessions::take_uses`].
+    pub fn count_use(&self, id: Uuid, at: UnixMillis) -> bool {
+        self.table.count_use(id, at)
+    }
+
+    /// Session `id`'s uses not yet taken, and its last use.
+    pub fn pending_uses(&self, id: Uuid) -> Option<(u32, Option<UnixMillis>)> {
+        self.table.pending_uses(id)
+    }
+
+    /// Takes session `id`'s uses since the last take: how many, its owner, its last slide.
+    pub fn take_uses(&self, id: Uuid) -> Option<(u32, Uuid, Option<UnixMillis>)> {
+        self.table.take_uses(id)
+    }
+
     /// The session with id `id`, and its token hash.
     pub fn by_id(&self, id: Uuid) -> Option<(TokenHash, CredentialRecord)> {
         self.table.get(id).map(|s| (s.hash, record_of(id, &s)))
@@ -283,9 +299,8 @@ impl Sessions {
     pub fn remove(&self, record: &CredentialRecord) -> bool {
         self.journal.append(&Change::End { id: record.id }, || {
             self.table
-                .remove_if(record.id, |s| {
-                    Some(s.expires_at) == record.expires_at && s.last_used_at == record.last_used_at
-                })
+                // Not the last use, which every counted verify moves (see `Table::count_use`).
+                .remove_if(record.id, |s| Some(s.expires_at) == record.expires_at)
                 .is_some()
         })
     }
@@ -323,13 +338,27 @@ impl Sessions {
 
     /// Ends those of `ids` that are still expired at `now`; returns how many. The end records
     /// are queued, not synced: an expired session never verifies anyway.
-    pub fn sweep(&self, ids: &[Uuid], now: UnixMillis) -> u64 {
+    /// A swept session's uses not yet taken go to `retire`, with its owner and last use.
+    pub fn sweep(
+        &self,
+        ids: &[Uuid],
+        now: UnixMillis,
+        mut retire: impl FnMut(Uuid, u32, Option<UnixMillis>),
+    ) -> u64 {
         let mut swept = 0;
         for batch in ids.chunks(SWEEP_BATCH) {
             self.journal.append_all(batch.iter().map(|&id| {
                 // Decided again under the lock: a backward clock jump may have let a verify
                 // slide it since it was listed.
-                let removed = self.table.remove_if(id, |s| s.expires_at <= now).is_some();
+                let removed = match self.table.remove_if_with_uses(id, |s| s.expires_at <= now) {
+                    Some((s, uses)) => {
+                        if uses > 0 {
+                            retire(s.owner, uses, s.last_used_at);
+                        }
+                        true
+                    }
+                    None => false,
+                };
                 swept += u64::from(removed);
                 (Change::End { id }, removed)
             }));
@@ -509,7 +538,7 @@ mod tests {
         assert!(!s.replace(&r1, &slid), "a stale read does not slide");
         assert!(s.remove(&r2));
         assert!(!s.remove(&r2), "already gone");
-        assert_eq!(s.sweep(&s.expired(20), 20), 1);
+        assert_eq!(s.sweep(&s.expired(20), 20, |_, _, _| {}), 1);
         s.write_queued(true).unwrap();
         drop(s);
         for round in 0..2 {

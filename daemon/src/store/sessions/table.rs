@@ -23,7 +23,7 @@ use keyward_protocol::token::TokenHash;
 use keyward_protocol::UnixMillis;
 use sha2::{Digest, Sha256};
 use smallvec::SmallVec;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex};
 use uuid::Uuid;
 
@@ -119,14 +119,19 @@ struct Stored {
     /// one millisecond), so a compare-and-swap on it alone tells a slide whether another one
     /// came first.
     expires_at: AtomicI64,
-    /// The last use, or [`NEVER_USED`]. Written just after `expires_at`, so a reader without
-    /// the write lock may see a new expiry with the previous last use, or the reverse.
+    /// The last use, or [`NEVER_USED`]. A slide writes it just after `expires_at`, so a reader
+    /// without the write lock may see a new expiry with the previous last use, or the reverse;
+    /// every counted use moves it forward too.
     last_used_at: AtomicI64,
     /// An [`OwnerScopes`], learnt under the read lock (it fits in the struct's padding).
     owner_scopes: AtomicU8,
+    /// Successful verifies since the last usage fold took them (see `store::usage`): a verify
+    /// adds one under the read lock, a fold swaps in zero. Also in the padding.
+    pending_uses: AtomicU32,
 }
 
-// A session's memory is target 6 of issue #3: the owner-scopes hint must stay in padding.
+// A session's memory is target 6 of issue #3: the owner-scopes hint and the pending uses must
+// stay in padding.
 const _: () = assert!(std::mem::size_of::<Stored>() == 88);
 
 impl Stored {
@@ -141,6 +146,7 @@ impl Stored {
             expires_at: AtomicI64::new(s.expires_at),
             last_used_at: AtomicI64::new(s.last_used_at.unwrap_or(NEVER_USED)),
             owner_scopes: AtomicU8::new(s.owner_scopes as u8),
+            pending_uses: AtomicU32::new(0),
         }
     }
 
@@ -291,6 +297,43 @@ impl Table {
         self.get(id).map(|s| (id, s))
     }
 
+    /// Counts a successful verify of session `id` at `at`, and makes `at` its last use in
+    /// memory (a slide's journal record, or a compaction, persists it). Returns whether it is
+    /// the first use since the last [`Table::take_uses`], so the caller notes the id for the
+    /// next fold. Saturates rather than wraps: a count may fall short, never come out too high.
+    pub fn count_use(&self, id: Uuid, at: UnixMillis) -> bool {
+        let Some(s) = self.sessions.get(&id) else {
+            return false;
+        };
+        // A load first: most verifies of a busy session land in a millisecond already stored.
+        if s.last_used_at.load(Ordering::Relaxed) < at {
+            s.last_used_at.fetch_max(at, Ordering::Release);
+        }
+        let before = s
+            .pending_uses
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .unwrap_or(u32::MAX);
+        before == 0
+    }
+
+    /// The uses of session `id` since the last [`Table::take_uses`], and its last use.
+    pub fn pending_uses(&self, id: Uuid) -> Option<(u32, Option<UnixMillis>)> {
+        let s = self.sessions.get(&id)?;
+        let last = s.last_used_at.load(Ordering::Acquire);
+        Some((
+            s.pending_uses.load(Ordering::Relaxed),
+            (last != NEVER_USED).then_some(last),
+        ))
+    }
+
+    /// Takes session `id`'s uses since the last take, with its owner and its last use.
+    pub fn take_uses(&self, id: Uuid) -> Option<(u32, Uuid, Option<UnixMillis>)> {
+        let s = self.sessions.get(&id)?;
+        let n = s.pending_uses.swap(0, Ordering::Relaxed);
+        let last = s.last_used_at.load(Ordering::Acquire);
+        Some((n, s.owner, (last != NEVER_USED).then_some(last)))
+    }
+
     /// Records what the owner's scopes of session `id` turned out to be.
     pub fn learn_owner_scopes(&self, id: Uuid, scopes: OwnerScopes) {
         if let Some(s) = self.sessions.get(&id) {
@@ -320,7 +363,7 @@ impl Table {
             .compare_exchange(expected, expires_at, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if moved {
-            s.last_used_at.store(last_used_at, Ordering::Release);
+            s.last_used_at.fetch_max(last_used_at, Ordering::Release);
         }
         moved
     }
@@ -350,17 +393,31 @@ impl Table {
         id: Uuid,
         keep_going: impl FnOnce(&Session) -> bool,
     ) -> Option<Session> {
-        let session = self.take_if(id, keep_going)?;
-        self.held.fetch_sub(1, Ordering::Relaxed);
-        Some(session)
+        self.remove_if_with_uses(id, keep_going).map(|(s, _)| s)
     }
 
-    fn take_if(&self, id: Uuid, keep_going: impl FnOnce(&Session) -> bool) -> Option<Session> {
+    /// [`Table::remove_if`], also giving the uses not yet taken (see [`Table::take_uses`]).
+    pub fn remove_if_with_uses(
+        &self,
+        id: Uuid,
+        keep_going: impl FnOnce(&Session) -> bool,
+    ) -> Option<(Session, u32)> {
+        let taken = self.take_if(id, keep_going)?;
+        self.held.fetch_sub(1, Ordering::Relaxed);
+        Some(taken)
+    }
+
+    fn take_if(
+        &self,
+        id: Uuid,
+        keep_going: impl FnOnce(&Session) -> bool,
+    ) -> Option<(Session, u32)> {
         // Under the write lock no slide is half done, so the snapshot is consistent.
         let (_, stored) = self
             .sessions
             .remove_if(&id, |_, s| keep_going(&s.snapshot()))?;
         let session = stored.snapshot();
+        let uses = stored.pending_uses.load(Ordering::Relaxed);
         self.owners.remove_if_mut(&session.owner, |_, ids| {
             if let Some(at) = ids.iter().position(|&i| i == id) {
                 ids.swap_remove(at);
@@ -371,7 +428,7 @@ impl Table {
         if self.any_legacy.load(Ordering::Relaxed) {
             self.legacy.remove(&session.hash);
         }
-        Some(session)
+        Some((session, uses))
     }
 
     /// Whether the owner index is complete, so [`Table::of_owner`] will not wait.

@@ -1,0 +1,155 @@
+//! Usage (issue 15 §5): each credential's `uses` and `last_used_at`, and its client's or API
+//! token's totals, are counted in memory and folded into the store every 5 s.
+//! A clean stop loses no use; a crash loses at most the last fold interval's, and never
+//! makes a count too high.
+
+use crate::support::{json, now_ms, Daemon};
+use keyward_client::blocking::Client;
+use keyward_client::{Env, Requirements, Scopes, Secret};
+use uuid::Uuid;
+
+/// `n` successful verifies of `token`.
+fn verify(c: &mut Client, token: &Secret, n: u64) {
+    for _ in 0..n {
+        c.verify(token, Requirements::new()).expect("verify");
+    }
+}
+
+/// A credential's `uses` and the client's total, from `client show`.
+fn uses(a: &mut Client, client: Uuid, credential: Uuid) -> (u64, u64) {
+    let shown = a.client_show(client).expect("client show");
+    let one = shown
+        .credentials
+        .iter()
+        .find(|c| c.id == credential)
+        .map_or(0, |c| c.uses);
+    (one, shown.uses)
+}
+
+/// After a kill -9, a count is at least what a fold had made durable before the kill (here,
+/// the one at a clean stop), and never more than the verifies that were answered.
+#[test]
+fn a_crash_loses_at_most_the_last_interval_and_never_adds() {
+    let mut d = Daemon::start();
+    let (mut a, key) = d.admin_client(Env::Live);
+    let created = a.client_create(None, None, Scopes::new()).unwrap();
+    let (client, session) = (created.client_id, created.session);
+    let test_key = a.test_key_create(client).unwrap();
+    let mut c = d.client();
+    verify(&mut c, &session.token, 20);
+    verify(&mut c, &test_key.token, 4);
+    // Shown at once, before any fold: `show` adds what memory holds.
+    assert_eq!(uses(&mut a, client, session.id), (20, 24));
+    assert_eq!(d.terminate().code(), Some(0));
+    d.restart();
+    let mut c = d.client();
+    verify(&mut c, &session.token, 25);
+    verify(&mut c, &test_key.token, 6);
+    let killed_at = now_ms();
+    d.kill9();
+    d.restart();
+    let mut a = d.client();
+    a.set_admin_key(key);
+    let (session_uses, total) = uses(&mut a, client, session.id);
+    let (test_key_uses, _) = uses(&mut a, client, test_key.id);
+    assert!((20..=45).contains(&session_uses), "{session_uses}");
+    assert!((4..=10).contains(&test_key_uses), "{test_key_uses}");
+    assert!((24..=55).contains(&total), "{total}");
+    let shown = a.client_show(client).unwrap();
+    let last = shown.last_used_at.expect("used");
+    assert!(last <= killed_at, "{last} after the kill at {killed_at}");
+}
+
+/// A clean stop folds every use: after SIGTERM and a restart each count is exact, through the
+/// client crate and the CLI's `--json`, and a revoked session's uses stay in its client's total.
+#[test]
+fn a_clean_stop_loses_nothing_and_totals_outlive_revocation() {
+    let mut d = Daemon::start();
+    let (mut a, key) = d.admin_client(Env::Live);
+    let created = a.client_create(None, None, Scopes::new()).unwrap();
+    let (client, session) = (created.client_id, created.session);
+    let second = a.session_issue(client).unwrap();
+    let test_key = a.test_key_create(client).unwrap();
+    let mut c = d.client();
+    verify(&mut c, &session.token, 25);
+    verify(&mut c, &second.token, 7);
+    verify(&mut c, &test_key.token, 5);
+    // Revoked before any fold could fold its uses: they still reach the client's total.
+    a.revoke(second.id).unwrap();
+    assert_eq!(uses(&mut a, client, session.id), (25, 37));
+    assert_eq!(d.terminate().code(), Some(0));
+    d.restart();
+    let mut a = d.client();
+    a.set_admin_key(key.clone());
+    assert_eq!(uses(&mut a, client, session.id), (25, 37));
+    assert_eq!(uses(&mut a, client, test_key.id).0, 5);
+
+    let out = d.cli_with(
+        &["client", "show", &client.to_string(), "--json"],
+        Some(&key),
+        None,
+    );
+    let shown = json(&out);
+    assert_eq!(shown["uses"], 37, "{shown}");
+    assert!(shown["last_used_at"].is_string(), "{shown}");
+    let creds = shown["credentials"].as_array().unwrap();
+    let ours = creds
+        .iter()
+        .find(|c| c["id"] == session.id.to_string())
+        .expect("the session is listed");
+    assert_eq!(ours["uses"], 25, "{shown}");
+    assert!(ours["last_used_at"].is_string(), "{shown}");
+
+    // A list reads folded totals only: the stop folded them.
+    let out = d.cli_with(&["client", "list", "--json"], Some(&key), None);
+    let listed = json(&out);
+    assert_eq!(listed["clients"][0]["uses"], 37, "{listed}");
+    assert!(listed["clients"][0]["last_used_at"].is_string(), "{listed}");
+    let http = crate::http::call(&d, "GET", "/v1/clients", Some(&key), None);
+    assert_eq!(http.status, 200, "{}", http.body);
+    let body: serde_json::Value = serde_json::from_str(&http.body).unwrap();
+    assert_eq!(body, listed, "HTTP and the CLI print the same JSON");
+
+    // The admin requests before the stop authenticated the admin key: each is a use.
+    let keys = json(&d.cli(&["admin-key", "list", "--json"]));
+    let used = keys["admin_keys"][0]["uses"].as_u64().expect("uses");
+    assert!(used >= 4, "{keys}");
+
+    // A backup carries the counts the stop folded, and a restore brings them back.
+    let file = d.dir().join("usage.kwbk");
+    let out = d.cli(&["backup", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut restored = Daemon::start();
+    assert!(restored.terminate().success());
+    restored.restore_forced(&file);
+    restored.restart();
+    let mut r = restored.client();
+    r.set_admin_key(key);
+    assert_eq!(uses(&mut r, client, session.id), (25, 37));
+}
+
+/// An API token's uses show in `api-token show` and `list`, over the CLI and HTTP, at once
+/// and after a restart.
+#[test]
+fn api_token_uses_are_shown() {
+    let mut d = Daemon::start();
+    let (mut a, key) = d.admin_client(Env::Live);
+    let token = a.api_token_create("ci", Scopes::new(), None).unwrap();
+    let mut c = d.client();
+    verify(&mut c, &token.token, 3);
+    let shown = a.api_token_show(token.id).unwrap();
+    assert_eq!(shown.uses, 3);
+    assert!(shown.last_used_at.is_some());
+    assert_eq!(d.terminate().code(), Some(0));
+    d.restart();
+    let id = token.principal_id.to_string();
+    let out = d.cli_with(&["api-token", "show", &id, "--json"], Some(&key), None);
+    let cli = json(&out);
+    assert_eq!(cli["uses"], 3, "{cli}");
+    let http = crate::http::call(&d, "GET", &format!("/v1/api-tokens/{id}"), Some(&key), None);
+    assert_eq!(http.status, 200, "{}", http.body);
+    let body: serde_json::Value = serde_json::from_str(&http.body).unwrap();
+    assert_eq!(body, cli, "HTTP and the CLI print the same JSON");
+    let listed = json(&d.cli_with(&["api-token", "list", "--json"], Some(&key), None));
+    assert_eq!(listed["api_tokens"][0]["uses"], 3, "{listed}");
+}
