@@ -669,7 +669,7 @@ fn api_token_pages_are_full_among_many_clients() {
             for _ in 0..40 {
                 ok(f.auth
                     .change()
-                    .create_client(ctx, None, None, &Scopes::new())
+                    .create_client(ctx, None, None, &Scopes::new(), NewIdentity::none())
                     .acknowledged());
             }
         }
@@ -677,12 +677,12 @@ fn api_token_pages_are_full_among_many_clients() {
         let api = ok(f
             .auth
             .change()
-            .create_api_token(f.live, &name, &Scopes::new(), None)
+            .create_api_token(f.live, &name, &Scopes::new(), None, NewIdentity::none())
             .acknowledged());
         tokens.push(api.principal_id);
         ok(f.auth
             .change()
-            .create_api_token(test, &name, &Scopes::new(), None)
+            .create_api_token(test, &name, &Scopes::new(), None, NewIdentity::none())
             .acknowledged());
     }
     let (mut seen, mut after) = (Vec::new(), None);

@@ -176,7 +176,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let token = principal(PrincipalKind::ApiToken, StoredEnv::Live);
-        let bytes = records::encode(&token).unwrap();
+        let bytes = records::encode_principal(&token).unwrap();
         store
             .import(
                 super::super::TreeId::Principals as u8,

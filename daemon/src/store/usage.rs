@@ -465,8 +465,10 @@ mod tests {
             scopes: Vec::new(),
             max_sessions: None,
             created_at: 0,
+            external_id: None,
+            meta: Vec::new(),
         };
-        store.insert_principal(&owner).unwrap();
+        assert!(store.insert_principal(&owner).unwrap());
         let session_hash: TokenHash = [5u8; 32];
         let session = live_session(crate::store::session_id(&session_hash), owner.id);
         store.insert_credential(&session_hash, &session).unwrap();

@@ -371,7 +371,10 @@ fn client_list(clients: &[ClientSummary], now: UnixMillis) -> String {
             ]
         })
         .collect::<Vec<_>>();
-    table(&["CLIENT ID", "LABEL", "EXTERNAL ID", "LAST USED", "USES"], &rows)
+    table(
+        &["CLIENT ID", "LABEL", "EXTERNAL ID", "LAST USED", "USES"],
+        &rows,
+    )
 }
 
 fn test_key_created(t: &TestKeyCreated) -> String {

@@ -305,6 +305,8 @@ struct ClientSettingsJson {
     env: String,
     scopes: BTreeMap<String, String>,
     max_sessions: Option<u32>,
+    external_id: Option<String>,
+    meta: BTreeMap<String, String>,
 }
 
 /// `api-token update`: the token as `api-token show` has it.
@@ -319,6 +321,9 @@ struct ApiTokenRowJson {
     last_used_at: Option<String>,
     expires_at: Option<String>,
     disabled: bool,
+    external_id: Option<String>,
+    meta: BTreeMap<String, String>,
+    uses: u64,
 }
 
 /// `logout`, `revoke` and `revoke-sessions`.
@@ -393,6 +398,8 @@ fn reply(op: &Op, value: Value) -> Result<Reply, String> {
                 env: c.env.parse::<Env>().map_err(|e| e.to_string())?,
                 scopes: scopes_from(c.scopes)?,
                 max_sessions: c.max_sessions,
+                external_id: c.external_id,
+                meta: c.meta.into_iter().collect(),
             })
         }
         Op::ApiTokenUpdate { .. } => {
@@ -407,6 +414,9 @@ fn reply(op: &Op, value: Value) -> Result<Reply, String> {
                 last_used_at: t.last_used_at.as_deref().map(floor).transpose()?,
                 expires_at: t.expires_at.as_deref().map(ceil).transpose()?,
                 disabled: t.disabled,
+                external_id: t.external_id,
+                meta: t.meta.into_iter().collect(),
+                uses: t.uses,
             })
         }
         other => return Err(format!("no HTTP reply for {}", name(other))),
