@@ -6,8 +6,9 @@
 use crate::{ConnectOptions, Error, Secret};
 use keyward_protocol::{
     AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo, ApiTokenPage,
-    ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, Meta, Op,
-    PrincipalUpdate, Reply, Requirements, Scopes, SessionIssued, Stats, TestKeyCreated, Verified,
+    ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, ListOrder, Meta,
+    Op, PrincipalUpdate, Reply, Requirements, Scopes, SessionIssued, Stats, TestKeyCreated,
+    Verified,
 };
 use std::path::Path;
 use uuid::Uuid;
@@ -95,11 +96,13 @@ impl Client {
     blocking!(/// See [`crate::Client::admin_key_list_page`].
         fn admin_key_list_page(&mut self, limit: u32, after: Option<String>) -> AdminKeyPage);
     blocking!(/// See [`crate::Client::client_list_page`].
-        fn client_list_page(&mut self, limit: u32, after: Option<String>) -> ClientPage);
+        fn client_list_page(&mut self, limit: u32, after: Option<String>, order: ListOrder)
+            -> ClientPage);
     blocking!(/// See [`crate::Client::client_show_page`].
         fn client_show_page(&mut self, client_id: Uuid, limit: u32, after: Option<String>) -> ClientDetails);
     blocking!(/// See [`crate::Client::api_token_list`].
-        fn api_token_list(&mut self, limit: u32, after: Option<String>) -> ApiTokenPage);
+        fn api_token_list(&mut self, limit: u32, after: Option<String>, order: ListOrder)
+            -> ApiTokenPage);
     blocking!(/// See [`crate::Client::api_token_show`].
         fn api_token_show(&mut self, id: Uuid) -> ApiTokenInfo);
     blocking!(/// See [`crate::Client::api_token_update`].

@@ -5,8 +5,9 @@ use keyward_protocol::frame::{self, FrameError};
 use keyward_protocol::{
     AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo, ApiTokenPage,
     ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, Hello,
-    HelloReply, Identity, Meta, Op, PrincipalUpdate, Reply, Request, Requirements, Response,
-    Scopes, Secret, SessionIssued, Stats, TestKeyCreated, Verified, MAX_PAGE, PROTOCOL_VERSION,
+    HelloReply, Identity, ListOrder, Meta, Op, PrincipalUpdate, Reply, Request, Requirements,
+    Response, Scopes, Secret, SessionIssued, Stats, TestKeyCreated, Verified, MAX_PAGE,
+    PROTOCOL_VERSION,
 };
 use std::path::Path;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -341,7 +342,9 @@ impl Client {
         let mut clients = Vec::new();
         let mut after = None;
         loop {
-            let page = self.client_list_page(MAX_PAGE, after).await?;
+            let page = self
+                .client_list_page(MAX_PAGE, after, ListOrder::Id)
+                .await?;
             clients.extend(page.clients);
             match page.next {
                 Some(next) => after = Some(next),
@@ -350,13 +353,20 @@ impl Client {
         }
     }
 
-    /// Admin key: one page of clients, after `after` (the `next` of the page before).
+    /// Admin key: one page of clients in `order`, after `after` (the `next` of the page
+    /// before, in the same order).
     pub async fn client_list_page(
         &mut self,
         limit: u32,
         after: Option<String>,
+        order: ListOrder,
     ) -> Result<ClientPage, Error> {
-        match self.call(Op::ClientList { limit, after }).await? {
+        let op = Op::ClientList {
+            limit,
+            after,
+            order,
+        };
+        match self.call(op).await? {
             Reply::Clients(page) => Ok(page),
             other => Err(unexpected(&other)),
         }
@@ -447,13 +457,20 @@ impl Client {
         }
     }
 
-    /// Admin key: one page of API tokens, after `after` (the `next` of the page before).
+    /// Admin key: one page of API tokens in `order`, after `after` (the `next` of the page
+    /// before, in the same order).
     pub async fn api_token_list(
         &mut self,
         limit: u32,
         after: Option<String>,
+        order: ListOrder,
     ) -> Result<ApiTokenPage, Error> {
-        match self.call(Op::ApiTokenList { limit, after }).await? {
+        let op = Op::ApiTokenList {
+            limit,
+            after,
+            order,
+        };
+        match self.call(op).await? {
             Reply::ApiTokens(page) => Ok(page),
             other => Err(unexpected(&other)),
         }

@@ -41,8 +41,8 @@ pub use keyward_protocol::{
     paths, AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo,
     ApiTokenPage, AuditEntry, AuditOutcome, AuditPage, ClientCreated, ClientDetails, ClientPage,
     ClientSettings, ClientSummary, CredentialInfo, CredentialKind, Env, ErrorCode, Identity, Kinds,
-    Level, Meta, Op, PrincipalUpdate, Reply, Requirements, ScopeRequirement, Scopes, Secret,
-    SessionIssued, Stats, TestKeyCreated, UnixMillis, Verified, WireError, MAX_PAGE,
+    Level, ListOrder, Meta, Op, PrincipalUpdate, Reply, Requirements, ScopeRequirement, Scopes,
+    Secret, SessionIssued, Stats, TestKeyCreated, UnixMillis, Verified, WireError, MAX_PAGE,
 };
 pub use shared::SharedClient;
 pub use trust::{ConnectOptions, DAEMON_UID_VAR};

@@ -405,8 +405,12 @@ fn execute(
             auth.find_client(ctx(), external_id, *limit, after.as_deref())
                 .map(|r| r.map(Reply::Client)),
         )?),
-        Op::ClientList { limit, after } => now(flatten(
-            auth.list_clients(ctx(), *limit, after.as_deref())
+        Op::ClientList {
+            limit,
+            after,
+            order,
+        } => now(flatten(
+            auth.list_clients(ctx(), *limit, after.as_deref(), *order)
                 .map(|r| r.map(Reply::Clients)),
         )?),
         Op::ClientRevokeSessions { client_id } => when_durable(
@@ -468,8 +472,12 @@ fn execute(
             .stats()
             .map(|stats| Reply::Stats(with_runtime_counters(stats, shared)))
             .map_err(fault)?),
-        Op::ApiTokenList { limit, after } => now(flatten(
-            auth.list_api_tokens(ctx(), *limit, after.as_deref())
+        Op::ApiTokenList {
+            limit,
+            after,
+            order,
+        } => now(flatten(
+            auth.list_api_tokens(ctx(), *limit, after.as_deref(), *order)
                 .map(|r| r.map(Reply::ApiTokens)),
         )?),
         Op::ApiTokenShow { id } => now(flatten(

@@ -35,7 +35,8 @@
 //! Run it with `cargo test -p keywardd --test model`; a failure prints the shrunk sequence.
 
 use keyward_protocol::{
-    token, CredentialKind, Env, ErrorCode, Level, Meta, PrincipalUpdate, Scopes, Secret, Stats,
+    token, CredentialKind, Env, ErrorCode, Level, ListOrder, Meta, PrincipalUpdate, Scopes, Secret,
+    Stats, UnixMillis,
 };
 use keywardd::authority::{
     Acknowledge, AdminContext, Authority, Denied, NewIdentity, Outcome, SweepReport,
@@ -312,15 +313,20 @@ struct ClientModel {
 struct Usage {
     uses: u64,
     folded: u64,
+    /// The last successful verify, and what the last fold took of it.
+    last: Option<UnixMillis>,
+    folded_last: Option<UnixMillis>,
 }
 
 impl Usage {
     fn fold(&mut self) {
         self.folded = self.uses;
+        self.folded_last = self.last;
     }
 
     fn crash(&mut self) {
         self.uses = self.folded;
+        self.last = self.folded_last;
     }
 }
 
@@ -1181,6 +1187,7 @@ fn verify(sys: &System, m: &mut Model, i: Option<usize>) {
         );
     }
     m.credentials[i].usage.uses += 1;
+    m.credentials[i].usage.last = Some(now);
     if let Some(client) = m.credentials[i].client {
         m.clients[client].usage.uses += 1;
     }
@@ -1273,11 +1280,15 @@ fn audit(sys: &System, m: &Model) {
             );
         }
     }
-    // A walk by pages of two sees every client once, in id order.
+    // A walk by pages of two sees every client once, in id order; and, least lately used
+    // first, every client once, each in the place its folded last use gives it.
     let mut walked = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = allowed(sys.auth().list_clients(sys.ctx, 2, after.as_deref()));
+        let page = allowed(
+            sys.auth()
+                .list_clients(sys.ctx, 2, after.as_deref(), ListOrder::Id),
+        );
         walked.extend(page.clients.into_iter().map(|c| c.client_id));
         match page.next {
             Some(next) => after = Some(next),
@@ -1292,11 +1303,24 @@ fn audit(sys: &System, m: &Model) {
         .collect();
     expected.sort();
     assert_eq!(walked, expected, "clients by page");
+    let by_use = walk_by_last_use(|after| {
+        let page = allowed(
+            sys.auth()
+                .list_clients(sys.ctx, 2, after, ListOrder::LastUsed),
+        );
+        let rows = page.clients.iter();
+        let rows = rows.map(|c| (c.client_id, c.last_used_at)).collect();
+        (rows, page.next)
+    });
+    assert_by_last_use(m, &by_use, &expected, "clients by last use");
     // A walk by pages of two sees every API token once, in id order, as last updated.
     let mut walked = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = allowed(sys.auth().list_api_tokens(sys.ctx, 2, after.as_deref()));
+        let page = allowed(
+            sys.auth()
+                .list_api_tokens(sys.ctx, 2, after.as_deref(), ListOrder::Id),
+        );
         assert!(page.api_tokens.len() <= 2);
         walked.extend(
             page.api_tokens
@@ -1316,6 +1340,50 @@ fn audit(sys: &System, m: &Model) {
         .collect();
     expected.sort_by_key(|(id, _)| *id);
     assert_eq!(walked, expected, "API tokens by page");
+    let by_use = walk_by_last_use(|after| {
+        let page = allowed(
+            sys.auth()
+                .list_api_tokens(sys.ctx, 2, after, ListOrder::LastUsed),
+        );
+        let rows = page.api_tokens.iter();
+        let rows = rows.map(|t| (t.principal_id, t.last_used_at)).collect();
+        (rows, page.next)
+    });
+    let ids: Vec<Uuid> = expected.iter().map(|(id, _)| *id).collect();
+    assert_by_last_use(m, &by_use, &ids, "API tokens by last use");
+}
+
+/// Walks a list least lately used first, by pages: each row's id, as `page` gives them.
+fn walk_by_last_use(
+    mut page: impl FnMut(Option<&str>) -> (Vec<(Uuid, Option<UnixMillis>)>, Option<String>),
+) -> Vec<Uuid> {
+    let (mut walked, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let (rows, next) = page(after.as_deref());
+        walked.extend(rows.into_iter().map(|(id, _)| id));
+        match next {
+            Some(next) => after = Some(next),
+            None => return walked,
+        }
+    }
+}
+
+/// That a walk by last use holds each of `ids` once, ordered by folded last use (never
+/// first) and then by id: the model folds nothing during a walk, so nothing moves.
+fn assert_by_last_use(m: &Model, walked: &[Uuid], ids: &[Uuid], what: &str) {
+    let folded_last = |p: Uuid| {
+        m.credentials
+            .iter()
+            .filter(|c| c.principal == p)
+            .map(|c| c.usage.folded_last)
+            .max()
+            .flatten()
+    };
+    let mut expected: Vec<(Option<UnixMillis>, Uuid)> =
+        ids.iter().map(|id| (folded_last(*id), *id)).collect();
+    expected.sort();
+    let expected: Vec<Uuid> = expected.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(walked, expected, "{what}");
 }
 
 proptest! {

@@ -10,7 +10,7 @@
 use arbitrary::{Result, Unstructured};
 use keyward_protocol::token;
 use keyward_protocol::{
-    CredentialKind, Env, Identity, Kinds, Level, Meta, Op, PrincipalUpdate, Request, Requirements,
+    CredentialKind, Env, Identity, Kinds, Level, ListOrder, Meta, Op, PrincipalUpdate, Request, Requirements,
     ScopeRequirement, Scopes, Secret,
 };
 use uuid::Uuid;
@@ -68,6 +68,7 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
         6 => Op::ClientList {
             limit: u.arbitrary()?,
             after: option(u, string)?,
+            order: order(u)?,
         },
         7 => Op::ClientRevokeSessions {
             client_id: uuid(u)?,
@@ -130,6 +131,7 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
         20 => Op::ApiTokenList {
             limit: u.arbitrary()?,
             after: option(u, string)?,
+            order: order(u)?,
         },
         21 => Op::ApiTokenShow { id: uuid(u)? },
         22 => Op::ApiTokenUpdate {
@@ -191,6 +193,14 @@ fn option<T>(
     some: impl FnOnce(&mut Unstructured<'_>) -> Result<T>,
 ) -> Result<Option<T>> {
     Ok(if u.arbitrary()? { Some(some(u)?) } else { None })
+}
+
+fn order(u: &mut Unstructured<'_>) -> Result<ListOrder> {
+    Ok(if u.arbitrary()? {
+        ListOrder::LastUsed
+    } else {
+        ListOrder::Id
+    })
 }
 
 fn uuid(u: &mut Unstructured<'_>) -> Result<Uuid> {

@@ -3,7 +3,7 @@
 
 use keyward_protocol::token;
 use keyward_protocol::{
-    CredentialKind, Env, Hello, Level, Op, Request, Requirements, ScopeRequirement, Scopes, Secret,
+    CredentialKind, Env, Hello, Level, ListOrder, Op, Request, Requirements, ScopeRequirement, Scopes, Secret,
 };
 use uuid::Uuid;
 
@@ -74,6 +74,12 @@ pub fn requests() -> Vec<Request> {
         Op::ClientList {
             limit: 100,
             after: Some("0190000000007000800000000000002a".into()),
+            order: ListOrder::Id,
+        },
+        Op::ClientList {
+            limit: 100,
+            after: Some("l80000000000000000190000000007000800000000000002a".into()),
+            order: ListOrder::LastUsed,
         },
         Op::ClientRevokeSessions { client_id: ID },
         Op::SessionIssue { client_id: ID },
@@ -118,6 +124,12 @@ pub fn requests() -> Vec<Request> {
         Op::ApiTokenList {
             limit: 100,
             after: Some("0190000000007000800000000000002a".into()),
+            order: ListOrder::Id,
+        },
+        Op::ApiTokenList {
+            limit: 100,
+            after: None,
+            order: ListOrder::LastUsed,
         },
         Op::ApiTokenShow { id: ID },
         Op::ApiTokenUpdate {

@@ -40,7 +40,7 @@ pub use message::{
     Stats, TestKeyCreated, Verified, MAX_PAGE,
 };
 pub use model::{
-    CredentialKind, Env, Kinds, Level, ParseEnumError, Requirements, ScopeRequirement, Scopes,
-    UnixMillis,
+    CredentialKind, Env, Kinds, Level, ListOrder, ParseEnumError, Requirements, ScopeRequirement,
+    Scopes, UnixMillis,
 };
 pub use secret::Secret;

@@ -4,7 +4,8 @@
 //! requests on one connection. The daemon answers requests of one connection in order.
 
 use crate::{
-    CredentialKind, Env, Identity, Meta, Requirements, Scopes, Secret, UnixMillis, WireError,
+    CredentialKind, Env, Identity, ListOrder, Meta, Requirements, Scopes, Secret, UnixMillis,
+    WireError,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -64,12 +65,15 @@ pub enum Op {
         /// Only credentials after this cursor: the [`ClientDetails::next`] of the page before.
         after: Option<String>,
     },
-    /// List the clients of the admin key's environment, a page at a time, in id order.
+    /// List the clients of the admin key's environment, a page at a time.
     ClientList {
         /// At most this many (capped at [`MAX_PAGE`], and by the frame size).
         limit: u32,
-        /// Only clients after this cursor: the [`ClientPage::next`] of the page before.
+        /// Only clients after this cursor: the [`ClientPage::next`] of the page before, taken
+        /// in the same order.
         after: Option<String>,
+        /// In id order, or least lately used first.
+        order: ListOrder,
     },
     /// Revoke every session of a client.
     ClientRevokeSessions {
@@ -156,12 +160,15 @@ pub enum Op {
         /// The client's id.
         client_id: Uuid,
     },
-    /// List the API tokens of the admin key's environment, a page at a time, in id order.
+    /// List the API tokens of the admin key's environment, a page at a time.
     ApiTokenList {
         /// At most this many (the daemon caps it at [`MAX_PAGE`], and by the frame size).
         limit: u32,
-        /// Only tokens after this cursor: the [`ApiTokenPage::next`] of the page before.
+        /// Only tokens after this cursor: the [`ApiTokenPage::next`] of the page before, taken
+        /// in the same order.
         after: Option<String>,
+        /// In id order, or least lately used first.
+        order: ListOrder,
     },
     /// Show one API token.
     ApiTokenShow {

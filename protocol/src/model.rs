@@ -41,6 +41,49 @@ impl Env {
     }
 }
 
+/// The order of a list of clients or API tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ListOrder {
+    /// By id: stable, so a walk sees each item exactly once.
+    #[default]
+    Id,
+    /// By last use as of the daemon's last fold of usage (every few seconds), never-used
+    /// first, then by id: finds dead credentials. An item used during a walk moves later and
+    /// may be seen again; none that existed for the whole walk is missed.
+    LastUsed,
+}
+
+impl ListOrder {
+    /// The name used in the CLI and HTTP: `id` or `last-used`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListOrder::Id => "id",
+            ListOrder::LastUsed => "last-used",
+        }
+    }
+}
+
+impl fmt::Display for ListOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ListOrder {
+    type Err = ParseEnumError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "id" => Ok(ListOrder::Id),
+            "last-used" => Ok(ListOrder::LastUsed),
+            _ => Err(ParseEnumError {
+                what: "order",
+                given: s.to_owned(),
+                expected: "id, last-used",
+            }),
+        }
+    }
+}
+
 impl fmt::Display for Env {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

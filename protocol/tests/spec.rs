@@ -13,8 +13,9 @@ use keyward_protocol::{
     codec, AdminKeyCreated, AdminKeyInfo, ApiTokenCreated, ApiTokenInfo, ApiTokenPage, AuditEntry,
     AuditOutcome, AuditPage, ClientCreated, ClientDetails, ClientSettings, ClientSummary,
     CredentialInfo, CredentialKind, Env, ErrorCode, Hello, HelloReply, Identity, Kinds, Level,
-    Meta, Op, PrincipalUpdate, Reply, Request, Requirements, Response, ScopeRequirement, Scopes,
-    Secret, SessionIssued, Stats, TestKeyCreated, Verified, WireError, MAGIC, PROTOCOL_VERSION,
+    ListOrder, Meta, Op, PrincipalUpdate, Reply, Request, Requirements, Response, ScopeRequirement,
+    Scopes, Secret, SessionIssued, Stats, TestKeyCreated, Verified, WireError, MAGIC,
+    PROTOCOL_VERSION,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -404,6 +405,7 @@ fn op_tags_match_the_codec() {
         Op::ClientList {
             limit: 1,
             after: None,
+            order: ListOrder::LastUsed,
         },
         Op::ClientRevokeSessions { client_id: id(1) },
         Op::SessionIssue { client_id: id(1) },
@@ -446,6 +448,7 @@ fn op_tags_match_the_codec() {
         Op::ApiTokenList {
             limit: 1,
             after: None,
+            order: ListOrder::Id,
         },
         Op::ApiTokenShow { id: id(1) },
         Op::ApiTokenUpdate {
@@ -663,6 +666,8 @@ fn small_enums_match_the_codec() {
         (byte(&CredentialKind::ApiToken), 3),
         (byte(&AuditOutcome::Ok), 0),
         (byte(&AuditOutcome::Refused), 1),
+        (byte(&ListOrder::Id), 0),
+        (byte(&ListOrder::LastUsed), 1),
         (byte(&Kinds::EMPTY.with(CredentialKind::AdminKey)), 0x01),
         (byte(&Kinds::EMPTY.with(CredentialKind::Session)), 0x02),
         (byte(&Kinds::EMPTY.with(CredentialKind::TestKey)), 0x04),
@@ -675,6 +680,7 @@ fn small_enums_match_the_codec() {
         "| `Level` | `read` = 0, `write` = 1, `admin` = 2 |",
         "| `CredentialKind` | `admin_key` = 0, `session` = 1, `test_key` = 2, `api_token` = 3 |",
         "| `AuditOutcome` | `Ok` = 0, `Refused` = 1 |",
+        "| `ListOrder` | `Id` = 0, `LastUsed` = 1 |",
         "| `Kinds` | `admin_key` = 0x01, `session` = 0x02, `test_key` = 0x04, `api_token` = 0x08 |",
     ] {
         assert!(SPEC.contains(row), "PROTOCOL.md lacks the row {row}");

@@ -2,7 +2,7 @@
 //! checkpoints, sweeps and timers call no `fdatasync`, `fsync` or `pwrite64`, counted by
 //! `strace` over an idle interval; and a change followed by idleness is still checkpointed.
 
-use crate::support::Daemon;
+use crate::support::{wait_for, Daemon};
 use keyward_client::{Env, Requirements, Scopes};
 use std::process::Command;
 use std::time::Duration;
@@ -20,15 +20,40 @@ const IDLE: Duration = Duration::from_secs(3);
 
 /// The disk calls `pid`'s threads make during `interval`, one line each.
 fn disk_calls(pid: u32, interval: Duration) -> Vec<String> {
+    disk_calls_after(pid, interval, || ())
+}
+
+/// Whether every thread of `pid` is traced.
+fn traced(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("status")).is_ok_and(|status| {
+            status
+                .lines()
+                .any(|l| l.starts_with("TracerPid:") && l.trim_end() != "TracerPid:\t0")
+        })
+    })
+}
+
+/// The disk calls `pid`'s threads make during `interval`, one line each, with `act` run once
+/// strace has attached to all of them, so that nothing `act` causes can slip in before.
+fn disk_calls_after(pid: u32, interval: Duration, act: impl FnOnce()) -> Vec<String> {
     let out = tempfile::NamedTempFile::new().unwrap();
     // `timeout` ends the trace with SIGINT, on which strace detaches and exits.
-    let status = Command::new("timeout")
+    let mut strace = Command::new("timeout")
         .args(["-s", "INT", &format!("{:.3}", interval.as_secs_f64())])
         .args(["strace", "-f", "-qq", "-e", DISK_CALLS, "-o"])
         .arg(out.path())
         .args(["-p", &pid.to_string()])
-        .status()
+        .spawn()
         .expect("run strace (scripts/test installs it)");
+    wait_for("strace to attach to every thread", || {
+        traced(pid).then_some(())
+    });
+    act();
+    let status = strace.wait().expect("strace ran");
     // 124 is timeout's own status when it had to stop strace, the expected end.
     assert!(
         status.success() || status.code() == Some(124),
@@ -79,8 +104,9 @@ fn change_after_idleness_is_checkpointed() {
     let token = c.session.token;
     settle(daemon.pid());
 
-    daemon.client().verify(&token, Requirements::new()).unwrap();
-    let calls = disk_calls(daemon.pid(), IDLE);
+    let calls = disk_calls_after(daemon.pid(), IDLE, || {
+        daemon.client().verify(&token, Requirements::new()).unwrap();
+    });
     let called = |name: &str| calls.iter().any(|l| l.contains(&format!(" {name}(")));
     assert!(
         called("pwrite64") && called("fdatasync"),

@@ -4,7 +4,7 @@
 
 use crate::support::{json, Daemon};
 use keyward_client::blocking::Client;
-use keyward_client::{Env, Op, Reply, Scopes, Secret};
+use keyward_client::{Env, ListOrder, Op, Reply, Scopes, Secret};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -148,8 +148,23 @@ fn a_walk_sees_every_item_once_under_concurrent_creates_and_deletes() {
     let (mut walks, mut during) = (0, 0);
     loop {
         let started_during = writing.load(Ordering::SeqCst);
-        let seen_clients = walk(&mut c, |after| Op::ClientList { limit: 100, after });
-        let seen_tokens = walk(&mut c, |after| Op::ApiTokenList { limit: 100, after });
+        let seen_clients = walk(&mut c, |after| Op::ClientList {
+            limit: 100,
+            after,
+            order: ListOrder::Id,
+        });
+        let seen_tokens = walk(&mut c, |after| Op::ApiTokenList {
+            limit: 100,
+            after,
+            order: ListOrder::Id,
+        });
+        // Least lately used first: nothing is verified here, so nothing moves, and the same
+        // exactly-once walk holds in this order too.
+        let seen_by_use = walk(&mut c, |after| Op::ClientList {
+            limit: 100,
+            after,
+            order: ListOrder::LastUsed,
+        });
         let ended_during = writing.load(Ordering::SeqCst);
         walks += 1;
         assert!(
@@ -160,6 +175,11 @@ fn a_walk_sees_every_item_once_under_concurrent_creates_and_deletes() {
             kept.is_subset(&seen_tokens),
             "walk {walks} missed an API token"
         );
+        assert!(
+            clients.is_subset(&seen_by_use),
+            "walk {walks} by last use missed a client"
+        );
+        assert!(seen_by_use.len() <= 22_000);
         if started_during && ended_during {
             during += 1;
         }
@@ -203,7 +223,11 @@ fn a_walk_sees_every_item_once_under_concurrent_creates_and_deletes() {
     assert_eq!(listed.len(), 20_000);
     assert_eq!(listed, expected);
     assert!(doomed_clients.iter().all(|id| !listed.contains(id)));
-    let settled = walk(&mut c, |after| Op::ApiTokenList { limit: 100, after });
+    let settled = walk(&mut c, |after| Op::ApiTokenList {
+        limit: 100,
+        after,
+        order: ListOrder::Id,
+    });
     let expected: HashSet<Uuid> = kept.iter().copied().chain(new_tokens).collect();
     assert_eq!(settled, expected);
     assert!(settled.is_disjoint(&doomed_principals));
@@ -223,6 +247,7 @@ fn pages_adapt_to_the_size_of_their_items() {
         .call(Op::ClientList {
             limit: 1000,
             after: None,
+            order: ListOrder::Id,
         })
         .unwrap()
     {

@@ -3,9 +3,9 @@
 //! A clean stop loses no use; a crash loses at most the last fold interval's, and never
 //! makes a count too high.
 
-use crate::support::{json, now_ms, Daemon};
+use crate::support::{json, now_ms, wait_for, Daemon};
 use keyward_client::blocking::Client;
-use keyward_client::{Env, Requirements, Scopes, Secret};
+use keyward_client::{Env, ErrorCode, ListOrder, Requirements, Scopes, Secret};
 use uuid::Uuid;
 
 /// `n` successful verifies of `token`.
@@ -152,4 +152,119 @@ fn api_token_uses_are_shown() {
     assert_eq!(body, cli, "HTTP and the CLI print the same JSON");
     let listed = json(&d.cli_with(&["api-token", "list", "--json"], Some(&key), None));
     assert_eq!(listed["api_tokens"][0]["uses"], 3, "{listed}");
+}
+
+/// `--sort last-used` lists the least lately used first, never-used ones before all others:
+/// through the CLI, the client crate by pages of one, and HTTP; the order survives a restart
+/// and a restore, follows a use once it is folded, and a cursor of the other order or an
+/// unknown order is refused with what to do instead.
+#[test]
+fn sort_last_used_finds_dead_credentials() {
+    let mut d = Daemon::start();
+    let (mut a, key) = d.admin_client(Env::Live);
+    let mut clients: Vec<(Uuid, Secret)> = (0..4)
+        .map(|_| {
+            let c = a.client_create(None, None, Scopes::new()).unwrap();
+            (c.client_id, c.session.token)
+        })
+        .collect();
+    // Never-used ones come first in id order, so sort the fixture by id.
+    clients.sort_by_key(|(id, _)| *id);
+    let tokens: Vec<_> = (0..2)
+        .map(|i| {
+            a.api_token_create(&format!("t{i}"), Scopes::new(), None)
+                .unwrap()
+        })
+        .collect();
+    let mut c = d.client();
+    // Used in this order, a few milliseconds apart: the third client, then the first.
+    verify(&mut c, &clients[2].1, 2);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    verify(&mut c, &clients[0].1, 1);
+    verify(&mut c, &tokens[1].token, 1);
+    let expected = vec![clients[1].0, clients[3].0, clients[2].0, clients[0].0];
+    let token_order = vec![tokens[0].principal_id, tokens[1].principal_id];
+    // A clean stop folds every use.
+    assert_eq!(d.terminate().code(), Some(0));
+    d.restart();
+
+    let ids = |v: &serde_json::Value, list: &str, field: &str| -> Vec<Uuid> {
+        v[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c[field].as_str().unwrap().parse().unwrap())
+            .collect()
+    };
+    let sorted = &["client", "list", "--sort", "last-used", "--json"];
+    let listed = json(&d.cli_with(sorted, Some(&key), None));
+    assert_eq!(ids(&listed, "clients", "client_id"), expected, "{listed}");
+    assert!(listed["clients"][0]["last_used_at"].is_null(), "{listed}");
+    let http = crate::http::call(&d, "GET", "/v1/clients?sort=last-used", Some(&key), None);
+    assert_eq!(http.status, 200, "{}", http.body);
+    let body: serde_json::Value = serde_json::from_str(&http.body).unwrap();
+    assert_eq!(body, listed, "HTTP and the CLI print the same JSON");
+    let tokens_json = json(&d.cli_with(
+        &["api-token", "list", "--sort", "last-used", "--json"],
+        Some(&key),
+        None,
+    ));
+    assert_eq!(
+        ids(&tokens_json, "api_tokens", "principal_id"),
+        token_order,
+        "{tokens_json}"
+    );
+
+    // Pages of one, through the client crate, walk the same order.
+    let mut a = d.client();
+    a.set_admin_key(key.clone());
+    let walk = |a: &mut Client| {
+        let (mut seen, mut after) = (Vec::new(), None);
+        loop {
+            let page = a.client_list_page(1, after, ListOrder::LastUsed).unwrap();
+            seen.extend(page.clients.iter().map(|c| c.client_id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return seen,
+            }
+        }
+    };
+    assert_eq!(walk(&mut a), expected);
+
+    // A cursor belongs to its order, and an unknown order names the known ones.
+    let by_id = a.client_list_page(1, None, ListOrder::Id).unwrap();
+    let wrong = a
+        .client_list_page(1, by_id.next, ListOrder::LastUsed)
+        .unwrap_err();
+    assert_eq!(wrong.code(), Some(ErrorCode::BadRequest), "{wrong}");
+    assert!(wrong.to_string().contains("without --after"), "{wrong}");
+    let http = crate::http::call(&d, "GET", "/v1/clients?sort=newest", Some(&key), None);
+    assert_eq!(http.status, 400, "{}", http.body);
+    assert!(http.body.contains("id, last-used"), "{}", http.body);
+    let out = d.cli_with(&["client", "list", "--sort", "newest"], Some(&key), None);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("last-used"),
+        "{out:?}"
+    );
+
+    // A backup restored elsewhere lists in the same order.
+    let file = d.dir().join("sorted.kwbk");
+    let out = d.cli(&["backup", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut restored = Daemon::start();
+    assert!(restored.terminate().success());
+    restored.restore_forced(&file);
+    restored.restart();
+    let mut r = restored.client();
+    r.set_admin_key(key.clone());
+    assert_eq!(walk(&mut r), expected, "after a restore");
+
+    // A use moves a client to the end once a fold (every 5 s) has counted it.
+    let mut c = d.client();
+    verify(&mut c, &clients[1].1, 1);
+    let moved = vec![clients[3].0, clients[2].0, clients[0].0, clients[1].0];
+    wait_for("the fold to move the client used last", || {
+        (walk(&mut a) == moved).then_some(())
+    });
 }

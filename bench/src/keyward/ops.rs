@@ -1,6 +1,6 @@
 //! What each keyward connection asks, and which replies count as success.
 
-use keyward_protocol::{Op, Reply, Requirements, Secret, WireError};
+use keyward_protocol::{ListOrder, Op, Reply, Requirements, Secret, WireError};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -241,6 +241,7 @@ impl OpSource for ClientPages {
         Some(Op::ClientList {
             limit: self.limit,
             after: self.after.clone(),
+            order: ListOrder::Id,
         })
     }
 

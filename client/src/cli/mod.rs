@@ -11,7 +11,7 @@
 pub mod meta;
 pub mod scope;
 
-use crate::{AuditOutcome, CredentialKind, Env, Level};
+use crate::{AuditOutcome, CredentialKind, Env, Level, ListOrder};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use clap_complete::Shell;
 use meta::MetaPair;
@@ -242,6 +242,8 @@ pub enum ClientCommand {
     List {
         #[command(flatten)]
         page: PageArgs,
+        #[command(flatten)]
+        sort: SortArgs,
     },
     /// Revoke every session of a client
     RevokeSessions {
@@ -311,6 +313,24 @@ pub struct ScopeChange {
     pub removals: Vec<String>,
 }
 
+/// `--sort` of the lists that may be sorted: clients and API tokens.
+#[derive(Debug, Clone, Args)]
+pub struct SortArgs {
+    /// The order: by id, or least lately used first (as of the daemon's last count of uses,
+    /// a few seconds old), to find dead credentials; a cursor works only in its own order
+    #[arg(long, value_name = "ORDER", default_value = "id", value_parser = sort_arg())]
+    pub sort: ListOrder,
+}
+
+/// `--sort`'s values, listed in the help and in the error for any other.
+fn sort_arg() -> impl clap::builder::TypedValueParser<Value = ListOrder> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["id", "last-used"]).map(|text| {
+        text.parse::<ListOrder>()
+            .expect("one of the possible values")
+    })
+}
+
 /// `--limit`, `--after` and `--all` of the paged lists.
 #[derive(Debug, Clone, Args)]
 pub struct PageArgs {
@@ -369,6 +389,8 @@ pub enum ApiTokenCommand {
     List {
         #[command(flatten)]
         page: PageArgs,
+        #[command(flatten)]
+        sort: SortArgs,
     },
     /// Show an API token (never its secret)
     Show {

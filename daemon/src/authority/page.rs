@@ -12,6 +12,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::Denied;
+use crate::store::Place;
 
 /// The most keys one page may pass over, per item asked for: a page of clients that meets
 /// mostly API tokens or the other environment's clients stops early with a cursor, so its cost
@@ -26,22 +27,63 @@ pub(super) struct Page<T> {
     pub next: Option<String>,
 }
 
+/// A list's key, which its cursors name.
+pub(super) trait Key: Copy {
+    /// The opaque cursor after this key.
+    fn cursor(self) -> String;
+    /// The key a cursor names, if it is one of this list's.
+    fn parse(text: &str) -> Option<Self>;
+}
+
+/// Lists in id order.
+impl Key for Uuid {
+    fn cursor(self) -> String {
+        self.simple().to_string()
+    }
+
+    fn parse(text: &str) -> Option<Uuid> {
+        Uuid::try_parse(text).ok()
+    }
+}
+
+/// Lists in last-use order: `l`, the last use's 16 hex digits (sign bit flipped, so never
+/// is all zeros), then the id's 32.
+impl Key for Place {
+    fn cursor(self) -> String {
+        let (at, id) = self;
+        let at = at.unwrap_or(i64::MIN) as u64 ^ (1 << 63);
+        format!("l{at:016x}{}", id.simple())
+    }
+
+    fn parse(text: &str) -> Option<Place> {
+        let rest = text.strip_prefix('l')?;
+        let at = u64::from_str_radix(rest.get(..16)?, 16).ok()? ^ (1 << 63);
+        let id = Uuid::try_parse(rest.get(16..)?).ok()?;
+        Some((((at as i64) != i64::MIN).then_some(at as i64), id))
+    }
+}
+
 /// The key after which a page starts, from the cursor a page gave.
-pub(super) fn parse_cursor(after: Option<&str>) -> Result<Option<Uuid>, Denied> {
+pub(super) fn parse_cursor<K: Key>(after: Option<&str>) -> Result<Option<K>, Denied> {
     after
         .map(|text| {
-            Uuid::try_parse(text)
-                .map_err(|_| Denied::BadRequest("the cursor is not one a page returned".into()))
+            K::parse(text).ok_or_else(|| {
+                Denied::BadRequest(
+                    "the cursor is not one a page of this list and order returned; \
+                     start again without --after"
+                        .into(),
+                )
+            })
         })
         .transpose()
 }
 
 /// Takes a page from `entries`, in key order after the cursor: each is its key and the item,
 /// or `None` for a key the list passes over. `reserved` is what the rest of the reply takes.
-pub(super) fn collect<T: Serialize, E>(
+pub(super) fn collect<K: Key, T: Serialize, E>(
     limit: u32,
     reserved: usize,
-    entries: impl IntoIterator<Item = Result<(Uuid, Option<T>), E>>,
+    entries: impl IntoIterator<Item = Result<(K, Option<T>), E>>,
 ) -> Result<Page<T>, E> {
     let limit = limit.clamp(1, MAX_PAGE) as usize;
     let budget = MAX_FRAME_LEN.saturating_sub(HEADROOM + reserved);
@@ -49,11 +91,11 @@ pub(super) fn collect<T: Serialize, E>(
         items: Vec::new(),
         next: None,
     };
-    let (mut bytes, mut scanned, mut last) = (0, 0, None::<Uuid>);
+    let (mut bytes, mut scanned, mut last) = (0, 0, None::<K>);
     for entry in entries {
         let (key, item) = entry?;
         if page.items.len() == limit || scanned == limit * SCAN_PER_ITEM {
-            page.next = last.map(cursor);
+            page.next = last.map(K::cursor);
             break;
         }
         scanned += 1;
@@ -61,7 +103,7 @@ pub(super) fn collect<T: Serialize, E>(
             let size = codec::encode(&item).map_or(budget, |b| b.len());
             // One item always goes in: the limits on names and scopes keep it within a frame.
             if bytes + size > budget && !page.items.is_empty() {
-                page.next = last.map(cursor);
+                page.next = last.map(K::cursor);
                 break;
             }
             bytes += size;
@@ -73,8 +115,9 @@ pub(super) fn collect<T: Serialize, E>(
 }
 
 /// The opaque cursor after key `id`.
+#[cfg(test)]
 fn cursor(id: Uuid) -> String {
-    id.simple().to_string()
+    id.cursor()
 }
 
 #[cfg(test)]
@@ -116,5 +159,19 @@ mod tests {
             Some(Uuid::from_u128(8))
         );
         assert!(collect(5, 0, keys(4)).unwrap().next.is_none());
+    }
+
+    /// A last-use cursor names its place, never and negative times included, and neither
+    /// kind of cursor is taken for the other.
+    #[test]
+    fn last_use_cursors_round_trip() {
+        let id = Uuid::from_u128(7);
+        for at in [None, Some(-1), Some(1), Some(1_765_000_000_000)] {
+            let text = (at, id).cursor();
+            assert_eq!(parse_cursor::<Place>(Some(&text)).unwrap(), Some((at, id)));
+            assert!(parse_cursor::<Uuid>(Some(&text)).is_err());
+        }
+        assert!(parse_cursor::<Place>(Some(&id.cursor())).is_err());
+        assert!(parse_cursor::<Place>(Some("l00")).is_err());
     }
 }

@@ -3,7 +3,7 @@
 
 use keyward_protocol::{
     codec, identity, AdminKeyInfo, AdminKeyPage, ClientDetails, ClientPage, ClientSummary,
-    CredentialInfo, Stats,
+    CredentialInfo, ListOrder, Stats,
 };
 use uuid::Uuid;
 
@@ -43,34 +43,48 @@ impl Authority {
         }))
     }
 
-    /// A page of the caller's environment's clients, in id order, after the cursor `after`.
+    /// A page of the caller's environment's clients, in id order or least lately used first,
+    /// after the cursor `after`.
     pub fn list_clients(
         &self,
         ctx: AdminContext,
         limit: u32,
         after: Option<&str>,
+        order: ListOrder,
     ) -> Outcome<ClientPage> {
-        let after = allowed!(page::parse_cursor(after));
-        let entries = self.store.principals_after(after)?.map(|p| {
-            let p = p?;
-            let client = match p.kind == PrincipalKind::Client && p.env() == ctx.env {
-                true => {
-                    let used = self.store.principal_usage(p.id)?;
-                    Some(ClientSummary {
-                        client_id: p.id,
-                        label: p.label.clone(),
-                        disabled: self.store.is_disabled(p.id, p.id),
-                        external_id: p.external_id.clone(),
-                        meta: p.meta(),
-                        last_used_at: used.last_used_at,
-                        uses: used.uses,
-                    })
-                }
-                false => None,
-            };
-            Ok::<_, Fault>((p.id, client))
-        });
-        let page = page::collect(limit, 0, entries)?;
+        let summary = |p: PrincipalRecord| -> Result<Option<ClientSummary>, Fault> {
+            if p.kind != PrincipalKind::Client || p.env() != ctx.env {
+                return Ok(None);
+            }
+            let used = self.store.principal_usage(p.id)?;
+            Ok(Some(ClientSummary {
+                client_id: p.id,
+                label: p.label.clone(),
+                disabled: self.store.is_disabled(p.id, p.id),
+                external_id: p.external_id.clone(),
+                meta: p.meta(),
+                last_used_at: used.last_used_at,
+                uses: used.uses,
+            }))
+        };
+        let page = match order {
+            ListOrder::Id => {
+                let after = allowed!(page::parse_cursor(after));
+                let entries = self.store.principals_after(after)?.map(|p| {
+                    let p = p?;
+                    Ok::<_, Fault>((p.id, summary(p)?))
+                });
+                page::collect(limit, 0, entries)?
+            }
+            ListOrder::LastUsed => {
+                let after = allowed!(page::parse_cursor(after));
+                let entries = self.store.principals_by_last_use(after)?.map(|entry| {
+                    let (place, p) = entry?;
+                    Ok::<_, Fault>((place, p.map(summary).transpose()?.flatten()))
+                });
+                page::collect(limit, 0, entries)?
+            }
+        };
         Ok(Ok(ClientPage {
             clients: page.items,
             next: page.next,
@@ -115,7 +129,7 @@ impl Authority {
         limit: u32,
         after: Option<&str>,
     ) -> Outcome<ClientDetails> {
-        let after = allowed!(page::parse_cursor(after));
+        let after = allowed!(page::parse_cursor::<Uuid>(after));
         let now = self.now();
         let all = self.store.credentials_of(client.id)?;
         // Every credential's unfolded uses, on every page, so the totals agree across pages.

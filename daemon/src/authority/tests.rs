@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::clock::ManualClock;
-use keyward_protocol::{CredentialKind, Level, Requirements, ScopeRequirement, Scopes, Secret};
+use keyward_protocol::{
+    CredentialKind, Level, ListOrder, Requirements, ScopeRequirement, Scopes, Secret,
+};
 use std::time::Duration;
 
 const H: i64 = 3_600_000;
@@ -346,7 +348,7 @@ fn environments_are_isolated() {
     );
     assert!(f
         .auth
-        .list_clients(test, 100, None)
+        .list_clients(test, 100, None, ListOrder::Id)
         .unwrap()
         .unwrap()
         .clients
@@ -687,7 +689,9 @@ fn api_token_pages_are_full_among_many_clients() {
     }
     let (mut seen, mut after) = (Vec::new(), None);
     loop {
-        let page = ok(f.auth.list_api_tokens(f.live, 2, after.as_deref()));
+        let page = ok(f
+            .auth
+            .list_api_tokens(f.live, 2, after.as_deref(), ListOrder::Id));
         let ids: Vec<_> = page.api_tokens.iter().map(|t| t.principal_id).collect();
         if page.next.is_some() && seen.len() + ids.len() < tokens.len() {
             assert_eq!(ids.len(), 2, "a short page while more tokens exist");

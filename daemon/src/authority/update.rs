@@ -5,7 +5,7 @@
 //! principal, on every connection, while verify stays one lookup.
 
 use keyward_protocol::{
-    identity, ApiTokenInfo, ApiTokenPage, ClientSettings, Meta, PrincipalUpdate, Scopes,
+    identity, ApiTokenInfo, ApiTokenPage, ClientSettings, ListOrder, Meta, PrincipalUpdate, Scopes,
 };
 use uuid::Uuid;
 
@@ -233,20 +233,35 @@ impl Authority {
         Ok(Ok(self.api_token_info(token)?))
     }
 
-    /// A page of the caller's environment's API tokens, in principal-id order, after the
-    /// cursor `after` (see [`super::page`]).
+    /// A page of the caller's environment's API tokens, in principal-id order or least lately
+    /// used first, after the cursor `after` (see [`super::page`]).
     pub fn list_api_tokens(
         &self,
         ctx: AdminContext,
         limit: u32,
         after: Option<&str>,
+        order: ListOrder,
     ) -> Outcome<ApiTokenPage> {
-        let after = allowed!(page::parse_cursor(after));
-        let entries = self.store.api_tokens_after(ctx.env, after)?.map(|entry| {
-            let (id, principal) = entry?;
-            Ok((id, principal.map(|p| self.api_token_info(p)).transpose()?))
-        });
-        let page = page::collect::<_, super::Fault>(limit, 0, entries)?;
+        let page = match order {
+            ListOrder::Id => {
+                let after = allowed!(page::parse_cursor(after));
+                let entries = self.store.api_tokens_after(ctx.env, after)?.map(|entry| {
+                    let (id, principal) = entry?;
+                    Ok((id, principal.map(|p| self.api_token_info(p)).transpose()?))
+                });
+                page::collect::<_, _, super::Fault>(limit, 0, entries)?
+            }
+            ListOrder::LastUsed => {
+                let after = allowed!(page::parse_cursor(after));
+                let entries = self.store.principals_by_last_use(after)?.map(|entry| {
+                    let (place, principal) = entry?;
+                    let token = principal
+                        .filter(|p| p.kind == PrincipalKind::ApiToken && p.env() == ctx.env);
+                    Ok((place, token.map(|p| self.api_token_info(p)).transpose()?))
+                });
+                page::collect::<_, _, super::Fault>(limit, 0, entries)?
+            }
+        };
         Ok(Ok(ApiTokenPage {
             api_tokens: page.items,
             next: page.next,

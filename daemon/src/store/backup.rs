@@ -208,6 +208,9 @@ impl Store {
                 super::api_tokens::file(e, principal)?;
                 super::external_ids::index_restored(e, value)?;
             }
+            // Whichever of a principal and its total comes first, its place in the last-use
+            // order ends up under the total.
+            super::last_used::imported(e, id, key, value)?;
             e.tree(id).insert(key, value)?;
             Ok(())
         })

@@ -29,6 +29,8 @@ pub(crate) struct Engine {
     /// Not in backups: a restore rebuilds it from the principals.
     pub external_ids: sled::Tree,
     pub usage: sled::Tree,
+    /// Clients and API tokens by last use ([`super::last_used`]); not in backups.
+    pub last_used: sled::Tree,
     /// sled's log file, opened separately so a commit can `fdatasync` it: sled's own flush
     /// uses `sync_file_range`, which flushes neither the disk's cache nor the file size.
     log: File,
@@ -64,6 +66,7 @@ impl Engine {
             api_tokens: db.open_tree("api_tokens")?,
             external_ids: db.open_tree("external_ids")?,
             usage: db.open_tree("usage")?,
+            last_used: db.open_tree("last_used")?,
             meta,
             log,
             generation: AtomicU64::new(recovered),

@@ -52,6 +52,7 @@ mod failover;
 mod flusher;
 mod generation;
 mod keys;
+mod last_used;
 mod migrate;
 mod private_file;
 mod record_frame;
@@ -73,6 +74,7 @@ pub(crate) use commit::Ticket;
 pub(crate) use counts::Tally;
 pub use error::StoreError;
 pub(crate) use keys::AuditKey;
+pub(crate) use last_used::Place;
 pub(crate) use sessions::session_id;
 use sessions::{OwnerScopes, Sessions};
 pub(crate) use usage::{is_key as is_usage_key, Used};
@@ -253,6 +255,7 @@ impl Store {
         .map_err(StoreError::Io)?;
         store.journal_sled_sessions()?;
         store.index_api_tokens()?;
+        store.index_last_used()?;
         store.recover_audit(audit_synced.map(|s| s.carried_to))?;
         Ok(store)
     }
@@ -489,6 +492,7 @@ impl Store {
         let bytes = records::encode_principal(record)?;
         let written = self.write_sled(|e| {
             api_tokens::file(e, record)?;
+            last_used::file(e, record)?;
             let written = (&e.principals, &e.external_ids)
                 .transaction(|(principals, index)| {
                     if !external_ids::claim(index, record)? {
@@ -505,6 +509,7 @@ impl Store {
             // a principal's (then its entry stands).
             if written.is_none() && !e.principals.contains_key(record.id.as_bytes())? {
                 api_tokens::unfile(e, record.id)?;
+                last_used::unfile(e, None, record.id)?;
             }
             Ok(written)
         })?;

@@ -30,6 +30,7 @@ use keyward_protocol::UnixMillis;
 use uuid::Uuid;
 
 use super::engine::Engine;
+use super::last_used;
 use super::{Found, Raw, Store, StoreError};
 
 /// How often a checkpoint folds the uses counted since the last fold: what a crash can take.
@@ -41,7 +42,7 @@ const GC_BATCH: usize = 1024;
 /// The `usage` key prefix of a credential.
 const CREDENTIAL: u8 = b'c';
 /// The `usage` key prefix of a principal.
-const PRINCIPAL: u8 = b'p';
+pub(super) const PRINCIPAL: u8 = b'p';
 
 /// How often and how lately something was used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -81,7 +82,7 @@ impl Used {
 }
 
 /// A `usage` key: `prefix` ‖ id.
-fn key(prefix: u8, id: Uuid) -> [u8; 17] {
+pub(super) fn key(prefix: u8, id: Uuid) -> [u8; 17] {
     let mut k = [0u8; 17];
     k[0] = prefix;
     k[1..].copy_from_slice(id.as_bytes());
@@ -300,10 +301,14 @@ impl Store {
         }
     }
 
-    /// Deletes principal `id`'s totals (it is being removed), in the caller's write.
+    /// Deletes principal `id`'s totals and its place in the last-use order (it is being
+    /// removed), in the caller's write.
     pub(super) fn remove_principal_usage(e: &Engine, id: Uuid) -> Result<(), StoreError> {
-        e.usage.remove(key(PRINCIPAL, id))?;
-        Ok(())
+        let at = match e.usage.remove(key(PRINCIPAL, id))? {
+            Some(v) => Used::decode(&v)?.last_used_at,
+            None => None,
+        };
+        last_used::unfile(e, at, id)
     }
 
     /// Takes every use counted since the last fold.
@@ -363,10 +368,18 @@ impl Store {
                     }
                 }
                 // A principal removed meanwhile gets an entry back, which a later fold collects.
+                // Each principal's new place in the last-use order is filed before its total
+                // is written, and its old one removed after (see `last_used`).
+                let mut moved = Vec::new();
                 for (owner, used) in &principals {
-                    add(&e.usage, &mut batch, key(PRINCIPAL, *owner), *used)?;
+                    let (old, new) = add(&e.usage, &mut batch, key(PRINCIPAL, *owner), *used)?;
+                    last_used::file_moved(e, *owner, old.last_used_at, new.last_used_at)?;
+                    moved.push((*owner, old.last_used_at, new.last_used_at));
                 }
                 e.usage.apply_batch(batch)?;
+                for (owner, old, new) in moved {
+                    last_used::unfile_old(e, owner, old, new)?;
+                }
                 Ok(())
             });
             if written.is_err() {
@@ -394,7 +407,7 @@ impl Store {
             .range::<Vec<u8>, _>((start, Bound::Unbounded))
             .take(GC_BATCH)
         {
-            let (k, _) = entry?;
+            let (k, v) = entry?;
             seen += 1;
             let id = Uuid::from_slice(&k[1..])
                 .map_err(|_| StoreError::corrupt("usage", "a key without an id".to_owned()))?;
@@ -406,7 +419,11 @@ impl Store {
                 }
             };
             if !held {
-                gone.push(k.clone());
+                // A gone principal's place in the last-use order goes with its total.
+                let place = (k[0] == PRINCIPAL)
+                    .then(|| Used::decode(&v).map(|u| (u.last_used_at, id)))
+                    .transpose()?;
+                gone.push((k.clone(), place));
             }
             last = Some(k);
         }
@@ -421,29 +438,33 @@ impl Store {
         }
         self.write_sled(|e| {
             let mut batch = sled::Batch::default();
-            for k in &gone {
+            for (k, _) in &gone {
                 batch.remove(k.clone());
             }
             e.usage.apply_batch(batch)?;
+            for (at, id) in gone.iter().filter_map(|(_, place)| *place) {
+                last_used::unfile(e, at, id)?;
+            }
             Ok(())
         })
     }
 }
 
-/// Puts into `batch` the entry under `k` with `used` added.
+/// Puts into `batch` the entry under `k` with `used` added; returns it before and after.
 fn add(
     tree: &sled::Tree,
     batch: &mut sled::Batch,
     k: [u8; 17],
     used: Used,
-) -> Result<(), StoreError> {
-    let mut sum = match tree.get(k)? {
+) -> Result<(Used, Used), StoreError> {
+    let old = match tree.get(k)? {
         Some(v) => Used::decode(&v)?,
         None => Used::default(),
     };
+    let mut sum = old;
     sum.add(used);
     batch.insert(&k, &sum.encode());
-    Ok(())
+    Ok((old, sum))
 }
 
 #[cfg(test)]

@@ -7,9 +7,9 @@ use keyward_client::{Op, Reply};
 /// Whether `command` asked for every page.
 pub(crate) fn wants_all(command: &Command) -> bool {
     match command {
-        Command::ApiToken(ApiTokenCommand::List { page })
+        Command::ApiToken(ApiTokenCommand::List { page, .. })
         | Command::AdminKey(AdminKeyCommand::List { page })
-        | Command::Client(ClientCommand::List { page } | ClientCommand::Show { page, .. }) => {
+        | Command::Client(ClientCommand::List { page, .. } | ClientCommand::Show { page, .. }) => {
             page.all
         }
         Command::Audit { all, .. } => *all,

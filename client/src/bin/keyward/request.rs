@@ -60,9 +60,10 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
                 after: page.after.clone(),
             },
         },
-        Command::Client(ClientCommand::List { page }) => Op::ClientList {
+        Command::Client(ClientCommand::List { page, sort }) => Op::ClientList {
             limit: page.limit,
             after: page.after.clone(),
+            order: sort.sort,
         },
         Command::Client(ClientCommand::RevokeSessions { client_id }) => Op::ClientRevokeSessions {
             client_id: *client_id,
@@ -87,9 +88,10 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             expires_in_secs: expires_in.map(whole_seconds).transpose()?,
             identity: Box::new(new_identity(identity)?),
         },
-        Command::ApiToken(ApiTokenCommand::List { page }) => Op::ApiTokenList {
+        Command::ApiToken(ApiTokenCommand::List { page, sort }) => Op::ApiTokenList {
             limit: page.limit,
             after: page.after.clone(),
+            order: sort.sort,
         },
         Command::ApiToken(ApiTokenCommand::Show { id }) => Op::ApiTokenShow { id: *id },
         Command::ApiToken(ApiTokenCommand::Update {
@@ -281,7 +283,7 @@ mod tests {
     use super::*;
     use crate::cli::Cli;
     use clap::Parser;
-    use keyward_client::{CredentialKind, Env, Level, Scopes, Secret};
+    use keyward_client::{CredentialKind, Env, Level, ListOrder, Scopes, Secret};
     use std::io::Cursor;
     use uuid::Uuid;
 
@@ -352,7 +354,24 @@ mod tests {
             op(&["client", "list", "--limit", "7", "--after", "c"]),
             Op::ClientList {
                 limit: 7,
-                after: Some("c".into())
+                after: Some("c".into()),
+                order: ListOrder::Id,
+            }
+        );
+        assert_eq!(
+            op(&["client", "list", "--sort", "last-used"]),
+            Op::ClientList {
+                limit: 100,
+                after: None,
+                order: ListOrder::LastUsed,
+            }
+        );
+        assert_eq!(
+            op(&["api-token", "list", "--sort", "last-used", "--limit", "5"]),
+            Op::ApiTokenList {
+                limit: 5,
+                after: None,
+                order: ListOrder::LastUsed,
             }
         );
         assert_eq!(

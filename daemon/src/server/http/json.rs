@@ -5,8 +5,8 @@
 //! ignored.
 
 use keyward_protocol::{
-    AuditOutcome, CredentialKind, Env, Identity, Level, Meta, Op, PrincipalUpdate, Requirements,
-    ScopeRequirement, Scopes, Secret, UnixMillis, MAX_PAGE,
+    AuditOutcome, CredentialKind, Env, Identity, Level, ListOrder, Meta, Op, PrincipalUpdate,
+    Requirements, ScopeRequirement, Scopes, Secret, UnixMillis, MAX_PAGE,
 };
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -216,6 +216,37 @@ impl PageQuery {
             return Err(format!("limit must be from 1 to {MAX_PAGE}"));
         }
         Ok((limit, self.after))
+    }
+}
+
+/// `?limit=&after=&sort=` of the lists that may be sorted (clients and API tokens): the CLI's
+/// `--limit`, `--after` and `--sort`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SortedPageQuery {
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    sort: Option<String>,
+}
+
+impl SortedPageQuery {
+    /// The limit, cursor and order, or why not.
+    pub fn into_parts(self) -> Result<(u32, Option<String>, ListOrder), String> {
+        let (limit, after) = PageQuery {
+            limit: self.limit,
+            after: self.after,
+        }
+        .into_parts()?;
+        let order = match self.sort.as_deref() {
+            None => ListOrder::Id,
+            Some(text) => text
+                .parse::<ListOrder>()
+                .map_err(|e| format!("sort: {e}"))?,
+        };
+        Ok((limit, after, order))
     }
 }
 

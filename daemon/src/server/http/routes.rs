@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Router};
-use keyward_protocol::{ErrorCode, Op, Secret, WireError};
+use keyward_protocol::{ErrorCode, ListOrder, Op, Secret, WireError};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::errors::{self, ApiError};
 use super::json::{
     AdminKeyNew, ApiTokenChange, ApiTokenNew, AuditQuery, ClientChange, ClientNew, LogoutBody,
-    PageQuery, VerifyBody,
+    PageQuery, SortedPageQuery, VerifyBody,
 };
 use super::MAX_BODY;
 use crate::dispatch;
@@ -338,11 +338,15 @@ async fn client_list(
     State(s): State<Shared>,
     Extension(p): Extension<Peer>,
     c: Credentials,
-    query: PageQueryResult,
+    query: SortedPageQueryResult,
 ) -> Response {
-    match page(query) {
-        Ok((limit, after)) => {
-            let op = Op::ClientList { limit, after };
+    match sorted_page(query) {
+        Ok((limit, after, order)) => {
+            let op = Op::ClientList {
+                limit,
+                after,
+                order,
+            };
             answer(&s, p, c, op, StatusCode::OK).await
         }
         Err(response) => response,
@@ -533,15 +537,30 @@ fn page(query: PageQueryResult) -> Result<(u32, Option<String>), Response> {
     }
 }
 
+type SortedPageQueryResult =
+    Result<axum::extract::Query<SortedPageQuery>, axum::extract::rejection::QueryRejection>;
+
+/// The limit, cursor and order of a sortable list, or a 400 that says what is wrong.
+fn sorted_page(query: SortedPageQueryResult) -> Result<(u32, Option<String>, ListOrder), Response> {
+    match query {
+        Ok(axum::extract::Query(q)) => q.into_parts().map_err(bad),
+        Err(e) => Err(bad(e.body_text())),
+    }
+}
+
 async fn api_token_list(
     State(s): State<Shared>,
     Extension(p): Extension<Peer>,
     c: Credentials,
-    query: PageQueryResult,
+    query: SortedPageQueryResult,
 ) -> Response {
-    match page(query) {
-        Ok((limit, after)) => {
-            let op = Op::ApiTokenList { limit, after };
+    match sorted_page(query) {
+        Ok((limit, after, order)) => {
+            let op = Op::ApiTokenList {
+                limit,
+                after,
+                order,
+            };
             answer(&s, p, c, op, StatusCode::OK).await
         }
         Err(response) => response,
