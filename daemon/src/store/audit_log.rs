@@ -21,8 +21,10 @@
 //! entries are all older than the cut-off, so an entry may outlive the retention by up to one
 //! segment; and, oldest first, closed segments while the log holds more than its byte budget.
 //!
-//! The queue of records waiting for the disk holds at most [`QUEUE_MAX_BYTES`]: while the disk
-//! is full it cannot grow without bound. Once it is full a new refused attempt is dropped, and a
+//! An append that makes the queue of records waiting for the disk [`WRITE_AT_BYTES`] long writes
+//! it out, unsynced (the checkpoint syncs it), so a busy issue load's entries never wait for a
+//! checkpoint in memory. The queue holds at most [`QUEUE_MAX_BYTES`]: while the disk is full it
+//! cannot grow without bound. Once it is full a new refused attempt is dropped, and a
 //! new entry of any other kind first drops the refused attempts queued; every drop is counted.
 //!
 //! [`AuditLog`] is the log itself. The `impl Store` below it is what the rest of the daemon
@@ -53,9 +55,13 @@ pub(crate) const DIR: &str = "audit";
 const STATE: &str = "state";
 /// A segment is closed once it holds this much.
 pub(crate) const SEGMENT_BYTES: u64 = 16 << 20;
-/// Most bytes of records waiting for the disk. Aggregated refused attempts and admin actions
-/// fill a few kilobytes between two checkpoints; this much only queues up while writes fail.
+/// Most bytes of records waiting for the disk: this much only queues up while writes fail,
+/// since an append writes the queue out (unsynced) once it holds [`WRITE_AT_BYTES`].
 pub(crate) const QUEUE_MAX_BYTES: usize = 4 << 20;
+/// A queue this long is written out by the append that makes it so, without a sync, rather
+/// than wait for the next checkpoint: every session issue is audited, and at tens of
+/// thousands a second two checkpoints apart would otherwise fill [`QUEUE_MAX_BYTES`].
+const WRITE_AT_BYTES: usize = 256 << 10;
 
 /// Whether an entry may be dropped first when the queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,9 +337,10 @@ impl AuditLog {
         let mut queue = lock(&self.queue);
         // A record is its entry plus less than a hundred bytes of framing and key.
         if queue.bytes.len() + entry.len() + 100 > self.queue_max {
+            // Shedding copies the queue: only when there is something to shed.
             let shed = match priority {
-                Priority::Refused => 0,
-                Priority::Action => queue.shed_refused(),
+                Priority::Action if !queue.refused.is_empty() => queue.shed_refused(),
+                _ => 0,
             };
             if shed > 0 {
                 self.dropped.fetch_add(shed, Ordering::Relaxed);
@@ -349,7 +356,24 @@ impl AuditLog {
             let end = queue.bytes.len();
             queue.refused.push(start..end);
         }
+        let long = queue.bytes.len() >= WRITE_AT_BYTES;
+        drop(queue);
+        if long {
+            self.write_early();
+        }
         Ok(true)
+    }
+
+    /// Writes the queue out, unsynced, unless a sync holds the files or the write would close
+    /// the segment (whose sync is the checkpoint's to make): an append must not wait on either.
+    /// A failed write leaves the queue as it was, for the checkpoint to retry and report.
+    fn write_early(&self) {
+        let Ok(mut files) = self.files.try_lock() else {
+            return;
+        };
+        if files.current.len + (WRITE_AT_BYTES as u64) * 2 < SEGMENT_BYTES {
+            let _ = self.write(&mut files);
+        }
     }
 
     /// Queues a restored entry, never dropping it: a restore from a backup, and the copy at
@@ -865,6 +889,26 @@ mod tests {
         assert_eq!(since(&log, &key(0, 0), 100).len(), 11);
         drop(log);
         AuditLog::open(dir.path(), false).unwrap();
+    }
+
+    /// Actions at the rate of a busy issue load (every session issue is audited) never fill
+    /// the queue between two checkpoints: appends write it out, unsynced, as it grows, so none
+    /// is dropped and the queue stays short. Before, 4 MiB of actions between checkpoints
+    /// filled it, dropped actions, and made every append copy the queue.
+    #[test]
+    fn a_busy_stream_of_actions_is_written_out_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, _) = AuditLog::open(dir.path(), false).unwrap();
+        let entry = [7u8; 200];
+        let count = 2 * QUEUE_MAX_BYTES / entry.len();
+        for n in 0..count as u64 {
+            assert!(log.append(&key(n, 0), &entry, Priority::Action).unwrap());
+            assert!(lock(&log.queue).bytes.len() < WRITE_AT_BYTES + 1024);
+        }
+        assert_eq!(log.dropped(), 0);
+        assert!(lock(&log.files).current.len > QUEUE_MAX_BYTES as u64);
+        log.sync((1, 0)).unwrap();
+        assert_eq!(since(&log, &key(0, 0), 300).len(), 300);
     }
 
     /// A full queue drops new refused attempts, and sheds its queued ones to make room for an
