@@ -14,15 +14,18 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use keyward_protocol::{
-    AuditEntry, AuditOutcome, AuditPage, ErrorCode, Op, Reply, UnixMillis, WireError,
+    codec, AuditEntry, AuditOutcome, AuditPage, ErrorCode, Op, Reply, UnixMillis, WireError,
 };
 use uuid::Uuid;
 
 use crate::server::peer::Peer;
 use crate::store::{AuditKey, AuditPriority, AuditRecord, Store, StoreError, StoredOutcome};
 
-/// Most entries one `keyward audit` call returns (they must fit one frame).
-pub(crate) const MAX_ENTRIES: u32 = 300;
+/// Most entries one `keyward audit` call asks for, as on every list; a page holds fewer when
+/// more would not fit in one frame.
+pub(crate) const MAX_ENTRIES: u32 = keyward_protocol::MAX_PAGE;
+/// Room left in a frame for the reply's framing and its cursor.
+const FRAME_HEADROOM: usize = 1024;
 /// How long refused attempts by one uid at one action with one error code share an entry.
 pub(crate) const REFUSAL_WINDOW_MS: UnixMillis = 10_000;
 /// How often ended windows are looked for, written out and let go.
@@ -389,29 +392,46 @@ pub(crate) fn read(
                 && query.action.is_none_or(|a| r.action == a)
                 && query.outcome.is_none_or(|o| outcome_is(&r.outcome, o))
         })?;
-    let next = if more {
+    let mut found: Vec<(AuditKey, AuditEntry)> = found
+        .into_iter()
+        .map(|(key, r)| {
+            let entry = AuditEntry {
+                at: r.at,
+                uid: r.uid,
+                gid: r.gid,
+                pid: r.pid,
+                admin_key_id: r.admin_key,
+                action: r.action,
+                target: r.target,
+                outcome: match r.outcome {
+                    StoredOutcome::Pending => "pending".to_owned(),
+                    StoredOutcome::Ok => "ok".to_owned(),
+                    StoredOutcome::Failed(code) => code,
+                },
+                count: r.count,
+            };
+            (key, entry)
+        })
+        .collect();
+    // Entries are oldest first; a page that would outgrow a frame gives up its oldest ones,
+    // and its cursor then points past the oldest it kept.
+    let budget = keyward_protocol::MAX_FRAME_LEN - FRAME_HEADROOM;
+    let (mut bytes, mut keep) = (0, found.len());
+    for (i, (_, entry)) in found.iter().enumerate().rev() {
+        bytes += codec::encode(entry).map_or(budget, |b| b.len());
+        if bytes > budget && keep < found.len() {
+            break;
+        }
+        keep = i;
+    }
+    let trimmed = keep > 0;
+    let found = found.split_off(keep);
+    let next = if more || trimmed {
         found.first().map(|(key, _)| cursor_of(key))
     } else {
         None
     };
-    let entries = found
-        .into_iter()
-        .map(|(_, r)| AuditEntry {
-            at: r.at,
-            uid: r.uid,
-            gid: r.gid,
-            pid: r.pid,
-            admin_key_id: r.admin_key,
-            action: r.action,
-            target: r.target,
-            outcome: match r.outcome {
-                StoredOutcome::Pending => "pending".to_owned(),
-                StoredOutcome::Ok => "ok".to_owned(),
-                StoredOutcome::Failed(code) => code,
-            },
-            count: r.count,
-        })
-        .collect();
+    let entries = found.into_iter().map(|(_, entry)| entry).collect();
     Ok(Ok(AuditPage { entries, next }))
 }
 

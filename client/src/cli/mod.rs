@@ -88,7 +88,8 @@ pub enum Command {
     /// Create, list and revoke admin keys (host admin only)
     #[command(subcommand)]
     AdminKey(AdminKeyCommand),
-    /// Create, show, list clients and revoke their sessions (needs an admin key)
+    /// Create, show, find, list, update and delete clients, and revoke their sessions (needs an
+    /// admin key)
     #[command(subcommand)]
     Client(ClientCommand),
     /// Issue sessions for existing clients (needs an admin key)
@@ -138,8 +139,9 @@ pub enum Command {
         /// Only entries this recent, e.g. 1h or 7d
         #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
         since: Option<Duration>,
-        /// At most this many entries, the most recent ones (the daemon caps it at 300)
-        #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+        /// At most this many entries, the most recent ones; a page holds fewer when more would
+        /// not fit in one frame
+        #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
         /// Only entries older than CURSOR: the "next" of an earlier page (--after is the same,
         /// as on the other lists)

@@ -173,14 +173,14 @@ pub(crate) struct AuditQuery {
 }
 
 /// The CLI's `--limit` default.
-const AUDIT_LIMIT: u32 = 50;
+const AUDIT_LIMIT: u32 = 100;
 
 impl AuditQuery {
     /// The operation at `now`, or why not: a limit of 0.
     pub fn into_op(self, now: UnixMillis) -> Result<Op, String> {
         let limit = self.limit.unwrap_or(AUDIT_LIMIT);
-        if limit == 0 {
-            return Err("limit must be at least 1".to_owned());
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(format!("limit must be from 1 to {MAX_PAGE}"));
         }
         Ok(Op::Audit {
             since: self
