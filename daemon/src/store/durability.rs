@@ -134,7 +134,7 @@ impl Store {
     /// As [`Store::checkpoint`], or if the compaction fails (the old journal then stays).
     pub fn close(&self) -> Result<(), StoreError> {
         self.save_idle_sweeps()?;
-        self.fold_usage()?;
+        self.fold_all_usage()?;
         self.checkpoint()?;
         if self.inner.sessions.compaction_due(true) {
             self.compact_sessions()?;
