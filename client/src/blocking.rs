@@ -6,9 +6,9 @@
 use crate::{ConnectOptions, Error, Secret};
 use keyward_protocol::{
     AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo, ApiTokenPage,
-    ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, ListOrder, Meta,
-    Op, PrincipalUpdate, Reply, Requirements, Scopes, SessionIssued, Stats, TestKeyCreated,
-    Verified,
+    AuditPage, ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env,
+    ListOrder, Meta, Op, PrincipalUpdate, Reply, Requirements, Scopes, SessionIssued, Stats,
+    TestKeyCreated, Verified,
 };
 use std::path::Path;
 use uuid::Uuid;
@@ -117,4 +117,6 @@ impl Client {
         fn revoke(&mut self, credential_id: Uuid) -> Uuid);
     blocking!(/// See [`crate::Client::stats`].
         fn stats(&mut self) -> Stats);
+    blocking!(/// See [`crate::Client::audit_page`].
+        fn audit_page(&mut self, limit: u32, before: Option<String>) -> AuditPage);
 }

@@ -4,7 +4,7 @@ use bytes::BytesMut;
 use keyward_protocol::frame::{self, FrameError};
 use keyward_protocol::{
     AdminKeyCreated, AdminKeyInfo, AdminKeyPage, ApiTokenCreated, ApiTokenInfo, ApiTokenPage,
-    ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, Hello,
+    AuditPage, ClientCreated, ClientDetails, ClientPage, ClientSettings, ClientSummary, Env, Hello,
     HelloReply, Identity, ListOrder, Meta, Op, PrincipalUpdate, Reply, Request, Requirements,
     Response, Scopes, Secret, SessionIssued, Stats, TestKeyCreated, Verified, MAX_PAGE,
     PROTOCOL_VERSION,
@@ -554,6 +554,29 @@ impl Client {
     /// Admin key: revokes a credential by id.
     pub async fn revoke(&mut self, credential_id: Uuid) -> Result<Uuid, Error> {
         self.expect_revoked(Op::Revoke { credential_id }).await
+    }
+
+    /// Host admin: one page of the audit log, the `limit` most recent entries (at most
+    /// [`MAX_PAGE`], fewer when more would not fit in a frame) older than `before` (the `next`
+    /// of the page before), oldest first. Use [`Op::Audit`] through [`Client::call`] for its
+    /// filters.
+    pub async fn audit_page(
+        &mut self,
+        limit: u32,
+        before: Option<String>,
+    ) -> Result<AuditPage, Error> {
+        let op = Op::Audit {
+            since: None,
+            limit,
+            before,
+            uid: None,
+            action: None,
+            outcome: None,
+        };
+        match self.call(op).await? {
+            Reply::Audit(page) => Ok(page),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// Counts of what the daemon holds.

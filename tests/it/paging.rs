@@ -474,4 +474,17 @@ fn audit_pages_up_to_a_thousand_and_within_a_frame() {
     assert_eq!(reply.status, 400, "{}", reply.body);
     let reply = crate::http::call(&d, "GET", "/v1/audit?limit=1000", None, None);
     assert_eq!(reply.status, 200, "{}", reply.body);
+    // The client crate walks the same entries, newest page first, each page oldest first.
+    let mut host = d.client();
+    let (mut walked, mut before) = (0, None);
+    loop {
+        let page = host.audit_page(1000, before).unwrap();
+        assert!(page.entries.len() < 1000, "a page within one frame");
+        walked += page.entries.len();
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert!(walked >= all.len(), "{walked} of {}", all.len());
 }
