@@ -4,8 +4,8 @@
 //!
 //! It is derived from `principals`: an entry is written before its principal and removed after
 //! it, so a crash leaves at worst an entry without a principal, which the walk skips. Backups
-//! leave it out; a data dir without its [`BUILT`] marker (one from before the tree, or a fresh
-//! one) has it built at open, and a restore files each API token it imports.
+//! leave it out; a data dir without its [`super::derived::BUILT`] marker (one from before the
+//! tree, or a fresh one) has it built at open, and a restore files each API token it imports.
 
 use keyward_protocol::Env;
 use std::ops::Bound;
@@ -14,9 +14,6 @@ use uuid::Uuid;
 use super::engine::Engine;
 use super::records::{self, PrincipalKind, PrincipalRecord, StoredEnv};
 use super::{Store, StoreError};
-
-/// The key that says the tree holds every API token; no entry's key has its length.
-const BUILT: &[u8] = b"built";
 
 /// The first byte of an environment's entries.
 fn env_byte(env: StoredEnv) -> u8 {
@@ -53,22 +50,7 @@ pub(super) fn unfile(e: &Engine, id: Uuid) -> Result<(), StoreError> {
 impl Store {
     /// Builds the tree from `principals`, once per data dir.
     pub(super) fn index_api_tokens(&self) -> Result<(), StoreError> {
-        let e = self.engine()?;
-        if e.api_tokens.contains_key(BUILT)? {
-            return Ok(());
-        }
-        self.write_sled(|e| {
-            for entry in e.principals.iter() {
-                let (_, raw) = entry?;
-                // One that does not decode is listed by nothing (its readers fail on their own).
-                if let Ok(record) = records::decode_principal(&raw) {
-                    file(e, &record)?;
-                }
-            }
-            e.api_tokens.insert(BUILT, &[])?;
-            Ok(())
-        })?;
-        self.flush()
+        self.build_index(|e| &e.api_tokens, file)
     }
 
     /// The API tokens of `env` after principal id `after` (all of them without it), in id

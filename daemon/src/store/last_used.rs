@@ -25,8 +25,7 @@ use super::engine::Engine;
 use super::records::{self, PrincipalKind, PrincipalRecord};
 use super::{Store, StoreError, TreeId, Used};
 
-/// The key that says the tree holds every principal; no entry's key has its length.
-const BUILT: &[u8] = b"built";
+use super::derived::BUILT;
 
 /// A place in the order: the last use (`None` for never), then the principal id.
 pub(crate) type Place = (Option<UnixMillis>, Uuid);
@@ -65,25 +64,16 @@ pub(super) fn file(e: &Engine, record: &PrincipalRecord) -> Result<(), StoreErro
 impl Store {
     /// Builds the tree from `principals` and `usage`, once per data dir.
     pub(super) fn index_last_used(&self) -> Result<(), StoreError> {
-        let e = self.engine()?;
-        if e.last_used.contains_key(BUILT)? {
-            return Ok(());
-        }
-        self.write_sled(|e| {
-            for entry in e.principals.iter() {
-                let (_, raw) = entry?;
-                // One that does not decode is listed by nothing (its readers fail on their own).
-                if let Ok(record) = records::decode_principal(&raw) {
-                    if filed(record.kind) {
-                        e.last_used
-                            .insert(key(folded(e, record.id)?, record.id), &[])?;
-                    }
+        self.build_index(
+            |e| &e.last_used,
+            |e, record| {
+                if filed(record.kind) {
+                    e.last_used
+                        .insert(key(folded(e, record.id)?, record.id), &[])?;
                 }
-            }
-            e.last_used.insert(BUILT, &[])?;
-            Ok(())
-        })?;
-        self.flush()
+                Ok(())
+            },
+        )
     }
 
     /// The principals after place `after` (from the start without it), least lately used

@@ -43,6 +43,7 @@ mod audit_log;
 mod backup;
 mod commit;
 mod counts;
+mod derived;
 mod disabled;
 mod durability;
 mod engine;
