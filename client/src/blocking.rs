@@ -94,7 +94,8 @@ impl Client {
     blocking!(/// See [`crate::Client::api_token_create_with`].
         fn api_token_create_with(&mut self, name: &str, scopes: Scopes, expires_in_secs: Option<u64>, external_id: Option<String>, meta: Meta) -> ApiTokenCreated);
     blocking!(/// See [`crate::Client::admin_key_list_page`].
-        fn admin_key_list_page(&mut self, limit: u32, after: Option<String>) -> AdminKeyPage);
+        fn admin_key_list_page(&mut self, limit: u32, after: Option<String>, order: ListOrder)
+            -> AdminKeyPage);
     blocking!(/// See [`crate::Client::client_list_page`].
         fn client_list_page(&mut self, limit: u32, after: Option<String>, order: ListOrder)
             -> ClientPage);

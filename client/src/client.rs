@@ -218,7 +218,9 @@ impl Client {
         let mut keys = Vec::new();
         let mut after = None;
         loop {
-            let page = self.admin_key_list_page(MAX_PAGE, after).await?;
+            let page = self
+                .admin_key_list_page(MAX_PAGE, after, ListOrder::Id)
+                .await?;
             keys.extend(page.admin_keys);
             match page.next {
                 Some(next) => after = Some(next),
@@ -227,13 +229,20 @@ impl Client {
         }
     }
 
-    /// Host admin: one page of admin keys, after `after` (the `next` of the page before).
+    /// Host admin: one page of admin keys in `order`, after `after` (the `next` of the page
+    /// before, in the same order).
     pub async fn admin_key_list_page(
         &mut self,
         limit: u32,
         after: Option<String>,
+        order: ListOrder,
     ) -> Result<AdminKeyPage, Error> {
-        match self.call(Op::AdminKeyList { limit, after }).await? {
+        let op = Op::AdminKeyList {
+            limit,
+            after,
+            order,
+        };
+        match self.call(op).await? {
             Reply::AdminKeys(page) => Ok(page),
             other => Err(unexpected(&other)),
         }

@@ -475,6 +475,7 @@ mod tests {
         let op = Op::AdminKeyList {
             limit: 1,
             after: None,
+            order: keyward_protocol::ListOrder::Id,
         };
         let nobody = Peer {
             uid: 65534,

@@ -332,8 +332,12 @@ fn execute(
                 .create_admin_key(label, *env)
                 .map(|r| r.map(|p| p.map(Reply::AdminKeyCreated))),
         ),
-        Op::AdminKeyList { limit, after } => now(flatten(
-            auth.list_admin_keys(*limit, after.as_deref())
+        Op::AdminKeyList {
+            limit,
+            after,
+            order,
+        } => now(flatten(
+            auth.list_admin_keys(*limit, after.as_deref(), *order)
                 .map(|r| r.map(Reply::AdminKeys)),
         )?),
         Op::AdminKeyRevoke { id } => revoked(change()?.revoke_admin_key(*id)),

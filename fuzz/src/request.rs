@@ -52,6 +52,7 @@ fn op(u: &mut Unstructured<'_>) -> Result<Op> {
         2 => Op::AdminKeyList {
             limit: u.arbitrary()?,
             after: option(u, string)?,
+            order: order(u)?,
         },
         3 => Op::AdminKeyRevoke { id: uuid(u)? },
         4 => Op::ClientCreate {

@@ -55,6 +55,7 @@ pub fn requests() -> Vec<Request> {
         Op::AdminKeyList {
             limit: 100,
             after: None,
+            order: ListOrder::LastUsed,
         },
         Op::AdminKeyRevoke { id: ID },
         Op::ClientCreate {

@@ -33,12 +33,14 @@ pub enum Op {
         /// The environment the key works in.
         env: Env,
     },
-    /// Host admin only: list admin keys, a page at a time, in id order.
+    /// Host admin only: list admin keys, a page at a time.
     AdminKeyList {
         /// At most this many (capped at [`MAX_PAGE`], and by the frame size).
         limit: u32,
-        /// Only keys after this cursor: the `next` of the page before.
+        /// Only keys after this cursor: the `next` of the page before, in the same order.
         after: Option<String>,
+        /// In id order, or least lately used first.
+        order: ListOrder,
     },
     /// Host admin only: revoke an admin key.
     AdminKeyRevoke {

@@ -389,6 +389,7 @@ fn op_tags_match_the_codec() {
         Op::AdminKeyList {
             limit: 1,
             after: None,
+            order: ListOrder::Id,
         },
         Op::AdminKeyRevoke { id: id(1) },
         Op::ClientCreate {

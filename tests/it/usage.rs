@@ -248,6 +248,18 @@ fn sort_last_used_finds_dead_credentials() {
         "{out:?}"
     );
 
+    // Admin keys too: one never used comes before the key that made every request above, and
+    // the times never go back; HTTP prints the same.
+    d.admin_client(Env::Test);
+    let keys = json(&d.cli(&["admin-key", "list", "--sort", "last-used", "--json"]));
+    let keys_json = keys["admin_keys"].as_array().unwrap();
+    assert_eq!(keys_json.len(), 2, "{keys}");
+    assert!(keys_json[0]["last_used_at"].is_null(), "{keys}");
+    assert!(keys_json[1]["last_used_at"].is_string(), "{keys}");
+    let http = crate::http::call(&d, "GET", "/v1/admin-keys?sort=last-used", None, None);
+    let body: serde_json::Value = serde_json::from_str(&http.body).unwrap();
+    assert_eq!(body, keys, "HTTP and the CLI print the same JSON");
+
     // A backup restored elsewhere lists in the same order.
     let file = d.dir().join("sorted.kwbk");
     let out = d.cli(&["backup", file.to_str().unwrap()]);

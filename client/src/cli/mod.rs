@@ -198,6 +198,8 @@ pub enum AdminKeyCommand {
     List {
         #[command(flatten)]
         page: PageArgs,
+        #[command(flatten)]
+        sort: SortArgs,
     },
     /// Revoke an admin key
     Revoke {

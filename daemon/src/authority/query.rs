@@ -11,32 +11,58 @@ use super::{allowed, page, AdminContext, Authority, Denied, Fault, Outcome};
 use crate::store::{PrincipalKind, PrincipalRecord, StoredKind};
 
 impl Authority {
-    /// A page of admin keys, both environments, in id order, after the cursor `after`.
-    pub fn list_admin_keys(&self, limit: u32, after: Option<&str>) -> Outcome<AdminKeyPage> {
-        let after = allowed!(page::parse_cursor(after));
-        let entries = self
-            .store
-            .sled_credentials_of(Uuid::nil(), after)?
-            .map(|f| {
-                let f = f?;
-                let key = match f.record.kind == StoredKind::AdminKey {
-                    true => {
-                        let used = self.store.credential_usage(f.record.id)?;
-                        Some(AdminKeyInfo {
-                            id: f.record.id,
-                            label: f.record.label.clone().unwrap_or_default(),
-                            env: f.record.env(),
-                            created_at: f.record.created_at,
-                            last_used_at: used.last_used_at.max(f.record.last_used_at),
-                            disabled: self.store.is_disabled(f.record.id, f.record.owner),
-                            uses: used.uses,
-                        })
+    /// A page of admin keys, both environments, in id order or least lately used first,
+    /// after the cursor `after`. Admin keys are few (a host admin mints them), so the
+    /// last-use order sorts them all for each page.
+    pub fn list_admin_keys(
+        &self,
+        limit: u32,
+        after: Option<&str>,
+        order: ListOrder,
+    ) -> Outcome<AdminKeyPage> {
+        let info = |f: crate::store::Found| -> Result<Option<AdminKeyInfo>, Fault> {
+            if f.record.kind != StoredKind::AdminKey {
+                return Ok(None);
+            }
+            let used = self.store.credential_usage(f.record.id)?;
+            Ok(Some(AdminKeyInfo {
+                id: f.record.id,
+                label: f.record.label.clone().unwrap_or_default(),
+                env: f.record.env(),
+                created_at: f.record.created_at,
+                last_used_at: used.last_used_at.max(f.record.last_used_at),
+                disabled: self.store.is_disabled(f.record.id, f.record.owner),
+                uses: used.uses,
+            }))
+        };
+        let page = match order {
+            ListOrder::Id => {
+                let after = allowed!(page::parse_cursor::<Uuid>(after));
+                let entries = self
+                    .store
+                    .sled_credentials_of(Uuid::nil(), after)?
+                    .map(|f| {
+                        let f = f?;
+                        Ok::<_, Fault>((f.record.id, info(f)?))
+                    });
+                page::collect(limit, 0, entries)?
+            }
+            ListOrder::LastUsed => {
+                let after = allowed!(page::parse_cursor::<crate::store::Place>(after));
+                let mut keys = Vec::new();
+                for f in self.store.sled_credentials_of(Uuid::nil(), None)? {
+                    if let Some(key) = info(f?)? {
+                        keys.push(((key.last_used_at, key.id), key));
                     }
-                    false => None,
-                };
-                Ok::<_, Fault>((f.record.id, key))
-            });
-        let page = page::collect(limit, 0, entries)?;
+                }
+                keys.sort_by_key(|(place, _)| *place);
+                let entries = keys
+                    .into_iter()
+                    .filter(|(place, _)| after.is_none_or(|a| *place > a))
+                    .map(|(place, key)| Ok::<_, Fault>((place, Some(key))));
+                page::collect(limit, 0, entries)?
+            }
+        };
         Ok(Ok(AdminKeyPage {
             admin_keys: page.items,
             next: page.next,

@@ -8,7 +8,7 @@ use keyward_client::{Op, Reply};
 pub(crate) fn wants_all(command: &Command) -> bool {
     match command {
         Command::ApiToken(ApiTokenCommand::List { page, .. })
-        | Command::AdminKey(AdminKeyCommand::List { page })
+        | Command::AdminKey(AdminKeyCommand::List { page, .. })
         | Command::Client(ClientCommand::List { page, .. } | ClientCommand::Show { page, .. }) => {
             page.all
         }

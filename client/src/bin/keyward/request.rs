@@ -27,9 +27,10 @@ pub(crate) fn build(command: &Command, stdin: &mut dyn Read) -> Result<Op, Failu
             label: label.clone(),
             env: (*env).into(),
         },
-        Command::AdminKey(AdminKeyCommand::List { page }) => Op::AdminKeyList {
+        Command::AdminKey(AdminKeyCommand::List { page, sort }) => Op::AdminKeyList {
             limit: page.limit,
             after: page.after.clone(),
+            order: sort.sort,
         },
         Command::AdminKey(AdminKeyCommand::Revoke { id }) => Op::AdminKeyRevoke { id: *id },
         Command::Client(ClientCommand::Create {
@@ -322,7 +323,8 @@ mod tests {
             op(&["admin-key", "list"]),
             Op::AdminKeyList {
                 limit: 100,
-                after: None
+                after: None,
+                order: ListOrder::Id,
             }
         );
         assert_eq!(op(&["admin-key", "revoke", ID]), Op::AdminKeyRevoke { id });

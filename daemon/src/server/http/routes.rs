@@ -302,11 +302,15 @@ async fn admin_key_list(
     State(s): State<Shared>,
     Extension(p): Extension<Peer>,
     c: Credentials,
-    query: PageQueryResult,
+    query: SortedPageQueryResult,
 ) -> Response {
-    match page(query) {
-        Ok((limit, after)) => {
-            let op = Op::AdminKeyList { limit, after };
+    match sorted_page(query) {
+        Ok((limit, after, order)) => {
+            let op = Op::AdminKeyList {
+                limit,
+                after,
+                order,
+            };
             answer(&s, p, c, op, StatusCode::OK).await
         }
         Err(response) => response,
