@@ -26,6 +26,21 @@ fn uses(a: &mut Client, client: Uuid, credential: Uuid) -> (u64, u64) {
     (one, shown.uses)
 }
 
+/// A second daemon restored (forced) from a backup of `d` written to `name` in its dir, and
+/// an admin client of it with `key`.
+fn restored_copy(d: &Daemon, name: &str, key: &Secret) -> (Daemon, Client) {
+    let file = d.dir().join(name);
+    let out = d.cli(&["backup", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let mut restored = Daemon::start();
+    assert!(restored.terminate().success());
+    restored.restore_forced(&file);
+    restored.restart();
+    let mut r = restored.client();
+    r.set_admin_key(key.clone());
+    (restored, r)
+}
+
 /// After a kill -9, a count is at least what a fold had made durable before the kill (here,
 /// the one at a clean stop), and never more than the verifies that were answered.
 #[test]
@@ -116,15 +131,7 @@ fn a_clean_stop_loses_nothing_and_totals_outlive_revocation() {
     assert!(used >= 4, "{keys}");
 
     // A backup carries the counts the stop folded, and a restore brings them back.
-    let file = d.dir().join("usage.kwbk");
-    let out = d.cli(&["backup", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let mut restored = Daemon::start();
-    assert!(restored.terminate().success());
-    restored.restore_forced(&file);
-    restored.restart();
-    let mut r = restored.client();
-    r.set_admin_key(key);
+    let (_restored, mut r) = restored_copy(&d, "usage.kwbk", &key);
     assert_eq!(uses(&mut r, client, session.id), (25, 37));
 }
 
@@ -261,15 +268,7 @@ fn sort_last_used_finds_dead_credentials() {
     assert_eq!(body, keys, "HTTP and the CLI print the same JSON");
 
     // A backup restored elsewhere lists in the same order.
-    let file = d.dir().join("sorted.kwbk");
-    let out = d.cli(&["backup", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let mut restored = Daemon::start();
-    assert!(restored.terminate().success());
-    restored.restore_forced(&file);
-    restored.restart();
-    let mut r = restored.client();
-    r.set_admin_key(key.clone());
+    let (_restored, mut r) = restored_copy(&d, "sorted.kwbk", &key);
     assert_eq!(walk(&mut r), expected, "after a restore");
 
     // A use moves a client to the end once a fold (every 5 s) has counted it.

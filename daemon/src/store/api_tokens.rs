@@ -139,13 +139,7 @@ mod tests {
         live.remove(0);
         assert_eq!(listed(&store, Env::Live, None), live);
 
-        store
-            .write_sled(|e| {
-                e.api_tokens.clear()?;
-                Ok(())
-            })
-            .unwrap();
-        store.flush().unwrap();
+        store.forget_index(|e| &e.api_tokens);
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(listed(&store, Env::Live, None), live);

@@ -33,4 +33,11 @@ impl Store {
         })?;
         self.flush()
     }
+
+    /// Empties the index `tree`, as a data dir from before it existed has it, and flushes.
+    #[cfg(test)]
+    pub(super) fn forget_index(&self, tree: fn(&Engine) -> &sled::Tree) {
+        self.write_sled(|e| Ok(tree(e).clear()?)).unwrap();
+        self.flush().unwrap();
+    }
 }

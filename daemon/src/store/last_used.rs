@@ -262,13 +262,7 @@ mod tests {
         assert_eq!(walked(&store, None), vec![a.id]);
         // As before the tree existed.
         drop(e);
-        store
-            .write_sled(|e| {
-                e.last_used.clear()?;
-                Ok(())
-            })
-            .unwrap();
-        store.flush().unwrap();
+        store.forget_index(|e| &e.last_used);
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(walked(&store, None), vec![a.id]);
