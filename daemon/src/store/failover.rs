@@ -142,8 +142,9 @@ pub(super) fn counted(engine: Engine) -> Result<(Engine, Tally), StoreError> {
 
 /// Opens an engine, retrying for a while on sled's directory lock: sled releases it from a
 /// background thread after the last handle drops (spacejam/sled#1234), so a reopen right after
-/// a drop can briefly find it held.
-fn open_retrying(dir: &Path, options: StoreOptions) -> Result<Engine, StoreError> {
+/// a drop (a failover here, or a store reopened in the same process) can briefly find it held.
+/// Another process holding the data dir still gets sled's lock error, two seconds later.
+pub(super) fn open_retrying(dir: &Path, options: StoreOptions) -> Result<Engine, StoreError> {
     let deadline = Instant::now() + REOPEN_DRAIN;
     loop {
         match Engine::open(dir, options) {

@@ -82,7 +82,7 @@ pub(crate) use usage::{is_key as is_usage_key, Used};
 
 use durability::SledCommits;
 use engine::Engine;
-use failover::{counted, Failover};
+use failover::{counted, open_retrying, Failover};
 use keys::{expiry_key, hash_from, owner_key, uuid_from};
 
 pub(crate) use records::{
@@ -222,7 +222,7 @@ impl Store {
         // The two are independent; opening them side by side takes the longer of the two.
         let (engine, sessions) = std::thread::scope(|scope| {
             let sessions = scope.spawn(|| timed(|| Sessions::open(dir, options.fsync)));
-            let engine = timed(|| counted(Engine::open(dir, options)?));
+            let engine = timed(|| counted(open_retrying(dir, options)?));
             let sessions = sessions.join().expect("opening the journal does not panic");
             (engine, sessions)
         });
