@@ -51,6 +51,7 @@ pub(crate) async fn run(store: Store, shutdown: CancellationToken) {
 fn failed_part(error: &StoreError) -> &'static str {
     match error {
         StoreError::Sled(_) | StoreError::Reopening(_) => "committing sled",
+        StoreError::Unavailable(_) => "reaching etcd",
         StoreError::Io(_) | StoreError::Damaged { .. } | StoreError::Corrupt { .. } => {
             "writing the session journal, the audit log or sled"
         }

@@ -4,6 +4,9 @@
 //! dir follow the rule in [`keyward_protocol::paths`] (systemd's directories, then root's
 //! standard paths, then the user's XDG directories).
 
+
+mod backend;
+pub use backend::{Backend, EtcdConfig, StaleVerify, DEFAULT_PREFIX as DEFAULT_ETCD_PREFIX};
 use keyward_protocol::paths::{self, non_empty_var, PathEnv};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -237,6 +240,8 @@ pub struct Config {
     /// as Redis does: on small machines that beat a thread per core by a third, because
     /// clients on the same host need the other cores. 0 means one per core.
     pub worker_threads: usize,
+    /// Where the truth lives: this data dir, or etcd.
+    pub backend: Backend,
 }
 
 /// `audit_max_bytes` when the file does not say: 256 MiB.
@@ -285,6 +290,20 @@ struct FileConfig {
     cache_mib: Option<u64>,
     fsync: Option<bool>,
     worker_threads: Option<usize>,
+    backend: Option<String>,
+    etcd_endpoints: Option<Vec<String>>,
+    etcd_prefix: Option<String>,
+    #[serde(default, with = "humantime_serde")]
+    max_staleness: Option<Duration>,
+    stale_verify: Option<StaleVerify>,
+    strict_verify: Option<bool>,
+    #[serde(default, with = "humantime_serde")]
+    etcd_timeout: Option<Duration>,
+    etcd_ca_file: Option<PathBuf>,
+    etcd_cert_file: Option<PathBuf>,
+    etcd_key_file: Option<PathBuf>,
+    etcd_user: Option<String>,
+    etcd_password_file: Option<PathBuf>,
 }
 
 /// Command-line overrides, which win over the file.
@@ -373,7 +392,23 @@ impl Config {
             .http_socket
             .clone()
             .unwrap_or_else(|| socket.with_file_name(paths::HTTP_SOCKET_FILE));
+        let backend = backend::BackendKeys {
+            backend: file.backend,
+            etcd_endpoints: file.etcd_endpoints,
+            etcd_prefix: file.etcd_prefix,
+            max_staleness: file.max_staleness,
+            stale_verify: file.stale_verify,
+            strict_verify: file.strict_verify,
+            etcd_timeout: file.etcd_timeout,
+            etcd_ca_file: file.etcd_ca_file,
+            etcd_cert_file: file.etcd_cert_file,
+            etcd_key_file: file.etcd_key_file,
+            etcd_user: file.etcd_user,
+            etcd_password_file: file.etcd_password_file,
+        }
+        .resolve()?;
         let config = Config {
+            backend,
             http: file.http.unwrap_or(true),
             http_socket,
             socket,

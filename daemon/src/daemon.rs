@@ -44,6 +44,9 @@ pub enum DaemonError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The backend the config names could not be started.
+    #[error("backend = \"etcd\": {0}")]
+    Backend(String),
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads `overrides`' config file.
@@ -110,9 +113,11 @@ pub(crate) async fn serve(
         fsync: config.fsync,
     };
     let store = Store::open_with(&config.data_dir, options).map_err(store_err)?;
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
+    follow_backend(&config, &store, &clock).await?;
     let authority = Arc::new(Authority::new(
         store.clone(),
-        Arc::new(SystemClock),
+        clock,
         config.policy.clone(),
     ));
     let socket = match activated.frames {
@@ -188,4 +193,34 @@ pub(crate) async fn serve(
     flushed.map_err(store_err)?;
     tracing::info!("keywardd stopped");
     Ok(())
+}
+
+/// With `backend = "etcd"`, loads the copy of etcd into `store` and follows it from then on.
+///
+/// # Errors
+/// If etcd cannot be used, or this build has no etcd support.
+async fn follow_backend(
+    config: &Config,
+    store: &Store,
+    clock: &Arc<dyn crate::clock::Clock>,
+) -> Result<(), DaemonError> {
+    match &config.backend {
+        crate::config::Backend::Local => Ok(()),
+        #[cfg(feature = "etcd")]
+        crate::config::Backend::Etcd(etcd) => {
+            crate::cluster::Cluster::start(etcd, &config.data_dir, store.clone(), Arc::clone(clock))
+                .await
+                .map(drop)
+                .map_err(|e| DaemonError::Backend(e.to_string()))
+        }
+        #[cfg(not(feature = "etcd"))]
+        crate::config::Backend::Etcd(_) => {
+            let _ = (store, clock);
+            Err(DaemonError::Backend(
+                "this keywardd was built without etcd support; build it with `cargo build \
+                 --features etcd`, or install the .deb, which has it"
+                    .into(),
+            ))
+        }
+    }
 }

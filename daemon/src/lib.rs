@@ -17,6 +17,8 @@ pub mod authority;
 pub mod backup;
 mod checkpointer;
 pub mod clock;
+#[cfg(feature = "etcd")]
+pub mod cluster;
 pub mod config;
 pub mod daemon;
 mod dispatch;

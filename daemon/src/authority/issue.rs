@@ -12,6 +12,7 @@ use super::{
     allowed, expiry, refuse, AdminContext, Authority, Change, Denied, Fault, Outcome, Uncommitted,
 };
 use crate::clock::millis;
+use crate::store::replica;
 use crate::store::{session_id, CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
 
 /// The longest label, name or scope name accepted, in bytes.
@@ -191,8 +192,19 @@ impl Change<'_> {
                 if live >= limit as usize {
                     refuse!(Denied::SessionLimit { limit });
                 }
+                let issued = self.insert_session(&client)?;
+                // Another host may have filled the seat meanwhile: the replica checks again.
+                replica::record(|| replica::Op::OwnerUnchanged {
+                    owner: client.id,
+                    rule: replica::OwnerRule::Seats {
+                        limit,
+                        except: issued.id,
+                    },
+                });
+                issued
+            } else {
+                self.insert_session(&client)?
             }
-            self.insert_session(&client)?
         };
         self.once_durable(issued)
     }
@@ -232,6 +244,10 @@ impl Change<'_> {
                 scopes: client.scopes.clone(),
             };
             self.store.insert_credential(&minted.hash, &record)?;
+            replica::record(|| replica::Op::OwnerUnchanged {
+                owner: client.id,
+                rule: replica::OwnerRule::OneTestKey { except: record.id },
+            });
             TestKeyCreated {
                 id: record.id,
                 token: minted.token,

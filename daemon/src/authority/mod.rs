@@ -35,6 +35,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::Policy;
+use crate::store::replica::{Capture, CommitError, Committing};
 use crate::store::{Store, StoreError, Ticket};
 
 /// The result of an authority call: a fault, a refusal, or the value.
@@ -112,6 +113,23 @@ pub enum Fault {
     /// The OS random source failed.
     #[error(transparent)]
     Random(#[from] RandomError),
+    /// Applied here, then refused by the shared truth: another host's concurrent change made
+    /// the rules refuse it (a replicated backend only).
+    #[error("{0}")]
+    Refused(Denied),
+}
+
+impl From<CommitError> for Fault {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Store(e) => Fault::Store(e),
+            CommitError::SessionLimit(limit) => Fault::Refused(Denied::SessionLimit { limit }),
+            CommitError::TestKeyExists => Fault::Refused(Denied::BadRequest(
+                "client already has a test key (issued on another host); revoke it first".into(),
+            )),
+            CommitError::Conflict(id) => Fault::Refused(Denied::Conflict(id)),
+        }
+    }
 }
 
 impl Fault {
@@ -121,8 +139,14 @@ impl Fault {
             Fault::Store(StoreError::Corrupt { .. } | StoreError::Damaged { .. }) => {
                 ErrorCode::Internal
             }
-            Fault::Store(StoreError::Sled(_) | StoreError::Io(_) | StoreError::Reopening(_))
+            Fault::Store(
+                StoreError::Sled(_)
+                | StoreError::Io(_)
+                | StoreError::Reopening(_)
+                | StoreError::Unavailable(_),
+            )
             | Fault::Random(_) => ErrorCode::Unavailable,
+            Fault::Refused(denied) => return denied.to_wire(),
         };
         WireError::new(code, self.to_string())
     }
@@ -206,7 +230,13 @@ impl Authority {
         Change {
             authority: self,
             _held: self.freeze.read().unwrap_or_else(|p| p.into_inner()),
+            _capture: self.capture(),
         }
+    }
+
+    /// With a replicated backend, the capture of the change's ops for the replica.
+    fn capture(&self) -> Option<Capture> {
+        self.store.replica().map(|_| Capture::begin())
     }
 
     /// Permission to make changes, or `None` while a snapshot is being taken or waits to be:
@@ -220,6 +250,7 @@ impl Authority {
         Some(Change {
             authority: self,
             _held: held,
+            _capture: self.capture(),
         })
     }
 
@@ -235,6 +266,8 @@ impl Authority {
 pub struct Change<'a> {
     authority: &'a Authority,
     _held: RwLockReadGuard<'a, ()>,
+    /// Set with a replicated backend: the ops made so far go to the replica.
+    _capture: Option<Capture>,
 }
 
 impl Deref for Change<'_> {
@@ -248,13 +281,51 @@ impl Deref for Change<'_> {
 impl Change<'_> {
     /// Wraps a change's result in an [`Uncommitted`], to be acknowledged once everything
     /// written so far is durable. Takes a ticket; does not wait.
+    /// With a replicated backend, the change's ops are committed to the replica instead, as
+    /// one transaction, and it is acknowledged once that has committed.
     fn once_durable<T>(&self, value: T) -> Outcome<Uncommitted<T>> {
-        Ok(Ok(Uncommitted {
-            value,
-            ticket: self.store.ticket(),
-            store: self.store.clone(),
-        }))
+        let durability = match self.store.replica() {
+            Some(replica) => Durability::Replica(replica.commit(Capture::take())),
+            None => Durability::Local {
+                ticket: self.store.ticket(),
+                store: self.store.clone(),
+            },
+        };
+        Ok(Ok(Uncommitted { value, durability }))
     }
+}
+
+/// What makes a change durable.
+#[derive(Debug)]
+enum Durability {
+    /// The local store's group commit.
+    Local { ticket: Ticket, store: Store },
+    /// The replica's commit of the change's ops.
+    Replica(Committing),
+}
+
+impl Durability {
+    fn wait(self) -> Result<(), Fault> {
+        match self {
+            Durability::Local { ticket, store } => Ok(store.wait(ticket)?),
+            Durability::Replica(committing) => Ok(committing.blocking_recv().unwrap_or_else(
+                |_| Err(CommitError::Store(replica_gone())),
+            )?),
+        }
+    }
+
+    async fn durable(self) -> Result<(), Fault> {
+        match self {
+            Durability::Local { ticket, store } => Ok(store.durable(ticket).await?),
+            Durability::Replica(committing) => Ok(committing
+                .await
+                .unwrap_or_else(|_| Err(CommitError::Store(replica_gone())))?),
+        }
+    }
+}
+
+fn replica_gone() -> StoreError {
+    StoreError::Unavailable("the connection to the shared store has stopped".into())
 }
 
 /// A change applied in memory, not yet committed to disk: its result may be acknowledged only
@@ -263,8 +334,7 @@ impl Change<'_> {
 #[derive(Debug)]
 pub struct Uncommitted<T> {
     value: T,
-    ticket: Ticket,
-    store: Store,
+    durability: Durability,
 }
 
 impl<T> Uncommitted<T> {
@@ -272,8 +342,7 @@ impl<T> Uncommitted<T> {
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Uncommitted<U> {
         Uncommitted {
             value: f(self.value),
-            ticket: self.ticket,
-            store: self.store,
+            durability: self.durability,
         }
     }
 
@@ -282,7 +351,7 @@ impl<T> Uncommitted<T> {
     /// # Errors
     /// If the commit meant to make it durable failed.
     pub fn wait(self) -> Result<T, Fault> {
-        self.store.wait(self.ticket)?;
+        self.durability.wait()?;
         Ok(self.value)
     }
 
@@ -291,7 +360,7 @@ impl<T> Uncommitted<T> {
     /// # Errors
     /// As [`Uncommitted::wait`].
     pub async fn durable(self) -> Result<T, Fault> {
-        self.store.durable(self.ticket).await?;
+        self.durability.durable().await?;
         Ok(self.value)
     }
 }

@@ -104,6 +104,9 @@ impl Authority {
             Ok(info) => info,
             Err(malformed) => return Ok(Err(Denied::Malformed(malformed))),
         };
+        if let Some(replica) = self.store.replica() {
+            replica.fresh()?;
+        }
         let hash = token::hash(token.expose());
         let Some(found) = self.store.credential(&hash, info.kind.into())? else {
             return Ok(Err(Denied::Invalid(UNKNOWN)));

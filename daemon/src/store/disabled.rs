@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use uuid::Uuid;
 
 use super::engine::Engine;
-use super::{Store, StoreError};
+use super::{replica, Store, StoreError};
 
 /// The in-memory mirror of the `disabled` tree.
 #[derive(Default)]
@@ -49,6 +49,11 @@ impl Disabled {
         gone
     }
 
+    /// Every id disabled.
+    pub(super) fn all(&self) -> std::collections::HashSet<Uuid> {
+        self.ids.iter().map(|id| *id).collect()
+    }
+
     fn contains(&self, id: Uuid) -> bool {
         self.count.load(Ordering::Acquire) != 0 && self.ids.contains(&id)
     }
@@ -83,6 +88,8 @@ impl Store {
             if written.is_err() {
                 // Not acknowledged: leave memory as the disk is.
                 set.remove(id);
+            } else {
+                replica::record(|| replica::Op::Disabled { id, at: Some(now) });
             }
             written.map(|()| true)
         } else {
@@ -93,6 +100,7 @@ impl Store {
                 e.disabled.remove(id.as_bytes())?;
                 Ok(())
             })?;
+            replica::record(|| replica::Op::Disabled { id, at: None });
             Ok(set.remove(id))
         }
     }

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// A write failed earlier and the store has not yet been reopened; retry shortly.
     #[error("writes are failing ({0}); keywardd retries every second and reads still work")]
     Reopening(String),
+    /// The shared truth (etcd) could not be reached, or did not commit in time.
+    #[error("{0}")]
+    Unavailable(String),
     /// A record could not be decoded.
     #[error("corrupt record in {tree}: {detail}")]
     Corrupt {
@@ -45,6 +48,7 @@ impl StoreError {
                 detail: detail.clone(),
             },
             StoreError::Reopening(why) => StoreError::Reopening(why.clone()),
+            StoreError::Unavailable(why) => StoreError::Unavailable(why.clone()),
             StoreError::Corrupt { tree, detail } => StoreError::Corrupt {
                 tree,
                 detail: detail.clone(),

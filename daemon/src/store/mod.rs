@@ -57,7 +57,9 @@ mod last_used;
 mod migrate;
 mod private_file;
 mod record_frame;
+pub(crate) mod mirror;
 mod records;
+pub(crate) mod replica;
 mod sessions;
 mod side_file;
 mod spare_buffer;
@@ -65,8 +67,6 @@ mod sweep;
 mod update;
 mod usage;
 
-#[cfg(test)]
-pub(crate) use records::encode_principal;
 pub(crate) use update::Updated;
 
 pub(crate) use audit_log::Priority as AuditPriority;
@@ -86,7 +86,7 @@ use failover::{counted, open_retrying, Failover};
 use keys::{expiry_key, hash_from, owner_key, uuid_from};
 
 pub(crate) use records::{
-    decode_audit, decode_credential, decode_principal, AuditRecord, CredentialRecord, Identity,
+    decode_audit, decode_credential, decode_principal, encode_credential, encode_principal, AuditRecord, CredentialRecord, Identity,
     PrincipalKind, PrincipalRecord, StoredEnv, StoredKind, StoredOutcome,
 };
 
@@ -170,6 +170,9 @@ struct StoreInner {
     idle_sweeps: std::sync::atomic::AtomicU64,
     /// Uses counted since the last checkpoint.
     usage: usage::Usage,
+    /// The shared truth this store copies, in a replicated backend (etcd); unset with the
+    /// local one.
+    replica: std::sync::OnceLock<Arc<dyn replica::Replica>>,
 }
 
 impl Drop for StoreInner {
@@ -246,6 +249,7 @@ impl Store {
                 counts: counts::Counts::default(),
                 idle_sweeps: std::sync::atomic::AtomicU64::new(0),
                 usage: usage::Usage::default(),
+                replica: std::sync::OnceLock::new(),
             }),
         };
         store.inner.counts.set(tally);
@@ -340,6 +344,10 @@ impl Store {
         hash: &TokenHash,
         record: &CredentialRecord,
     ) -> Result<(), StoreError> {
+        replica::record(|| replica::Op::PutCredential {
+            hash: *hash,
+            record: record.clone(),
+        });
         if record.kind == StoredKind::Session {
             self.inner.sessions.insert(hash, record);
             return Ok(());
@@ -369,30 +377,78 @@ impl Store {
         found: &Found,
         updated: &CredentialRecord,
     ) -> Result<bool, StoreError> {
-        let Raw::Sled(raw) = &found.raw else {
-            return Ok(self.inner.sessions.replace(&found.record, updated));
+        let replaced = match &found.raw {
+            Raw::Session => self.inner.sessions.replace(&found.record, updated),
+            Raw::Sled(raw) => {
+                let bytes = records::encode_credential(updated)?;
+                self.write_sled(|e| {
+                    Ok(e.credentials
+                        .compare_and_swap(found.hash, Some(raw), Some(bytes))?
+                        .is_ok())
+                })?
+            }
         };
-        let bytes = records::encode_credential(updated)?;
-        self.write_sled(|e| {
-            Ok(e.credentials
-                .compare_and_swap(found.hash, Some(raw), Some(bytes))?
-                .is_ok())
-        })
+        if replaced {
+            self.replicate_replace(found, updated);
+        }
+        Ok(replaced)
+    }
+
+    /// Passes a rewrite on to the replica: inside a change as part of it, outside one (a
+    /// verify's slide) as a coalesced slide.
+    fn replicate_replace(&self, found: &Found, updated: &CredentialRecord) {
+        let Some(replica) = self.inner.replica.get() else {
+            return;
+        };
+        if replica::capturing() {
+            replica::record(|| replica::Op::PutCredential {
+                hash: found.hash,
+                record: updated.clone(),
+            });
+        } else if updated.kind == StoredKind::Session && updated.expires_at != found.record.expires_at
+        {
+            replica.slide(&found.hash, updated);
+        }
+    }
+
+    /// Makes this store the copy of `replica`'s truth: changes made in a change are captured
+    /// for it ([`replica`]), and [`Store::replica`] returns it.
+    ///
+    /// # Panics
+    /// If a replica was set already.
+    pub(crate) fn set_replica(&self, replica: Arc<dyn replica::Replica>) {
+        assert!(
+            self.inner.replica.set(replica).is_ok(),
+            "a store copies one replica"
+        );
+    }
+
+    /// The replica this store copies, in a replicated backend.
+    pub(crate) fn replica(&self) -> Option<&Arc<dyn replica::Replica>> {
+        self.inner.replica.get()
     }
 
     /// Deletes a credential: the record first, so it stops verifying at once, then its indexes.
     ///
     /// Returns `false` if it had already gone or changed since it was read.
     pub(crate) fn remove_credential(&self, found: &Found) -> Result<bool, StoreError> {
-        if let Raw::Session = found.raw {
+        let removed = if let Raw::Session = found.raw {
             // Taken first: the table entry that holds them goes with the session.
             self.retire_usage(found);
-            return Ok(self.inner.sessions.remove(&found.record));
-        }
-        let removed = self.write_sled(|e| sled_remove(e, found))?;
+            self.inner.sessions.remove(&found.record)
+        } else {
+            let removed = self.write_sled(|e| sled_remove(e, found))?;
+            if removed {
+                self.inner.counts.credential(found.record.kind, false);
+                self.retire_usage(found);
+            }
+            removed
+        };
         if removed {
-            self.inner.counts.credential(found.record.kind, false);
-            self.retire_usage(found);
+            replica::record(|| replica::Op::DeleteCredential {
+                id: found.record.id,
+                owner: found.record.owner,
+            });
         }
         Ok(removed)
     }
@@ -421,6 +477,10 @@ impl Store {
         for found in claims {
             if self.write_sled(|e| sled_remove(e, &found))? {
                 removed += 1;
+                replica::record(|| replica::Op::DeleteCredential {
+                    id: found.record.id,
+                    owner: found.record.owner,
+                });
             }
         }
         Ok(removed)
@@ -520,6 +580,11 @@ impl Store {
                 if new {
                     self.inner.counts.principal(record.kind, true);
                 }
+                replica::record(|| replica::Op::PutPrincipal {
+                    record: record.clone(),
+                    released: None,
+                    claims: record.external_id.is_some(),
+                });
                 Ok(true)
             }
         }
@@ -543,9 +608,13 @@ impl Store {
             Ok(old)
         })?;
         // One that does not decode was not counted either (see `counts`).
-        if let Some(old) = old {
+        if let Some(old) = &old {
             self.inner.counts.principal(old.kind, false);
         }
+        replica::record(|| replica::Op::DeletePrincipal {
+            id,
+            released: old.and_then(|old| Some((old.env, old.external_id?))),
+        });
         Ok(())
     }
 

@@ -14,7 +14,7 @@ use super::external_ids;
 use super::keys::{hash_from, uuid_from};
 use super::records::{self, PrincipalRecord};
 use super::sessions::Owner;
-use super::{transaction_error, Store, StoreError};
+use super::{replica, transaction_error, Store, StoreError};
 
 /// What became of an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,12 @@ impl Store {
         scopes_changed: bool,
     ) -> Result<Updated, StoreError> {
         let principal = records::encode_principal(record)?;
+        // The external id it held, for the replica's claims.
+        let before = if replica::capturing() {
+            self.principal(record.id)?.map(|old| old.external_id)
+        } else {
+            None
+        };
         let updated = self.write_sled(|e| {
             let mut hashes = Vec::new();
             if scopes_changed {
@@ -81,6 +87,14 @@ impl Store {
                 .map_err(transaction_error)
         })?;
         if updated == Updated::Done {
+            if let Some(before) = before {
+                let moved = before != record.external_id;
+                replica::record(|| replica::Op::PutPrincipal {
+                    record: record.clone(),
+                    released: before.filter(|_| moved),
+                    claims: moved && record.external_id.is_some(),
+                });
+            }
             // Also without a scope change: the external id or metadata may have changed.
             self.inner.sessions.set_owner_scopes(
                 record.id,

@@ -1,0 +1,301 @@
+//! Committing changes to etcd: one transaction per change, acknowledged once etcd has
+//! committed it, or failed with `UNAVAILABLE` after `etcd_timeout`.
+//!
+//! Rules that span hosts are transaction compares, never a read followed by a write:
+//! - an external id is claimed only if its claim key does not exist (`create_revision = 0`);
+//! - a session or test key is issued only if none of its client's credentials changed since
+//!   the revision this host's copy had applied when it counted them (one range compare on
+//!   `c/<client>/`). If one did, the copy catches up to that revision, the rule is checked
+//!   again on it, and the transaction is retried; only a rule that still fails refuses.
+//! - a slide writes a session's expiry only if it moves it forward (a byte compare on
+//!   `e/<id>`), and never brings back a deleted session, whose expiry key went with it.
+//!
+//! A change that fails has already been applied to the copy: every key it touched is read
+//! again from etcd ([`reread`]), so the copy ends up holding what etcd holds, whatever became
+//! of the change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
+use keyward_protocol::token::TokenHash;
+use uuid::Uuid;
+
+use super::keys::{self, Key};
+use super::{load, Shared};
+use crate::store::replica::{CommitError, Committing, Op, OwnerRule};
+use crate::store::{CredentialRecord, StoreError, StoredKind};
+
+/// Attempts at a transaction whose owner compare failed while the rule still held.
+const ATTEMPTS: usize = 5;
+
+/// A change as etcd operations.
+struct Plan {
+    compares: Vec<Compare>,
+    ops: Vec<TxnOp>,
+    /// Claim keys, read back when the transaction fails, to tell a taken id.
+    claims: Vec<(Vec<u8>, Uuid, String)>,
+    /// The owner rules the change relied on.
+    rules: Vec<(Uuid, OwnerRule)>,
+    /// Every key written.
+    keys: Vec<Vec<u8>>,
+}
+
+fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
+    let k = &shared.keys;
+    let mut plan = Plan {
+        compares: Vec::new(),
+        ops: Vec::new(),
+        claims: Vec::new(),
+        rules: Vec::new(),
+        keys: Vec::new(),
+    };
+    let put = |plan: &mut Plan, key: Vec<u8>, value: Vec<u8>| {
+        plan.keys.push(key.clone());
+        plan.ops.push(TxnOp::put(key, value, None));
+    };
+    let delete = |plan: &mut Plan, key: Vec<u8>| {
+        plan.keys.push(key.clone());
+        plan.ops.push(TxnOp::delete(key, None));
+    };
+    for op in ops {
+        match op {
+            Op::PutCredential { hash, record } => {
+                put(
+                    &mut plan,
+                    k.credential(record.owner, record.id),
+                    keys::encode_credential(hash, record)?,
+                );
+                if let (StoredKind::Session, Some(at)) = (record.kind, record.expires_at) {
+                    put(&mut plan, k.expiry(record.id), keys::encode_expiry(at));
+                }
+            }
+            Op::DeleteCredential { id, owner } => {
+                delete(&mut plan, k.credential(*owner, *id));
+                delete(&mut plan, k.expiry(*id));
+            }
+            Op::PutPrincipal {
+                record,
+                released,
+                claims,
+            } => {
+                put(
+                    &mut plan,
+                    k.principal(record.id),
+                    keys::encode_principal(record)?,
+                );
+                if let Some(old) = released {
+                    delete(&mut plan, k.claim(record.env, old));
+                }
+                if let (true, Some(external_id)) = (claims, &record.external_id) {
+                    let claim = k.claim(record.env, external_id);
+                    plan.compares.push(Compare::create_revision(
+                        claim.clone(),
+                        CompareOp::Equal,
+                        0,
+                    ));
+                    plan.claims
+                        .push((claim.clone(), record.id, external_id.clone()));
+                    put(&mut plan, claim, record.id.as_bytes().to_vec());
+                }
+            }
+            Op::DeletePrincipal { id, released } => {
+                delete(&mut plan, k.principal(*id));
+                if let Some((env, external_id)) = released {
+                    delete(&mut plan, k.claim(*env, external_id));
+                }
+            }
+            Op::Disabled { id, at } => match at {
+                Some(at) => put(&mut plan, k.disabled(*id), keys::encode_disabled(*at)),
+                None => delete(&mut plan, k.disabled(*id)),
+            },
+            Op::OwnerUnchanged { owner, rule } => plan.rules.push((*owner, *rule)),
+        }
+    }
+    Ok(plan)
+}
+
+impl Plan {
+    /// The transaction, with the owner compares at the copy's revision `applied`.
+    fn txn(&self, shared: &Shared, applied: i64) -> Txn {
+        let mut compares = self.compares.clone();
+        for (owner, _) in &self.rules {
+            compares.push(
+                Compare::mod_revision(shared.keys.owned_by(*owner), CompareOp::Less, applied + 1)
+                    .with_prefix(),
+            );
+        }
+        let reads: Vec<TxnOp> = self
+            .claims
+            .iter()
+            .map(|(key, _, _)| TxnOp::get(key.clone(), None))
+            .collect();
+        Txn::new()
+            .when(compares)
+            .and_then(self.ops.clone())
+            .or_else(reads)
+    }
+}
+
+/// Starts committing `ops`; the keys they write count as in flight from now.
+pub fn start(shared: &Arc<Shared>, ops: Vec<Op>) -> Committing {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let plan = match plan(shared, &ops) {
+        Ok(plan) => plan,
+        Err(e) => {
+            let _ = tx.send(Err(CommitError::Store(e)));
+            return rx;
+        }
+    };
+    if plan.ops.is_empty() {
+        let _ = tx.send(Ok(()));
+        return rx;
+    }
+    shared.echo.begin(&plan.keys);
+    let task = Arc::clone(shared);
+    shared.runtime.spawn(async move {
+        let (result, revision) = run(&task, &plan).await;
+        let again = task.echo.end(&plan.keys, revision);
+        // Acknowledged before the re-read: it does not change the answer.
+        let _ = tx.send(result);
+        reread(&task, again).await;
+    });
+    rx
+}
+
+/// Runs the transaction, retrying while the rules it relied on still hold. Returns the
+/// outcome and, if it committed, its revision.
+async fn run(shared: &Shared, plan: &Plan) -> (Result<(), CommitError>, Option<i64>) {
+    let timeout = shared.config.timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut applied = shared.applied();
+    for _ in 0..ATTEMPTS {
+        let mut kv = shared.client.kv_client();
+        let response = match tokio::time::timeout_at(deadline, kv.txn(plan.txn(shared, applied))).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return (Err(unavailable(&e.to_string(), timeout)), None),
+            Err(_) => return (Err(unavailable("no answer", timeout)), None),
+        };
+        let revision = response.header().map_or(0, |h| h.revision());
+        if response.succeeded() {
+            return (Ok(()), Some(revision));
+        }
+        // A claim taken?
+        for (op, (_, holder, external_id)) in response.op_responses().iter().zip(&plan.claims) {
+            if let TxnOpResponse::Get(got) = op {
+                if got.kvs().iter().any(|kv| kv.value() != holder.as_bytes()) {
+                    return (Err(CommitError::Conflict(external_id.clone())), None);
+                }
+            }
+        }
+        // Another host changed a client's credentials: look again once the copy has them.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !shared.caught_up(revision, left).await {
+            return (Err(unavailable("this host's copy did not catch up", timeout)), None);
+        }
+        if let Err(refused) = check_rules(shared, &plan.rules) {
+            return (Err(refused), None);
+        }
+        applied = shared.applied().max(revision);
+    }
+    (
+        Err(unavailable(
+            "its clients' credentials kept changing on other hosts",
+            timeout,
+        )),
+        None,
+    )
+}
+
+/// Checks the owner rules on the copy as it now stands.
+fn check_rules(shared: &Shared, rules: &[(Uuid, OwnerRule)]) -> Result<(), CommitError> {
+    let now = shared.clock.now();
+    for (owner, rule) in rules {
+        let held = shared
+            .store
+            .credentials_of(*owner)
+            .map_err(CommitError::Store)?;
+        match *rule {
+            OwnerRule::Seats { limit, except } => {
+                let live = held
+                    .iter()
+                    .filter(|f| {
+                        f.record.kind == StoredKind::Session
+                            && f.record.id != except
+                            && f.record.is_live(now)
+                    })
+                    .count();
+                if live >= limit as usize {
+                    return Err(CommitError::SessionLimit(limit));
+                }
+            }
+            OwnerRule::OneTestKey { except } => {
+                if held
+                    .iter()
+                    .any(|f| f.record.kind == StoredKind::TestKey && f.record.id != except)
+                {
+                    return Err(CommitError::TestKeyExists);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unavailable(why: &str, timeout: Duration) -> CommitError {
+    CommitError::Store(StoreError::Unavailable(format!(
+        "etcd did not commit the change within etcd_timeout ({} ms): {why}. It may still \
+         commit: retry a revoke, logout, delete or disable as it is; after a create or issue, \
+         list before retrying",
+        timeout.as_millis()
+    )))
+}
+
+/// Reads `keys` again from etcd and applies what it holds, retrying until etcd answers.
+pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>) {
+    let mut backoff = Duration::from_millis(50);
+    for key in keys {
+        loop {
+            let mut kv = shared.client.kv_client();
+            match tokio::time::timeout(shared.config.timeout, kv.get(key.clone(), None)).await {
+                Ok(Ok(got)) => {
+                    let revision = got.header().map_or(0, |h| h.revision());
+                    let applied = match got.kvs().first() {
+                        Some(item) => load::apply_put(shared, &key, item.value()),
+                        None => load::apply_delete(shared, &key),
+                    };
+                    if let Err(e) = applied {
+                        tracing::error!(error = %e, "applying a re-read from etcd failed");
+                    }
+                    shared.echo.reread(&key, revision);
+                    break;
+                }
+                _ => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+/// Writes a session's slid expiry, if it moves it forward; a slide that loses to a later
+/// one, or to a revocation, is dropped.
+pub fn slide(shared: &Arc<Shared>, _hash: &TokenHash, record: &CredentialRecord) {
+    let Some(at) = record.expires_at else {
+        return;
+    };
+    let key = shared.keys.expiry(record.id);
+    debug_assert!(matches!(shared.keys.parse(&key), Some(Key::Expiry { .. })));
+    let value = keys::encode_expiry(at);
+    let txn = Txn::new()
+        .when([Compare::value(key.clone(), CompareOp::Less, value.clone())])
+        .and_then([TxnOp::put(key, value, None)]);
+    let task = Arc::clone(shared);
+    shared.runtime.spawn(async move {
+        let mut kv = task.client.kv_client();
+        if let Ok(Err(e)) = tokio::time::timeout(task.config.timeout, kv.txn(txn)).await {
+            tracing::debug!(error = %e, "a slide was not written to etcd");
+        }
+    });
+}

@@ -1,0 +1,243 @@
+//! The etcd backend: several keywardd hosts sharing one truth in an etcd cluster.
+//!
+//! etcd holds the truth ([`keys`] says where); each host keeps a full copy in its own store,
+//! which the authority reads and writes exactly as with the local backend. Writes are also
+//! captured ([`crate::store::replica`]) and committed here as one etcd transaction per change
+//! ([`commit`]), acknowledged only once etcd has committed them. Every host follows every
+//! change with a watch from the revision of the snapshot it loaded ([`follow`]), and reloads
+//! everything if that revision has been compacted away ([`load`]). A host that has not heard
+//! from etcd within `max_staleness` refuses verifies, unless told to serve them.
+//!
+//! The client runs on a thread and runtime of its own, so that etcd's traffic and a reload
+//! never hold up the event loop that serves verifies.
+
+mod commit;
+mod connect;
+mod echo;
+mod follow;
+mod keys;
+mod load;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use keyward_protocol::token::TokenHash;
+
+use crate::clock::Clock;
+use crate::config::{EtcdConfig, StaleVerify};
+use crate::store::replica::{Committing, Op, Replica};
+use crate::store::{CredentialRecord, Store, StoreError};
+
+use echo::Echo;
+use keys::Keys;
+
+/// Why the etcd backend could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// etcd could not be reached or refused the client.
+    #[error("cannot use etcd at {endpoints}: {detail}")]
+    Connect {
+        /// The endpoints tried.
+        endpoints: String,
+        /// Why.
+        detail: String,
+    },
+    /// A TLS or password file could not be read.
+    #[error("cannot read {what} {}: {source}", path.display())]
+    File {
+        /// Which setting.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The data dir holds a single-host store, which following etcd would discard.
+    #[error(
+        "data dir {} holds a single-host store; keywardd with backend = \"etcd\" keeps only a \
+         copy of etcd there and would discard it. Move it into etcd with `keywardd migrate \
+         --to-etcd`, or point data_dir at an empty directory",
+        dir.display()
+    )]
+    LocalData {
+        /// The data dir.
+        dir: std::path::PathBuf,
+    },
+    /// The local copy could not be written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The etcd backend, as the store's [`Replica`].
+#[derive(Debug)]
+pub struct Cluster {
+    shared: Arc<Shared>,
+}
+
+/// What the commit, follow and load tasks share.
+struct Shared {
+    keys: Keys,
+    client: etcd_client::Client,
+    /// This host's copy.
+    store: Store,
+    clock: Arc<dyn Clock>,
+    config: EtcdConfig,
+    /// The runtime the client's tasks run on.
+    runtime: tokio::runtime::Handle,
+    /// Every change up to this revision is applied to the copy.
+    applied: AtomicI64,
+    /// Tells waiters how far the copy has applied.
+    applied_tx: tokio::sync::watch::Sender<i64>,
+    /// When the watch last heard from etcd (an event or a progress notification).
+    heard: Mutex<Instant>,
+    echo: Echo,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("prefix", &self.keys.prefix())
+            .field("applied", &self.applied.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn heard_now(&self) {
+        *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    fn silent_for(&self) -> Duration {
+        self.heard
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+    }
+
+    /// Records that the copy has applied every change up to `revision`.
+    fn applied_up_to(&self, revision: i64) {
+        let before = self.applied.fetch_max(revision, Ordering::AcqRel);
+        if revision > before {
+            self.applied_tx.send_replace(revision);
+            self.echo.passed(revision);
+        }
+    }
+
+    fn applied(&self) -> i64 {
+        self.applied.load(Ordering::Acquire)
+    }
+
+    /// Waits until the copy has applied `revision`, for at most `within`.
+    async fn caught_up(&self, revision: i64, within: Duration) -> bool {
+        let mut rx = self.applied_tx.subscribe();
+        tokio::time::timeout(within, rx.wait_for(|&r| r >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+}
+
+impl Cluster {
+    /// Connects to etcd, loads everything under the prefix into `store` and starts following
+    /// it. Returns once the copy is complete, so the daemon serves nothing stale.
+    ///
+    /// # Errors
+    /// If etcd cannot be reached within `etcd_timeout`, a TLS or password file cannot be
+    /// read, the data dir holds a single-host store, or the copy cannot be written.
+    pub async fn start(
+        config: &EtcdConfig,
+        data_dir: &std::path::Path,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Cluster>, ClusterError> {
+        load::check_data_dir(data_dir, &store)?;
+        let runtime = spawn_runtime();
+        let connecting = runtime.spawn(connect::connect(config.clone()));
+        let client = connecting.await.map_err(|e| ClusterError::Connect {
+            endpoints: config.endpoints.join(", "),
+            detail: e.to_string(),
+        })??;
+        let (applied_tx, _) = tokio::sync::watch::channel(0);
+        let shared = Arc::new(Shared {
+            keys: Keys::new(&config.prefix),
+            client,
+            store: store.clone(),
+            clock,
+            config: config.clone(),
+            runtime: runtime.clone(),
+            applied: AtomicI64::new(0),
+            applied_tx,
+            heard: Mutex::new(Instant::now()),
+            echo: Echo::default(),
+        });
+        let loading = runtime.spawn({
+            let shared = Arc::clone(&shared);
+            async move { load::full(&shared).await }
+        });
+        let revision = loading.await.map_err(|e| ClusterError::Connect {
+            endpoints: config.endpoints.join(", "),
+            detail: e.to_string(),
+        })??;
+        load::mark_data_dir(data_dir)?;
+        tracing::info!(
+            revision,
+            prefix = %config.prefix,
+            "loaded the copy of etcd; following it"
+        );
+        runtime.spawn(follow::run(Arc::clone(&shared)));
+        let cluster = Arc::new(Cluster { shared });
+        store.set_replica(Arc::clone(&cluster) as Arc<dyn Replica>);
+        Ok(cluster)
+    }
+
+    /// The revision this host's copy has applied.
+    pub fn applied(&self) -> i64 {
+        self.shared.applied()
+    }
+}
+
+impl Replica for Cluster {
+    fn commit(&self, ops: Vec<Op>) -> Committing {
+        commit::start(&self.shared, ops)
+    }
+
+    fn fresh(&self) -> Result<(), StoreError> {
+        let shared = &self.shared;
+        if shared.config.stale_verify == StaleVerify::Serve {
+            return Ok(());
+        }
+        let silent = shared.silent_for();
+        if silent <= shared.config.max_staleness {
+            return Ok(());
+        }
+        Err(StoreError::Unavailable(format!(
+            "this host has not heard from etcd for {} ms (max_staleness is {} ms), so it may \
+             have missed a revocation; verifies are refused until it hears again \
+             (stale_verify = \"refuse\"). Check that etcd has a quorum and this host reaches it",
+            silent.as_millis(),
+            shared.config.max_staleness.as_millis()
+        )))
+    }
+
+    fn slide(&self, hash: &TokenHash, record: &CredentialRecord) {
+        commit::slide(&self.shared, hash, record);
+    }
+}
+
+/// A thread running a runtime for the client's tasks, for as long as the process lives.
+fn spawn_runtime() -> tokio::runtime::Handle {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("keyward-etcd".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the etcd client");
+            tx.send(runtime.handle().clone())
+                .expect("the starter waits for the handle");
+            runtime.block_on(std::future::pending::<()>());
+        })
+        .expect("a thread for the etcd client");
+    rx.recv().expect("the etcd thread sends its handle")
+}

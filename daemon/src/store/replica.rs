@@ -1,0 +1,198 @@
+//! The storage boundary between the authority and where its truth lives.
+//!
+//! With the `local` backend the store is the truth: a change is durable once the group commit
+//! has synced it. With a replicated backend (etcd) the store is this host's copy of a shared
+//! truth: a change is applied to it at once, as locally, and is also captured here as a list
+//! of [`Op`]s, which the [`Replica`] commits as one transaction; it is acknowledged only once
+//! that transaction has committed. The replica applies other hosts' changes to the store as
+//! they arrive, through the store's `mirror_*` calls, which capture nothing.
+//!
+//! Capture is per thread and per change: the authority starts it when a change begins
+//! ([`Capture::begin`]) and takes the ops when the change is complete. Every mutation of the
+//! store made meanwhile on that thread is recorded, and nothing else: verify's slides, sweeps
+//! and the replica's own applies run outside any change.
+
+use std::cell::RefCell;
+
+use keyward_protocol::token::TokenHash;
+use uuid::Uuid;
+
+use super::{CredentialRecord, PrincipalRecord, StoreError, StoredEnv};
+
+/// One change to the shared truth, as the store made it locally.
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// A credential was stored or rewritten.
+    PutCredential {
+        /// Its token's hash.
+        hash: TokenHash,
+        /// The record.
+        record: CredentialRecord,
+    },
+    /// A credential was deleted.
+    DeleteCredential {
+        /// Its id.
+        id: Uuid,
+        /// Its owner (nil for admin keys): where it is filed.
+        owner: Uuid,
+    },
+    /// A principal was stored or rewritten.
+    PutPrincipal {
+        /// The record.
+        record: PrincipalRecord,
+        /// The external id it held before, if it moved or went.
+        released: Option<String>,
+        /// Whether its external id is newly claimed (the claim must be free).
+        claims: bool,
+    },
+    /// A principal was deleted.
+    DeletePrincipal {
+        /// Its id.
+        id: Uuid,
+        /// Its environment and external id, freed with it.
+        released: Option<(StoredEnv, String)>,
+    },
+    /// An id was disabled (`Some(at)`) or enabled (`None`).
+    Disabled {
+        /// The credential or principal.
+        id: Uuid,
+        /// When it was disabled.
+        at: Option<i64>,
+    },
+    /// The change was decided on the credentials `owner` held: it must not commit if
+    /// another host changed them meanwhile, unless the rule still holds on a fresh look.
+    OwnerUnchanged {
+        /// The client.
+        owner: Uuid,
+        /// The rule to check again.
+        rule: OwnerRule,
+    },
+}
+
+/// A rule over one owner's credentials that a change relied on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerRule {
+    /// Fewer than `limit` live sessions besides `except`.
+    Seats {
+        /// The seat limit.
+        limit: u32,
+        /// The new session.
+        except: Uuid,
+    },
+    /// No test key besides `except`.
+    OneTestKey {
+        /// The new test key.
+        except: Uuid,
+    },
+}
+
+/// Why a replicated commit did not happen.
+#[derive(Debug)]
+pub enum CommitError {
+    /// The replica could not commit (unreachable, no quorum, or slower than its timeout).
+    Store(StoreError),
+    /// Another host's concurrent change made a rule refuse this one.
+    SessionLimit(u32),
+    /// A test key already exists.
+    TestKeyExists,
+    /// The external id was claimed by another host first.
+    Conflict(String),
+}
+
+/// A commit in flight: resolves once the replica has committed it, or failed to. The commit
+/// runs whether or not anyone waits for it.
+pub type Committing = tokio::sync::oneshot::Receiver<Result<(), CommitError>>;
+
+/// The shared truth a store copies (etcd).
+pub trait Replica: Send + Sync + std::fmt::Debug {
+    /// Starts committing `ops` as one transaction.
+    fn commit(&self, ops: Vec<Op>) -> Committing;
+    /// `Err` with the reason when this host's copy may be stale and verifies must be refused.
+    ///
+    /// # Errors
+    /// When the copy is stale.
+    fn fresh(&self) -> Result<(), StoreError>;
+    /// Persists the slid expiry of session `record` (the authority calls this only for a
+    /// slide of at least the slide granularity); never moves an expiry backwards, whichever
+    /// host wrote last.
+    fn slide(&self, hash: &TokenHash, record: &CredentialRecord);
+}
+
+thread_local! {
+    static CAPTURED: RefCell<Option<Vec<Op>>> = const { RefCell::new(None) };
+}
+
+/// Capture of the ops of one change on this thread; ends when dropped.
+#[derive(Debug)]
+pub struct Capture {
+    /// Whether this guard started the capture (a nested one leaves it running).
+    outer: bool,
+}
+
+impl Capture {
+    /// Starts capturing this thread's store mutations.
+    pub fn begin() -> Capture {
+        let outer = CAPTURED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_some() {
+                return false;
+            }
+            *c = Some(Vec::new());
+            true
+        });
+        Capture { outer }
+    }
+
+    /// The ops captured so far, leaving the capture running.
+    pub fn take() -> Vec<Op> {
+        CAPTURED.with(|c| c.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default())
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if self.outer {
+            CAPTURED.with(|c| *c.borrow_mut() = None);
+        }
+    }
+}
+
+/// Records `op` if this thread is capturing a change.
+pub(crate) fn record(op: impl FnOnce() -> Op) {
+    CAPTURED.with(|c| {
+        if let Some(ops) = c.borrow_mut().as_mut() {
+            ops.push(op());
+        }
+    });
+}
+
+/// Whether this thread is capturing a change.
+pub(crate) fn capturing() -> bool {
+    CAPTURED.with(|c| c.borrow().is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_only_inside_a_change_and_only_on_its_thread() {
+        let op = || Op::Disabled {
+            id: Uuid::nil(),
+            at: None,
+        };
+        record(op);
+        assert!(!capturing());
+        let capture = Capture::begin();
+        record(op);
+        let nested = Capture::begin();
+        record(op);
+        drop(nested);
+        std::thread::spawn(move || record(op)).join().unwrap();
+        assert_eq!(Capture::take().len(), 2);
+        record(op);
+        drop(capture);
+        assert!(!capturing());
+        assert!(Capture::take().is_empty());
+    }
+}
