@@ -19,6 +19,7 @@ mod config_bounds;
 mod corruption;
 mod disable;
 mod disk_full;
+mod cluster;
 mod etcd_support;
 mod examples;
 mod external_ids;

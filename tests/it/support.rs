@@ -26,7 +26,8 @@ fn bin_dir() -> PathBuf {
 /// A built binary of the workspace, up to date with the sources.
 ///
 /// Cargo builds a package's binaries only for that package's own integration tests, so the
-/// first call builds `keywardd` and `keyward` with the cargo that runs this suite. Cargo releases
+/// first call builds `keywardd` (with its `etcd` feature) and `keyward` with the cargo that
+/// runs this suite. Cargo releases
 /// its build lock before tests run, so this does not deadlock, and it is a no-op when they are
 /// fresh.
 pub fn binary(name: &str) -> PathBuf {
@@ -42,6 +43,9 @@ pub fn binary(name: &str) -> PathBuf {
             "-p",
             "keyward-client",
             "--bins",
+            // As scripts/test builds them: the cluster tests need the etcd backend.
+            "--features",
+            "keywardd/etcd",
         ]);
         if bin_dir().file_name().is_some_and(|p| p == "release") {
             cmd.arg("--release");

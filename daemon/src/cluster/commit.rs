@@ -260,7 +260,14 @@ pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>) {
             match tokio::time::timeout(shared.config.timeout, kv.get(key.clone(), None)).await {
                 Ok(Ok(got)) => {
                     let revision = got.header().map_or(0, |h| h.revision());
-                    let applied = match got.kvs().first() {
+                    let item = got.kvs().first();
+                    // Not over a write of this host that began since (it re-reads after
+                    // itself), nor over one that is newer than what was read.
+                    let at = item.map_or(revision, |kv| kv.mod_revision());
+                    if !shared.echo.admits(&key, at) {
+                        break;
+                    }
+                    let applied = match item {
                         Some(item) => load::apply_put(shared, &key, item.value()),
                         None => load::apply_delete(shared, &key),
                     };

@@ -1,0 +1,265 @@
+//! Several keywardd hosts on one real three-member etcd cluster (`backend = "etcd"`): what
+//! one host issues verifies on the others, over frames and HTTP; what one revokes, the
+//! others refuse within a deadline; seat limits and external ids hold across hosts; and
+//! losing etcd's quorum makes writes fail with `UNAVAILABLE` and, after `max_staleness`,
+//! verifies too, until the members return.
+
+use std::time::{Duration, Instant};
+
+use keyward_client::blocking::Client;
+use keyward_client::{CredentialKind, Env, ErrorCode, Requirements, Scopes, Secret};
+use serde_json::json;
+
+use crate::etcd_support::EtcdCluster;
+use crate::http::call;
+use crate::support::{wait_for, Daemon};
+
+/// A keywardd host on `cluster`, under `prefix`.
+fn host(cluster: &EtcdCluster, prefix: &str, extra: &str) -> Daemon {
+    Daemon::start_with(&format!(
+        "backend = \"etcd\"\netcd_endpoints = {}\netcd_prefix = \"{prefix}\"\n\
+         max_staleness = \"1s\"\netcd_timeout = \"2s\"\n{extra}",
+        cluster.endpoints_toml()
+    ))
+}
+
+/// `verify` of a session on `c`.
+fn verify(c: &mut Client, token: &Secret) -> Result<(), keyward_client::Error> {
+    c.verify(token, Requirements::new().kind(CredentialKind::Session))
+        .map(drop)
+}
+
+/// Waits until `token` is refused on `c` with `code`; returns how long that took.
+fn refused_within(c: &mut Client, token: &Secret, code: ErrorCode, what: &str) -> Duration {
+    let started = Instant::now();
+    wait_for(what, || match verify(c, token) {
+        Err(e) if e.code() == Some(code) => Some(started.elapsed()),
+        _ => None,
+    })
+}
+
+/// Waits until `token` verifies on `c`.
+fn verifies_soon(c: &mut Client, token: &Secret, what: &str) {
+    wait_for(what, || verify(c, token).ok());
+}
+
+/// An admin key made on one host works on the other; a client and session issued on A
+/// verify on B over frames and over HTTP; a logout on B and a revoke on B are refused on A;
+/// a disable on A is refused on B; a restart of B (SIGKILL) rebuilds its copy from etcd with
+/// nothing lost or brought back.
+#[test]
+fn issue_on_one_host_verify_and_revoke_on_another() {
+    let cluster = EtcdCluster::new();
+    let a = host(&cluster, "/kw-a/", "");
+    let mut b = host(&cluster, "/kw-a/", "");
+    let (mut admin_a, key) = a.admin_client(Env::Live);
+    let mut admin_b = b.client();
+    admin_b.set_admin_key(key.clone());
+    let mut verify_a = a.client();
+    let mut verify_b = b.client();
+
+    // Issued on A, verified on B (an admin key, then a session).
+    let created = wait_for("the admin key on B", || {
+        admin_b.client_create(None, None, Scopes::new()).ok()
+    });
+    let session = admin_a.session_issue(created.client_id).unwrap();
+    verifies_soon(&mut verify_b, &session.token, "A's session on B");
+    verifies_soon(&mut verify_a, &created.session.token, "B's session on A");
+    let body = json!({"token": session.token.expose(), "kinds": ["session"]}).to_string();
+    let over_http = call(&b, "POST", "/v1/verify", None, Some(&body));
+    assert_eq!(over_http.status, 200, "{}", over_http.body);
+
+    // Logout on B, refused on A; revoke on B, refused on A; disable on A, refused on B.
+    admin_b.logout(&session.token).unwrap();
+    refused_within(
+        &mut verify_a,
+        &session.token,
+        ErrorCode::CredentialInvalid,
+        "a logout on B refused on A",
+    );
+    let over_http = call(&a, "POST", "/v1/verify", None, Some(&body));
+    assert_eq!(over_http.status, 401, "{}", over_http.body);
+    let third = admin_a.session_issue(created.client_id).unwrap();
+    verifies_soon(&mut verify_b, &third.token, "the third session on B");
+    admin_b.revoke(third.id).unwrap();
+    refused_within(
+        &mut verify_a,
+        &third.token,
+        ErrorCode::CredentialInvalid,
+        "a revoke on B refused on A",
+    );
+    admin_a.disable(created.client_id).unwrap();
+    refused_within(
+        &mut verify_b,
+        &created.session.token,
+        ErrorCode::CredentialDisabled,
+        "a disable on A refused on B",
+    );
+    admin_a.enable(created.client_id).unwrap();
+    verifies_soon(&mut verify_b, &created.session.token, "enabled again on B");
+
+    // B dies; meanwhile A revokes one session and issues another. B comes back with both
+    // changes and without the revoked one.
+    let kept = admin_a.session_issue(created.client_id).unwrap();
+    verifies_soon(&mut verify_b, &kept.token, "the kept session on B");
+    b.kill9();
+    admin_a.revoke(kept.id).unwrap();
+    let later = admin_a.session_issue(created.client_id).unwrap();
+    b.restart();
+    let mut verify_b = b.client();
+    verify(&mut verify_b, &later.token).expect("issued while B was down");
+    let e = verify(&mut verify_b, &kept.token).unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::CredentialInvalid), "{e}");
+    verify(&mut verify_b, &created.session.token).expect("untouched");
+    drop(a);
+}
+
+/// Concurrent issues from A and B for one client never fill more seats than its limit;
+/// concurrent claims of one external id from A and B leave exactly one holder.
+#[test]
+fn seat_limits_and_external_ids_hold_across_hosts() {
+    let cluster = EtcdCluster::new();
+    let a = host(&cluster, "/kw-b/", "");
+    let b = host(&cluster, "/kw-b/", "");
+    let (mut admin_a, key) = a.admin_client(Env::Live);
+    let created = admin_a.client_create(None, Some(4), Scopes::new()).unwrap();
+    let client_id = created.client_id;
+    wait_for("the client on B", || {
+        let mut c = b.client();
+        c.set_admin_key(key.clone());
+        c.client_show(client_id).ok()
+    });
+    let issue_from = |d: &Daemon| {
+        let mut c = d.client();
+        c.set_admin_key(key.clone());
+        let mut ok = 0;
+        for _ in 0..10 {
+            match c.session_issue(client_id) {
+                Ok(_) => ok += 1,
+                Err(e) => assert!(
+                    matches!(
+                        e.code(),
+                        Some(ErrorCode::SessionLimit | ErrorCode::Unavailable)
+                    ),
+                    "{e}"
+                ),
+            }
+        }
+        ok
+    };
+    let (from_a, from_b) = std::thread::scope(|s| {
+        let from_a = s.spawn(|| issue_from(&a));
+        let from_b = s.spawn(|| issue_from(&b));
+        (from_a.join().unwrap(), from_b.join().unwrap())
+    });
+    // The first session took one seat; the limit is four.
+    assert!(from_a + from_b <= 3, "{from_a} + {from_b} issued past the limit");
+    let live = cluster.etcdctl(&["get", "/kw-b/e/", "--prefix", "--keys-only"]);
+    let held = String::from_utf8_lossy(&live.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .count();
+    assert!(held <= 4, "etcd holds {held} sessions for a four-seat client");
+    assert_eq!(from_a + from_b, 3, "every free seat is taken by someone");
+
+    let claim_from = |d: &Daemon, label: &str| {
+        let mut c = d.client();
+        c.set_admin_key(key.clone());
+        c.client_create_with(
+            Some(label.to_owned()),
+            None,
+            Scopes::new(),
+            Some("user-42".into()),
+            keyward_client::Meta::new(),
+        )
+    };
+    let (on_a, on_b) = std::thread::scope(|s| {
+        let on_a = s.spawn(|| claim_from(&a, "a"));
+        let on_b = s.spawn(|| claim_from(&b, "b"));
+        (on_a.join().unwrap(), on_b.join().unwrap())
+    });
+    assert_eq!(
+        [on_a.is_ok(), on_b.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one claim of user-42 holds: {on_a:?} {on_b:?}"
+    );
+    let loser = on_a.err().or(on_b.err()).unwrap();
+    assert_eq!(loser.code(), Some(ErrorCode::Conflict), "{loser}");
+}
+
+/// Two of three members stopped: writes fail with `UNAVAILABLE` within `etcd_timeout` and
+/// none is acknowledged; verifies are refused once `max_staleness` has passed; and all is
+/// served again once the members return.
+#[test]
+fn losing_the_quorum_refuses_writes_then_verifies_until_it_returns() {
+    let mut cluster = EtcdCluster::new();
+    let a = host(&cluster, "/kw-c/", "");
+    let (mut admin, _) = a.admin_client(Env::Live);
+    let created = admin.client_create(None, None, Scopes::new()).unwrap();
+    let mut c = a.client();
+    verify(&mut c, &created.session.token).unwrap();
+    let leader = cluster.leader();
+    let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    cluster.stop(others[0]);
+    cluster.stop(leader);
+
+    let started = Instant::now();
+    let e = admin.session_issue(created.client_id).unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::Unavailable), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10), "a write hung");
+    let refused = refused_within(
+        &mut c,
+        &created.session.token,
+        ErrorCode::Unavailable,
+        "verifies refused after max_staleness",
+    );
+    assert!(refused < Duration::from_secs(10), "{refused:?}");
+
+    cluster.start(others[0]);
+    cluster.start(leader);
+    cluster.wait_healthy();
+    verifies_soon(&mut c, &created.session.token, "verifies served again");
+    let issued = wait_for("writes again", || admin.session_issue(created.client_id).ok());
+    verify(&mut c, &issued.token).unwrap();
+    // The session refused during the outage was never acknowledged: the client holds
+    // exactly the two it was told of.
+    let shown = admin.client_show(created.client_id).unwrap();
+    let sessions = shown
+        .credentials
+        .iter()
+        .filter(|c| c.kind == CredentialKind::Session)
+        .count();
+    assert_eq!(sessions, 2, "{shown:?}");
+}
+
+/// A host whose watch revision was compacted away while it was cut off reloads everything,
+/// and misses nothing that happened in the gap.
+#[test]
+fn a_compacted_watch_reloads_without_a_gap() {
+    let cluster = EtcdCluster::new();
+    let a = host(&cluster, "/kw-d/", "");
+    let mut b = host(&cluster, "/kw-d/", "");
+    let (mut admin, _) = a.admin_client(Env::Live);
+    let created = admin.client_create(None, None, Scopes::new()).unwrap();
+    let mut vb = b.client();
+    verifies_soon(&mut vb, &created.session.token, "on B");
+    // B stops following (SIGSTOP); A revokes, issues, and etcd compacts past B.
+    let pid = nix::unistd::Pid::from_raw(b.pid() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    admin.logout(&created.session.token).unwrap();
+    let fresh = admin.session_issue(created.client_id).unwrap();
+    cluster.compact_to_latest();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    verifies_soon(&mut vb, &fresh.token, "issued in the gap");
+    let e = verify(&mut vb, &created.session.token).unwrap_err();
+    assert_eq!(e.code(), Some(ErrorCode::CredentialInvalid), "{e}");
+    assert!(
+        wait_for("the reload in B's log", || b
+            .log_text()
+            .contains("reloading everything")
+            .then_some(true)),
+        "{}",
+        b.log_text()
+    );
+    let _ = &mut b;
+}
