@@ -4,7 +4,6 @@
 //! dir follow the rule in [`keyward_protocol::paths`] (systemd's directories, then root's
 //! standard paths, then the user's XDG directories).
 
-
 mod backend;
 pub use backend::{Backend, EtcdConfig, StaleVerify, DEFAULT_PREFIX as DEFAULT_ETCD_PREFIX};
 use keyward_protocol::paths::{self, non_empty_var, PathEnv};

@@ -115,11 +115,7 @@ pub(crate) async fn serve(
     let store = Store::open_with(&config.data_dir, options).map_err(store_err)?;
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
     follow_backend(&config, &store, &clock).await?;
-    let authority = Arc::new(Authority::new(
-        store.clone(),
-        clock,
-        config.policy.clone(),
-    ));
+    let authority = Arc::new(Authority::new(store.clone(), clock, config.policy.clone()));
     let socket = match activated.frames {
         Some(listener) => BoundSocket::activated(listener).map_err(DaemonError::Activation)?,
         None => listener::bind(&config.socket)?,

@@ -153,13 +153,19 @@ fn seat_limits_and_external_ids_hold_across_hosts() {
         (from_a.join().unwrap(), from_b.join().unwrap())
     });
     // The first session took one seat; the limit is four.
-    assert!(from_a + from_b <= 3, "{from_a} + {from_b} issued past the limit");
+    assert!(
+        from_a + from_b <= 3,
+        "{from_a} + {from_b} issued past the limit"
+    );
     let live = cluster.etcdctl(&["get", "/kw-b/e/", "--prefix", "--keys-only"]);
     let held = String::from_utf8_lossy(&live.stdout)
         .lines()
         .filter(|l| !l.is_empty())
         .count();
-    assert!(held <= 4, "etcd holds {held} sessions for a four-seat client");
+    assert!(
+        held <= 4,
+        "etcd holds {held} sessions for a four-seat client"
+    );
     assert_eq!(from_a + from_b, 3, "every free seat is taken by someone");
 
     let claim_from = |d: &Daemon, label: &str| {
@@ -179,7 +185,10 @@ fn seat_limits_and_external_ids_hold_across_hosts() {
         (on_a.join().unwrap(), on_b.join().unwrap())
     });
     assert_eq!(
-        [on_a.is_ok(), on_b.is_ok()].iter().filter(|ok| **ok).count(),
+        [on_a.is_ok(), on_b.is_ok()]
+            .iter()
+            .filter(|ok| **ok)
+            .count(),
         1,
         "exactly one claim of user-42 holds: {on_a:?} {on_b:?}"
     );
@@ -219,35 +228,46 @@ fn losing_the_quorum_refuses_writes_then_verifies_until_it_returns() {
     cluster.start(leader);
     cluster.wait_healthy();
     verifies_soon(&mut c, &created.session.token, "verifies served again");
-    let issued = wait_for("writes again", || admin.session_issue(created.client_id).ok());
+    let issued = wait_for("writes again", || {
+        admin.session_issue(created.client_id).ok()
+    });
     verify(&mut c, &issued.token).unwrap();
-    // The session refused during the outage was never acknowledged: the client holds
-    // exactly the two it was told of.
+    // Both acknowledged sessions are there. The one refused with UNAVAILABLE may have been
+    // committed once the quorum returned (the README says so): then it is a third, which
+    // nobody holds a token for and which ends at its idle expiry.
     let shown = admin.client_show(created.client_id).unwrap();
-    let sessions = shown
-        .credentials
-        .iter()
-        .filter(|c| c.kind == CredentialKind::Session)
-        .count();
-    assert_eq!(sessions, 2, "{shown:?}");
+    let ids: Vec<_> = shown.credentials.iter().map(|c| c.id).collect();
+    assert!(
+        ids.contains(&created.session.id) && ids.contains(&issued.id),
+        "{shown:?}"
+    );
+    assert!((2..=3).contains(&ids.len()), "{shown:?}");
 }
 
 /// A host whose watch revision was compacted away while it was cut off reloads everything,
 /// and misses nothing that happened in the gap.
 #[test]
 fn a_compacted_watch_reloads_without_a_gap() {
-    let cluster = EtcdCluster::new();
+    let mut cluster = EtcdCluster::new();
     let a = host(&cluster, "/kw-d/", "");
     let mut b = host(&cluster, "/kw-d/", "");
     let (mut admin, _) = a.admin_client(Env::Live);
     let created = admin.client_create(None, None, Scopes::new()).unwrap();
     let mut vb = b.client();
     verifies_soon(&mut vb, &created.session.token, "on B");
-    // B stops following (SIGSTOP); A revokes, issues, and etcd compacts past B.
+    // B stops (SIGSTOP) and every member restarts, so B's watch is gone; meanwhile A logs
+    // the session out and issues another, and etcd compacts past B's revision.
     let pid = nix::unistd::Pid::from_raw(b.pid() as i32);
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
-    admin.logout(&created.session.token).unwrap();
-    let fresh = admin.session_issue(created.client_id).unwrap();
+    for i in 0..3 {
+        cluster.stop(i);
+        cluster.start(i);
+        cluster.wait_healthy();
+    }
+    let fresh = wait_for("A writes again", || {
+        admin.logout(&created.session.token).ok()?;
+        admin.session_issue(created.client_id).ok()
+    });
     cluster.compact_to_latest();
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
     verifies_soon(&mut vb, &fresh.token, "issued in the gap");

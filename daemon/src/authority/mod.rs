@@ -308,9 +308,9 @@ impl Durability {
     fn wait(self) -> Result<(), Fault> {
         match self {
             Durability::Local { ticket, store } => Ok(store.wait(ticket)?),
-            Durability::Replica(committing) => Ok(committing.blocking_recv().unwrap_or_else(
-                |_| Err(CommitError::Store(replica_gone())),
-            )?),
+            Durability::Replica(committing) => Ok(committing
+                .blocking_recv()
+                .unwrap_or_else(|_| Err(CommitError::Store(replica_gone())))?),
         }
     }
 

@@ -171,11 +171,12 @@ async fn run(shared: &Shared, plan: &Plan) -> (Result<(), CommitError>, Option<i
     let mut applied = shared.applied();
     for _ in 0..ATTEMPTS {
         let mut kv = shared.client.kv_client();
-        let response = match tokio::time::timeout_at(deadline, kv.txn(plan.txn(shared, applied))).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(e)) => return (Err(unavailable(&e.to_string(), timeout)), None),
-            Err(_) => return (Err(unavailable("no answer", timeout)), None),
-        };
+        let response =
+            match tokio::time::timeout_at(deadline, kv.txn(plan.txn(shared, applied))).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => return (Err(unavailable(&e.to_string(), timeout)), None),
+                Err(_) => return (Err(unavailable("no answer", timeout)), None),
+            };
         let revision = response.header().map_or(0, |h| h.revision());
         if response.succeeded() {
             return (Ok(()), Some(revision));
@@ -191,7 +192,10 @@ async fn run(shared: &Shared, plan: &Plan) -> (Result<(), CommitError>, Option<i
         // Another host changed a client's credentials: look again once the copy has them.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if !shared.caught_up(revision, left).await {
-            return (Err(unavailable("this host's copy did not catch up", timeout)), None);
+            return (
+                Err(unavailable("this host's copy did not catch up", timeout)),
+                None,
+            );
         }
         if let Err(refused) = check_rules(shared, &plan.rules) {
             return (Err(refused), None);

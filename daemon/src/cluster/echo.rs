@@ -108,7 +108,10 @@ mod tests {
         echo.begin(std::slice::from_ref(&k));
         // In flight: nothing applies, and the key is read again after.
         assert!(!echo.admits(&k, 5));
-        assert_eq!(echo.end(std::slice::from_ref(&k), Some(10)), vec![k.clone()]);
+        assert_eq!(
+            echo.end(std::slice::from_ref(&k), Some(10)),
+            vec![k.clone()]
+        );
         assert!(!echo.admits(&k, 10), "its own echo");
         assert!(echo.admits(&k, 11), "a later write by another host");
         echo.passed(9);

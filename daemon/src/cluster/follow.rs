@@ -69,7 +69,8 @@ async fn watch(shared: &Shared) -> Ended {
         Err(_) => return Ended::Lost("no answer to the watch request".into()),
     };
     let (mut requests, mut responses) = stream.split();
-    let mut ask = tokio::time::interval((shared.config.max_staleness / 4).max(Duration::from_millis(25)));
+    let mut ask =
+        tokio::time::interval((shared.config.max_staleness / 4).max(Duration::from_millis(25)));
     ask.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut healthy = false;
     loop {

@@ -100,7 +100,10 @@ impl Keys {
 }
 
 /// The value of `c/…`.
-pub fn encode_credential(hash: &TokenHash, record: &CredentialRecord) -> Result<Vec<u8>, StoreError> {
+pub fn encode_credential(
+    hash: &TokenHash,
+    record: &CredentialRecord,
+) -> Result<Vec<u8>, StoreError> {
     let mut out = hash.to_vec();
     out.extend_from_slice(&store::encode_credential(record)?);
     Ok(out)
@@ -108,7 +111,10 @@ pub fn encode_credential(hash: &TokenHash, record: &CredentialRecord) -> Result<
 
 pub fn decode_credential(value: &[u8]) -> Result<(TokenHash, CredentialRecord), StoreError> {
     if value.len() < 32 {
-        return Err(StoreError::corrupt("etcd credentials", "value shorter than a hash".into()));
+        return Err(StoreError::corrupt(
+            "etcd credentials",
+            "value shorter than a hash".into(),
+        ));
     }
     let (hash, record) = value.split_at(32);
     let hash: TokenHash = hash.try_into().expect("32 bytes");
@@ -148,14 +154,25 @@ mod tests {
     fn keys_parse_back_and_expiries_order_as_bytes() {
         let keys = Keys::new("/kw/");
         let (owner, id) = (Uuid::new_v4(), Uuid::new_v4());
-        assert_eq!(keys.parse(&keys.credential(owner, id)), Some(Key::Credential { id }));
-        assert!(keys.credential(owner, id).starts_with(&keys.owned_by(owner)));
+        assert_eq!(
+            keys.parse(&keys.credential(owner, id)),
+            Some(Key::Credential { id })
+        );
+        assert!(keys
+            .credential(owner, id)
+            .starts_with(&keys.owned_by(owner)));
         assert_eq!(keys.parse(&keys.expiry(id)), Some(Key::Expiry { id }));
         assert_eq!(keys.parse(&keys.principal(id)), Some(Key::Principal { id }));
         assert_eq!(keys.parse(&keys.disabled(id)), Some(Key::Disabled { id }));
-        assert_eq!(keys.parse(&keys.claim(StoredEnv::Live, "a/b")), Some(Key::Claim));
+        assert_eq!(
+            keys.parse(&keys.claim(StoredEnv::Live, "a/b")),
+            Some(Key::Claim)
+        );
         assert_eq!(keys.parse(b"/other/p/x"), None);
         assert!(encode_expiry(1_000) < encode_expiry(65_536));
-        assert_eq!(decode_expiry(&encode_expiry(1_733_000_000_000)), Some(1_733_000_000_000));
+        assert_eq!(
+            decode_expiry(&encode_expiry(1_733_000_000_000)),
+            Some(1_733_000_000_000)
+        );
     }
 }

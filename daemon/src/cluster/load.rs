@@ -69,7 +69,10 @@ pub async fn full(shared: &Shared) -> Result<i64, ClusterError> {
     };
     let mut kv = shared.client.kv_client();
     let revision = kv
-        .get(shared.keys.prefix().as_bytes(), Some(GetOptions::new().with_count_only()))
+        .get(
+            shared.keys.prefix().as_bytes(),
+            Some(GetOptions::new().with_count_only()),
+        )
         .await
         .map_err(connect)?
         .header()
@@ -85,13 +88,14 @@ pub async fn full(shared: &Shared) -> Result<i64, ClusterError> {
                 .with_range(end.clone())
                 .with_limit(PAGE)
                 .with_revision(revision);
-            let mut page = tokio::time::timeout(shared.config.timeout, kv.get(from.clone(), Some(options)))
-                .await
-                .map_err(|_| ClusterError::Connect {
-                    endpoints: shared.config.endpoints.join(", "),
-                    detail: "a page of the load timed out".into(),
-                })?
-                .map_err(connect)?;
+            let mut page =
+                tokio::time::timeout(shared.config.timeout, kv.get(from.clone(), Some(options)))
+                    .await
+                    .map_err(|_| ClusterError::Connect {
+                        endpoints: shared.config.endpoints.join(", "),
+                        detail: "a page of the load timed out".into(),
+                    })?
+                    .map_err(connect)?;
             let more = page.more();
             let kvs = page.take_kvs();
             let Some(last) = kvs.last() else {

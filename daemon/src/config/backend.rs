@@ -190,7 +190,10 @@ mod tests {
         for (text, says) in [
             ("backend = \"raft\"", "\"local\" or \"etcd\""),
             ("backend = \"etcd\"", "needs etcd_endpoints"),
-            ("etcd_endpoints = [\"http://a:1\"]", "set backend = \"etcd\""),
+            (
+                "etcd_endpoints = [\"http://a:1\"]",
+                "set backend = \"etcd\"",
+            ),
             (
                 "backend = \"etcd\"\netcd_endpoints = [\"a:1\"]",
                 "http:// or https://",

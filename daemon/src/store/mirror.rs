@@ -140,11 +140,9 @@ impl Store {
     /// If sled fails or a record does not decode.
     pub(crate) fn mirror_held(&self) -> Result<Held, StoreError> {
         let mut held = Held::default();
-        self.inner
-            .sessions
-            .for_each(|_, record| {
-                held.credentials.insert(record.id);
-            });
+        self.inner.sessions.for_each(|_, record| {
+            held.credentials.insert(record.id);
+        });
         let e = self.engine()?;
         for entry in e.credential_ids.iter() {
             let (id, _) = entry?;

@@ -55,9 +55,9 @@ mod generation;
 mod keys;
 mod last_used;
 mod migrate;
+pub(crate) mod mirror;
 mod private_file;
 mod record_frame;
-pub(crate) mod mirror;
 mod records;
 pub(crate) mod replica;
 mod sessions;
@@ -86,8 +86,9 @@ use failover::{counted, open_retrying, Failover};
 use keys::{expiry_key, hash_from, owner_key, uuid_from};
 
 pub(crate) use records::{
-    decode_audit, decode_credential, decode_principal, encode_credential, encode_principal, AuditRecord, CredentialRecord, Identity,
-    PrincipalKind, PrincipalRecord, StoredEnv, StoredKind, StoredOutcome,
+    decode_audit, decode_credential, decode_principal, encode_credential, encode_principal,
+    AuditRecord, CredentialRecord, Identity, PrincipalKind, PrincipalRecord, StoredEnv, StoredKind,
+    StoredOutcome,
 };
 
 use keyward_protocol::token::TokenHash;
@@ -405,7 +406,8 @@ impl Store {
                 hash: found.hash,
                 record: updated.clone(),
             });
-        } else if updated.kind == StoredKind::Session && updated.expires_at != found.record.expires_at
+        } else if updated.kind == StoredKind::Session
+            && updated.expires_at != found.record.expires_at
         {
             replica.slide(&found.hash, updated);
         }

@@ -145,7 +145,12 @@ impl Capture {
 
     /// The ops captured so far, leaving the capture running.
     pub fn take() -> Vec<Op> {
-        CAPTURED.with(|c| c.borrow_mut().as_mut().map(std::mem::take).unwrap_or_default())
+        CAPTURED.with(|c| {
+            c.borrow_mut()
+                .as_mut()
+                .map(std::mem::take)
+                .unwrap_or_default()
+        })
     }
 }
 
