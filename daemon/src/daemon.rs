@@ -204,10 +204,20 @@ async fn follow_backend(
         crate::config::Backend::Local => Ok(()),
         #[cfg(feature = "etcd")]
         crate::config::Backend::Etcd(etcd) => {
-            crate::cluster::Cluster::start(etcd, &config.data_dir, store.clone(), Arc::clone(clock))
-                .await
-                .map(drop)
-                .map_err(|e| DaemonError::Backend(e.to_string()))
+            let sweeping = crate::cluster::Sweeping {
+                every: config.sweep_interval,
+                grace: config.policy.slide_granularity,
+            };
+            crate::cluster::Cluster::start(
+                etcd,
+                &config.data_dir,
+                store.clone(),
+                Arc::clone(clock),
+                sweeping,
+            )
+            .await
+            .map(drop)
+            .map_err(|e| DaemonError::Backend(e.to_string()))
         }
         #[cfg(not(feature = "etcd"))]
         crate::config::Backend::Etcd(_) => {

@@ -283,3 +283,192 @@ fn a_compacted_watch_reloads_without_a_gap() {
     );
     let _ = &mut b;
 }
+
+/// The keys etcd holds under `prefix` + `section`.
+fn etcd_keys(cluster: &EtcdCluster, prefix: &str, section: &str) -> Vec<String> {
+    let out = cluster.etcdctl(&[
+        "get",
+        &format!("{prefix}{section}"),
+        "--prefix",
+        "--keys-only",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Idle-expired sessions leave etcd, swept by the one elected host, while a session kept
+/// in use on the other host stays: its slides reach etcd and the sweep's compare spares it.
+/// A session's keys carry a lease that ends at its cap.
+#[test]
+fn one_host_sweeps_etcd_and_spares_what_another_slid() {
+    let cluster = EtcdCluster::new();
+    let short = "idle_timeout = \"2s\"\nmax_lifetime = \"1h\"\nslide_granularity = \"0s\"\n\
+                 sweep_interval = \"200ms\"\n";
+    let a = host(&cluster, "/kw-e/", short);
+    let b = host(&cluster, "/kw-e/", short);
+    let (mut admin, _) = a.admin_client(Env::Live);
+    let idle = admin.client_create(None, None, Scopes::new()).unwrap();
+    let kept = admin.session_issue(idle.client_id).unwrap();
+    let mut vb = b.client();
+    verifies_soon(&mut vb, &kept.token, "on B");
+
+    // The cap's lease: about an hour from now.
+    let key = format!("/kw-e/e/{}", kept.id.simple());
+    let got = cluster.etcdctl(&["get", &key, "-w", "json"]);
+    let got: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    let lease = got["kvs"][0]["lease"]
+        .as_i64()
+        .expect("a lease on the session's key");
+    let ttl = cluster.etcdctl(&["lease", "timetolive", &format!("{lease:x}"), "-w", "json"]);
+    let ttl: serde_json::Value = serde_json::from_slice(&ttl.stdout).unwrap();
+    let ttl = ttl["ttl"].as_i64().unwrap();
+    assert!(
+        (3_500..=3_720).contains(&ttl),
+        "lease TTL {ttl} s for a 1 h cap"
+    );
+
+    // Used on B every 300 ms for 4 s: slid past its first expiry; the other one is not.
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        verify(&mut vb, &kept.token).expect("kept alive by its use");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let gone = format!("/kw-e/e/{}", idle.session.id.simple());
+    wait_for("the idle session swept from etcd", || {
+        (!etcd_keys(&cluster, "/kw-e/", "e/").contains(&gone)).then_some(())
+    });
+    assert!(
+        etcd_keys(&cluster, "/kw-e/", "e/").contains(&key),
+        "the session in use was swept"
+    );
+    assert!(!etcd_keys(&cluster, "/kw-e/", "c/")
+        .iter()
+        .any(|k| k.ends_with(&idle.session.id.simple().to_string())));
+    let logs = a.log_text() + &b.log_text();
+    assert_eq!(
+        logs.matches("this host sweeps etcd").count(),
+        1,
+        "one sweeper at a time: {logs}"
+    );
+}
+
+/// With `strict_verify`, a verify on B right after A acknowledged a revoke is refused,
+/// every time: it waits for a quorum read's revision.
+#[test]
+fn strict_verify_never_honours_an_acknowledged_revoke() {
+    let cluster = EtcdCluster::new();
+    let a = host(&cluster, "/kw-f/", "");
+    let b = host(&cluster, "/kw-f/", "strict_verify = true\n");
+    let (mut admin, _) = a.admin_client(Env::Live);
+    let created = admin.client_create(None, None, Scopes::new()).unwrap();
+    let mut vb = b.client();
+    verify(&mut vb, &created.session.token).unwrap();
+    for round in 0..30 {
+        let s = admin.session_issue(created.client_id).unwrap();
+        verify(&mut vb, &s.token).unwrap_or_else(|e| panic!("round {round}: issued: {e}"));
+        admin.revoke(s.id).unwrap();
+        let e = verify(&mut vb, &s.token).expect_err("a revoked session verified");
+        assert_eq!(
+            e.code(),
+            Some(ErrorCode::CredentialInvalid),
+            "round {round}: {e}"
+        );
+    }
+}
+
+/// Killing the etcd leader while A issues sessions: every acknowledged session is there
+/// after the election (it verifies on B), and issues resume.
+#[test]
+fn killing_the_etcd_leader_under_load_loses_no_acknowledged_write() {
+    let mut cluster = EtcdCluster::new();
+    let a = host(&cluster, "/kw-g/", "");
+    let b = host(&cluster, "/kw-g/", "");
+    let (mut admin, key) = a.admin_client(Env::Live);
+    let client_id = admin
+        .client_create(None, None, Scopes::new())
+        .unwrap()
+        .client_id;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (acked, after) = std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            let mut c = a.client();
+            c.set_admin_key(key.clone());
+            let mut acked = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match c.session_issue(client_id) {
+                    Ok(s) => acked.push((Instant::now(), s.token)),
+                    Err(e) => assert_eq!(e.code(), Some(ErrorCode::Unavailable), "{e}"),
+                }
+            }
+            acked
+        });
+        wait_for("some issues", || {
+            (!etcd_keys(&cluster, "/kw-g/", "e/").is_empty()).then_some(())
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let leader = cluster.leader();
+        cluster.kill(leader);
+        let killed = Instant::now();
+        std::thread::sleep(Duration::from_secs(3));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let acked = load.join().unwrap();
+        let after = acked.iter().filter(|(at, _)| *at > killed).count();
+        (acked, after)
+    });
+    assert!(after > 0, "issues did not resume after the leader died");
+    let mut vb = b.client();
+    for (_, token) in &acked {
+        verifies_soon(&mut vb, token, "an acknowledged session on B");
+    }
+}
+
+/// kill -9 of B while A issues and revokes: B rebuilds from etcd; every acknowledged live
+/// session verifies on it and no acknowledged revoke comes back.
+#[test]
+fn a_killed_host_rebuilds_without_loss_or_resurrection() {
+    let cluster = EtcdCluster::new();
+    let a = host(&cluster, "/kw-h/", "");
+    let mut b = host(&cluster, "/kw-h/", "");
+    let (mut admin, key) = a.admin_client(Env::Live);
+    let client_id = admin
+        .client_create(None, None, Scopes::new())
+        .unwrap()
+        .client_id;
+    let (live, revoked) = std::thread::scope(|s| {
+        let load = s.spawn(|| {
+            let mut c = a.client();
+            c.set_admin_key(key.clone());
+            let (mut live, mut revoked) = (Vec::new(), Vec::new());
+            for i in 0..300 {
+                let s = c.session_issue(client_id).unwrap();
+                if i % 3 == 0 {
+                    c.revoke(s.id).unwrap();
+                    revoked.push(s.token);
+                } else {
+                    live.push(s.token);
+                }
+            }
+            (live, revoked)
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        b.kill9();
+        b.restart();
+        load.join().unwrap()
+    });
+    let mut vb = b.client();
+    for token in &live {
+        verifies_soon(&mut vb, token, "an acknowledged session on the restarted B");
+    }
+    for token in &revoked {
+        let e = verify(&mut vb, token).expect_err("a revoked session came back");
+        assert_eq!(e.code(), Some(ErrorCode::CredentialInvalid), "{e}");
+    }
+}

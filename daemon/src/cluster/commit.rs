@@ -17,22 +17,33 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Compare, CompareOp, Txn, TxnOp, TxnOpResponse};
+use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
 use keyward_protocol::token::TokenHash;
 use uuid::Uuid;
 
 use super::keys::{self, Key};
-use super::{load, Shared};
+use super::{lease, load, Shared};
 use crate::store::replica::{CommitError, Committing, Op, OwnerRule};
 use crate::store::{CredentialRecord, StoreError, StoredKind};
 
 /// Attempts at a transaction whose owner compare failed while the rule still held.
 const ATTEMPTS: usize = 5;
 
+/// One write of a change.
+enum Write {
+    /// A put; a session's keys carry the lease that ends them at their 7-day cap.
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        until: Option<i64>,
+    },
+    Delete(Vec<u8>),
+}
+
 /// A change as etcd operations.
 struct Plan {
     compares: Vec<Compare>,
-    ops: Vec<TxnOp>,
+    ops: Vec<Write>,
     /// Claim keys, read back when the transaction fails, to tell a taken id.
     claims: Vec<(Vec<u8>, Uuid, String)>,
     /// The owner rules the change relied on.
@@ -50,24 +61,34 @@ fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
         rules: Vec::new(),
         keys: Vec::new(),
     };
-    let put = |plan: &mut Plan, key: Vec<u8>, value: Vec<u8>| {
+    let leased = |plan: &mut Plan, key: Vec<u8>, value: Vec<u8>, until: Option<i64>| {
         plan.keys.push(key.clone());
-        plan.ops.push(TxnOp::put(key, value, None));
+        plan.ops.push(Write::Put { key, value, until });
     };
+    let put = |plan: &mut Plan, key: Vec<u8>, value: Vec<u8>| leased(plan, key, value, None);
     let delete = |plan: &mut Plan, key: Vec<u8>| {
         plan.keys.push(key.clone());
-        plan.ops.push(TxnOp::delete(key, None));
+        plan.ops.push(Write::Delete(key));
     };
     for op in ops {
         match op {
             Op::PutCredential { hash, record } => {
-                put(
+                let until = record
+                    .max_expires_at
+                    .filter(|_| record.kind == StoredKind::Session);
+                leased(
                     &mut plan,
                     k.credential(record.owner, record.id),
                     keys::encode_credential(hash, record)?,
+                    until,
                 );
                 if let (StoredKind::Session, Some(at)) = (record.kind, record.expires_at) {
-                    put(&mut plan, k.expiry(record.id), keys::encode_expiry(at));
+                    leased(
+                        &mut plan,
+                        k.expiry(record.id),
+                        keys::encode_expiry(at, record.owner),
+                        until,
+                    );
                 }
             }
             Op::DeleteCredential { id, owner } => {
@@ -117,7 +138,22 @@ fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
 
 impl Plan {
     /// The transaction, with the owner compares at the copy's revision `applied`.
-    fn txn(&self, shared: &Shared, applied: i64) -> Txn {
+    async fn txn(&self, shared: &Shared, applied: i64) -> Result<Txn, etcd_client::Error> {
+        let mut ops = Vec::with_capacity(self.ops.len());
+        for write in &self.ops {
+            ops.push(match write {
+                Write::Put { key, value, until } => {
+                    let options = match until {
+                        Some(until) => {
+                            Some(PutOptions::new().with_lease(lease::until(shared, *until).await?))
+                        }
+                        None => None,
+                    };
+                    TxnOp::put(key.clone(), value.clone(), options)
+                }
+                Write::Delete(key) => TxnOp::delete(key.clone(), None),
+            });
+        }
         let mut compares = self.compares.clone();
         for (owner, _) in &self.rules {
             compares.push(
@@ -130,10 +166,7 @@ impl Plan {
             .iter()
             .map(|(key, _, _)| TxnOp::get(key.clone(), None))
             .collect();
-        Txn::new()
-            .when(compares)
-            .and_then(self.ops.clone())
-            .or_else(reads)
+        Ok(Txn::new().when(compares).and_then(ops).or_else(reads))
     }
 }
 
@@ -171,12 +204,17 @@ async fn run(shared: &Shared, plan: &Plan) -> (Result<(), CommitError>, Option<i
     let mut applied = shared.applied();
     for _ in 0..ATTEMPTS {
         let mut kv = shared.client.kv_client();
-        let response =
-            match tokio::time::timeout_at(deadline, kv.txn(plan.txn(shared, applied))).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(e)) => return (Err(unavailable(&e.to_string(), timeout)), None),
-                Err(_) => return (Err(unavailable("no answer", timeout)), None),
-            };
+        let attempt = async { kv.txn(plan.txn(shared, applied).await?).await };
+        let response = match tokio::time::timeout_at(deadline, attempt).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                if e.to_string().contains("lease not found") {
+                    shared.leases.forget();
+                }
+                return (Err(unavailable(&e.to_string(), timeout)), None);
+            }
+            Err(_) => return (Err(unavailable("no answer", timeout)), None),
+        };
         let revision = response.header().map_or(0, |h| h.revision());
         if response.succeeded() {
             return (Ok(()), Some(revision));
@@ -298,10 +336,15 @@ pub fn slide(shared: &Arc<Shared>, _hash: &TokenHash, record: &CredentialRecord)
     };
     let key = shared.keys.expiry(record.id);
     debug_assert!(matches!(shared.keys.parse(&key), Some(Key::Expiry { .. })));
-    let value = keys::encode_expiry(at);
+    let value = keys::encode_expiry(at, record.owner);
+    // The expiry key keeps its lease: a slide never moves the 7-day cap.
     let txn = Txn::new()
         .when([Compare::value(key.clone(), CompareOp::Less, value.clone())])
-        .and_then([TxnOp::put(key, value, None)]);
+        .and_then([TxnOp::put(
+            key,
+            value,
+            Some(PutOptions::new().with_ignore_lease()),
+        )]);
     let task = Arc::clone(shared);
     shared.runtime.spawn(async move {
         let mut kv = task.client.kv_client();

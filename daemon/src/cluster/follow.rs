@@ -34,9 +34,20 @@ pub async fn run(shared: Arc<Shared>) {
                     compacted = at,
                     "etcd compacted past this host's copy; reloading everything"
                 );
-                if let Err(e) = load::full(&shared).await {
-                    tracing::warn!(error = %e, "reloading from etcd failed; retrying");
-                    tokio::time::sleep(backoff).await;
+                shared
+                    .reloading
+                    .store(true, std::sync::atomic::Ordering::Release);
+                match load::full(&shared).await {
+                    Ok(revision) => {
+                        shared
+                            .reloading
+                            .store(false, std::sync::atomic::Ordering::Release);
+                        tracing::info!(revision, "reloaded the copy of etcd");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reloading from etcd failed; retrying");
+                        tokio::time::sleep(backoff).await;
+                    }
                 }
             }
             Ended::Lost(why) => {

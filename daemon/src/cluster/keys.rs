@@ -4,7 +4,7 @@
 //! | key | value |
 //! |---|---|
 //! | `c/<owner>/<id>` | a credential: its token hash (32 bytes), then its record |
-//! | `e/<id>` | a session's idle expiry, 16 hex digits, so a byte compare orders it |
+//! | `e/<id>` | a session's idle expiry, 16 hex digits (so a byte compare orders it), `/`, its owner |
 //! | `p/<id>` | a principal's record |
 //! | `x/<t or l>/<external id>` | the claim of an external id: the principal's id |
 //! | `d/<id>` | a disabled id: when, 8 bytes big-endian |
@@ -129,13 +129,19 @@ pub fn decode_principal(value: &[u8]) -> Result<PrincipalRecord, StoreError> {
     store::decode_principal(value)
 }
 
-/// The value of `e/…`: 16 hex digits, so that etcd's byte compare orders expiries.
-pub fn encode_expiry(at: i64) -> Vec<u8> {
-    format!("{:016x}", at.max(0)).into_bytes()
+/// The value of `e/…`: the expiry in 16 hex digits, so that etcd's byte compare orders
+/// expiries, then the owner, so that a sweep finds the session's credential key.
+pub fn encode_expiry(at: i64, owner: Uuid) -> Vec<u8> {
+    format!("{:016x}/{}", at.max(0), hex(owner)).into_bytes()
 }
 
-pub fn decode_expiry(value: &[u8]) -> Option<i64> {
-    i64::from_str_radix(std::str::from_utf8(value).ok()?, 16).ok()
+/// The expiry and owner of an `e/…` value.
+pub fn decode_expiry(value: &[u8]) -> Option<(i64, Uuid)> {
+    let (at, owner) = std::str::from_utf8(value).ok()?.split_once('/')?;
+    Some((
+        i64::from_str_radix(at, 16).ok()?,
+        Uuid::try_parse(owner).ok()?,
+    ))
 }
 
 pub fn encode_disabled(at: i64) -> Vec<u8> {
@@ -169,10 +175,10 @@ mod tests {
             Some(Key::Claim)
         );
         assert_eq!(keys.parse(b"/other/p/x"), None);
-        assert!(encode_expiry(1_000) < encode_expiry(65_536));
+        assert!(encode_expiry(1_000, owner) < encode_expiry(65_536, owner));
         assert_eq!(
-            decode_expiry(&encode_expiry(1_733_000_000_000)),
-            Some(1_733_000_000_000)
+            decode_expiry(&encode_expiry(1_733_000_000_000, owner)),
+            Some((1_733_000_000_000, owner))
         );
     }
 }

@@ -156,7 +156,7 @@ pub fn apply_put(shared: &Shared, key: &[u8], value: &[u8]) -> Result<(), StoreE
             store.mirror_credential(&hash, record)
         }
         Some(Key::Expiry { id }) => match keys::decode_expiry(value) {
-            Some(at) => store.mirror_expiry(id, at),
+            Some((at, _)) => store.mirror_expiry(id, at),
             None => Ok(()),
         },
         Some(Key::Principal { .. }) => store.mirror_principal(&keys::decode_principal(value)?),

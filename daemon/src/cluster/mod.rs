@@ -16,7 +16,12 @@ mod connect;
 mod echo;
 mod follow;
 mod keys;
+mod lease;
 mod load;
+mod strict;
+mod sweep;
+
+pub use sweep::Sweeping;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,6 +78,8 @@ pub enum ClusterError {
 #[derive(Debug)]
 pub struct Cluster {
     shared: Arc<Shared>,
+    /// With `strict_verify`, the queue of verifies waiting for a quorum read.
+    strict: Option<tokio::sync::mpsc::UnboundedSender<strict::Waiter>>,
 }
 
 /// What the commit, follow and load tasks share.
@@ -91,7 +98,10 @@ struct Shared {
     applied_tx: tokio::sync::watch::Sender<i64>,
     /// When the watch last heard from etcd (an event or a progress notification).
     heard: Mutex<Instant>,
+    /// Set while a reload after a compaction runs: the copy is part old, part new.
+    reloading: std::sync::atomic::AtomicBool,
     echo: Echo,
+    leases: lease::Leases,
 }
 
 impl std::fmt::Debug for Shared {
@@ -149,6 +159,7 @@ impl Cluster {
         data_dir: &std::path::Path,
         store: Store,
         clock: Arc<dyn Clock>,
+        sweeping: Sweeping,
     ) -> Result<Arc<Cluster>, ClusterError> {
         load::check_data_dir(data_dir, &store)?;
         let runtime = spawn_runtime();
@@ -168,7 +179,9 @@ impl Cluster {
             applied: AtomicI64::new(0),
             applied_tx,
             heard: Mutex::new(Instant::now()),
+            reloading: std::sync::atomic::AtomicBool::new(false),
             echo: Echo::default(),
+            leases: lease::Leases::default(),
         });
         let loading = runtime.spawn({
             let shared = Arc::clone(&shared);
@@ -185,7 +198,13 @@ impl Cluster {
             "loaded the copy of etcd; following it"
         );
         runtime.spawn(follow::run(Arc::clone(&shared)));
-        let cluster = Arc::new(Cluster { shared });
+        runtime.spawn(sweep::run(Arc::clone(&shared), sweeping));
+        let strict = config.strict_verify.then(|| {
+            let (asks, queue) = tokio::sync::mpsc::unbounded_channel();
+            runtime.spawn(strict::serve(Arc::clone(&shared), queue));
+            asks
+        });
+        let cluster = Arc::new(Cluster { shared, strict });
         store.set_replica(Arc::clone(&cluster) as Arc<dyn Replica>);
         Ok(cluster)
     }
@@ -202,9 +221,18 @@ impl Replica for Cluster {
     }
 
     fn fresh(&self) -> Result<(), StoreError> {
+        if let Some(asks) = &self.strict {
+            return strict::wait(asks);
+        }
         let shared = &self.shared;
         if shared.config.stale_verify == StaleVerify::Serve {
             return Ok(());
+        }
+        if shared.reloading.load(Ordering::Acquire) {
+            return Err(StoreError::Unavailable(
+                "this host is reloading its copy from etcd, which compacted past it;                  verifies are refused until the copy is whole (stale_verify = \"refuse\")"
+                    .into(),
+            ));
         }
         let silent = shared.silent_for();
         if silent <= shared.config.max_staleness {

@@ -13,7 +13,7 @@ pub enum Backend {
     #[default]
     Local,
     /// An etcd cluster shared by several hosts.
-    Etcd(EtcdConfig),
+    Etcd(Box<EtcdConfig>),
 }
 
 /// What a verify does when this host may have missed changes.
@@ -96,7 +96,7 @@ impl BackendKeys {
                 }
                 Ok(Backend::Local)
             }
-            "etcd" => self.etcd().map(Backend::Etcd),
+            "etcd" => self.etcd().map(|etcd| Backend::Etcd(Box::new(etcd))),
             other => invalid(format!(
                 "backend is {other:?}; it must be \"local\" or \"etcd\""
             )),

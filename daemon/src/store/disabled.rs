@@ -50,6 +50,7 @@ impl Disabled {
     }
 
     /// Every id disabled.
+    #[cfg(feature = "etcd")]
     pub(super) fn all(&self) -> std::collections::HashSet<Uuid> {
         self.ids.iter().map(|id| *id).collect()
     }

@@ -55,6 +55,7 @@ mod generation;
 mod keys;
 mod last_used;
 mod migrate;
+#[cfg(feature = "etcd")]
 pub(crate) mod mirror;
 mod private_file;
 mod record_frame;
@@ -85,8 +86,12 @@ use engine::Engine;
 use failover::{counted, open_retrying, Failover};
 use keys::{expiry_key, hash_from, owner_key, uuid_from};
 
+#[cfg(feature = "etcd")]
+pub(crate) use records::encode_credential;
+#[cfg(any(test, feature = "etcd"))]
+pub(crate) use records::encode_principal;
 pub(crate) use records::{
-    decode_audit, decode_credential, decode_principal, encode_credential, encode_principal,
+    decode_audit, decode_credential, decode_principal,
     AuditRecord, CredentialRecord, Identity, PrincipalKind, PrincipalRecord, StoredEnv, StoredKind,
     StoredOutcome,
 };
@@ -418,6 +423,7 @@ impl Store {
     ///
     /// # Panics
     /// If a replica was set already.
+    #[cfg(feature = "etcd")]
     pub(crate) fn set_replica(&self, replica: Arc<dyn replica::Replica>) {
         assert!(
             self.inner.replica.set(replica).is_ok(),
