@@ -243,6 +243,10 @@ pub struct Config {
     pub backend: Backend,
 }
 
+/// `slide_granularity` when the file does not say and `backend = "etcd"`: 5 minutes (still
+/// capped at 1% of `idle_timeout`).
+pub const CLUSTER_SLIDE_GRANULARITY: Duration = Duration::from_secs(300);
+
 /// `audit_max_bytes` when the file does not say: 256 MiB.
 pub const DEFAULT_AUDIT_MAX_BYTES: u64 = 256 << 20;
 /// The values `audit_max_bytes` may take: at least two of the log's 16 MiB segments (it
@@ -360,14 +364,34 @@ impl Config {
         data_dir: PathBuf,
         file: FileConfig,
     ) -> Result<Config, ConfigError> {
+        let backend = backend::BackendKeys {
+            backend: file.backend,
+            etcd_endpoints: file.etcd_endpoints,
+            etcd_prefix: file.etcd_prefix,
+            max_staleness: file.max_staleness,
+            stale_verify: file.stale_verify,
+            strict_verify: file.strict_verify,
+            etcd_timeout: file.etcd_timeout,
+            etcd_ca_file: file.etcd_ca_file,
+            etcd_cert_file: file.etcd_cert_file,
+            etcd_key_file: file.etcd_key_file,
+            etcd_user: file.etcd_user,
+            etcd_password_file: file.etcd_password_file,
+        }
+        .resolve()?;
         let pd = Policy::default();
+        // Several hosts write slides back to etcd: fewer, larger steps by default.
+        let slide_default = match backend {
+            Backend::Local => pd.slide_granularity,
+            Backend::Etcd(_) => CLUSTER_SLIDE_GRANULARITY,
+        };
         let policy = Policy {
             idle_timeout: file.idle_timeout.unwrap_or(pd.idle_timeout),
             max_lifetime: file.max_lifetime.unwrap_or(pd.max_lifetime),
             max_sessions_per_client: file
                 .max_sessions_per_client
                 .unwrap_or(pd.max_sessions_per_client),
-            slide_granularity: file.slide_granularity.unwrap_or(pd.slide_granularity),
+            slide_granularity: file.slide_granularity.unwrap_or(slide_default),
         };
         let ld = Limits::default();
         let max_connections = file.max_connections.unwrap_or(ld.max_connections);
@@ -391,21 +415,6 @@ impl Config {
             .http_socket
             .clone()
             .unwrap_or_else(|| socket.with_file_name(paths::HTTP_SOCKET_FILE));
-        let backend = backend::BackendKeys {
-            backend: file.backend,
-            etcd_endpoints: file.etcd_endpoints,
-            etcd_prefix: file.etcd_prefix,
-            max_staleness: file.max_staleness,
-            stale_verify: file.stale_verify,
-            strict_verify: file.strict_verify,
-            etcd_timeout: file.etcd_timeout,
-            etcd_ca_file: file.etcd_ca_file,
-            etcd_cert_file: file.etcd_cert_file,
-            etcd_key_file: file.etcd_key_file,
-            etcd_user: file.etcd_user,
-            etcd_password_file: file.etcd_password_file,
-        }
-        .resolve()?;
         let config = Config {
             backend,
             http: file.http.unwrap_or(true),
@@ -756,6 +765,19 @@ mod tests {
                 "{key} has no bound"
             );
         }
+    }
+
+    /// With `backend = "etcd"`, slides default to 5-minute steps; the file still wins.
+    #[test]
+    fn cluster_slides_default_to_five_minutes() {
+        let etcd = "backend = \"etcd\"\netcd_endpoints = [\"http://127.0.0.1:2379\"]\n";
+        let c = Config::from_toml("/s".into(), "/d".into(), etcd).unwrap();
+        assert_eq!(c.policy.slide_granularity, CLUSTER_SLIDE_GRANULARITY);
+        let set = format!("{etcd}slide_granularity = \"30s\"");
+        let c = Config::from_toml("/s".into(), "/d".into(), &set).unwrap();
+        assert_eq!(c.policy.slide_granularity, Duration::from_secs(30));
+        let c = Config::from_toml("/s".into(), "/d".into(), "").unwrap();
+        assert_eq!(c.policy.slide_granularity, Duration::from_secs(60));
     }
 
     /// The connection defaults: 16 slots reserved (at most half), and a uid may hold a quarter

@@ -62,7 +62,10 @@ fn issue_on_one_host_verify_and_revoke_on_another() {
     let created = wait_for("the admin key on B", || {
         admin_b.client_create(None, None, Scopes::new()).ok()
     });
-    let session = admin_a.session_issue(created.client_id).unwrap();
+    // A sees B's client once its watch has brought it: no host reads its own writes on another.
+    let session = wait_for("B's client on A", || {
+        admin_a.session_issue(created.client_id).ok()
+    });
     verifies_soon(&mut verify_b, &session.token, "A's session on B");
     verifies_soon(&mut verify_a, &created.session.token, "B's session on A");
     let body = json!({"token": session.token.expose(), "kinds": ["session"]}).to_string();

@@ -12,7 +12,7 @@ use super::{
     allowed, expiry, refuse, AdminContext, Authority, Change, Denied, Fault, Outcome, Uncommitted,
 };
 use crate::clock::millis;
-use crate::store::replica;
+use crate::store::replica::OwnerRule;
 use crate::store::{session_id, CredentialRecord, PrincipalKind, PrincipalRecord, StoredKind};
 
 /// The longest label, name or scope name accepted, in bytes.
@@ -194,13 +194,13 @@ impl Change<'_> {
                 }
                 let issued = self.insert_session(&client)?;
                 // Another host may have filled the seat meanwhile: the replica checks again.
-                replica::record(|| replica::Op::OwnerUnchanged {
-                    owner: client.id,
-                    rule: replica::OwnerRule::Seats {
+                self.store.relied_on(
+                    client.id,
+                    OwnerRule::Seats {
                         limit,
                         except: issued.id,
                     },
-                });
+                );
                 issued
             } else {
                 self.insert_session(&client)?
@@ -244,10 +244,8 @@ impl Change<'_> {
                 scopes: client.scopes.clone(),
             };
             self.store.insert_credential(&minted.hash, &record)?;
-            replica::record(|| replica::Op::OwnerUnchanged {
-                owner: client.id,
-                rule: replica::OwnerRule::OneTestKey { except: record.id },
-            });
+            self.store
+                .relied_on(client.id, OwnerRule::OneTestKey { except: record.id });
             TestKeyCreated {
                 id: record.id,
                 token: minted.token,

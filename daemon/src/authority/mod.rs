@@ -35,8 +35,8 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::Policy;
-use crate::store::replica::{Capture, CommitError, Committing};
-use crate::store::{Store, StoreError, Ticket};
+use crate::store::replica::{Capture, CommitError};
+use crate::store::{Pending, Store, StoreError};
 
 /// The result of an authority call: a fault, a refusal, or the value.
 pub type Outcome<T> = Result<Result<T, Denied>, Fault>;
@@ -234,9 +234,8 @@ impl Authority {
         }
     }
 
-    /// With a replicated backend, the capture of the change's ops for the replica.
     fn capture(&self) -> Option<Capture> {
-        self.store.replica().map(|_| Capture::begin())
+        self.store.begin_change()
     }
 
     /// Permission to make changes, or `None` while a snapshot is being taken or waits to be:
@@ -284,48 +283,12 @@ impl Change<'_> {
     /// With a replicated backend, the change's ops are committed to the replica instead, as
     /// one transaction, and it is acknowledged once that has committed.
     fn once_durable<T>(&self, value: T) -> Outcome<Uncommitted<T>> {
-        let durability = match self.store.replica() {
-            Some(replica) => Durability::Replica(replica.commit(Capture::take())),
-            None => Durability::Local {
-                ticket: self.store.ticket(),
-                store: self.store.clone(),
-            },
-        };
-        Ok(Ok(Uncommitted { value, durability }))
+        Ok(Ok(Uncommitted {
+            value,
+            pending: self.store.pending(),
+            store: self.store.clone(),
+        }))
     }
-}
-
-/// What makes a change durable.
-#[derive(Debug)]
-enum Durability {
-    /// The local store's group commit.
-    Local { ticket: Ticket, store: Store },
-    /// The replica's commit of the change's ops.
-    Replica(Committing),
-}
-
-impl Durability {
-    fn wait(self) -> Result<(), Fault> {
-        match self {
-            Durability::Local { ticket, store } => Ok(store.wait(ticket)?),
-            Durability::Replica(committing) => Ok(committing
-                .blocking_recv()
-                .unwrap_or_else(|_| Err(CommitError::Store(replica_gone())))?),
-        }
-    }
-
-    async fn durable(self) -> Result<(), Fault> {
-        match self {
-            Durability::Local { ticket, store } => Ok(store.durable(ticket).await?),
-            Durability::Replica(committing) => Ok(committing
-                .await
-                .unwrap_or_else(|_| Err(CommitError::Store(replica_gone())))?),
-        }
-    }
-}
-
-fn replica_gone() -> StoreError {
-    StoreError::Unavailable("the connection to the shared store has stopped".into())
 }
 
 /// A change applied in memory, not yet committed to disk: its result may be acknowledged only
@@ -334,7 +297,8 @@ fn replica_gone() -> StoreError {
 #[derive(Debug)]
 pub struct Uncommitted<T> {
     value: T,
-    durability: Durability,
+    pending: Pending,
+    store: Store,
 }
 
 impl<T> Uncommitted<T> {
@@ -342,7 +306,8 @@ impl<T> Uncommitted<T> {
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Uncommitted<U> {
         Uncommitted {
             value: f(self.value),
-            durability: self.durability,
+            pending: self.pending,
+            store: self.store,
         }
     }
 
@@ -351,7 +316,7 @@ impl<T> Uncommitted<T> {
     /// # Errors
     /// If the commit meant to make it durable failed.
     pub fn wait(self) -> Result<T, Fault> {
-        self.durability.wait()?;
+        self.store.wait_pending(self.pending)?;
         Ok(self.value)
     }
 
@@ -360,7 +325,7 @@ impl<T> Uncommitted<T> {
     /// # Errors
     /// As [`Uncommitted::wait`].
     pub async fn durable(self) -> Result<T, Fault> {
-        self.durability.durable().await?;
+        self.store.pending_durable(self.pending).await?;
         Ok(self.value)
     }
 }

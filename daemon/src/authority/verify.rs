@@ -104,9 +104,7 @@ impl Authority {
             Ok(info) => info,
             Err(malformed) => return Ok(Err(Denied::Malformed(malformed))),
         };
-        if let Some(replica) = self.store.replica() {
-            replica.fresh()?;
-        }
+        self.store.check_fresh()?;
         let hash = token::hash(token.expose());
         let Some(found) = self.store.credential(&hash, info.kind.into())? else {
             return Ok(Err(Denied::Invalid(UNKNOWN)));

@@ -72,10 +72,26 @@ pub async fn connect(config: EtcdConfig) -> Result<Client, ClusterError> {
     };
     match tokio::time::timeout(config.timeout, connecting).await {
         Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(failed(e.to_string())),
+        // The debug form names what TLS disliked, which the message alone does not.
+        Ok(Err(e)) => Err(failed(format!("{} ({e:?})", chain(&e)))),
         Err(_) => Err(failed(format!(
             "no answer within etcd_timeout ({} ms); is a quorum of members up and reachable?",
             config.timeout.as_millis()
         ))),
     }
+}
+
+/// `e` with every cause under it: a transport error alone says nothing of a bad certificate.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
 }

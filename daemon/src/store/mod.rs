@@ -57,6 +57,7 @@ mod last_used;
 mod migrate;
 #[cfg(feature = "etcd")]
 pub(crate) mod mirror;
+mod pending;
 mod private_file;
 mod record_frame;
 mod records;
@@ -77,6 +78,7 @@ pub(crate) use counts::Tally;
 pub use error::StoreError;
 pub(crate) use keys::AuditKey;
 pub(crate) use last_used::Place;
+pub(crate) use pending::Pending;
 pub(crate) use sessions::session_id;
 use sessions::{OwnerScopes, Sessions};
 pub(crate) use usage::{is_key as is_usage_key, Used};
@@ -91,9 +93,8 @@ pub(crate) use records::encode_credential;
 #[cfg(any(test, feature = "etcd"))]
 pub(crate) use records::encode_principal;
 pub(crate) use records::{
-    decode_audit, decode_credential, decode_principal,
-    AuditRecord, CredentialRecord, Identity, PrincipalKind, PrincipalRecord, StoredEnv, StoredKind,
-    StoredOutcome,
+    decode_audit, decode_credential, decode_principal, AuditRecord, CredentialRecord, Identity,
+    PrincipalKind, PrincipalRecord, StoredEnv, StoredKind, StoredOutcome,
 };
 
 use keyward_protocol::token::TokenHash;

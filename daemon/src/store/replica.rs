@@ -12,7 +12,6 @@
 //! store made meanwhile on that thread is recorded, and nothing else: verify's slides, sweeps
 //! and the replica's own applies run outside any change.
 
-
 // Without the `etcd` feature no replica exists to read the ops.
 #![cfg_attr(not(feature = "etcd"), allow(dead_code))]
 use std::cell::RefCell;
