@@ -7,6 +7,8 @@ use std::time::Duration;
 use super::ConfigError;
 
 /// Where the truth lives.
+// One per loaded config, never in a collection or on a hot path: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Backend {
     /// sled and the session journal in the data dir (the default).
