@@ -15,8 +15,10 @@ mod commit;
 mod connect;
 mod echo;
 mod follow;
+pub mod import;
 mod keys;
 mod load;
+mod snapshot;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
