@@ -29,14 +29,24 @@ pub struct Args {
 /// Offline operations.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Restore a backup (made with `keyward backup`) into an empty data dir, offline
+    /// Restore a backup (made with `keyward backup`) into an empty data dir, offline; with
+    /// backend = "etcd" in the config, into the empty etcd prefix instead
     Restore {
         /// The backup file
         #[arg(value_name = "FILE")]
         file: PathBuf,
-        /// Replace a data dir that already holds data
+        /// Replace a data dir that already holds data (never a non-empty etcd prefix)
         #[arg(long)]
         force: bool,
+    },
+    /// Move a single-host data dir into the empty etcd prefix the config names, offline, and
+    /// check the counts afterwards
+    Migrate {
+        /// Write into etcd (backend = "etcd", etcd_endpoints, etcd_prefix and the TLS and
+        /// auth keys, read from the config as the daemon reads them); the data dir's store is
+        /// read and left in place
+        #[arg(long, required = true)]
+        to_etcd: bool,
     },
 }
 

@@ -114,7 +114,7 @@ pub(crate) async fn serve(
     };
     let store = Store::open_with(&config.data_dir, options).map_err(store_err)?;
     let clock: Arc<dyn crate::clock::Clock> = Arc::new(SystemClock);
-    follow_backend(&config, &store, &clock).await?;
+    let truth = follow_backend(&config, &store, &clock).await?;
     let authority = Arc::new(Authority::new(store.clone(), clock, config.policy.clone()));
     let socket = match activated.frames {
         Some(listener) => BoundSocket::activated(listener).map_err(DaemonError::Activation)?,
@@ -137,6 +137,9 @@ pub(crate) async fn serve(
         &config,
         nix::unistd::geteuid().as_raw(),
     ));
+    if let Some(truth) = truth {
+        shared.snapshots.read_from(truth);
+    }
     // Not among the background tasks that end at shutdown: connections still awaiting their
     // commits need it until the runtime stops.
     tokio::spawn(store.relay_commits());
@@ -191,7 +194,8 @@ pub(crate) async fn serve(
     Ok(())
 }
 
-/// With `backend = "etcd"`, loads the copy of etcd into `store` and follows it from then on.
+/// With `backend = "etcd"`, loads the copy of etcd into `store` and follows it from then on;
+/// returns where backups read the shared records from.
 ///
 /// # Errors
 /// If etcd cannot be used, or this build has no etcd support.
@@ -199,9 +203,9 @@ async fn follow_backend(
     config: &Config,
     store: &Store,
     clock: &Arc<dyn crate::clock::Clock>,
-) -> Result<(), DaemonError> {
+) -> Result<Option<Arc<dyn crate::backup::SharedTruth>>, DaemonError> {
     match &config.backend {
-        crate::config::Backend::Local => Ok(()),
+        crate::config::Backend::Local => Ok(None),
         #[cfg(feature = "etcd")]
         crate::config::Backend::Etcd(etcd) => {
             let sweeping = crate::cluster::Sweeping {
@@ -216,7 +220,7 @@ async fn follow_backend(
                 sweeping,
             )
             .await
-            .map(drop)
+            .map(|cluster| Some(cluster.as_truth()))
             .map_err(|e| DaemonError::Backend(e.to_string()))
         }
         #[cfg(not(feature = "etcd"))]

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use keywardd::args::{Args, Command};
-use keywardd::config::Config;
+use keywardd::config::{Backend, Config};
 use std::process::ExitCode;
 
 /// The async runtime: one event-loop thread for `worker_threads = 1`, else a thread pool
@@ -19,6 +19,61 @@ fn build_runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runti
         }
     };
     builder.enable_all().build()
+}
+
+/// The offline commands that write into etcd.
+#[cfg(feature = "etcd")]
+mod into_etcd {
+    use keywardd::cluster::import::{self, ImportReport};
+    use keywardd::config::Config;
+    use std::process::ExitCode;
+
+    /// The summary and what to do next, or why it failed (exit status 1).
+    fn report(what: &str, done: Result<ImportReport, import::ImportError>, next: &str) -> ExitCode {
+        match done {
+            Ok(report) => {
+                println!("{report}\n{next}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("keywardd: {what} failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    pub fn restore(config: &Config, file: &std::path::Path) -> ExitCode {
+        let done = import::restore_into(config, file);
+        report("restore", done, import::AFTER_RESTORE)
+    }
+
+    pub fn migrate(config: &Config) -> ExitCode {
+        let done = import::migrate(config);
+        report("migrate", done, &import::after_migrate(config))
+    }
+}
+
+/// Without etcd support, the commands that write into etcd say how to get it.
+#[cfg(not(feature = "etcd"))]
+mod into_etcd {
+    use keywardd::config::Config;
+    use std::process::ExitCode;
+
+    fn unsupported() -> ExitCode {
+        eprintln!(
+            "keywardd: this keywardd was built without etcd support; build it with `cargo build \
+             --features etcd`, or install the .deb, which has it"
+        );
+        ExitCode::FAILURE
+    }
+
+    pub fn restore(_: &Config, _: &std::path::Path) -> ExitCode {
+        unsupported()
+    }
+
+    pub fn migrate(_: &Config) -> ExitCode {
+        unsupported()
+    }
 }
 
 fn main() -> ExitCode {
@@ -38,17 +93,24 @@ fn main() -> ExitCode {
         }
     };
     keywardd::host::logging::init(&config.log_level);
-    if let Some(Command::Restore { file, force }) = &args.command {
-        return match keywardd::backup::restore_file(file, &config.data_dir, *force) {
-            Ok(report) => {
-                eprintln!("keywardd: {report}");
-                ExitCode::SUCCESS
+    match &args.command {
+        Some(Command::Restore { file, force }) => {
+            if !matches!(config.backend, Backend::Local) {
+                return into_etcd::restore(&config, file);
             }
-            Err(e) => {
-                eprintln!("keywardd: restore failed: {e}");
-                ExitCode::FAILURE
-            }
-        };
+            return match keywardd::backup::restore_file(file, &config.data_dir, *force) {
+                Ok(report) => {
+                    eprintln!("keywardd: {report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("keywardd: restore failed: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        Some(Command::Migrate { to_etcd: _ }) => return into_etcd::migrate(&config),
+        None => {}
     }
     // Before the runtime starts threads: this clears $LISTEN_FDS and $LISTEN_PID.
     let activated = match keywardd::server::activation::take_listeners() {

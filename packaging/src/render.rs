@@ -154,6 +154,8 @@ mod tests {
         assert!(keyward.contains(".TH keyward 1") && keyward.contains("KEYWARD_SOCKET"));
         let create = read(man.join("keyward-client-create.1"));
         assert!(create.contains("\\-\\-max\\-sessions"), "{create}");
+        let migrate = read(man.join("keywardd-migrate.8"));
+        assert!(migrate.contains("\\-\\-to\\-etcd"), "{migrate}");
         let completions = out.path().join("completions");
         assert!(read(completions.join("bash/keyward.bash")).contains("admin-key"));
         assert!(read(completions.join("zsh/_keyward")).contains("#compdef keyward"));

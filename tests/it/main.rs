@@ -16,6 +16,7 @@ mod client_api;
 mod client_delete;
 mod clock_jump;
 mod cluster;
+mod cluster_migrate;
 mod cluster_tls;
 mod config_bounds;
 mod corruption;

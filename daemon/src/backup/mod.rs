@@ -4,20 +4,23 @@
 //! (not verifies) while the store's trees are written to a file in the data dir, which
 //! `keyward backup` then reads in chunks over the socket. Restore is offline: `keywardd restore
 //! FILE` checks the whole file's checksum, and that its trees agree with one another
-//! ([`check`]), before it writes anything into the data dir.
+//! ([`check`]), before it writes anything into the data dir. With `backend = "etcd"` the
+//! shared records come from etcd at one revision instead of this host's copy ([`shared`]).
 
 mod check;
 pub mod format;
 mod restore;
+mod shared;
 
-pub use restore::{restore_file, RestoreError, RestoreReport};
+pub use restore::{check_file, open_file, restore_file, RestoreError, RestoreReport};
+pub(crate) use shared::SharedTruth;
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -54,6 +57,8 @@ struct Snapshot {
 pub(crate) struct Snapshots {
     dir: PathBuf,
     open: Mutex<HashMap<Uuid, Snapshot>>,
+    /// Set with a replicated backend: where the shared records are read from.
+    truth: OnceLock<Arc<dyn SharedTruth>>,
 }
 
 impl std::fmt::Debug for Snapshots {
@@ -72,7 +77,14 @@ impl Snapshots {
         Snapshots {
             dir,
             open: Mutex::default(),
+            truth: OnceLock::new(),
         }
+    }
+
+    /// Takes the shared records of every later snapshot from `truth`, at one moment, rather
+    /// than from this host's copy.
+    pub fn read_from(&self, truth: Arc<dyn SharedTruth>) {
+        let _ = self.truth.set(truth);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Snapshot>> {
@@ -94,13 +106,26 @@ impl Snapshots {
             .mode(0o600)
             .open(&path)?;
         let now = authority.now_ms();
-        let written = authority.frozen(|store| -> Result<u64, BackupError> {
+        let write = |store: &crate::store::Store| -> Result<u64, BackupError> {
             let mut writer = format::Writer::new(BufWriter::new(file), now)?;
-            store.export(|tree, key, value| writer.entry(tree, key, value))?;
+            let sink = |tree, key: &[u8], value: &[u8]| writer.entry(tree, key, value);
+            match self.truth.get() {
+                Some(truth) => {
+                    shared::export(&**truth, &self.dir.join(format!("{id}.load")), store, sink)?;
+                }
+                None => {
+                    store.export(sink)?;
+                }
+            }
             let (out, _) = writer.finish()?;
             out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             Ok(std::fs::metadata(&path)?.len())
-        });
+        };
+        let written = match self.truth.get() {
+            // One etcd revision is the snapshot: this host's changes need not wait.
+            Some(_) => write(authority.store()),
+            None => authority.frozen(write),
+        };
         let bytes = match written {
             Ok(bytes) => bytes,
             Err(e) => {

@@ -93,21 +93,16 @@ fn open(file: &Path) -> Result<(Reader<impl std::io::Read>, u64), RestoreError> 
     Ok((Reader::new(BufReader::new(f)).map_err(format)?, len))
 }
 
-/// Restores `file` into `data_dir`, which must hold no data unless `force` is set.
+/// Checks all of `file` (its checksum, and the consistency of its trees), writing nothing:
+/// a restore's first pass, wherever it then writes.
 ///
 /// # Errors
-/// See [`RestoreError`]. The file is checked completely (checksum, and the consistency of its
-/// trees) before anything is written.
-pub fn restore_file(
-    file: &Path,
-    data_dir: &Path,
-    force: bool,
-) -> Result<RestoreReport, RestoreError> {
+/// [`RestoreError::Format`] or [`RestoreError::Inconsistent`].
+pub fn check_file(file: &Path) -> Result<(), RestoreError> {
     let format = |source| RestoreError::Format {
         file: file.to_owned(),
         source,
     };
-    // Pass one: check every byte before touching the data dir.
     let (mut reader, len) = open(file)?;
     let bar = progress(len, "checking");
     let mut seen = 0;
@@ -123,7 +118,33 @@ pub fn restore_file(
         .map_err(|problem| RestoreError::Inconsistent {
             file: file.to_owned(),
             problem,
-        })?;
+        })
+}
+
+/// A reader of `file`'s entries, for a second pass after [`check_file`].
+///
+/// # Errors
+/// [`RestoreError::Format`] if it cannot be opened or its header is wrong.
+pub fn open_file(file: &Path) -> Result<Reader<impl std::io::Read>, RestoreError> {
+    open(file).map(|(reader, _)| reader)
+}
+
+/// Restores `file` into `data_dir`, which must hold no data unless `force` is set.
+///
+/// # Errors
+/// See [`RestoreError`]. The file is checked completely (checksum, and the consistency of its
+/// trees) before anything is written.
+pub fn restore_file(
+    file: &Path,
+    data_dir: &Path,
+    force: bool,
+) -> Result<RestoreReport, RestoreError> {
+    let format = |source| RestoreError::Format {
+        file: file.to_owned(),
+        source,
+    };
+    // Pass one: check every byte before touching the data dir.
+    check_file(file)?;
 
     let _lock = lock::claim(data_dir)?;
     if data_dir.join("db").exists() {

@@ -15,9 +15,11 @@ mod commit;
 mod connect;
 mod echo;
 mod follow;
+pub mod import;
 mod keys;
 mod lease;
 mod load;
+mod snapshot;
 mod strict;
 mod sweep;
 
