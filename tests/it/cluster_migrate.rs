@@ -213,6 +213,15 @@ fn migrate_moves_a_data_dir_into_etcd() {
     assert_eq!(reported(&said, "disabled ids"), 1, "{said}");
     assert!(said.contains("EMPTY data dir"), "{said}");
     assert_eq!(sections(&cluster, "/kw-m/", None), [5, 1, 10, 6, 1]);
+    // Every session's expiry key carries the lease that ends it at its cap.
+    let out = cluster.etcdctl(&["get", "/kw-m/e/", "--prefix", "-w", "json"]);
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kvs = got["kvs"].as_array().expect("expiry keys");
+    assert_eq!(kvs.len(), 6);
+    assert!(
+        kvs.iter().all(|kv| kv["lease"].as_i64().unwrap_or(0) != 0),
+        "a migrated session without a lease: {got}"
+    );
 
     let a = host(&cluster, "/kw-m/");
     let b = host(&cluster, "/kw-m/");

@@ -319,6 +319,8 @@ struct Writer {
     skipped: HashSet<Uuid>,
     /// Disabled ids, written last, once every credential left out is known.
     disabled: Vec<(Uuid, i64)>,
+    /// Leases granted for sessions' caps, by the end of their minute.
+    leases: std::collections::HashMap<i64, i64>,
 }
 
 impl Writer {
@@ -340,6 +342,7 @@ impl Writer {
             counts: Counts::default(),
             skipped: HashSet::new(),
             disabled: Vec::new(),
+            leases: std::collections::HashMap::new(),
         };
         let (held, _) = writer.count(writer.keys.prefix().as_bytes(), None)?;
         if held > 0 {
@@ -397,18 +400,25 @@ impl Writer {
                     self.counts.expired_sessions += 1;
                     return Ok(());
                 }
-                self.put(
+                // A session's keys end with it at its cap, as the daemon issues them.
+                let lease = match record.max_expires_at.filter(|_| session) {
+                    Some(until) => Some(self.lease_until(until)?),
+                    None => None,
+                };
+                self.put_leased(
                     self.keys.credential(record.owner, record.id),
                     keys::encode_credential(&hash, &record)?,
+                    lease,
                 )?;
                 self.counts.credentials += 1;
                 if session {
                     self.counts.sessions += 1;
                 }
                 if let (true, Some(at)) = (session, record.expires_at) {
-                    self.put(
+                    self.put_leased(
                         self.keys.expiry(record.id),
                         keys::encode_expiry(at, record.owner),
+                        lease,
                     )?;
                     self.counts.expiries += 1;
                 }
@@ -442,14 +452,42 @@ impl Writer {
         Ok(())
     }
 
+    /// The lease that ends at the minute of cap `until` ([`super::lease`]).
+    fn lease_until(&mut self, until: i64) -> Result<i64, ImportError> {
+        let end = super::lease::bucket_end(until);
+        if let Some(&id) = self.leases.get(&end) {
+            return Ok(id);
+        }
+        let ttl = super::lease::ttl_secs(end, self.now);
+        let mut leases = self.client.lease_client();
+        let granted = self
+            .runtime
+            .block_on(async { tokio::time::timeout(self.timeout, leases.grant(ttl, None)).await })
+            .map_err(|_| self.failed("etcd did not grant a lease within etcd_timeout".into()))?
+            .map_err(|e| self.failed(e.to_string()))?;
+        self.leases.insert(end, granted.id());
+        Ok(granted.id())
+    }
+
     /// Queues a put of a key that must not exist yet; sends the batch when it is full.
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), ImportError> {
+        self.put_leased(key, value, None)
+    }
+
+    /// As [`Writer::put`], with `lease` attached.
+    fn put_leased(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        lease: Option<i64>,
+    ) -> Result<(), ImportError> {
         let batch = &mut self.batch;
         batch.bytes += 2 * key.len() + value.len();
         batch
             .compares
             .push(Compare::create_revision(key.clone(), CompareOp::Equal, 0));
-        batch.ops.push(TxnOp::put(key, value, None));
+        let options = lease.map(|id| etcd_client::PutOptions::new().with_lease(id));
+        batch.ops.push(TxnOp::put(key, value, options));
         if batch.ops.len() >= BATCH || batch.bytes >= BATCH_BYTES {
             self.send()?;
         }

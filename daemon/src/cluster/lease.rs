@@ -25,16 +25,29 @@ pub struct Leases {
 /// # Errors
 /// If etcd does not grant it.
 pub async fn until(shared: &Shared, until: i64) -> Result<i64, etcd_client::Error> {
-    let end = until.div_euclid(BUCKET_MS) * BUCKET_MS + BUCKET_MS;
+    let end = bucket_end(until);
     if let Some(&id) = shared.leases.lock().get(&end) {
         return Ok(id);
     }
     let now = shared.clock.now();
-    let ttl = ((end - now) / 1000).max(60);
-    let granted = shared.client.lease_client().grant(ttl, None).await?;
+    let granted = shared
+        .client
+        .lease_client()
+        .grant(ttl_secs(end, now), None)
+        .await?;
     let mut map = shared.leases.lock();
     map.retain(|&e, _| e > now);
     Ok(*map.entry(end).or_insert(granted.id()))
+}
+
+/// The end of the minute of cap `until`: the lease a session capped then shares.
+pub fn bucket_end(until: i64) -> i64 {
+    until.div_euclid(BUCKET_MS) * BUCKET_MS + BUCKET_MS
+}
+
+/// The TTL, in seconds, of a lease granted at `now` that ends at `end` (at least a minute).
+pub fn ttl_secs(end: i64, now: i64) -> i64 {
+    ((end - now) / 1000).max(60)
 }
 
 impl Leases {
