@@ -229,42 +229,33 @@ fn tls_client_certificates_and_a_password() {
 
     // A wrong password, and no client certificate: refused at start, saying why.
     std::fs::write(d.join("password"), "wrong\n").unwrap();
-    let out = Command::new(crate::support::binary("keywardd"))
-        .args(["--socket"])
-        .arg(d.join("x.sock"))
-        .arg("--data-dir")
-        .arg(d.join("x-data"))
-        .arg("--config")
-        .arg({
-            std::fs::write(d.join("bad.toml"), format!("{tls}{auth}")).unwrap();
-            d.join("bad.toml")
-        })
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && said.contains("cannot use etcd"),
-        "{said}"
-    );
+    refused_start(d, "wrong-password", &format!("{tls}{auth}"));
+    std::fs::write(d.join("password"), "s3cret\n").unwrap();
     let no_cert = tls
         .lines()
         .filter(|l| !l.starts_with("etcd_cert_file") && !l.starts_with("etcd_key_file"))
         .collect::<Vec<_>>()
         .join("\n");
-    std::fs::write(d.join("password"), "s3cret\n").unwrap();
-    std::fs::write(d.join("bad.toml"), format!("{no_cert}\n{auth}")).unwrap();
+    refused_start(d, "no-cert", &format!("{no_cert}\n{auth}"));
+}
+
+/// Starts keywardd with `config` on a fresh data dir in `d`, and asserts it exits at once
+/// saying it cannot use etcd.
+fn refused_start(d: &Path, name: &str, config: &str) {
+    let file = d.join(format!("{name}.toml"));
+    std::fs::write(&file, config).unwrap();
     let out = Command::new(crate::support::binary("keywardd"))
         .arg("--socket")
-        .arg(d.join("y.sock"))
+        .arg(d.join(format!("{name}.sock")))
         .arg("--data-dir")
-        .arg(d.join("y-data"))
+        .arg(d.join(format!("{name}-data")))
         .arg("--config")
-        .arg(d.join("bad.toml"))
+        .arg(&file)
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && said.contains("cannot use etcd"),
-        "{said}"
+        "{name}: {said}"
     );
 }

@@ -225,13 +225,17 @@ impl EtcdCluster {
             .collect()
     }
 
-    /// Why the running members are not all healthy, or `None` if they are.
-    fn unhealthy(&self) -> Option<String> {
-        let endpoints: Vec<String> = self
-            .running()
+    /// The client URLs of the running members.
+    fn running_urls(&self) -> Vec<String> {
+        self.running()
             .into_iter()
             .map(|i| self.members[i].client_url())
-            .collect();
+            .collect()
+    }
+
+    /// Why the running members are not all healthy, or `None` if they are.
+    fn unhealthy(&self) -> Option<String> {
+        let endpoints = self.running_urls();
         // `endpoint health` reads a key through raft: it succeeds only with a leader and quorum.
         let out = self.etcdctl_on(
             &endpoints,
@@ -299,10 +303,7 @@ impl EtcdCluster {
     /// the leader's id as that member sees it, revision)` for each that answered.
     fn statuses(&self) -> Vec<(usize, u64, u64, i64)> {
         let running = self.running();
-        let endpoints: Vec<String> = running
-            .iter()
-            .map(|&i| self.members[i].client_url())
-            .collect();
+        let endpoints = self.running_urls();
         // A member that does not answer makes etcdctl fail, but the others are still printed.
         let out = self.etcdctl_on(
             &endpoints,
