@@ -351,6 +351,14 @@ fn one_host_sweeps_etcd_and_spares_what_another_slid() {
         verify(&mut vb, &kept.token).expect("kept alive by its use");
         std::thread::sleep(Duration::from_millis(300));
     }
+    // A never saw it used, but saw B's slides through its watch.
+    if let Err(e) = verify(&mut a.client(), &kept.token) {
+        panic!(
+            "B's slides did not reach A: {e}\nA: {}\nB: {}",
+            a.log_text(),
+            b.log_text()
+        );
+    }
     let gone = format!("/kw-e/e/{}", idle.session.id.simple());
     wait_for("the idle session swept from etcd", || {
         (!etcd_keys(&cluster, "/kw-e/", "e/").contains(&gone)).then_some(())

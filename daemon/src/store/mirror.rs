@@ -41,6 +41,11 @@ impl Store {
             }
         }
         match self.credential_by_id(record.id)? {
+            // A session's record never changes after issue but for its expiry, which comes
+            // by its own key (`mirror_expiry`), and its last use, which is per host.
+            Some(found) if found.hash == *hash && record.kind == super::StoredKind::Session => {
+                Ok(())
+            }
             Some(found) if found.hash == *hash => {
                 if found.record != record && !self.replace_credential(&found, &record)? {
                     // Changed meanwhile by a verify's slide: apply once more on top of it.
@@ -75,6 +80,9 @@ impl Store {
             };
             let mut updated = found.record.clone();
             updated.expires_at = Some(at);
+            // The session table records a slide with a last use; this host's own last use
+            // stands (usage is per host), or the issue time if it has none.
+            updated.last_used_at = found.record.last_used_at.or(Some(found.record.created_at));
             if self.replace_credential(&found, &updated)? {
                 return Ok(());
             }
