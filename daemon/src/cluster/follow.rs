@@ -62,7 +62,7 @@ pub async fn run(shared: Arc<Shared>) {
 }
 
 /// One watch, until it ends.
-async fn watch(shared: &Shared) -> Ended {
+async fn watch(shared: &Arc<Shared>) -> Ended {
     let from = shared.applied() + 1;
     let options = WatchOptions::new()
         .with_prefix()
@@ -131,6 +131,11 @@ async fn watch(shared: &Shared) -> Ended {
                     shared.applied_up_to(last);
                 }
                 shared.heard_now();
+                let missing = shared.take_missing();
+                if !missing.is_empty() {
+                    let task = Arc::clone(shared);
+                    tokio::spawn(async move { super::commit::reread(&task, missing).await });
+                }
             }
         }
     }

@@ -155,10 +155,16 @@ pub fn apply_put(shared: &Shared, key: &[u8], value: &[u8]) -> Result<(), StoreE
             let (hash, record) = keys::decode_credential(value)?;
             store.mirror_credential(&hash, record)
         }
-        Some(Key::Expiry { id }) => match keys::decode_expiry(value) {
-            Some((at, _)) => store.mirror_expiry(id, at),
-            None => Ok(()),
-        },
+        Some(Key::Expiry { id }) => {
+            let Some((at, owner)) = keys::decode_expiry(value) else {
+                return Ok(());
+            };
+            if !store.mirror_expiry(id, at)? && at > shared.clock.now() {
+                // Slid alive elsewhere after this copy's own sweep ended it: fetch it back.
+                shared.missing(vec![shared.keys.credential(owner, id), key.to_vec()]);
+            }
+            Ok(())
+        }
         Some(Key::Principal { .. }) => store.mirror_principal(&keys::decode_principal(value)?),
         Some(Key::Disabled { id }) => store.mirror_disabled(id, Some(keys::decode_disabled(value))),
         Some(Key::Claim) | None => Ok(()),

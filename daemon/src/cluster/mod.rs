@@ -26,7 +26,7 @@ mod sweep;
 pub use sweep::Sweeping;
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use keyward_protocol::token::TokenHash;
@@ -98,12 +98,16 @@ struct Shared {
     applied: AtomicI64,
     /// Tells waiters how far the copy has applied.
     applied_tx: tokio::sync::watch::Sender<i64>,
-    /// When the watch last heard from etcd (an event or a progress notification).
-    heard: Mutex<Instant>,
+    /// When the watch last heard from etcd (an event or a progress notification), in
+    /// microseconds since `started`: one atomic load per verify.
+    heard: std::sync::atomic::AtomicU64,
+    started: Instant,
     /// Set while a reload after a compaction runs: the copy is part old, part new.
     reloading: std::sync::atomic::AtomicBool,
     echo: Echo,
     leases: lease::Leases,
+    /// Keys to read again, found missing while applying a change.
+    missing: std::sync::Mutex<Vec<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -117,14 +121,15 @@ impl std::fmt::Debug for Shared {
 
 impl Shared {
     fn heard_now(&self) {
-        *self.heard.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        let now = self.started.elapsed().as_micros() as u64;
+        self.heard.fetch_max(now, Ordering::AcqRel);
     }
 
     fn silent_for(&self) -> Duration {
-        self.heard
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let heard = self.heard.load(Ordering::Acquire);
+        self.started
             .elapsed()
+            .saturating_sub(Duration::from_micros(heard))
     }
 
     /// Records that the copy has applied every change up to `revision`.
@@ -134,6 +139,19 @@ impl Shared {
             self.applied_tx.send_replace(revision);
             self.echo.passed(revision);
         }
+    }
+
+    /// Queues `keys` to be read again (by the watch, after the change it is applying).
+    fn missing(&self, keys: Vec<Vec<u8>>) {
+        self.missing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(keys);
+    }
+
+    /// Takes the keys queued by [`Shared::missing`].
+    fn take_missing(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut *self.missing.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     fn applied(&self) -> i64 {
@@ -180,10 +198,12 @@ impl Cluster {
             runtime: runtime.clone(),
             applied: AtomicI64::new(0),
             applied_tx,
-            heard: Mutex::new(Instant::now()),
+            heard: std::sync::atomic::AtomicU64::new(0),
+            started: Instant::now(),
             reloading: std::sync::atomic::AtomicBool::new(false),
             echo: Echo::default(),
             leases: lease::Leases::default(),
+            missing: std::sync::Mutex::new(Vec::new()),
         });
         let loading = runtime.spawn({
             let shared = Arc::clone(&shared);

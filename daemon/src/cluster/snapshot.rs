@@ -103,7 +103,7 @@ fn apply(keys_: &Keys, into: &Store, item: &KeyValue) -> Result<(), StoreError> 
             into.mirror_credential(&hash, record)
         }
         Some(Key::Expiry { id }) => match keys::decode_expiry(item.value()) {
-            Some((at, _)) => into.mirror_expiry(id, at),
+            Some((at, _)) => into.mirror_expiry(id, at).map(drop),
             None => Ok(()),
         },
         Some(Key::Principal { .. }) => {

@@ -64,17 +64,18 @@ impl Store {
     }
 
     /// Moves session `id`'s idle expiry forward to `expires_at` (never back, never past its
-    /// cap): another host's slide.
+    /// cap): another host's slide. Returns `false` if this copy does not hold the session
+    /// (for example, its own sweep ended it before the slide arrived).
     ///
     /// # Errors
     /// If sled fails.
-    pub(crate) fn mirror_expiry(&self, id: Uuid, expires_at: i64) -> Result<(), StoreError> {
+    pub(crate) fn mirror_expiry(&self, id: Uuid, expires_at: i64) -> Result<bool, StoreError> {
         for _ in 0..3 {
             let Some(found) = self.credential_by_id(id)? else {
-                return Ok(());
+                return Ok(false);
             };
             let at = match (found.record.expires_at, found.record.max_expires_at) {
-                (Some(at), _) if at >= expires_at => return Ok(()),
+                (Some(at), _) if at >= expires_at => return Ok(true),
                 (_, Some(max)) => expires_at.min(max),
                 (_, None) => expires_at,
             };
@@ -84,10 +85,10 @@ impl Store {
             // stands (usage is per host), or the issue time if it has none.
             updated.last_used_at = found.record.last_used_at.or(Some(found.record.created_at));
             if self.replace_credential(&found, &updated)? {
-                return Ok(());
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Drops credential `id`, if held.

@@ -23,7 +23,8 @@ fn gone() -> CommitError {
 impl Store {
     /// Begins a change on this thread: with a replicated backend, starts capturing its ops.
     pub(crate) fn begin_change(&self) -> Option<Capture> {
-        self.replica().map(|_| Capture::begin())
+        self.replica()
+            .map(|r| Capture::for_replica(std::sync::Arc::clone(r)))
     }
 
     /// What makes the changes made so far on this thread durable: a ticket, or the replica's

@@ -107,7 +107,8 @@ pub type Committing = tokio::sync::oneshot::Receiver<Result<(), CommitError>>;
 
 /// The shared truth a store copies (etcd).
 pub trait Replica: Send + Sync + std::fmt::Debug {
-    /// Starts committing `ops` as one transaction.
+    /// Starts committing `ops` as one transaction. It goes on whether or not anyone waits
+    /// for the answer.
     fn commit(&self, ops: Vec<Op>) -> Committing;
     /// `Err` with the reason when this host's copy may be stale and verifies must be refused.
     ///
@@ -124,14 +125,25 @@ thread_local! {
     static CAPTURED: RefCell<Option<Vec<Op>>> = const { RefCell::new(None) };
 }
 
-/// Capture of the ops of one change on this thread; ends when dropped.
+/// Capture of the ops of one change on this thread; ends when dropped, and commits what was
+/// captured and never handed over: the writes of a change that acknowledges nothing (a
+/// sweep of expired credentials), or of one that failed midway, which the local backend
+/// would also make durable at its next checkpoint.
 #[derive(Debug)]
 pub struct Capture {
     /// Whether this guard started the capture (a nested one leaves it running).
     outer: bool,
+    replica: Option<std::sync::Arc<dyn Replica>>,
 }
 
 impl Capture {
+    /// Starts capturing this thread's store mutations for `replica`.
+    pub fn for_replica(replica: std::sync::Arc<dyn Replica>) -> Capture {
+        let mut capture = Capture::begin();
+        capture.replica = Some(replica);
+        capture
+    }
+
     /// Starts capturing this thread's store mutations.
     pub fn begin() -> Capture {
         let outer = CAPTURED.with(|c| {
@@ -142,7 +154,10 @@ impl Capture {
             *c = Some(Vec::new());
             true
         });
-        Capture { outer }
+        Capture {
+            outer,
+            replica: None,
+        }
     }
 
     /// The ops captured so far, leaving the capture running.
@@ -158,8 +173,12 @@ impl Capture {
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        if self.outer {
-            CAPTURED.with(|c| *c.borrow_mut() = None);
+        if !self.outer {
+            return;
+        }
+        let left = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
+        if let (Some(replica), false) = (&self.replica, left.is_empty()) {
+            drop(replica.commit(left));
         }
     }
 }
