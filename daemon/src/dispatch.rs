@@ -43,26 +43,35 @@ pub(crate) fn answer_now(
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             }),
         ),
-        Op::Verify { token, require } => {
-            let result = flatten(
-                shared
-                    .authority
-                    .verify(&token, &require)
-                    .map(|r| r.map(Reply::Verified)),
-            );
-            if let Err(e) = &result {
-                if matches!(
-                    e.code,
-                    ErrorCode::CredentialMalformed | ErrorCode::CredentialInvalid
-                ) {
-                    note_bad_token(shared, peer, e.code);
-                }
-            }
-            (request.id, result)
-        }
+        // With `strict_verify`, a verify waits for a quorum read: not on the event loop.
+        Op::Verify { .. } if shared.authority.store().verify_waits() => return Err(request),
+        Op::Verify { .. } => return Ok(answer_verify(shared, peer, request)),
         _ => return Err(request),
     };
     Ok(finish(shared, peer, id, op_index, result))
+}
+
+/// Answers a verify.
+fn answer_verify(shared: &DaemonState, peer: Peer, request: Request) -> Response {
+    let op_index = request.op.index();
+    let Op::Verify { token, require } = request.op else {
+        unreachable!("only verifies come here");
+    };
+    let result = flatten(
+        shared
+            .authority
+            .verify(&token, &require)
+            .map(|r| r.map(Reply::Verified)),
+    );
+    if let Err(e) = &result {
+        if matches!(
+            e.code,
+            ErrorCode::CredentialMalformed | ErrorCode::CredentialInvalid
+        ) {
+            note_bad_token(shared, peer, e.code);
+        }
+    }
+    finish(shared, peer, request.id, op_index, result)
 }
 
 /// Answers a request that may wait: a change (inline, awaiting its commit) or anything on
@@ -76,6 +85,17 @@ pub(crate) async fn answer_later(
         Ok(response) => return response,
         Err(request) => request,
     };
+    if let Op::Verify { .. } = request.op {
+        // A verify that waits for etcd (`strict_verify`): on the blocking pool, where many
+        // can wait for the same quorum read.
+        let (task, id, op_index) = (Arc::clone(shared), request.id, request.op.index());
+        return tokio::task::spawn_blocking(move || answer_verify(&task, peer, request))
+            .await
+            .unwrap_or_else(|_| {
+                let failed = WireError::new(ErrorCode::Internal, "request handler failed");
+                finish(shared, peer, id, op_index, Err(failed))
+            });
+    }
     let Request { id, admin_key, op } = request;
     let op_index = op.index();
     let result = match op {

@@ -269,6 +269,10 @@ impl Replica for Cluster {
         )))
     }
 
+    fn waits(&self) -> bool {
+        self.strict.is_some()
+    }
+
     fn slide(&self, hash: &TokenHash, record: &CredentialRecord) {
         commit::slide(&self.shared, hash, record);
     }

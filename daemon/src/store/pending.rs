@@ -73,6 +73,11 @@ impl Store {
         }
     }
 
+    /// Whether a verify may wait on the network ([`super::replica::Replica::waits`]).
+    pub(crate) fn verify_waits(&self) -> bool {
+        self.replica().is_some_and(|r| r.waits())
+    }
+
     /// Records that the change being made relied on `rule` over `owner`'s credentials, for a
     /// replica to check again against other hosts' changes.
     pub(crate) fn relied_on(&self, owner: uuid::Uuid, rule: OwnerRule) {

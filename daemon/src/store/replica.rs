@@ -115,6 +115,9 @@ pub trait Replica: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// When the copy is stale.
     fn fresh(&self) -> Result<(), StoreError>;
+    /// Whether [`Replica::fresh`] may wait on the network (`strict_verify`): then verifies
+    /// are answered off the event loop.
+    fn waits(&self) -> bool;
     /// Persists the slid expiry of session `record` (the authority calls this only for a
     /// slide of at least the slide granularity); never moves an expiry backwards, whichever
     /// host wrote last.
