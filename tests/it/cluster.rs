@@ -490,3 +490,44 @@ fn a_killed_host_rebuilds_without_loss_or_resurrection() {
         assert_eq!(e.code(), Some(ErrorCode::CredentialInvalid), "{e}");
     }
 }
+
+/// A client deleted, or its sessions revoked, on B right after A issued it a session that
+/// B's copy has not seen yet: the session goes too, everywhere.
+#[test]
+fn deletes_and_revokes_reach_sessions_another_host_just_issued() {
+    let cluster = EtcdCluster::new();
+    let a = host(&cluster, "/kw-i/", "");
+    let b = host(&cluster, "/kw-i/", "");
+    let (mut admin_a, key) = a.admin_client(Env::Live);
+    let mut admin_b = b.client();
+    admin_b.set_admin_key(key.clone());
+    let mut va = a.client();
+    for round in 0..10 {
+        let created = admin_a.client_create(None, None, Scopes::new()).unwrap();
+        wait_for("the client on B", || {
+            admin_b.client_show(created.client_id).ok()
+        });
+        let fresh = admin_a.session_issue(created.client_id).unwrap();
+        if round % 2 == 0 {
+            wait_for("a delete on B", || {
+                admin_b.client_delete(created.client_id).ok()
+            });
+        } else {
+            wait_for("a revoke on B", || {
+                admin_b.client_revoke_sessions(created.client_id).ok()
+            });
+        }
+        refused_within(
+            &mut va,
+            &fresh.token,
+            ErrorCode::CredentialInvalid,
+            "the fresh session refused on A",
+        );
+        let left = etcd_keys(
+            &cluster,
+            "/kw-i/",
+            &format!("c/{}/", created.client_id.simple()),
+        );
+        assert!(left.is_empty(), "round {round}: etcd still holds {left:?}");
+    }
+}

@@ -79,6 +79,9 @@ impl Change<'_> {
                 }
             }
         }
+        // Another host may have issued one meanwhile: the replica checks none is left.
+        self.store
+            .relied_on(client.id, crate::store::replica::OwnerRule::NoSessions);
         self.once_durable(revoked)
     }
 

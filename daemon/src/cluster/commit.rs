@@ -38,6 +38,8 @@ enum Write {
         until: Option<i64>,
     },
     Delete(Vec<u8>),
+    /// Every key starting with this.
+    DeleteRange(Vec<u8>),
 }
 
 /// A change as etcd operations.
@@ -70,6 +72,15 @@ fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
         plan.keys.push(key.clone());
         plan.ops.push(Write::Delete(key));
     };
+    // A principal's deletion takes every credential filed under it in etcd, whatever this
+    // host's copy knew of: one another host issued a moment ago goes too.
+    let gone: std::collections::HashSet<Uuid> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::DeletePrincipal { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
     for op in ops {
         match op {
             Op::PutCredential { hash, record } => {
@@ -92,7 +103,12 @@ fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
                 }
             }
             Op::DeleteCredential { id, owner } => {
-                delete(&mut plan, k.credential(*owner, *id));
+                if gone.contains(owner) {
+                    // Inside the owner's range delete (one txn may not name a key twice).
+                    plan.keys.push(k.credential(*owner, *id));
+                } else {
+                    delete(&mut plan, k.credential(*owner, *id));
+                }
                 delete(&mut plan, k.expiry(*id));
             }
             Op::PutPrincipal {
@@ -122,6 +138,7 @@ fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
             }
             Op::DeletePrincipal { id, released } => {
                 delete(&mut plan, k.principal(*id));
+                plan.ops.push(Write::DeleteRange(k.owned_by(*id)));
                 if let Some((env, external_id)) = released {
                     delete(&mut plan, k.claim(*env, external_id));
                 }
@@ -152,6 +169,10 @@ impl Plan {
                     TxnOp::put(key.clone(), value.clone(), options)
                 }
                 Write::Delete(key) => TxnOp::delete(key.clone(), None),
+                Write::DeleteRange(prefix) => TxnOp::delete(
+                    prefix.clone(),
+                    Some(etcd_client::DeleteOptions::new().with_prefix()),
+                ),
             });
         }
         let mut compares = self.compares.clone();
@@ -180,7 +201,15 @@ pub fn start(shared: &Arc<Shared>, ops: Vec<Op>) -> Committing {
             return rx;
         }
     };
-    if plan.ops.is_empty() {
+    // A copy that may be stale, or holds a failed change, decides nothing: not even that
+    // there is nothing to write.
+    if let Some(why) = shared.unsettled() {
+        let _ = tx.send(Err(CommitError::Store(StoreError::Unavailable(why))));
+        return rx;
+    }
+    // A change that writes nothing but relied on a rule (a revoke of no sessions) still
+    // checks it against the other hosts, in an empty transaction.
+    if plan.ops.is_empty() && plan.rules.is_empty() {
         let _ = tx.send(Ok(()));
         return rx;
     }
@@ -191,7 +220,7 @@ pub fn start(shared: &Arc<Shared>, ops: Vec<Op>) -> Committing {
         let again = task.echo.end(&plan.keys, revision);
         // Acknowledged before the re-read: it does not change the answer.
         let _ = tx.send(result);
-        reread(&task, again).await;
+        reread(&task, again, revision.is_none()).await;
     });
     rx
 }
@@ -279,6 +308,15 @@ fn check_rules(shared: &Shared, rules: &[(Uuid, OwnerRule)]) -> Result<(), Commi
                     return Err(CommitError::TestKeyExists);
                 }
             }
+            OwnerRule::NoSessions => {
+                if held.iter().any(|f| f.record.kind == StoredKind::Session) {
+                    return Err(CommitError::Store(StoreError::Unavailable(
+                        "another host issued a session for this client while its sessions \
+                         were being revoked; retry the revoke"
+                            .into(),
+                    )));
+                }
+            }
         }
     }
     Ok(())
@@ -294,36 +332,44 @@ fn unavailable(why: &str, timeout: Duration) -> CommitError {
 }
 
 /// Reads `keys` again from etcd and applies what it holds, retrying until etcd answers.
-pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>) {
-    let mut backoff = Duration::from_millis(50);
+/// After a write that `failed`, this host refuses writes until they are read
+/// ([`Shared::unsettled`]): its copy may hold a change etcd never took.
+pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>, failed: bool) {
+    use std::sync::atomic::Ordering;
+    let repairing = if failed { keys.len() } else { 0 };
+    shared.repairing.fetch_add(repairing, Ordering::AcqRel);
     for key in keys {
+        let mut backoff = Duration::from_millis(50);
         loop {
+            let begun = shared.echo.reread_begins(&key);
             let mut kv = shared.client.kv_client();
-            match tokio::time::timeout(shared.config.timeout, kv.get(key.clone(), None)).await {
-                Ok(Ok(got)) => {
-                    let revision = got.header().map_or(0, |h| h.revision());
-                    let item = got.kvs().first();
-                    // Not over a write of this host that began since (it re-reads after
-                    // itself), nor over one that is newer than what was read.
-                    let at = item.map_or(revision, |kv| kv.mod_revision());
-                    if !shared.echo.admits(&key, at) {
-                        break;
-                    }
-                    let applied = match item {
-                        Some(item) => load::apply_put(shared, &key, item.value()),
-                        None => load::apply_delete(shared, &key),
-                    };
-                    if let Err(e) = applied {
-                        tracing::error!(error = %e, "applying a re-read from etcd failed");
-                    }
-                    shared.echo.reread(&key, revision);
-                    break;
-                }
+            let got = match tokio::time::timeout(shared.config.timeout, kv.get(key.clone(), None))
+                .await
+            {
+                Ok(Ok(got)) => got,
                 _ => {
+                    shared.echo.reread_ends(&key, 0);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            };
+            let revision = got.header().map_or(0, |h| h.revision());
+            if shared.echo.reread_applies(&key, begun, revision) {
+                let applied = match got.kvs().first() {
+                    Some(item) => load::apply_put(shared, &key, item.value()),
+                    None => load::apply_delete(shared, &key),
+                };
+                if let Err(e) = applied {
+                    tracing::error!(error = %e, "applying a re-read from etcd failed");
                 }
             }
+            if !shared.echo.reread_ends(&key, revision) {
+                break;
+            }
+        }
+        if failed {
+            shared.repairing.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

@@ -134,7 +134,7 @@ async fn watch(shared: &Arc<Shared>) -> Ended {
                 let missing = shared.take_missing();
                 if !missing.is_empty() {
                     let task = Arc::clone(shared);
-                    tokio::spawn(async move { super::commit::reread(&task, missing).await });
+                    tokio::spawn(async move { super::commit::reread(&task, missing, false).await });
                 }
             }
         }

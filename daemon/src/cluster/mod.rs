@@ -106,6 +106,8 @@ struct Shared {
     reloading: std::sync::atomic::AtomicBool,
     echo: Echo,
     leases: lease::Leases,
+    /// Keys being read again after a failed write: while any are, writes are refused.
+    repairing: std::sync::atomic::AtomicUsize,
     /// Keys to read again, found missing while applying a change.
     missing: std::sync::Mutex<Vec<Vec<u8>>>,
 }
@@ -139,6 +141,30 @@ impl Shared {
             self.applied_tx.send_replace(revision);
             self.echo.passed(revision);
         }
+    }
+
+    /// Why this host must not decide a change now, if it must not: its copy may be stale
+    /// (it has not heard from etcd within `max_staleness`, or is reloading), or holds a
+    /// change etcd never took (keys are being read again after a failed write).
+    fn unsettled(&self) -> Option<String> {
+        if self.reloading.load(Ordering::Acquire) {
+            return Some("this host is reloading its copy from etcd; retry shortly".into());
+        }
+        let repairing = self.repairing.load(Ordering::Acquire);
+        if repairing > 0 {
+            return Some(format!(
+                "this host is re-reading {repairing} keys from etcd after a write that did \
+                 not commit; retry shortly"
+            ));
+        }
+        let silent = self.silent_for();
+        (silent > self.config.max_staleness).then(|| {
+            format!(
+                "this host has not heard from etcd for {} ms; is a quorum of members up and \
+                 reachable? Retry once it is",
+                silent.as_millis()
+            )
+        })
     }
 
     /// Queues `keys` to be read again (by the watch, after the change it is applying).
@@ -204,6 +230,7 @@ impl Cluster {
             echo: Echo::default(),
             leases: lease::Leases::default(),
             missing: std::sync::Mutex::new(Vec::new()),
+            repairing: std::sync::atomic::AtomicUsize::new(0),
         });
         let loading = runtime.spawn({
             let shared = Arc::clone(&shared);

@@ -86,6 +86,8 @@ pub enum OwnerRule {
         /// The new test key.
         except: Uuid,
     },
+    /// No session left (every session was revoked).
+    NoSessions,
 }
 
 /// Why a replicated commit did not happen.
