@@ -43,6 +43,10 @@ pub(crate) struct Settings {
     pub sweep_interval: Duration,
     /// How long audit entries are kept; `None` keeps the daemon's default (90 days).
     pub audit_retention: Option<Duration>,
+    /// The most a stored expiry may lag the last use; `None` keeps the daemon's default
+    /// (60 s). A verify that slides a session further writes the new expiry: lazily to the
+    /// journal on a single host, as an etcd transaction on a cluster host.
+    pub slide_granularity: Option<Duration>,
     /// `backend = "etcd"` on these members; `None` is the single-host backend.
     pub etcd: Option<EtcdBackend>,
 }
@@ -65,20 +69,8 @@ impl Default for Settings {
             max_lifetime: Duration::from_secs(7 * 24 * 3600),
             sweep_interval: Duration::from_secs(60),
             audit_retention: None,
+            slide_granularity: None,
             etcd: None,
-        }
-    }
-}
-
-impl Settings {
-    /// The defaults, on etcd.
-    pub fn on_etcd(endpoints: &[String], prefix: &str) -> Settings {
-        Settings {
-            etcd: Some(EtcdBackend {
-                endpoints: endpoints.to_vec(),
-                prefix: prefix.to_owned(),
-            }),
-            ..Settings::default()
         }
     }
 }
@@ -91,6 +83,8 @@ struct ConfigFile {
     sweep_interval: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     audit_retention: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slide_granularity: Option<String>,
     max_connections: usize,
     max_connections_per_uid: usize,
     log_level: &'static str,
@@ -114,6 +108,7 @@ impl Settings {
             max_lifetime: millis(self.max_lifetime),
             sweep_interval: millis(self.sweep_interval),
             audit_retention: self.audit_retention.map(millis),
+            slide_granularity: self.slide_granularity.map(millis),
             max_connections: MAX_CONNECTIONS,
             max_connections_per_uid: MAX_CONNECTIONS,
             log_level: "info",
@@ -356,6 +351,7 @@ mod tests {
             max_lifetime: Duration::from_millis(1500),
             sweep_interval: Duration::from_secs(3600),
             audit_retention: Some(Duration::from_secs(60)),
+            slide_granularity: Some(Duration::from_secs(600)),
             etcd: None,
         };
         let text = settings.to_toml().unwrap();
@@ -364,6 +360,7 @@ mod tests {
         assert_eq!(table["max_lifetime"].as_str(), Some("1500ms"));
         assert_eq!(table["sweep_interval"].as_str(), Some("3600000ms"));
         assert_eq!(table["audit_retention"].as_str(), Some("60000ms"));
+        assert_eq!(table["slide_granularity"].as_str(), Some("600000ms"));
         assert_eq!(table["max_connections"].as_integer(), Some(1024));
         assert!(!table.contains_key("backend"));
     }
@@ -375,7 +372,14 @@ mod tests {
             "http://127.0.0.1:1".to_owned(),
             "http://127.0.0.1:2".to_owned(),
         ];
-        let text = Settings::on_etcd(&urls, "/kwb/").to_toml().unwrap();
+        let settings = Settings {
+            etcd: Some(EtcdBackend {
+                endpoints: urls,
+                prefix: "/kwb/".into(),
+            }),
+            ..Settings::default()
+        };
+        let text = settings.to_toml().unwrap();
         let table: toml::Table = text.parse().unwrap();
         assert_eq!(table["backend"].as_str(), Some("etcd"));
         assert_eq!(table["etcd_endpoints"].as_array().map(Vec::len), Some(2));

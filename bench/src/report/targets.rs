@@ -1,7 +1,7 @@
 //! The issue's targets, judged from the rows of a run: the keyward/Redis ratios (1–4) and the
 //! sweep, memory and cold-start goals (5–7); then issue 14 §6's HTTP goals (14a, 14b) and its
 //! forward-auth goal (14c); then issue 15 §7's goals at scale (15a–15e); then issue 16 §4's
-//! cluster figures (16a–16d), of which two are goals and two are reported without one.
+//! cluster figures (16a–16e), of which two are goals and three are reported without one.
 //!
 //! A target is judged only from rows that measure exactly what it states; anything else is
 //! shown as not judged, with the reason, never guessed. Goals stated for a million sessions are
@@ -11,6 +11,7 @@ use std::fmt;
 
 use super::row::{Row, Target, Workload};
 use super::table::thousands;
+use crate::workloads::cluster::{NO_SLIDE, SLIDES_DUE};
 
 /// The session count targets 5–7 are stated for.
 pub(crate) const TARGET_SESSIONS: u64 = 1_000_000;
@@ -193,46 +194,64 @@ pub(crate) fn evaluate(rows: &[Row]) -> Vec<Verdict> {
             Workload::Stats,
             200.0,
         ),
-        cluster_verify(rows),
+        cluster_verify(
+            rows,
+            ("16a", "verify on a cluster host >= 0.9x single-host verify"),
+            NO_SLIDE,
+            Some(0.9),
+        ),
         cluster_issue(rows),
         revocation_lag(rows),
         cluster_cold_start(rows),
+        cluster_verify(
+            rows,
+            ("16e", "verify, every slide due: cluster / single host"),
+            SLIDES_DUE,
+            None,
+        ),
     ]
 }
 
-/// Issue 16 §4: verify on a host with `backend = "etcd"` against a single host, at the shape
-/// the cluster row was measured at, in the same run.
-fn cluster_verify(rows: &[Row]) -> Verdict {
-    const LABEL: &str = "16a";
-    const GOAL: &str = "verify on a cluster host >= 0.9x single-host verify";
+/// Issue 16 §4: verify on a host with `backend = "etcd"` against a single host in the same
+/// run, at the cluster row's shape, on rows with the same `note` (whether slides were due).
+/// `floor` is the goal; `None` reports the ratio without judging it.
+fn cluster_verify(
+    rows: &[Row],
+    (label, goal): (&'static str, &'static str),
+    note: &'static str,
+    floor: Option<f64>,
+) -> Verdict {
+    let noted = |r: &&Row| r.workload == Workload::Verify && r.extra.command == Some(note);
     let pair = rows
         .iter()
-        .find(|r| r.workload == Workload::Verify && r.target == Target::Cluster)
+        .filter(noted)
+        .find(|r| r.target == Target::Cluster)
         .and_then(|c| {
-            let local = find(
-                rows,
-                Workload::Verify,
-                Target::Keyward,
-                c.connections?,
-                c.pipeline?,
-            )?;
+            let local = rows.iter().filter(noted).find(|r| {
+                r.is(
+                    Workload::Verify,
+                    Target::Keyward,
+                    c.connections.unwrap_or(0),
+                    c.pipeline.unwrap_or(0),
+                )
+            })?;
             Some((c.ops_per_sec?, local.ops_per_sec?))
         });
     match pair {
         Some((c, l)) if l > 0.0 => {
             let ratio = c / l;
             Verdict {
-                label: LABEL,
-                goal: GOAL,
+                label,
+                goal,
                 measured: format!("{ratio:.2}x ({} vs {} ops/s)", thousands(c), thousands(l)),
                 value: Some(ratio),
-                status: judge(ratio >= 0.9),
+                status: floor.map_or(Status::Reported, |floor| judge(ratio >= floor)),
             }
         }
         _ => unmeasured(
-            LABEL,
-            GOAL,
-            "needs cluster and keyward verify rows at the same shape",
+            label,
+            goal,
+            &format!("needs cluster and keyward verify rows at one shape, \"{note}\""),
         ),
     }
 }
@@ -775,12 +794,19 @@ mod tests {
     /// issue against etcd (reported, not judged), the revocation lag's p99 against 50 ms.
     #[test]
     fn cluster_figures() {
+        let noted = |target, shape, ops, note| {
+            let mut r = row(Workload::Verify, target, shape, ops, 100.0);
+            r.extra.command = Some(note);
+            r
+        };
         let mut rows = vec![
-            row(Workload::Verify, Target::Cluster, (16, 1), 190_000.0, 80.0),
-            row(Workload::Verify, Target::Keyward, (1, 1), 20_000.0, 50.0),
-            row(Workload::Verify, Target::Keyward, (16, 1), 200_000.0, 75.0),
+            noted(Target::Cluster, (16, 1), 190_000.0, NO_SLIDE),
+            noted(Target::Keyward, (1, 1), 20_000.0, NO_SLIDE),
+            noted(Target::Keyward, (16, 1), 200_000.0, NO_SLIDE),
             row(Workload::Issue, Target::Cluster, (16, 1), 3_000.0, 5_000.0),
             row(Workload::Issue, Target::Etcd, (16, 1), 4_000.0, 4_000.0),
+            noted(Target::Keyward, (16, 1), 180_000.0, SLIDES_DUE),
+            noted(Target::Cluster, (16, 1), 45_000.0, SLIDES_DUE),
         ];
         let at = |rows: &[Row], label| {
             evaluate(rows)
@@ -793,6 +819,8 @@ mod tests {
         assert_eq!(v.measured, "0.95x (190,000 vs 200,000 ops/s)");
         let v = at(&rows, "16b");
         assert_eq!((v.status, v.value), (Status::Reported, Some(0.75)));
+        let v = at(&rows, "16e");
+        assert_eq!((v.status, v.value), (Status::Reported, Some(0.25)));
         assert!(matches!(at(&rows, "16c").status, Status::Unjudged(_)));
         let mut lag = Row {
             p50_us: Some(3_000.0),

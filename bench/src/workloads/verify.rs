@@ -20,10 +20,11 @@ pub(crate) async fn keyward(
     population: &Population,
     shape: Shape,
 ) -> Result<()> {
-    keyward_as(bench, Target::Keyward, daemon, population, shape).await
+    keyward_as(bench, Target::Keyward, daemon, population, shape, None).await
 }
 
-/// As [`keyward`], with the row labelled `target` ([`Target::Cluster`] for a host on etcd).
+/// As [`keyward`], with the row labelled `target` ([`Target::Cluster`] for a host on etcd)
+/// and, if given, a note on what it measured.
 ///
 /// # Errors
 /// If the measurement fails.
@@ -33,6 +34,7 @@ pub(crate) async fn keyward_as(
     daemon: &Daemon,
     population: &Population,
     shape: Shape,
+    note: Option<&'static str>,
 ) -> Result<()> {
     let sources = seeds(shape.connections)
         .map(|seed| ops::Verifies::new(Arc::clone(&population.tokens), seed))
@@ -41,6 +43,7 @@ pub(crate) async fn keyward_as(
         .keyward_row_as(target, Workload::Verify, daemon, sources, None, shape)
         .await?;
     row.extra.sessions = Some(population.tokens.len() as u64);
+    row.extra.command = note;
     bench.reporter.emit(row);
     Ok(())
 }

@@ -32,6 +32,12 @@ use crate::report::Shape;
 /// Where every host of a workload keeps its keys.
 const PREFIX: &str = "/kwb/";
 
+/// The note on verify rows where no verify stores a slide (target 16a pairs them).
+pub(crate) const NO_SLIDE: &str = "no slide due (slide_granularity 10 min)";
+
+/// The note on verify rows where each session's first verify stores its slide (16e).
+pub(crate) const SLIDES_DUE: &str = "each session's slide due (slide_granularity 60 s)";
+
 /// Runs `workload` (or all four, in order) at `shape`.
 ///
 /// # Errors
@@ -66,21 +72,35 @@ pub(crate) async fn run(bench: &mut Bench, workload: ClusterWorkload, shape: Sha
 #[derive(Debug)]
 struct Cluster {
     etcd: EtcdCluster,
-    settings: daemon::Settings,
 }
 
 impl Cluster {
     /// Starts the members and waits until each answers a quorum read.
     async fn start(bench: &Bench) -> Result<Cluster> {
         let etcd = EtcdCluster::start(&bench.settings.etcd).await?;
-        let settings = daemon::Settings::on_etcd(etcd.client_urls(), PREFIX);
-        Ok(Cluster { etcd, settings })
+        Ok(Cluster { etcd })
     }
 
-    /// Starts a keywardd host on an empty data dir; it answers once its copy of etcd is
-    /// loaded.
+    /// `base`, on this cluster under [`PREFIX`].
+    fn configure(&self, base: &daemon::Settings) -> daemon::Settings {
+        daemon::Settings {
+            etcd: Some(daemon::EtcdBackend {
+                endpoints: self.etcd.client_urls().to_vec(),
+                prefix: PREFIX.to_owned(),
+            }),
+            ..base.clone()
+        }
+    }
+
+    /// Starts a keywardd host with the daemon's defaults on an empty data dir; it answers
+    /// once its copy of etcd is loaded.
     async fn host(&self, bench: &Bench) -> Result<Daemon> {
-        Daemon::start(&bench.settings.keywardd, &self.settings)
+        self.host_with(bench, &daemon::Settings::default()).await
+    }
+
+    /// As [`Cluster::host`], with `base`'s settings.
+    async fn host_with(&self, bench: &Bench, base: &daemon::Settings) -> Result<Daemon> {
+        Daemon::start(&bench.settings.keywardd, &self.configure(base))
             .await
             .context(
                 "keywardd with backend = \"etcd\" did not start; the cluster workloads need \
