@@ -10,6 +10,7 @@
 pub(crate) mod txns;
 
 use anyhow::{bail, Context, Result};
+use etcd_client::GetOptions;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -223,6 +224,49 @@ impl EtcdCluster {
         Ok(status.db_size() as f64 / (1024.0 * 1024.0))
     }
 
+    /// Reads every key under `prefix` at one revision in pages of `page` keys, as a host's
+    /// load at start does (daemon/src/cluster/load.rs), without applying them; returns how
+    /// many keys there were and how long etcd took to serve them.
+    ///
+    /// # Errors
+    /// If etcd does not answer.
+    pub async fn read_all(&self, prefix: &str, page: i64) -> Result<(u64, Duration)> {
+        let mut kv = self.client().await?.kv_client();
+        let started = Instant::now();
+        let revision = kv
+            .get(
+                prefix,
+                Some(GetOptions::new().with_prefix().with_count_only()),
+            )
+            .await
+            .context("etcd count")?
+            .header()
+            .map_or(0, |h| h.revision());
+        let end = range_end(prefix.as_bytes());
+        let mut from = prefix.as_bytes().to_vec();
+        let mut keys = 0;
+        loop {
+            let options = GetOptions::new()
+                .with_range(end.clone())
+                .with_limit(page)
+                .with_revision(revision);
+            let got = kv
+                .get(from.clone(), Some(options))
+                .await
+                .context("a page of etcd's keys")?;
+            keys += got.kvs().len() as u64;
+            let Some(last) = got.kvs().last() else {
+                break;
+            };
+            from = last.key().to_vec();
+            from.push(0);
+            if !got.more() {
+                break;
+            }
+        }
+        Ok((keys, started.elapsed()))
+    }
+
     /// The members' resident set sizes added up, MiB.
     ///
     /// # Errors
@@ -230,6 +274,18 @@ impl EtcdCluster {
     pub fn rss_mib(&self) -> Result<f64> {
         self.members.iter().map(Server::rss_mib).sum()
     }
+}
+
+/// The end of the range of keys that start with `prefix`.
+fn range_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
 }
 
 /// One linearizable read on one member alone.
@@ -246,4 +302,16 @@ async fn probe(url: &str) -> Result<()> {
         .await
         .context("no answer")?
         .context("no quorum read")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A prefix's range ends just past every key that starts with it.
+    #[test]
+    fn range_ends_cover_their_prefix() {
+        assert_eq!(range_end(b"/kwb/"), b"/kwb0".to_vec());
+        assert_eq!(range_end(b"a\xff"), b"b".to_vec());
+    }
 }

@@ -175,6 +175,10 @@ pub(crate) struct Extra {
     /// Cluster cold start: exec to the first verify of a known session that succeeds, ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ready_ms: Option<f64>,
+    /// Cluster cold start: etcd serving every key under the prefix in the host's pages, with
+    /// nothing applied, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_read_ms: Option<f64>,
     /// Cluster: the size of etcd's database file (one member's), MiB.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub etcd_db_mib: Option<f64>,

@@ -127,6 +127,9 @@ fn notes(row: &Row) -> Vec<String> {
     if let Some(mib) = x.data_dir_mib {
         notes.push(format!("data on disk {mib:.1} MiB"));
     }
+    if let Some(ms) = x.etcd_read_ms {
+        notes.push(format!("etcd alone serves the keys in {ms:.0} ms"));
+    }
     if let Some(mib) = x.etcd_db_mib {
         notes.push(format!("etcd db {mib:.1} MiB"));
     }
