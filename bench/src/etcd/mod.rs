@@ -224,13 +224,19 @@ impl EtcdCluster {
         Ok(status.db_size() as f64 / (1024.0 * 1024.0))
     }
 
-    /// Reads every key under `prefix` at one revision in pages of `page` keys, as a host's
-    /// load at start does (daemon/src/cluster/load.rs), without applying them; returns how
-    /// many keys there were and how long etcd took to serve them.
+    /// Reads every key under each of `prefix` + `sections`, in that order, at one revision
+    /// and in pages of `page` keys, as a host's load at start does
+    /// (daemon/src/cluster/load.rs), without applying them; returns how many keys there were
+    /// and how long etcd took to serve them.
     ///
     /// # Errors
     /// If etcd does not answer.
-    pub async fn read_all(&self, prefix: &str, page: i64) -> Result<(u64, Duration)> {
+    pub async fn read_all(
+        &self,
+        prefix: &str,
+        sections: &[&str],
+        page: i64,
+    ) -> Result<(u64, Duration)> {
         let mut kv = self.client().await?.kv_client();
         let started = Instant::now();
         let revision = kv
@@ -242,26 +248,29 @@ impl EtcdCluster {
             .context("etcd count")?
             .header()
             .map_or(0, |h| h.revision());
-        let end = range_end(prefix.as_bytes());
-        let mut from = prefix.as_bytes().to_vec();
         let mut keys = 0;
-        loop {
-            let options = GetOptions::new()
-                .with_range(end.clone())
-                .with_limit(page)
-                .with_revision(revision);
-            let got = kv
-                .get(from.clone(), Some(options))
-                .await
-                .context("a page of etcd's keys")?;
-            keys += got.kvs().len() as u64;
-            let Some(last) = got.kvs().last() else {
-                break;
-            };
-            from = last.key().to_vec();
-            from.push(0);
-            if !got.more() {
-                break;
+        for section in sections {
+            let start = format!("{prefix}{section}").into_bytes();
+            let end = range_end(&start);
+            let mut from = start;
+            loop {
+                let options = GetOptions::new()
+                    .with_range(end.clone())
+                    .with_limit(page)
+                    .with_revision(revision);
+                let got = kv
+                    .get(from.clone(), Some(options))
+                    .await
+                    .context("a page of etcd's keys")?;
+                keys += got.kvs().len() as u64;
+                let Some(last) = got.kvs().last() else {
+                    break;
+                };
+                from = last.key().to_vec();
+                from.push(0);
+                if !got.more() {
+                    break;
+                }
             }
         }
         Ok((keys, started.elapsed()))
