@@ -10,9 +10,10 @@ use crate::report::Shape;
 
 /// Measures keywardd and Redis with the same load generator in the same run.
 ///
-/// Build first: `cargo build --release -p keywardd -p keyward-bench`. The harness starts every
-/// server itself, each in a temporary directory it removes afterwards; Redis rows are skipped
-/// when `redis-server` is not installed.
+/// Build first: `cargo build --release -p keywardd -p keyward-bench` (with `--features etcd`
+/// after `-p keywardd` for `cluster`). The harness starts every server itself, each in a
+/// temporary directory it removes afterwards; Redis rows are skipped when `redis-server` is
+/// not installed.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 pub(crate) struct Cli {
@@ -60,6 +61,38 @@ pub(crate) enum What {
     /// that expire along the way. Every --interval: ops/s, p50/p99/p99.9 of that interval alone,
     /// the daemon's RSS and open fds; then how they moved.
     Soak,
+    /// Issue 16 §4: keywardd hosts with `backend = "etcd"` on a 3-member etcd cluster the
+    /// harness starts on 127.0.0.1 (needs `etcd` and a keywardd built with `--features etcd`;
+    /// keyward only).
+    Cluster(ClusterArgs),
+}
+
+/// Which cluster workload to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+pub(crate) struct ClusterArgs {
+    /// The workload; `all` runs the four in this order, each on a fresh etcd cluster.
+    #[arg(long, value_enum, default_value_t = ClusterWorkload::All)]
+    pub workload: ClusterWorkload,
+}
+
+/// The cluster workloads. `strict_verify` has none: keywardd parses the key but does not
+/// honour it yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ClusterWorkload {
+    /// verify, issue, revocation and coldstart.
+    All,
+    /// Verify on a host with `backend = "etcd"` against a single host (`backend = "local"`),
+    /// same sessions, connections and duration.
+    Verify,
+    /// Durable session issue on a host with `backend = "etcd"` against etcd's own rate for
+    /// the same transactions, sent straight from etcd-client, as many in flight.
+    Issue,
+    /// Revoke a session on host A, poll verify on host B until it is refused: the lag from A's
+    /// acknowledgment to B's first refusal, over --revocations revocations.
+    Revocation,
+    /// A fresh host on an empty data dir joining a cluster that holds --sessions sessions:
+    /// exec to first ping and to a verify of a known session, and RSS.
+    Coldstart,
 }
 
 /// Which systems to measure.
@@ -99,7 +132,8 @@ pub(crate) struct Options {
     #[arg(long, global = true, value_name = "S")]
     pub warmup: Option<f64>,
     /// Sessions (and Redis keys) to preload, for every workload that preloads [defaults:
-    /// verify, mixed and soak 100000, sweep and coldstart 1000000; far fewer with --quick].
+    /// verify, mixed, soak and cluster's verify 100000, sweep, coldstart and cluster's
+    /// coldstart 1000000; far fewer with --quick].
     #[arg(long, global = true, value_name = "M")]
     pub sessions: Option<u64>,
     /// Runs the suite N times and ends with the min, median and max of each ratio and goal,
@@ -130,6 +164,12 @@ pub(crate) struct Options {
         default_value = "redis-server"
     )]
     pub redis_server: PathBuf,
+    /// Revocations the cluster's revocation workload times [default: 300; 50 with --quick].
+    #[arg(long, global = true, value_name = "N")]
+    pub revocations: Option<u64>,
+    /// The etcd binary, for the cluster workloads.
+    #[arg(long, global = true, value_name = "PATH", default_value = "etcd")]
+    pub etcd: PathBuf,
     /// The nginx binary, for forward-auth.
     #[arg(long, global = true, value_name = "PATH", default_value = crate::nginx::DEFAULT_NGINX)]
     pub nginx: PathBuf,
@@ -154,6 +194,8 @@ pub(crate) struct Sizes {
     /// The sweep interval after the restart: time to issue the live sessions and warm up
     /// before the first sweep.
     pub sweep_interval: Duration,
+    /// Revocations timed by the cluster's revocation workload.
+    pub revocations: u64,
 }
 
 /// The suite's connection counts when `--connections` is not given.
@@ -173,6 +215,7 @@ const FULL: (Duration, Duration, Sizes) = (
         clients: 1_000_000,
         sweep_live: 1_000,
         sweep_interval: Duration::from_secs(10),
+        revocations: 300,
     },
 );
 
@@ -187,6 +230,7 @@ const QUICK: (Duration, Duration, Sizes) = (
         clients: 10_000,
         sweep_live: 200,
         sweep_interval: Duration::from_secs(4),
+        revocations: 50,
     },
 );
 
@@ -231,6 +275,8 @@ pub(crate) struct Settings {
     pub redis_server: PathBuf,
     /// The nginx binary.
     pub nginx: PathBuf,
+    /// The etcd binary.
+    pub etcd: PathBuf,
     /// How keyward is driven.
     pub driver: Driver,
 }
@@ -318,6 +364,15 @@ impl Settings {
             sizes.coldstart = m;
             sizes.sweep_live = sizes.sweep_live.min(m);
         }
+        if let Some(n) = o.revocations {
+            if !matches!(cli.what, What::Cluster(_)) {
+                bail!("--revocations applies to cluster only");
+            }
+            if n == 0 {
+                bail!("--revocations must be at least 1");
+            }
+            sizes.revocations = n;
+        }
         if let Some(c) = o.clients {
             if c == 0 {
                 bail!("--clients must be at least 1");
@@ -334,9 +389,14 @@ impl Settings {
         };
         let keyward = o.target != TargetChoice::Redis;
         if keyward && !keywardd.is_file() {
+            let features = if matches!(cli.what, What::Cluster(_)) {
+                " --features etcd"
+            } else {
+                ""
+            };
             bail!(
-                "keywardd not found at {}: run `cargo build --release -p keywardd -p keyward-bench` \
-                 first, or pass --keywardd PATH",
+                "keywardd not found at {}: run `cargo build --release -p keywardd{features} -p \
+                 keyward-bench` first, or pass --keywardd PATH",
                 keywardd.display()
             );
         }
@@ -357,6 +417,7 @@ impl Settings {
             keywardd,
             redis_server: o.redis_server,
             nginx: o.nginx,
+            etcd: o.etcd,
             driver: o.driver,
         })
     }
@@ -499,6 +560,40 @@ mod tests {
         assert_eq!((s.what, s.sizes.clients), (What::ClientsPage, 1000));
         assert_eq!(settings(&["stats"]).unwrap().sizes.clients, 1_000_000);
         assert!(settings(&["stats", "--clients", "0"]).is_err());
+    }
+
+    /// cluster takes --workload (all by default) and --revocations, which is its alone.
+    #[test]
+    fn cluster() {
+        let s = settings(&["cluster"]).unwrap();
+        assert_eq!(
+            s.what,
+            What::Cluster(ClusterArgs {
+                workload: ClusterWorkload::All
+            })
+        );
+        assert_eq!(s.sizes.revocations, 300);
+        let s = settings(&[
+            "cluster",
+            "--workload",
+            "revocation",
+            "--revocations",
+            "20",
+            "--etcd",
+            "/opt/etcd",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.what,
+            What::Cluster(ClusterArgs {
+                workload: ClusterWorkload::Revocation
+            })
+        );
+        assert_eq!(s.sizes.revocations, 20);
+        assert_eq!(s.etcd, PathBuf::from("/opt/etcd"));
+        assert!(settings(&["cluster", "--workload", "strict-verify"]).is_err());
+        assert!(settings(&["cluster", "--revocations", "0"]).is_err());
+        assert!(settings(&["verify", "--revocations", "5"]).is_err());
     }
 
     /// Without --keywardd the daemon is looked for beside the harness itself.

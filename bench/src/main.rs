@@ -8,6 +8,7 @@
 
 mod cli;
 mod disk;
+mod etcd;
 mod keyward;
 mod load;
 mod nginx;

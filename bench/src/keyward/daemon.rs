@@ -43,6 +43,22 @@ pub(crate) struct Settings {
     pub sweep_interval: Duration,
     /// How long audit entries are kept; `None` keeps the daemon's default (90 days).
     pub audit_retention: Option<Duration>,
+    /// The most a stored expiry may lag the last use; `None` keeps the daemon's default
+    /// (60 s). A verify that slides a session further writes the new expiry: lazily to the
+    /// journal on a single host, as an etcd transaction on a cluster host.
+    pub slide_granularity: Option<Duration>,
+    /// `backend = "etcd"` on these members; `None` is the single-host backend.
+    pub etcd: Option<EtcdBackend>,
+}
+
+/// The etcd backend's keys; the rest (`max_staleness` 2 s, `stale_verify = "refuse"`,
+/// `etcd_timeout` 5 s) are the daemon's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EtcdBackend {
+    /// The members' client URLs.
+    pub endpoints: Vec<String>,
+    /// Where the hosts of one cluster keep their keys.
+    pub prefix: String,
 }
 
 impl Default for Settings {
@@ -53,6 +69,8 @@ impl Default for Settings {
             max_lifetime: Duration::from_secs(7 * 24 * 3600),
             sweep_interval: Duration::from_secs(60),
             audit_retention: None,
+            slide_granularity: None,
+            etcd: None,
         }
     }
 }
@@ -65,9 +83,17 @@ struct ConfigFile {
     sweep_interval: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     audit_retention: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    slide_granularity: Option<String>,
     max_connections: usize,
     max_connections_per_uid: usize,
     log_level: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backend: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    etcd_endpoints: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    etcd_prefix: Option<String>,
 }
 
 /// Connections the daemon serves at once: room for every load and preload connection. All of
@@ -82,9 +108,13 @@ impl Settings {
             max_lifetime: millis(self.max_lifetime),
             sweep_interval: millis(self.sweep_interval),
             audit_retention: self.audit_retention.map(millis),
+            slide_granularity: self.slide_granularity.map(millis),
             max_connections: MAX_CONNECTIONS,
             max_connections_per_uid: MAX_CONNECTIONS,
             log_level: "info",
+            backend: self.etcd.as_ref().map(|_| "etcd"),
+            etcd_endpoints: self.etcd.as_ref().map(|e| e.endpoints.clone()),
+            etcd_prefix: self.etcd.as_ref().map(|e| e.prefix.clone()),
         })?)
     }
 }
@@ -99,6 +129,8 @@ pub(crate) struct Daemon {
     dir: TempDir,
     /// How long the last start took from exec to the first answered ping.
     pub ready_after: Duration,
+    /// When the last start called exec.
+    pub exec_at: Instant,
     /// When the last start's socket appeared: the daemon binds it just before it starts the
     /// sweeper's timer, so the first sweep is due one `sweep_interval` after this.
     pub listening_since: Instant,
@@ -119,6 +151,7 @@ impl Daemon {
             binary: binary.to_owned(),
             dir,
             ready_after: Duration::ZERO,
+            exec_at: Instant::now(),
             listening_since: Instant::now(),
         };
         daemon.launch(settings).await?;
@@ -251,6 +284,7 @@ impl Daemon {
             .env_remove("RUST_LOG");
         let server = Server::spawn("keywardd", command, &self.log())?;
         let exec = server.started();
+        self.exec_at = exec;
         self.server = Some(server);
         self.ready_after = self.wait_ready(exec).await?;
         Ok(())
@@ -317,6 +351,8 @@ mod tests {
             max_lifetime: Duration::from_millis(1500),
             sweep_interval: Duration::from_secs(3600),
             audit_retention: Some(Duration::from_secs(60)),
+            slide_granularity: Some(Duration::from_secs(600)),
+            etcd: None,
         };
         let text = settings.to_toml().unwrap();
         let table: toml::Table = text.parse().unwrap();
@@ -324,6 +360,29 @@ mod tests {
         assert_eq!(table["max_lifetime"].as_str(), Some("1500ms"));
         assert_eq!(table["sweep_interval"].as_str(), Some("3600000ms"));
         assert_eq!(table["audit_retention"].as_str(), Some("60000ms"));
+        assert_eq!(table["slide_granularity"].as_str(), Some("600000ms"));
         assert_eq!(table["max_connections"].as_integer(), Some(1024));
+        assert!(!table.contains_key("backend"));
+    }
+
+    /// On etcd, the backend keys are the daemon's own (daemon/src/config/backend.rs).
+    #[test]
+    fn etcd_backend_keys() {
+        let urls = vec![
+            "http://127.0.0.1:1".to_owned(),
+            "http://127.0.0.1:2".to_owned(),
+        ];
+        let settings = Settings {
+            etcd: Some(EtcdBackend {
+                endpoints: urls,
+                prefix: "/kwb/".into(),
+            }),
+            ..Settings::default()
+        };
+        let text = settings.to_toml().unwrap();
+        let table: toml::Table = text.parse().unwrap();
+        assert_eq!(table["backend"].as_str(), Some("etcd"));
+        assert_eq!(table["etcd_endpoints"].as_array().map(Vec::len), Some(2));
+        assert_eq!(table["etcd_prefix"].as_str(), Some("/kwb/"));
     }
 }

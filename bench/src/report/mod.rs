@@ -100,7 +100,7 @@ impl Reporter {
         }
         let mut text = String::new();
         for (i, run) in verdicts.iter().enumerate() {
-            text.push_str("\nratios and targets (issues #3, 14 and 15)");
+            text.push_str("\nratios and targets (issues #3, 14, 15 and 16)");
             if verdicts.len() > 1 {
                 text.push_str(&format!(", run {} of {}", i + 1, verdicts.len()));
             }

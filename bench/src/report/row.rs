@@ -37,6 +37,8 @@ pub(crate) enum Workload {
     /// `Op::ClientList`, a page of 100, with many clients.
     #[serde(rename = "clients-page")]
     ClientsPage,
+    /// A revocation on one cluster host until another refuses the session (issue 16 §4).
+    Revocation,
 }
 
 impl fmt::Display for Workload {
@@ -52,6 +54,7 @@ impl fmt::Display for Workload {
             Workload::Coldstart => "coldstart",
             Workload::Stats => "stats",
             Workload::ClientsPage => "clients-page",
+            Workload::Revocation => "revocation",
         })
     }
 }
@@ -66,6 +69,10 @@ pub(crate) enum Target {
     Redis,
     /// nginx alone: the forward-auth workload's location without auth.
     Nginx,
+    /// keywardd with `backend = "etcd"`, one host of a cluster (issue 16 §4).
+    Cluster,
+    /// etcd itself, driven with etcd-client.
+    Etcd,
 }
 
 impl fmt::Display for Target {
@@ -74,6 +81,8 @@ impl fmt::Display for Target {
             Target::Keyward => "keyward",
             Target::Redis => "redis",
             Target::Nginx => "nginx",
+            Target::Cluster => "cluster",
+            Target::Etcd => "etcd",
         })
     }
 }
@@ -163,6 +172,28 @@ pub(crate) struct Extra {
     /// Sweep: the same verify load's throughput with no sweep running.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ops_per_sec_without_sweep: Option<f64>,
+    /// Cluster cold start: exec to the first verify of a known session that succeeds, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready_ms: Option<f64>,
+    /// Cluster cold start: etcd serving every key under the prefix in the host's pages, with
+    /// nothing applied, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_read_ms: Option<f64>,
+    /// Cluster: the size of etcd's database file (one member's), MiB.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_db_mib: Option<f64>,
+    /// Revocation: revocations timed; the row's latencies are their lags.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocations: Option<u64>,
+    /// Revocation: the longest lag from A's acknowledgment to B's first refusal, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_max_ms: Option<f64>,
+    /// Revocation: how long A took to acknowledge a revoke (etcd's commit), p50 and p99, ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoke_ms: Option<[f64; 2]>,
+    /// Revocation: revocations B already refused at its first poll after A's acknowledgment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_at_first_poll: Option<u64>,
 }
 
 /// Rounds to `places` decimals, so JSON carries no false precision.

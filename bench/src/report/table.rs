@@ -98,6 +98,26 @@ fn notes(row: &Row) -> Vec<String> {
     if let Some(ms) = x.first_ping_ms {
         notes.push(format!("first ping {ms:.0} ms after exec"));
     }
+    if let Some(ms) = x.ready_ms {
+        notes.push(format!("a known session verified {ms:.0} ms after exec"));
+    }
+    if let Some(n) = x.revocations {
+        notes.push(format!(
+            "lag from A's ack to B's first refusal over {} revocations",
+            thousands(n as f64)
+        ));
+    }
+    if let Some(ms) = x.lag_max_ms {
+        notes.push(format!("max {ms:.1} ms"));
+    }
+    if let Some([p50, p99]) = x.revoke_ms {
+        notes.push(format!(
+            "A acked each revoke in p50 {p50:.1} / p99 {p99:.1} ms"
+        ));
+    }
+    if let Some(n) = x.refused_at_first_poll {
+        notes.push(format!("{n} refused at B's first poll"));
+    }
     if let Some(mib) = x.rss_mib_after_preload {
         notes.push(format!("RSS {mib:.1} MiB before the restart"));
     }
@@ -106,6 +126,12 @@ fn notes(row: &Row) -> Vec<String> {
     }
     if let Some(mib) = x.data_dir_mib {
         notes.push(format!("data on disk {mib:.1} MiB"));
+    }
+    if let Some(ms) = x.etcd_read_ms {
+        notes.push(format!("etcd alone serves the keys in {ms:.0} ms"));
+    }
+    if let Some(mib) = x.etcd_db_mib {
+        notes.push(format!("etcd db {mib:.1} MiB"));
     }
     notes
 }

@@ -1,6 +1,7 @@
 //! The issue's targets, judged from the rows of a run: the keyward/Redis ratios (1–4) and the
 //! sweep, memory and cold-start goals (5–7); then issue 14 §6's HTTP goals (14a, 14b) and its
-//! forward-auth goal (14c); then issue 15 §7's goals at scale (15a–15e).
+//! forward-auth goal (14c); then issue 15 §7's goals at scale (15a–15e); then issue 16 §4's
+//! cluster figures (16a–16e), of which two are goals and three are reported without one.
 //!
 //! A target is judged only from rows that measure exactly what it states; anything else is
 //! shown as not judged, with the reason, never guessed. Goals stated for a million sessions are
@@ -10,6 +11,7 @@ use std::fmt;
 
 use super::row::{Row, Target, Workload};
 use super::table::thousands;
+use crate::workloads::cluster::{NO_SLIDE, SLIDES_DUE};
 
 /// The session count targets 5–7 are stated for.
 pub(crate) const TARGET_SESSIONS: u64 = 1_000_000;
@@ -23,6 +25,8 @@ pub(crate) enum Status {
     Missed,
     /// Not judged, and why.
     Unjudged(String),
+    /// A figure the issue asks for without a goal to judge it by.
+    Reported,
 }
 
 impl fmt::Display for Status {
@@ -31,6 +35,7 @@ impl fmt::Display for Status {
             Status::Met => f.write_str("met"),
             Status::Missed => f.write_str("MISSED"),
             Status::Unjudged(why) => write!(f, "not judged: {why}"),
+            Status::Reported => f.write_str("reported (no goal)"),
         }
     }
 }
@@ -189,7 +194,150 @@ pub(crate) fn evaluate(rows: &[Row]) -> Vec<Verdict> {
             Workload::Stats,
             200.0,
         ),
+        cluster_verify(
+            rows,
+            ("16a", "verify on a cluster host >= 0.9x single-host verify"),
+            NO_SLIDE,
+            Some(0.9),
+        ),
+        cluster_issue(rows),
+        revocation_lag(rows),
+        cluster_cold_start(rows),
+        cluster_verify(
+            rows,
+            ("16e", "verify, every slide due: cluster / single host"),
+            SLIDES_DUE,
+            None,
+        ),
     ]
+}
+
+/// Issue 16 §4: verify on a host with `backend = "etcd"` against a single host in the same
+/// run, at the cluster row's shape, on rows with the same `note` (whether slides were due).
+/// `floor` is the goal; `None` reports the ratio without judging it.
+fn cluster_verify(
+    rows: &[Row],
+    (label, goal): (&'static str, &'static str),
+    note: &'static str,
+    floor: Option<f64>,
+) -> Verdict {
+    let noted = |r: &&Row| r.workload == Workload::Verify && r.extra.command == Some(note);
+    let pair = rows
+        .iter()
+        .filter(noted)
+        .find(|r| r.target == Target::Cluster)
+        .and_then(|c| {
+            let local = rows.iter().filter(noted).find(|r| {
+                r.is(
+                    Workload::Verify,
+                    Target::Keyward,
+                    c.connections.unwrap_or(0),
+                    c.pipeline.unwrap_or(0),
+                )
+            })?;
+            Some((c.ops_per_sec?, local.ops_per_sec?))
+        });
+    match pair {
+        Some((c, l)) if l > 0.0 => {
+            let ratio = c / l;
+            Verdict {
+                label,
+                goal,
+                measured: format!("{ratio:.2}x ({} vs {} ops/s)", thousands(c), thousands(l)),
+                value: Some(ratio),
+                status: floor.map_or(Status::Reported, |floor| judge(ratio >= floor)),
+            }
+        }
+        _ => unmeasured(
+            label,
+            goal,
+            &format!("needs cluster and keyward verify rows at one shape, \"{note}\""),
+        ),
+    }
+}
+
+/// Issue 16 §4: durable issue on the cluster against etcd's own rate for the same
+/// transactions with as many in flight; the overhead is reported, not judged.
+fn cluster_issue(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "16b";
+    const GOAL: &str = "durable issue on the cluster / etcd's own txn rate";
+    let pair = rows
+        .iter()
+        .find(|r| r.workload == Workload::Issue && r.target == Target::Cluster)
+        .and_then(|c| {
+            let etcd = find(
+                rows,
+                Workload::Issue,
+                Target::Etcd,
+                c.connections?,
+                c.pipeline?,
+            )?;
+            Some((c.ops_per_sec?, etcd.ops_per_sec?))
+        });
+    match pair {
+        Some((c, e)) if e > 0.0 => {
+            let ratio = c / e;
+            Verdict {
+                label: LABEL,
+                goal: GOAL,
+                measured: format!("{ratio:.2}x ({} vs {} ops/s)", thousands(c), thousands(e)),
+                value: Some(ratio),
+                status: Status::Reported,
+            }
+        }
+        _ => unmeasured(
+            LABEL,
+            GOAL,
+            "needs cluster and etcd issue rows at the same shape",
+        ),
+    }
+}
+
+/// Issue 16 §4: how long after host A acknowledged a revoke host B still honoured the
+/// session, at the 99th percentile.
+fn revocation_lag(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "16c";
+    const GOAL: &str = "revocation on A refused on B: p99 lag <= 50 ms";
+    let row = rows
+        .iter()
+        .find(|r| r.workload == Workload::Revocation && r.skipped.is_none());
+    match row.and_then(|r| Some((r.p50_us?, r.p99_us?, r.extra.lag_max_ms?))) {
+        Some((p50, p99, max)) => Verdict {
+            label: LABEL,
+            goal: GOAL,
+            measured: format!(
+                "p99 {:.1} ms (p50 {:.1}, max {max:.1})",
+                p99 / 1000.0,
+                p50 / 1000.0
+            ),
+            value: Some(p99 / 1000.0),
+            status: judge(p99 <= 50_000.0),
+        },
+        None => unmeasured(LABEL, GOAL, "needs a revocation row"),
+    }
+}
+
+/// Issue 16 §4: a fresh host's start on a cluster that holds the sessions; reported.
+fn cluster_cold_start(rows: &[Row]) -> Verdict {
+    const LABEL: &str = "16d";
+    const GOAL: &str = "cold start of a cluster host: exec to a verify";
+    let row = rows
+        .iter()
+        .find(|r| r.workload == Workload::Coldstart && r.target == Target::Cluster);
+    match row.and_then(|r| Some((r.extra.ready_ms?, r.extra.sessions?, r.rss_mib?))) {
+        Some((ms, sessions, rss)) => Verdict {
+            label: LABEL,
+            goal: GOAL,
+            measured: format!(
+                "{:.2} s with {} sessions, RSS {rss:.0} MiB",
+                ms / 1000.0,
+                thousands(sessions as f64)
+            ),
+            value: Some(ms / 1000.0),
+            status: Status::Reported,
+        },
+        None => unmeasured(LABEL, GOAL, "needs a cluster coldstart row"),
+    }
 }
 
 /// Issue 15 §7: a management call's median latency against a ceiling in microseconds, judged
@@ -640,6 +788,54 @@ mod tests {
         assert!(matches!(at(&rows, "15d").status, Status::Unjudged(_)));
         rows[0].p99_us = Some(2_500.0);
         assert_eq!(at(&rows, "15c").status, Status::Missed);
+    }
+
+    /// Issue 16's cluster figures: verify against the single host at the cluster row's shape,
+    /// issue against etcd (reported, not judged), the revocation lag's p99 against 50 ms.
+    #[test]
+    fn cluster_figures() {
+        let noted = |target, shape, ops, note| {
+            let mut r = row(Workload::Verify, target, shape, ops, 100.0);
+            r.extra.command = Some(note);
+            r
+        };
+        let mut rows = vec![
+            noted(Target::Cluster, (16, 1), 190_000.0, NO_SLIDE),
+            noted(Target::Keyward, (1, 1), 20_000.0, NO_SLIDE),
+            noted(Target::Keyward, (16, 1), 200_000.0, NO_SLIDE),
+            row(Workload::Issue, Target::Cluster, (16, 1), 3_000.0, 5_000.0),
+            row(Workload::Issue, Target::Etcd, (16, 1), 4_000.0, 4_000.0),
+            noted(Target::Keyward, (16, 1), 180_000.0, SLIDES_DUE),
+            noted(Target::Cluster, (16, 1), 45_000.0, SLIDES_DUE),
+        ];
+        let at = |rows: &[Row], label| {
+            evaluate(rows)
+                .into_iter()
+                .find(|v| v.label == label)
+                .unwrap()
+        };
+        let v = at(&rows, "16a");
+        assert_eq!(v.status, Status::Met);
+        assert_eq!(v.measured, "0.95x (190,000 vs 200,000 ops/s)");
+        let v = at(&rows, "16b");
+        assert_eq!((v.status, v.value), (Status::Reported, Some(0.75)));
+        let v = at(&rows, "16e");
+        assert_eq!((v.status, v.value), (Status::Reported, Some(0.25)));
+        assert!(matches!(at(&rows, "16c").status, Status::Unjudged(_)));
+        let mut lag = Row {
+            p50_us: Some(3_000.0),
+            p99_us: Some(60_000.0),
+            ..Row::bare(Workload::Revocation, Target::Cluster)
+        };
+        lag.extra.lag_max_ms = Some(70.0);
+        rows.push(lag);
+        let v = at(&rows, "16c");
+        assert_eq!(v.status, Status::Missed);
+        assert_eq!(v.measured, "p99 60.0 ms (p50 3.0, max 70.0)");
+        rows[0].ops_per_sec = Some(170_000.0);
+        assert_eq!(at(&rows, "16a").status, Status::Missed);
+        rows.remove(2);
+        assert!(matches!(at(&rows, "16a").status, Status::Unjudged(_)));
     }
 
     /// The management goals are judged on p50 at a million clients, and only there.

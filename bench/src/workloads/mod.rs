@@ -5,6 +5,7 @@
 //! server once and measure many shapes on it; [`run_one`] starts what a single workload needs.
 
 pub(crate) mod clients_page;
+pub(crate) mod cluster;
 pub(crate) mod coldstart;
 pub(crate) mod forward_auth;
 pub(crate) mod http_verify;
@@ -73,12 +74,30 @@ impl Bench {
         admin_key: Option<&Secret>,
         shape: Shape,
     ) -> Result<Row> {
+        self.keyward_row_as(Target::Keyward, workload, daemon, sources, admin_key, shape)
+            .await
+    }
+
+    /// As [`Bench::keyward_row`], with the row labelled `target`: [`Target::Cluster`] for a
+    /// keywardd with `backend = "etcd"`.
+    ///
+    /// # Errors
+    /// If the measurement fails.
+    pub async fn keyward_row_as<S: OpSource>(
+        &self,
+        target: Target,
+        workload: Workload,
+        daemon: &Daemon,
+        sources: Vec<S>,
+        admin_key: Option<&Secret>,
+        shape: Shape,
+    ) -> Result<Row> {
         let plan = self.plan(shape.pipeline);
         let outcome =
             keyward::measure(daemon, sources, admin_key, self.settings.driver, &plan).await?;
         let mut row = Row::measured(
             workload,
-            Target::Keyward,
+            target,
             shape,
             &outcome.summary,
             daemon.rss_mib().ok(),
@@ -240,9 +259,14 @@ pub(crate) async fn run_one(bench: &mut Bench) -> Result<()> {
                 | What::ForwardAuth
                 | What::Stats
                 | What::ClientsPage
+                | What::Cluster(_)
         )
     {
-        eprintln!("keyward-bench: {what:?} has no Redis equivalent; only keyward is measured");
+        let name = match what {
+            What::Cluster(_) => "Cluster".to_owned(),
+            _ => format!("{what:?}"),
+        };
+        eprintln!("keyward-bench: {name} has no Redis equivalent; only keyward is measured");
     }
     match what {
         What::Suite => unreachable!("the suite has its own runner"),
@@ -310,6 +334,11 @@ pub(crate) async fn run_one(bench: &mut Bench) -> Result<()> {
             }
         }
         What::Coldstart => coldstart::run(bench, shape).await?,
+        What::Cluster(args) => {
+            if bench.keyward() {
+                cluster::run(bench, args.workload, shape).await?;
+            }
+        }
         What::Stats | What::ClientsPage => {
             if bench.keyward() {
                 let (daemon, population) = bench.keyward_with_clients().await?;

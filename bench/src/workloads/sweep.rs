@@ -53,6 +53,8 @@ pub(crate) async fn keyward(bench: &mut Bench, shape: Shape) -> Result<()> {
         max_lifetime: EXPIRING,
         sweep_interval: NEVER,
         audit_retention: None,
+        slide_granularity: None,
+        etcd: None,
     };
     let mut daemon = Daemon::start(&bench.settings.keywardd, &expiring).await?;
     let population = population::preload(&daemon, sizes.sweep, 1, "sweep").await?;

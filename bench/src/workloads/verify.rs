@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{seeds, Bench};
 use crate::keyward::{daemon::Daemon, ops, population::Population};
 use crate::redis::{commands, server::RedisServer};
-use crate::report::{Shape, Workload};
+use crate::report::{Shape, Target, Workload};
 
 /// Measures verify over `population`'s sessions at `shape`.
 ///
@@ -20,13 +20,30 @@ pub(crate) async fn keyward(
     population: &Population,
     shape: Shape,
 ) -> Result<()> {
+    keyward_as(bench, Target::Keyward, daemon, population, shape, None).await
+}
+
+/// As [`keyward`], with the row labelled `target` ([`Target::Cluster`] for a host on etcd)
+/// and, if given, a note on what it measured.
+///
+/// # Errors
+/// If the measurement fails.
+pub(crate) async fn keyward_as(
+    bench: &mut Bench,
+    target: Target,
+    daemon: &Daemon,
+    population: &Population,
+    shape: Shape,
+    note: Option<&'static str>,
+) -> Result<()> {
     let sources = seeds(shape.connections)
         .map(|seed| ops::Verifies::new(Arc::clone(&population.tokens), seed))
         .collect();
     let mut row = bench
-        .keyward_row(Workload::Verify, daemon, sources, None, shape)
+        .keyward_row_as(target, Workload::Verify, daemon, sources, None, shape)
         .await?;
     row.extra.sessions = Some(population.tokens.len() as u64);
+    row.extra.command = note;
     bench.reporter.emit(row);
     Ok(())
 }
