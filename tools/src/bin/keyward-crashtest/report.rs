@@ -129,8 +129,8 @@ impl Tally {
         );
         if self.kills != (0, 0) {
             eprintln!(
-                "keyward-crashtest: cluster: {} keywardd hosts and {} etcd members killed; {} \
-                 operations answered UNAVAILABLE; slowest barrier {} ms",
+                "keyward-crashtest: cluster: kills of a keywardd host {}, of an etcd member {}; \
+                 {} operations answered UNAVAILABLE; slowest barrier {} ms",
                 self.kills.0, self.kills.1, self.unavailable, self.slowest_barrier_ms
             );
         }
