@@ -21,14 +21,15 @@ const PROBE_SHARE: f64 = 0.5;
 /// seat count could change under it.
 const PROBE_MARGIN_MS: Millis = 5_000;
 
-/// Runs every check on the daemon at `socket`; returns how many acknowledged outcomes were
-/// decided. Violations go to the model.
+/// Runs every check on the daemon at `socket`, host number `host` (0 without `--cluster`);
+/// returns how many acknowledged outcomes were decided. Violations go to the model.
 ///
 /// # Errors
 /// If the daemon stops answering.
 pub(crate) async fn run(
     model: &mut Model,
     socket: &Path,
+    host: usize,
     admin_key: &Secret,
     rng: &mut impl RngExt,
 ) -> Result<u64, Error> {
@@ -37,6 +38,7 @@ pub(crate) async fn run(
     let mut checker = Checker {
         model,
         client,
+        host,
         checked: 0,
     };
     let clients: Vec<Uuid> = checker.model.clients.keys().copied().collect();
@@ -70,6 +72,8 @@ pub(crate) async fn run(
 struct Checker<'a> {
     model: &'a mut Model,
     client: Client,
+    /// The host checked.
+    host: usize,
     checked: u64,
 }
 
@@ -98,6 +102,7 @@ impl Checker<'_> {
             sent,
             replied,
             lone: true,
+            host: self.host,
         };
         let (seen, expires_at) = match result {
             Ok(v) => (
@@ -159,6 +164,7 @@ impl Checker<'_> {
             sent,
             replied,
             lone: true,
+            host: self.host,
         };
         let mine: Vec<Uuid> = self
             .model
@@ -268,6 +274,11 @@ impl Checker<'_> {
     async fn check_ghost(&mut self, cid: Uuid, info: &CredentialInfo) -> Result<(), Error> {
         let tc = self.model.clients.get_mut(&cid).expect("checked client");
         if tc.buried.contains(&info.id) {
+            // With several hosts the same one would be listed by every host that kept it, at
+            // every check: once is enough.
+            if self.model.spread.is_some() && !self.model.resurrected.insert(info.id) {
+                return Ok(());
+            }
             self.model.violation(
                 "resurrected",
                 Some((info.id, info.kind)),
@@ -339,7 +350,7 @@ impl Checker<'_> {
             let replied = self.model.stamp();
             match result {
                 Ok(issued) => {
-                    ops::probe_issued(self.model, cid, issued, sent, replied);
+                    ops::probe_issued(self.model, cid, issued, (sent, replied), self.host);
                     if n > free {
                         self.model.violation(
                             "seat count",
@@ -419,6 +430,7 @@ impl Checker<'_> {
             sent: now,
             replied: now,
             lone: true,
+            host: self.host,
         };
         let c = &self.model.creds[&id];
         let due = c.watched

@@ -147,6 +147,13 @@ impl Daemon {
         }
     }
 
+    /// If it was running and has exited on its own: how, and its stderr.
+    pub(crate) fn exited(&mut self) -> Option<String> {
+        let status = self.child.as_mut()?.try_wait().ok()??;
+        self.child = None;
+        Some(format!("{status}; its stderr:\n{}", self.stderr()))
+    }
+
     /// What the current (or last) start wrote to stdout and stderr.
     pub(crate) fn stderr(&self) -> String {
         read_from(&self.log, self.log_from).unwrap_or_else(|e| format!("<cannot read log: {e}>"))

@@ -1,19 +1,24 @@
 //! One cycle's load: several connections issuing, verifying and revoking at once until the
-//! daemon is SIGKILLed under them at a random moment.
+//! daemon is SIGKILLed under them at a random moment, or, with `--cluster`, spread over the
+//! keywardd hosts until the cycle tells them to stop.
 
 use keyward_client::{Error, Secret};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::SeedableRng;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
 use crate::daemon::Daemon;
 use crate::model::Model;
 use crate::ops::Answer;
 use crate::transport::{Connection, Transport};
 
-/// How long the workers may take to notice the daemon is gone. They notice at once (the
-/// socket closes with the process); this only bounds a bug.
+/// How long the workers may take to stop after the kill (or the stop). They notice a kill at
+/// once (the socket closes with the process), and a stop after their operation in flight,
+/// which `etcd_timeout` bounds; this only bounds a bug.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// What one cycle's load does.
@@ -29,6 +34,28 @@ pub(crate) struct LoadPlan {
     pub transport: Transport,
 }
 
+/// Where connections of the load go: one keywardd host's sockets.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// The host's number (0 without `--cluster`).
+    pub host: usize,
+    /// Its frame socket.
+    pub socket: PathBuf,
+    /// Its HTTP socket.
+    pub http_socket: PathBuf,
+}
+
+impl Target {
+    /// The one daemon's sockets.
+    pub(crate) fn of(daemon: &Daemon, host: usize) -> Target {
+        Target {
+            host,
+            socket: daemon.socket.clone(),
+            http_socket: daemon.http_socket(),
+        }
+    }
+}
+
 /// Why the load could not run.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LoadError {
@@ -38,6 +65,124 @@ pub(crate) enum LoadError {
     /// A worker did not stop after the kill.
     #[error("a load worker was still running {DRAIN_DEADLINE:?} after the kill")]
     Stuck,
+}
+
+/// The load under way.
+pub(crate) struct Running {
+    shared: Arc<Mutex<Model>>,
+    workers: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Starts the load on `targets`: worker `i` on `targets[i % len]`, the switcher and the updater
+/// on targets their seeds pick (with one target, all on it).
+///
+/// # Errors
+/// If a worker cannot connect.
+pub(crate) async fn start(
+    model: Model,
+    targets: &[Target],
+    admin_key: &Secret,
+    plan: &LoadPlan,
+) -> Result<Running, LoadError> {
+    let at = |i: usize| &targets[i % targets.len()];
+    let mut clients = Vec::with_capacity(plan.worker_seeds.len());
+    for index in 0..plan.worker_seeds.len() {
+        let t = at(index);
+        let client = plan
+            .transport
+            .connect(index, &t.socket, &t.http_socket, admin_key)
+            .await
+            .map_err(LoadError::Connect)?;
+        clients.push((client, t.host));
+    }
+    let switch_seed = plan
+        .worker_seeds
+        .iter()
+        .fold(0x5157_u64, |a, s| a ^ s.rotate_left(7));
+    let switch_at = at((switch_seed >> 1) as usize);
+    let mut switcher = keyward_client::Client::connect(&switch_at.socket)
+        .await
+        .map_err(LoadError::Connect)?;
+    switcher.set_admin_key(admin_key.clone());
+    // The updater sends its updates over the run's transport (with `mixed`, frames or HTTP by
+    // the seed) and verifies their effect over frames, on the same host.
+    let update_seed = switch_seed.rotate_left(13) ^ 0x00b0_da7e;
+    let update_at = at((update_seed >> 1) as usize);
+    let updater = plan
+        .transport
+        .connect(
+            (update_seed & 1) as usize,
+            &update_at.socket,
+            &update_at.http_socket,
+            admin_key,
+        )
+        .await
+        .map_err(LoadError::Connect)?;
+    let mut prober = keyward_client::Client::connect(&update_at.socket)
+        .await
+        .map_err(LoadError::Connect)?;
+    prober.set_admin_key(admin_key.clone());
+    let shared = Arc::new(Mutex::new(model));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers: Vec<_> = clients
+        .into_iter()
+        .zip(&plan.worker_seeds)
+        .map(|((client, host), &seed)| {
+            tokio::spawn(work(
+                client,
+                Arc::clone(&shared),
+                Worker {
+                    seed,
+                    host,
+                    limited_creates: plan.limited_creates,
+                    stop: Arc::clone(&stop),
+                },
+            ))
+        })
+        .collect();
+    workers.push(tokio::spawn(crate::switches::work(
+        switcher,
+        Arc::clone(&shared),
+        switch_seed,
+        Arc::clone(&stop),
+    )));
+    workers.push(tokio::spawn(crate::updates::work(
+        updater,
+        prober,
+        Arc::clone(&shared),
+        update_seed,
+        Arc::clone(&stop),
+    )));
+    Ok(Running {
+        shared,
+        workers,
+        stop,
+    })
+}
+
+impl Running {
+    /// Waits until every worker has ended, after telling them to stop if `stop` (else they end
+    /// as their daemon dies), and returns the model with every outcome recorded.
+    ///
+    /// # Errors
+    /// If a worker does not end in time.
+    pub(crate) async fn finish(self, stop: bool) -> Result<Model, LoadError> {
+        if stop {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        for worker in self.workers {
+            match tokio::time::timeout(DRAIN_DEADLINE, worker).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => return Err(LoadError::Stuck),
+            }
+        }
+        Ok(Arc::try_unwrap(self.shared)
+            .expect("every worker has finished")
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// Runs the load on `daemon`, kills it, and returns the model with every outcome recorded; the
@@ -51,85 +196,31 @@ pub(crate) async fn run(
     admin_key: &Secret,
     plan: &LoadPlan,
 ) -> Result<(Model, Result<(), String>), LoadError> {
-    let mut clients = Vec::with_capacity(plan.worker_seeds.len());
-    for index in 0..plan.worker_seeds.len() {
-        let client = plan
-            .transport
-            .connect(index, &daemon.socket, &daemon.http_socket(), admin_key)
-            .await
-            .map_err(LoadError::Connect)?;
-        clients.push(client);
-    }
-    let mut switcher = keyward_client::Client::connect(&daemon.socket)
-        .await
-        .map_err(LoadError::Connect)?;
-    switcher.set_admin_key(admin_key.clone());
-    let switch_seed = plan
-        .worker_seeds
-        .iter()
-        .fold(0x5157_u64, |a, s| a ^ s.rotate_left(7));
-    // The updater sends its updates over the run's transport (with `mixed`, frames or HTTP by
-    // the seed) and verifies their effect over frames.
-    let update_seed = switch_seed.rotate_left(13) ^ 0x00b0_da7e;
-    let updater = plan
-        .transport
-        .connect(
-            (update_seed & 1) as usize,
-            &daemon.socket,
-            &daemon.http_socket(),
-            admin_key,
-        )
-        .await
-        .map_err(LoadError::Connect)?;
-    let mut prober = keyward_client::Client::connect(&daemon.socket)
-        .await
-        .map_err(LoadError::Connect)?;
-    prober.set_admin_key(admin_key.clone());
-    let shared = Arc::new(Mutex::new(model));
-    let mut workers: Vec<_> = clients
-        .into_iter()
-        .zip(&plan.worker_seeds)
-        .map(|(client, &seed)| {
-            tokio::spawn(work(
-                client,
-                Arc::clone(&shared),
-                seed,
-                plan.limited_creates,
-            ))
-        })
-        .collect();
-    workers.push(tokio::spawn(crate::switches::work(
-        switcher,
-        Arc::clone(&shared),
-        switch_seed,
-    )));
-    workers.push(tokio::spawn(crate::updates::work(
-        updater,
-        prober,
-        Arc::clone(&shared),
-        update_seed,
-    )));
+    let running = start(model, &[Target::of(daemon, 0)], admin_key, plan).await?;
     tokio::time::sleep(plan.kill_after).await;
     let killed = daemon.kill();
-    for worker in workers {
-        match tokio::time::timeout(DRAIN_DEADLINE, worker).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => return Err(LoadError::Stuck),
-        }
-    }
-    let model = Arc::try_unwrap(shared)
-        .expect("every worker has finished")
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner());
+    let model = running.finish(false).await?;
     Ok((model, killed))
 }
 
-/// One connection's loop: plan, send, record, until the connection dies with the daemon.
-async fn work(mut client: Connection, model: Arc<Mutex<Model>>, seed: u64, limited_creates: bool) {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+/// One load connection's settings.
+struct Worker {
+    seed: u64,
+    /// The host it talks to.
+    host: usize,
+    limited_creates: bool,
+    stop: Arc<AtomicBool>,
+}
+
+/// One connection's loop: plan, send, record, until the connection dies with the daemon or
+/// the load is stopped.
+async fn work(mut client: Connection, model: Arc<Mutex<Model>>, w: Worker) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(w.seed);
     loop {
-        let (ticket, op) = lock(&model).plan(&mut rng, limited_creates);
+        if w.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let (ticket, op) = lock(&model).plan(&mut rng, w.limited_creates, w.host);
         let answer = match client.call(op).await {
             Ok(reply) => Answer::Reply(reply),
             Err(Error::Daemon(e)) => Answer::Refused(e),
@@ -145,6 +236,6 @@ async fn work(mut client: Connection, model: Arc<Mutex<Model>>, seed: u64, limit
 }
 
 fn lock(model: &Mutex<Model>) -> MutexGuard<'_, Model> {
-    // A worker that panicked mid-update is re-raised by `run`; the model is not reused then.
+    // A worker that panicked mid-update is re-raised by `finish`; the model is not reused then.
     model.lock().unwrap_or_else(|p| p.into_inner())
 }

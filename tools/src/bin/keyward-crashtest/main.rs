@@ -19,7 +19,9 @@
 mod check;
 mod cli;
 mod clock;
+mod cluster;
 mod daemon;
+mod etcd;
 mod expect;
 mod http;
 mod load;

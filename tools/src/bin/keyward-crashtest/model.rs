@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 use crate::clock::{self, Millis, Stamp};
-use crate::expect::{self, Expect, Window};
+use crate::expect::{self, Expect, Spread, Window};
 use crate::report::{Tally, Violation};
 
 /// Live tracked credentials beyond which the workload stops creating until revocations and
@@ -27,8 +27,9 @@ pub(crate) const CLIENT_CAP: usize = 12;
 /// Tracked credentials, live or dead, beyond which the load only verifies: a fast daemon
 /// revokes hundreds per cycle, and the dead stay tracked for [`DEAD_CHECKS`] checks.
 pub(crate) const TRACKED_CAP: usize = 600;
-/// Checks after the restart that must find a dead credential still dead before it is dropped.
-const DEAD_CHECKS: u32 = 2;
+/// Checks after the restart that must find a dead credential still dead before it is dropped
+/// (per host, with `--cluster`).
+pub(crate) const DEAD_CHECKS: u32 = 2;
 
 /// The acknowledged operation that created a credential.
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub(crate) struct Origin {
     pub sent: Stamp,
     /// When its reply arrived.
     pub acked: Stamp,
+    /// The keywardd host that acknowledged it (always 0 without `--cluster`).
+    pub host: usize,
 }
 
 /// A successful verify whose slide is not known to be durable yet.
@@ -98,6 +101,8 @@ pub(crate) struct RevokeOp {
     pub sent: Stamp,
     /// How it ended.
     pub outcome: OpOutcome,
+    /// The keywardd host it was sent to (always 0 without `--cluster`).
+    pub host: usize,
 }
 
 /// A credential the tool saw acknowledged.
@@ -127,8 +132,12 @@ pub(crate) struct Credential {
     pub unsealed: Vec<Unsealed>,
     /// Revocations that may reach it.
     pub revokes: Vec<Attached>,
-    /// The cycle whose post-restart check first found it invalid: it must stay so.
-    pub dead_seen: Option<u32>,
+    /// The cycle whose post-restart check first found it invalid, and the host that did: it
+    /// must stay so.
+    pub dead_seen: Option<(u32, usize)>,
+    /// With `--cluster`, for reports: the revocations still in doubt when it was found dead,
+    /// which that observation settled as having taken effect.
+    pub dead_doubt: Option<String>,
     /// How many post-restart checks found it invalid.
     pub dead_checks: u32,
     /// Whether the load leaves it alone (no logout or revoke by id) so that it lives out its
@@ -152,6 +161,9 @@ pub(crate) struct TrackedClient {
     pub limit: Option<u32>,
     /// The cycle it was created in, to retire the oldest.
     pub since_cycle: u32,
+    /// The host that acknowledged its creation, and when: until the creation has reached
+    /// another host, that host may not know the client yet.
+    pub created: (usize, Stamp),
     /// A set-up client: never revoked wholesale nor retired, so its keepers live out their
     /// expiry.
     pub steady: bool,
@@ -176,6 +188,8 @@ pub(crate) struct DeletedClient {
     pub op: usize,
     /// Checks after a restart that found it gone; dropped after [`DEAD_CHECKS`].
     pub checks: u32,
+    /// Where and when its creation was acknowledged, if the tool tracked it.
+    pub created: Option<(usize, Stamp)>,
 }
 
 /// What an observation showed.
@@ -218,6 +232,16 @@ pub(crate) struct Model {
     pub switches: Vec<crate::switches::Switch>,
     /// The clients and API tokens the load updates.
     pub updates: Vec<crate::updates::Updated>,
+    /// With `--cluster`, what each host's copy surely holds; `None` for one daemon.
+    pub spread: Option<Spread>,
+    /// With `--cluster`, buried credentials already reported as listed again.
+    pub resurrected: BTreeSet<Uuid>,
+    /// With `--cluster`, the host being checked, for violation reports.
+    pub checking: Option<usize>,
+    /// Checks that must find a dead credential (or a deleted client) dead before it is
+    /// dropped: [`DEAD_CHECKS`] for one daemon, that many per host with `--cluster`, where each
+    /// cycle checks every host.
+    pub dead_checks: u32,
 }
 
 impl Model {
@@ -237,7 +261,19 @@ impl Model {
             tally: Tally::default(),
             switches: Vec::new(),
             updates: Vec::new(),
+            spread: None,
+            resurrected: BTreeSet::new(),
+            checking: None,
+            dead_checks: DEAD_CHECKS,
         }
+    }
+
+    /// Whether a change `host` acknowledged at `acked` had surely reached the copy of the host
+    /// that answered over `w` (always, with one daemon).
+    pub(crate) fn reached(&self, host: usize, acked: Stamp, w: &Window) -> bool {
+        self.spread
+            .as_ref()
+            .is_none_or(|s| s.reached(host, acked, w))
     }
 
     /// Now, in the tool's order of events.
@@ -259,6 +295,7 @@ impl Model {
     ) {
         self.violations.push(Violation {
             cycle: self.cycle,
+            host: self.checking,
             what,
             credential,
             acked,
@@ -292,14 +329,21 @@ impl Model {
         }
     }
 
-    /// Starts tracking a new client.
-    pub(crate) fn add_client(&mut self, id: Uuid, limit: Option<u32>, steady: bool) {
+    /// Starts tracking a new client, whose creation `created.0` acknowledged at `created.1`.
+    pub(crate) fn add_client(
+        &mut self,
+        id: Uuid,
+        limit: Option<u32>,
+        steady: bool,
+        created: (usize, Stamp),
+    ) {
         self.clients.insert(
             id,
             TrackedClient {
                 id,
                 limit,
                 since_cycle: self.cycle,
+                created,
                 steady,
                 test_key: None,
                 maybe_sessions: 0,
@@ -349,6 +393,7 @@ impl Model {
             unsealed: Vec::new(),
             revokes,
             dead_seen: None,
+            dead_doubt: None,
             dead_checks: 0,
             keeper: false,
             flagged: false,
@@ -384,6 +429,7 @@ impl Model {
             unsealed: Vec::new(),
             revokes,
             dead_seen: None,
+            dead_doubt: None,
             dead_checks: 0,
             keeper: false,
             flagged: false,
@@ -417,13 +463,14 @@ impl Model {
         })
     }
 
-    /// Registers a revocation about to be sent; returns its index.
-    pub(crate) fn open_revoke(&mut self, what: String, sent: Stamp) -> usize {
+    /// Registers a revocation about to be sent to `host`; returns its index.
+    pub(crate) fn open_revoke(&mut self, what: String, sent: Stamp, host: usize) -> usize {
         self.ops.push(RevokeOp {
             what,
             cycle: self.cycle,
             sent,
             outcome: OpOutcome::Pending,
+            host,
         });
         self.ops.len() - 1
     }
@@ -460,7 +507,7 @@ impl Model {
     /// What an observation of `id` over window `w` must show.
     pub(crate) fn expect(&self, id: Uuid, w: Window) -> Expect {
         match self.creds.get(&id) {
-            Some(c) => expect::expect(c, &self.ops, w, self.idle_ms),
+            Some(c) => expect::expect(c, &self.ops, w, self.idle_ms, self.spread.as_ref()),
             None => Expect::Either,
         }
     }
@@ -476,7 +523,7 @@ impl Model {
             return false;
         };
         let subject = (c.id, c.kind);
-        let expected = expect::expect(c, &self.ops, w, self.idle_ms);
+        let expected = expect::expect(c, &self.ops, w, self.idle_ms, self.spread.as_ref());
         let definite = !matches!(expected, Expect::Either);
         let problem = match (&expected, seen) {
             (Expect::Valid { because }, Seen::Invalid(how)) => Some(("lost", because, how)),
@@ -491,7 +538,14 @@ impl Model {
             _ => None,
         };
         if let Some((what, because, how)) = problem {
-            let observed = format!("{how} (sent {})", clock::rfc3339(w.sent.ms));
+            let observed = match self.spread {
+                None => format!("{how} (sent {})", clock::rfc3339(w.sent.ms)),
+                Some(_) => format!(
+                    "{how} (sent {} to host {})",
+                    clock::rfc3339(w.sent.ms),
+                    w.host
+                ),
+            };
             self.violation_on(subject, what, because.clone(), observed);
         }
         if quiescent {
@@ -501,14 +555,29 @@ impl Model {
                 Expect::Either => {}
             }
             let cycle = self.cycle;
+            let cluster = self.spread.is_some();
             let ops = &self.ops;
             let c = self.creds.get_mut(&id).expect("looked up above");
+            let sure = |a: &Attached| a.certain && matches!(ops[a.op].outcome, OpOutcome::Acked(_));
+            if cluster && c.dead_seen.is_none() && matches!(seen, Seen::Invalid(_)) {
+                let doubt: Vec<String> = c
+                    .revokes
+                    .iter()
+                    .filter(|a| !sure(a) && ops[a.op].outcome != OpOutcome::Refused)
+                    .map(|a| {
+                        let op = &ops[a.op];
+                        format!("{} sent to host {} in cycle {}", op.what, op.host, op.cycle)
+                    })
+                    .collect();
+                if !doubt.is_empty() {
+                    c.dead_doubt = Some(doubt.join(", "));
+                }
+            }
             // Every revocation has ended by now; whatever did not surely take effect is settled
             // by this observation either way.
-            c.revokes
-                .retain(|a| a.certain && matches!(ops[a.op].outcome, OpOutcome::Acked(_)));
+            c.revokes.retain(sure);
             if matches!(seen, Seen::Invalid(_)) {
-                c.dead_seen.get_or_insert(cycle);
+                c.dead_seen.get_or_insert((cycle, w.host));
                 c.dead_checks += 1;
             }
         }
@@ -579,11 +648,16 @@ impl Model {
 
     /// Closes the current daemon instance after its kill: slides acknowledged before its last
     /// acknowledged flush are durable, the rest may be lost.
+    ///
+    /// With `--cluster` no slide is ever sure: a host writes a slide back to etcd lazily, and
+    /// only if it moves the expiry by `slide_granularity`, and a restarted host reloads its
+    /// copy from etcd. A session is then sure to live only until the expiry of its issue.
     pub(crate) fn end_epoch(&mut self) {
         let (epoch, through) = (self.epoch, self.sealed_through);
+        let sealing = self.spread.is_none();
         for c in self.creds.values_mut() {
             for u in c.unsealed.drain(..) {
-                if u.epoch == epoch && u.replied_seq < through {
+                if sealing && u.epoch == epoch && u.replied_seq < through {
                     c.sure_until = Some(c.sure_until.map_or(u.expires_at, |s| s.max(u.expires_at)));
                 }
             }
@@ -613,7 +687,7 @@ impl Model {
         let done: Vec<Uuid> = self
             .creds
             .values()
-            .filter(|c| c.dead_checks >= DEAD_CHECKS)
+            .filter(|c| c.dead_checks >= self.dead_checks)
             .map(|c| c.id)
             .collect();
         for id in done {
@@ -622,7 +696,8 @@ impl Model {
                 tc.buried.insert(id);
             }
         }
-        self.deleted.retain(|_, d| d.checks < DEAD_CHECKS);
+        let limit = self.dead_checks;
+        self.deleted.retain(|_, d| d.checks < limit);
         for tc in self.clients.values_mut() {
             tc.revoke_sessions.clear();
             if let Some(key) = tc.test_key {

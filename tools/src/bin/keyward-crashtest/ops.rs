@@ -103,6 +103,8 @@ pub(crate) struct Ticket {
     pub sent: Stamp,
     /// The daemon instance it was sent to.
     pub epoch: u32,
+    /// The keywardd host it was sent to (always 0 without `--cluster`).
+    pub host: usize,
 }
 
 /// How an operation ended.
@@ -136,12 +138,17 @@ fn pick<R: RngExt + ?Sized>(rng: &mut R, ids: &[Uuid]) -> Uuid {
 }
 
 impl Model {
-    /// Chooses the next operation at random and sends it on its way.
+    /// Chooses the next operation at random and sends it on its way to `host`.
     ///
     /// Creation pauses while [`LIVE_CAP`] tracked credentials other than keepers are live, so
     /// revocations and expiry bring the set down again; past [`TRACKED_CAP`] tracked in all,
     /// revocation pauses too until checks have dropped the confirmed dead.
-    pub(crate) fn plan(&mut self, rng: &mut impl RngExt, limited_creates: bool) -> (Ticket, Op) {
+    pub(crate) fn plan(
+        &mut self,
+        rng: &mut impl RngExt,
+        limited_creates: bool,
+        host: usize,
+    ) -> (Ticket, Op) {
         let (live, dead): (Vec<&Credential>, Vec<&Credential>) =
             self.creds.values().partition(|c| !self.surely_dead(c));
         let revocable: Vec<Uuid> = live.iter().filter(|c| !c.keeper).map(|c| c.id).collect();
@@ -246,11 +253,11 @@ impl Model {
                 op: 0,
             },
         };
-        self.begin(planned)
+        self.begin(planned, host)
     }
 
-    /// Registers `planned` as sent now and builds its request.
-    pub(crate) fn begin(&mut self, mut planned: Planned) -> (Ticket, Op) {
+    /// Registers `planned` as sent now to `host` and builds its request.
+    pub(crate) fn begin(&mut self, mut planned: Planned, host: usize) -> (Ticket, Op) {
         let sent = self.stamp();
         let op = match &mut planned {
             Planned::Issue { client, .. } => Op::SessionIssue { client_id: *client },
@@ -283,7 +290,7 @@ impl Model {
                 }
             }
             Planned::Logout { cred, op } => {
-                *op = self.open_revoke("logout".to_owned(), sent);
+                *op = self.open_revoke("logout".to_owned(), sent, host);
                 let c = self.creds.get_mut(cred).expect("planned from the model");
                 c.revokes.push(Attached {
                     op: *op,
@@ -294,7 +301,7 @@ impl Model {
                 }
             }
             Planned::Revoke { cred, op } => {
-                *op = self.open_revoke("revoke by id".to_owned(), sent);
+                *op = self.open_revoke("revoke by id".to_owned(), sent, host);
                 let c = self.creds.get_mut(cred).expect("planned from the model");
                 c.revokes.push(Attached {
                     op: *op,
@@ -305,7 +312,7 @@ impl Model {
                 }
             }
             Planned::RevokeSessions { client, op } => {
-                *op = self.open_revoke(format!("revoke-sessions of client {client}"), sent);
+                *op = self.open_revoke(format!("revoke-sessions of client {client}"), sent, host);
                 for c in self.creds.values_mut() {
                     if c.client == Some(*client) && c.kind == CredentialKind::Session {
                         // Acknowledged before this was sent, so surely in its scan.
@@ -321,7 +328,7 @@ impl Model {
                 Op::ClientRevokeSessions { client_id: *client }
             }
             Planned::DeleteClient { client, op } => {
-                *op = self.open_revoke(format!("client delete of client {client}"), sent);
+                *op = self.open_revoke(format!("client delete of client {client}"), sent, host);
                 for c in self.creds.values_mut() {
                     if c.client == Some(*client) {
                         // Acknowledged before this was sent, so surely in its scan.
@@ -332,9 +339,15 @@ impl Model {
                     }
                 }
                 // Planned against no more, and checked credential by credential from now on.
-                self.clients.remove(client);
-                self.deleted
-                    .insert(*client, DeletedClient { op: *op, checks: 0 });
+                let created = self.clients.remove(client).map(|tc| tc.created);
+                self.deleted.insert(
+                    *client,
+                    DeletedClient {
+                        op: *op,
+                        checks: 0,
+                        created,
+                    },
+                );
                 Op::ClientDelete { client_id: *client }
             }
         };
@@ -342,6 +355,7 @@ impl Model {
             planned,
             sent,
             epoch: self.epoch,
+            host,
         };
         (ticket, op)
     }
@@ -354,8 +368,16 @@ impl Model {
             planned,
             sent,
             epoch,
+            host,
         } = ticket;
         let answer = match answer {
+            // With several hosts, etcd did not commit it in time (or the host is cut off from
+            // etcd): it may still commit. Expected while an etcd member is down, so counted,
+            // not printed.
+            Answer::Refused(e) if self.spread.is_some() && e.code == ErrorCode::Unavailable => {
+                self.tally.unavailable += 1;
+                Answer::Lost
+            }
             // Storage trouble: the change may be in memory without being durable.
             Answer::Refused(e)
                 if matches!(e.code, ErrorCode::Unavailable | ErrorCode::Internal) =>
@@ -398,11 +420,13 @@ impl Model {
             cycle,
             sent,
             acked: replied,
+            host,
         };
         let window = Window {
             sent,
             replied,
             lone: false,
+            host,
         };
         match (planned, answer) {
             (
@@ -427,7 +451,7 @@ impl Model {
             }
             (Planned::CreateClient { limit, steady }, Answer::Reply(Reply::ClientCreated(c))) => {
                 self.mark_durable(epoch, sent);
-                self.add_client(c.client_id, limit, steady);
+                self.add_client(c.client_id, limit, steady, (host, replied));
                 let origin = origin("client create");
                 self.add_session(c.client_id, c.session, origin, true);
             }
@@ -513,8 +537,12 @@ impl Model {
                 }
                 Answer::Refused(e) => {
                     self.close_revoke(op, OpOutcome::Refused);
-                    // A delete sent meanwhile may have removed it.
-                    if e.code == ErrorCode::NotFound && !self.deleted.contains_key(&client) {
+                    // A delete sent meanwhile may have removed it; with several hosts, its
+                    // creation may not have reached this one yet.
+                    if e.code == ErrorCode::NotFound
+                        && !self.deleted.contains_key(&client)
+                        && self.client_reached(client, &window)
+                    {
                         self.violation(
                             "lost",
                             None,
@@ -533,12 +561,17 @@ impl Model {
                 }
                 Answer::Refused(e) => {
                     self.close_revoke(op, OpOutcome::Refused);
-                    self.violation(
-                        "lost",
-                        None,
-                        format!("client {client} created and acknowledged earlier"),
-                        format!("client delete answered {e}"),
-                    );
+                    let created = self.deleted.get(&client).and_then(|d| d.created);
+                    let unseen = e.code == ErrorCode::NotFound
+                        && created.is_some_and(|(h, at)| !self.reached(h, at, &window));
+                    if !unseen {
+                        self.violation(
+                            "lost",
+                            None,
+                            format!("client {client} created and acknowledged earlier"),
+                            format!("client delete answered {e}"),
+                        );
+                    }
                 }
                 Answer::Lost => self.close_revoke(op, OpOutcome::Maybe),
                 Answer::Reply(other) => self.unexpected("client delete", &other),
@@ -588,6 +621,14 @@ impl Model {
         }
     }
 
+    /// Whether the creation of tracked client `client` had surely reached the host that
+    /// answered over `w` (an untracked one: yes).
+    fn client_reached(&self, client: Uuid, w: &Window) -> bool {
+        self.clients
+            .get(&client)
+            .is_none_or(|tc| self.reached(tc.created.0, tc.created.1, w))
+    }
+
     fn unexpected(&mut self, request: &str, reply: &Reply) {
         self.violation(
             "unexpected reply",
@@ -598,19 +639,21 @@ impl Model {
     }
 }
 
-/// Registers a session issued outside the workload (the seat probe) as acknowledged.
+/// Registers a session issued outside the workload (the seat probe, on `host`) as
+/// acknowledged.
 pub(crate) fn probe_issued(
     model: &mut Model,
     client: Uuid,
     issued: SessionIssued,
-    sent: Stamp,
-    replied: Stamp,
+    (sent, replied): (Stamp, Stamp),
+    host: usize,
 ) {
     let origin = Origin {
         what: "session issue (seat probe)",
         cycle: model.cycle,
         sent,
         acked: replied,
+        host,
     };
     model.mark_durable(model.epoch, sent);
     model.add_session(client, issued, origin, true);

@@ -10,6 +10,8 @@ use uuid::Uuid;
 pub(crate) struct Violation {
     /// The cycle whose check (or load) found it.
     pub cycle: u32,
+    /// With `--cluster`, the host whose check found it (`None` in the load).
+    pub host: Option<usize>,
     /// Which invariant: `lost`, `resurrected`, `seat count`, `phantom`, `start`, ...
     pub what: &'static str,
     /// The credential concerned, if one is.
@@ -27,8 +29,11 @@ impl Violation {
             Some((id, kind)) => format!(" {kind} {id}"),
             None => String::new(),
         };
+        let host = self
+            .host
+            .map_or_else(String::new, |h| format!(" check of host {h}"));
         format!(
-            "VIOLATION seed={seed} cycle={}: {}{subject}: acked: {}; observed: {}",
+            "VIOLATION seed={seed} cycle={}{host}: {}{subject}: acked: {}; observed: {}",
             self.cycle, self.what, self.acked, self.observed
         )
     }
@@ -90,6 +95,13 @@ pub(crate) struct Tally {
     pub updates: u64,
     /// Updates cut off by the kill, and of those, how many a check found applied.
     pub updates_cut: (u64, u64),
+    /// With `--cluster`: operations answered `UNAVAILABLE` (counted as cut off too).
+    pub unavailable: u64,
+    /// With `--cluster`: keywardd hosts and etcd members killed.
+    pub kills: (u64, u64),
+    /// With `--cluster`: the slowest barrier, in milliseconds (how long a host took to show a
+    /// change another had just acknowledged).
+    pub slowest_barrier_ms: u64,
 }
 
 impl Tally {
@@ -115,5 +127,12 @@ impl Tally {
             self.updates_cut.0,
             self.updates_cut.1
         );
+        if self.kills != (0, 0) {
+            eprintln!(
+                "keyward-crashtest: cluster: kills of a keywardd host {}, of an etcd member {}; \
+                 {} operations answered UNAVAILABLE; slowest barrier {} ms",
+                self.kills.0, self.kills.1, self.unavailable, self.slowest_barrier_ms
+            );
+        }
     }
 }

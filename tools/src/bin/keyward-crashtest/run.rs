@@ -17,26 +17,24 @@ use crate::{check, clock};
 /// The daemon's configuration: expiry happens within a run (sessions idle out after 30 s and
 /// end at 2 min) without dominating it, and the sweeper runs often so swept and unswept expired
 /// credentials both occur. No default seat limit: limits come from clients' own.
-const CONFIG: &str = r#"idle_timeout = "30s"
+pub(crate) const CONFIG: &str = r#"idle_timeout = "30s"
 max_lifetime = "120s"
 sweep_interval = "200ms"
 log_level = "warn"
 "#;
 /// `idle_timeout` above, in milliseconds.
-const IDLE_MS: i64 = 30_000;
+pub(crate) const IDLE_MS: i64 = 30_000;
 /// Concurrent connections in each cycle's load.
-const WORKERS: usize = 4;
+pub(crate) const WORKERS: usize = 4;
 /// The kill comes this many milliseconds after the load starts, uniformly.
 const KILL_AFTER_MS: std::ops::RangeInclusive<u64> = 20..=300;
 /// The share of cycles whose new clients get a seat limit.
-const LIMITED_SHARE: f64 = 0.25;
+pub(crate) const LIMITED_SHARE: f64 = 0.25;
 /// The share of used sessions the workload stops using after each cycle: over a session's
 /// two-minute cap (a few hundred cycles) most keepers are abandoned, some live to the cap.
-const ABANDON_SHARE: f64 = 0.005;
-/// The run stops once it has found this many violations: by then more only repeat the story.
-const MAX_VIOLATIONS: u64 = 100;
+pub(crate) const ABANDON_SHARE: f64 = 0.005;
 /// How often progress goes to stderr.
-const PROGRESS_EVERY: Duration = Duration::from_secs(30);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(30);
 
 /// Why the run could not be carried out (as opposed to finding violations).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +45,16 @@ pub(crate) enum RunError {
         .0.display()
     )]
     NoDaemon(PathBuf),
+    /// No keywardd for `--cluster`.
+    #[error(
+        "no keywardd at {}: build it with the etcd backend (cargo build --release -p keywardd \
+         --features etcd) or pass --keywardd PATH",
+        .0.display()
+    )]
+    NoClusterDaemon(PathBuf),
+    /// The etcd cluster or a keywardd host on it could not be started.
+    #[error("{0}")]
+    Cluster(String),
     /// The temporary files could not be made.
     #[error("cannot set up the temporary dir: {0}")]
     Temp(#[from] std::io::Error),
@@ -63,6 +71,9 @@ pub(crate) enum RunError {
 /// # Errors
 /// If the run cannot be carried out at all; see [`RunError`].
 pub(crate) async fn run(args: &Args) -> Result<Summary, RunError> {
+    if args.cluster {
+        return crate::cluster::run(args).await;
+    }
     let seed = args.seed.unwrap_or_else(|| clock::now_ms().unsigned_abs());
     println!("keyward-crashtest: seed {seed} (replay with --seed {seed})");
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -135,7 +146,7 @@ pub(crate) async fn run(args: &Args) -> Result<Summary, RunError> {
             report(&mut model, seed, &mut summary);
             break;
         }
-        match check::run(&mut model, &daemon.socket, &admin_key, &mut rng).await {
+        match check::run(&mut model, &daemon.socket, 0, &admin_key, &mut rng).await {
             Ok(checked) => summary.acked_checked += checked,
             Err(e) => {
                 model.violation(
@@ -152,8 +163,11 @@ pub(crate) async fn run(args: &Args) -> Result<Summary, RunError> {
         model.abandon(&mut rng, ABANDON_SHARE);
         summary.cycles = cycle;
         report(&mut model, seed, &mut summary);
-        if summary.violations >= MAX_VIOLATIONS {
-            eprintln!("keyward-crashtest: stopping after {MAX_VIOLATIONS} violations");
+        if args.max_violations != 0 && summary.violations >= args.max_violations {
+            eprintln!(
+                "keyward-crashtest: stopping after {} violations",
+                args.max_violations
+            );
             break;
         }
         if last_progress.elapsed() >= PROGRESS_EVERY {
@@ -175,8 +189,8 @@ pub(crate) async fn run(args: &Args) -> Result<Summary, RunError> {
     Ok(summary)
 }
 
-/// Creates the run's admin key and its first clients.
-async fn set_up(model: &mut Model, daemon: &Daemon) -> Result<Secret, Error> {
+/// Creates the run's admin key and its first clients on `daemon` (host 0).
+pub(crate) async fn set_up(model: &mut Model, daemon: &Daemon) -> Result<Secret, Error> {
     let mut client = Client::connect(&daemon.socket).await?;
     let admin_key = client
         .admin_key_create("keyward-crashtest", Env::Live)
@@ -185,7 +199,7 @@ async fn set_up(model: &mut Model, daemon: &Daemon) -> Result<Secret, Error> {
     client.set_admin_key(admin_key.clone());
     // Three steady clients hold the keepers; a limited one is probed for its seats.
     for (limit, steady) in [(None, true), (None, true), (None, true), (Some(3), false)] {
-        let (ticket, op) = model.begin(Planned::CreateClient { limit, steady });
+        let (ticket, op) = model.begin(Planned::CreateClient { limit, steady }, 0);
         let answer = match client.call(op).await {
             Ok(reply) => Answer::Reply(reply),
             Err(Error::Daemon(e)) => Answer::Refused(e),
@@ -199,7 +213,7 @@ async fn set_up(model: &mut Model, daemon: &Daemon) -> Result<Secret, Error> {
 }
 
 /// Prints the violations found since the last call and counts them.
-fn report(model: &mut Model, seed: u64, summary: &mut Summary) {
+pub(crate) fn report(model: &mut Model, seed: u64, summary: &mut Summary) {
     for v in model.violations.drain(..) {
         println!("{}", v.render(seed));
         summary.violations += 1;

@@ -13,6 +13,7 @@ use keyward_client::{
 };
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
@@ -73,10 +74,18 @@ pub(crate) async fn set_up(client: &mut Client) -> Result<Vec<Switch>, Error> {
 }
 
 /// The extra connection's loop: switch a random id off or on, record the answer, until the
-/// connection dies with the daemon.
-pub(crate) async fn work(mut client: Client, model: Arc<Mutex<Model>>, seed: u64) {
+/// connection dies with the daemon or `stop` is set.
+pub(crate) async fn work(
+    mut client: Client,
+    model: Arc<Mutex<Model>>,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         let (id, off) = {
             let m = lock(&model);
             let Some(s) = m.switches.get(rng.random_range(0..m.switches.len().max(1))) else {
@@ -105,6 +114,7 @@ pub(crate) async fn work(mut client: Client, model: Arc<Mutex<Model>>, seed: u64
 /// Records a switch's answer; returns whether the connection is still up.
 fn settle(model: &Mutex<Model>, id: Uuid, off: bool, answer: Result<Reply, Error>) -> bool {
     let mut m = lock(model);
+    let cluster = m.spread.is_some();
     let Some(s) = m
         .switches
         .iter_mut()
@@ -121,6 +131,16 @@ fn settle(model: &Mutex<Model>, id: Uuid, off: bool, answer: Result<Reply, Error
         Ok(other) => {
             let what = format!("{other:?}");
             m.violation("unexpected reply", None, format!("a switch of {id}"), what);
+        }
+        // With several hosts: etcd did not commit it in time, and it may still. In doubt like a
+        // cut-off one, and the last switch of this cycle, so that no later one races it.
+        Err(Error::Daemon(e)) if cluster && e.code == ErrorCode::Unavailable => {
+            let flag = s.flag(id);
+            if *flag != Some(off) {
+                *flag = None;
+            }
+            m.tally.unavailable += 1;
+            return false;
         }
         Err(Error::Daemon(e)) => m.violation(
             "refused",

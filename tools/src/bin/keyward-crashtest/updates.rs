@@ -18,6 +18,7 @@ use keyward_client::{
 };
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use uuid::Uuid;
@@ -187,15 +188,23 @@ fn plan(rng: &mut impl RngExt, settings: &Settings, api_token: bool) -> Principa
 
 /// The extra connection's loop: update a random principal, record the answer, and on an
 /// acknowledgement verify every credential of it against the new scopes at once; until the
-/// connection dies with the daemon. `prober` is a frame connection for those verifies.
+/// connection dies with the daemon or `stop` is set. `prober` is a frame connection to the
+/// same host for those verifies.
 pub(crate) async fn work(
     mut conn: Connection,
     mut prober: Client,
     model: Arc<Mutex<Model>>,
     seed: u64,
+    stop: Arc<AtomicBool>,
 ) {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    // With several hosts, a verify this host refuses as stale (etcd out of reach) proves
+    // nothing either way.
+    let stale_ok = lock(&model).spread.is_some();
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         let planned = {
             let m = lock(&model);
             let count = m.updates.len();
@@ -235,7 +244,7 @@ pub(crate) async fn work(
         };
         let mut wrong = Vec::new();
         for (id, token) in creds {
-            match probe(&mut prober, &token, &settings.scopes).await {
+            match probe(&mut prober, &token, &settings.scopes, stale_ok).await {
                 Ok(mut found) => wrong.extend(found.drain(..).map(|w| format!("{id}: {w}"))),
                 // The daemon died under the verify: the next check sees to it.
                 Err(_) => return,
@@ -288,6 +297,19 @@ fn settle(
                 observed,
             );
         }
+        // With several hosts: etcd did not commit it in time, and it may still. In doubt like
+        // a cut-off one (below).
+        Err(Error::Daemon(e)) if m.spread.is_some() && e.code == ErrorCode::Unavailable => {
+            m.tally.unavailable += 1;
+            m.tally.updates_cut.0 += 1;
+            let u = &mut m.updates[index];
+            if let Held::Known(old) = &u.held {
+                if *old != next {
+                    u.held = Held::Either(old.clone(), next);
+                }
+            }
+            return false;
+        }
         Err(Error::Daemon(e)) => m.violation(
             "refused",
             None,
@@ -327,11 +349,17 @@ fn acknowledged(m: &mut Model, index: usize, next: Settings, shown: Settings, wh
 
 /// Verifies `token` against `scopes`: its reported scopes must equal them, each held level
 /// must be granted, and the level above it, or any level of a scope not held, refused with
-/// `FORBIDDEN`. Returns what was wrong.
+/// `FORBIDDEN`. Returns what was wrong. With `stale_ok`, a verify answered `UNAVAILABLE` ends
+/// the probe with what was found so far.
 ///
 /// # Errors
 /// If the daemon stops answering.
-async fn probe(client: &mut Client, token: &Secret, scopes: &Scopes) -> Result<Vec<String>, Error> {
+async fn probe(
+    client: &mut Client,
+    token: &Secret,
+    scopes: &Scopes,
+    stale_ok: bool,
+) -> Result<Vec<String>, Error> {
     let mut wrong = Vec::new();
     let any_kind = Requirements::new()
         .kind(CredentialKind::Session)
@@ -342,6 +370,7 @@ async fn probe(client: &mut Client, token: &Secret, scopes: &Scopes) -> Result<V
             wrong.push(format!("verify reports scopes {:?}", v.scopes));
         }
         Ok(_) => {}
+        Err(Error::Daemon(e)) if stale_ok && e.code == ErrorCode::Unavailable => return Ok(wrong),
         Err(Error::Daemon(e)) => {
             wrong.push(format!("verify answered {e}"));
             return Ok(wrong);
@@ -365,6 +394,9 @@ async fn probe(client: &mut Client, token: &Secret, scopes: &Scopes) -> Result<V
             });
             let refused = match client.verify(token, require).await {
                 Ok(_) => None,
+                Err(Error::Daemon(e)) if stale_ok && e.code == ErrorCode::Unavailable => {
+                    return Ok(wrong)
+                }
                 Err(Error::Daemon(e)) => Some(e),
                 Err(e) => return Err(e),
             };
@@ -447,7 +479,7 @@ pub(crate) async fn check(model: &mut Model, client: &mut Client) -> Result<u64,
             );
         }
         for (id, token) in creds {
-            for observed in probe(client, &token, &shown.scopes).await? {
+            for observed in probe(client, &token, &shown.scopes, false).await? {
                 let observed = format!("credential {id}, while show says {shown:?}: {observed}");
                 model.violation("update", None, acked.clone(), observed);
             }
