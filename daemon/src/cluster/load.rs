@@ -57,6 +57,23 @@ pub fn range_end(prefix: &[u8]) -> Vec<u8> {
     vec![0]
 }
 
+/// The ranges to read a section of `held` keys starting with `section` in: itself, or one
+/// per first one or two hex digits of the ids that follow it.
+fn shards(section: &[u8], held: i64) -> Vec<Vec<u8>> {
+    let digits = match held {
+        ..=20_000 => return vec![section.to_vec()],
+        20_001..=500_000 => 1,
+        _ => 2,
+    };
+    (0..16u32.pow(digits))
+        .map(|n| {
+            let mut shard = section.to_vec();
+            shard.extend(format!("{n:0width$x}", width = digits as usize).bytes());
+            shard
+        })
+        .collect()
+}
+
 /// Loads everything at one revision into the copy and drops what etcd no longer holds;
 /// returns the revision. The copy counts as fresh from then on.
 ///
@@ -81,33 +98,53 @@ pub async fn full(shared: &Shared) -> Result<i64, ClusterError> {
     let mut seen = Seen::default();
     for section in ["p/", "c/", "e/", "d/"] {
         let start = shared.keys.section(section);
-        let end = range_end(&start);
-        let mut from = start;
-        loop {
-            let options = GetOptions::new()
-                .with_range(end.clone())
-                .with_limit(PAGE)
-                .with_revision(revision);
-            let mut page =
-                tokio::time::timeout(shared.config.timeout, kv.get(from.clone(), Some(options)))
-                    .await
-                    .map_err(|_| ClusterError::Connect {
-                        endpoints: shared.config.endpoints.join(", "),
-                        detail: "a page of the load timed out".into(),
-                    })?
-                    .map_err(connect)?;
-            let more = page.more();
-            let kvs = page.take_kvs();
-            let Some(last) = kvs.last() else {
-                break;
-            };
-            from = last.key().to_vec();
-            from.push(0);
-            for item in &kvs {
-                apply_loaded(shared, item, &mut seen)?;
-            }
-            if !more {
-                break;
+        // etcd 3.4 walks every key left in a range before it applies a page's limit, so
+        // paging one large range costs the square of its size: a large section is read in
+        // 16 or 256 ranges by the first hex digits of its ids instead.
+        let keys = kv
+            .get(
+                start.clone(),
+                Some(
+                    GetOptions::new()
+                        .with_range(range_end(&start))
+                        .with_count_only()
+                        .with_revision(revision),
+                ),
+            )
+            .await
+            .map_err(connect)?
+            .count();
+        for shard in shards(&start, keys) {
+            let end = range_end(&shard);
+            let mut from = shard;
+            loop {
+                let options = GetOptions::new()
+                    .with_range(end.clone())
+                    .with_limit(PAGE)
+                    .with_revision(revision);
+                let mut page = tokio::time::timeout(
+                    shared.config.timeout,
+                    kv.get(from.clone(), Some(options)),
+                )
+                .await
+                .map_err(|_| ClusterError::Connect {
+                    endpoints: shared.config.endpoints.join(", "),
+                    detail: "a page of the load timed out".into(),
+                })?
+                .map_err(connect)?;
+                let more = page.more();
+                let kvs = page.take_kvs();
+                let Some(last) = kvs.last() else {
+                    break;
+                };
+                from = last.key().to_vec();
+                from.push(0);
+                for item in &kvs {
+                    apply_loaded(shared, item, &mut seen)?;
+                }
+                if !more {
+                    break;
+                }
             }
         }
     }
@@ -221,6 +258,17 @@ fn drop_unseen(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_sections_are_read_in_shards_that_cover_them() {
+        assert_eq!(shards(b"/k/e/", 10), vec![b"/k/e/".to_vec()]);
+        let sixteen = shards(b"/k/e/", 100_000);
+        assert_eq!(sixteen.len(), 16);
+        assert_eq!(sixteen[0], b"/k/e/0".to_vec());
+        assert_eq!(sixteen[15], b"/k/e/f".to_vec());
+        let many = shards(b"/k/e/", 2_000_000);
+        assert_eq!((many.len(), many[255].clone()), (256, b"/k/e/ff".to_vec()));
+    }
 
     #[test]
     fn range_ends_cover_their_prefix() {

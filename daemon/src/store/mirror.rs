@@ -47,10 +47,10 @@ impl Store {
                 Ok(())
             }
             Some(found) if found.hash == *hash => {
-                if found.record != record && !self.replace_credential(&found, &record)? {
+                if found.record != record && !self.replace_unreplicated(&found, &record)? {
                     // Changed meanwhile by a verify's slide: apply once more on top of it.
                     if let Some(found) = self.credential_by_id(record.id)? {
-                        self.replace_credential(&found, &record)?;
+                        self.replace_unreplicated(&found, &record)?;
                     }
                 }
                 Ok(())
@@ -84,7 +84,7 @@ impl Store {
             // The session table records a slide with a last use; this host's own last use
             // stands (usage is per host), or the issue time if it has none.
             updated.last_used_at = found.record.last_used_at.or(Some(found.record.created_at));
-            if self.replace_credential(&found, &updated)? {
+            if self.replace_unreplicated(&found, &updated)? {
                 return Ok(true);
             }
         }

@@ -384,7 +384,21 @@ impl Store {
         found: &Found,
         updated: &CredentialRecord,
     ) -> Result<bool, StoreError> {
-        let replaced = match &found.raw {
+        let replaced = self.replace_unreplicated(found, updated)?;
+        if replaced {
+            self.replicate_replace(found, updated);
+        }
+        Ok(replaced)
+    }
+
+    /// As [`Store::replace_credential`], without passing the rewrite on to a replica: for
+    /// applying the replica's own changes.
+    pub(crate) fn replace_unreplicated(
+        &self,
+        found: &Found,
+        updated: &CredentialRecord,
+    ) -> Result<bool, StoreError> {
+        Ok(match &found.raw {
             Raw::Session => self.inner.sessions.replace(&found.record, updated),
             Raw::Sled(raw) => {
                 let bytes = records::encode_credential(updated)?;
@@ -394,11 +408,7 @@ impl Store {
                         .is_ok())
                 })?
             }
-        };
-        if replaced {
-            self.replicate_replace(found, updated);
-        }
-        Ok(replaced)
+        })
     }
 
     /// Passes a rewrite on to the replica: inside a change as part of it, outside one (a
