@@ -106,6 +106,8 @@ struct Shared {
     reloading: std::sync::atomic::AtomicBool,
     echo: Echo,
     leases: lease::Leases,
+    /// How often and how late etcd is swept; `grace` also holds back local sweeps.
+    sweeping: Sweeping,
     /// Keys being read again after a failed write: while any are, writes are refused.
     repairing: std::sync::atomic::AtomicUsize,
     /// Keys to read again, found missing while applying a change.
@@ -231,6 +233,7 @@ impl Cluster {
             leases: lease::Leases::default(),
             missing: std::sync::Mutex::new(Vec::new()),
             repairing: std::sync::atomic::AtomicUsize::new(0),
+            sweeping,
         });
         let loading = runtime.spawn({
             let shared = Arc::clone(&shared);
@@ -298,6 +301,10 @@ impl Replica for Cluster {
 
     fn waits(&self) -> bool {
         self.strict.is_some()
+    }
+
+    fn sweep_grace(&self) -> Duration {
+        self.shared.sweeping.grace
     }
 
     fn slide(&self, hash: &TokenHash, record: &CredentialRecord) {

@@ -73,6 +73,13 @@ impl Store {
         }
     }
 
+    /// How long past its expiry a session is kept before a local sweep ends it, in
+    /// milliseconds: 0 with the local backend ([`super::replica::Replica::sweep_grace`]).
+    pub(crate) fn sweep_grace_ms(&self) -> i64 {
+        self.replica()
+            .map_or(0, |r| r.sweep_grace().as_millis() as i64)
+    }
+
     /// Whether a verify may wait on the network ([`super::replica::Replica::waits`]).
     pub(crate) fn verify_waits(&self) -> bool {
         self.replica().is_some_and(|r| r.waits())

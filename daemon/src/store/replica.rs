@@ -120,6 +120,9 @@ pub trait Replica: Send + Sync + std::fmt::Debug {
     /// Whether [`Replica::fresh`] may wait on the network (`strict_verify`): then verifies
     /// are answered off the event loop.
     fn waits(&self) -> bool;
+    /// How long past its expiry a session stays in this host's copy before a local sweep
+    /// ends it: the time another host's slide may take to arrive.
+    fn sweep_grace(&self) -> std::time::Duration;
     /// Persists the slid expiry of session `record` (the authority calls this only for a
     /// slide of at least the slide granularity); never moves an expiry backwards, whichever
     /// host wrote last.
