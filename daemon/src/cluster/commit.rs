@@ -83,7 +83,21 @@ fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
         .collect();
     for op in ops {
         match op {
-            Op::PutCredential { hash, record } => {
+            Op::PutCredential {
+                hash,
+                record,
+                existing,
+            } => {
+                let key = k.credential(record.owner, record.id);
+                plan.compares.push(Compare::version(
+                    key,
+                    if *existing {
+                        CompareOp::Greater
+                    } else {
+                        CompareOp::Equal
+                    },
+                    0,
+                ));
                 let until = record
                     .max_expires_at
                     .filter(|_| record.kind == StoredKind::Session);
@@ -113,9 +127,19 @@ fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
             }
             Op::PutPrincipal {
                 record,
+                existing,
                 released,
                 claims,
             } => {
+                plan.compares.push(Compare::version(
+                    k.principal(record.id),
+                    if *existing {
+                        CompareOp::Greater
+                    } else {
+                        CompareOp::Equal
+                    },
+                    0,
+                ));
                 put(
                     &mut plan,
                     k.principal(record.id),
@@ -205,6 +229,14 @@ pub fn start(shared: &Arc<Shared>, ops: Vec<Op>) -> Committing {
     // there is nothing to write.
     if let Some(why) = shared.unsettled() {
         let _ = tx.send(Err(CommitError::Store(StoreError::Unavailable(why))));
+        // Applied to the copy all the same: read back what etcd holds. These re-reads do
+        // not hold up writes themselves, or a busy host refusing writes would never settle.
+        shared.echo.begin(&plan.keys);
+        let again = shared.echo.end(&plan.keys, None);
+        let task = Arc::clone(shared);
+        shared
+            .runtime
+            .spawn(async move { reread(&task, again, false).await });
         return rx;
     }
     // A change that writes nothing but relied on a rule (a revoke of no sessions) still
@@ -255,6 +287,16 @@ async fn run(shared: &Shared, plan: &Plan) -> (Result<(), CommitError>, Option<i
                     return (Err(CommitError::Conflict(external_id.clone())), None);
                 }
             }
+        }
+        if plan.rules.is_empty() {
+            return (
+                Err(CommitError::Store(StoreError::Unavailable(
+                    "a record this change rewrites was deleted, or one it creates was created, \
+                     on another host meanwhile; retry, and the answer will say which"
+                        .into(),
+                ))),
+                None,
+            );
         }
         // Another host changed a client's credentials: look again once the copy has them.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());

@@ -354,6 +354,7 @@ impl Store {
         replica::record(|| replica::Op::PutCredential {
             hash: *hash,
             record: record.clone(),
+            existing: false,
         });
         if record.kind == StoredKind::Session {
             self.inner.sessions.insert(hash, record);
@@ -421,6 +422,7 @@ impl Store {
             replica::record(|| replica::Op::PutCredential {
                 hash: found.hash,
                 record: updated.clone(),
+                existing: true,
             });
         } else if updated.kind == StoredKind::Session
             && updated.expires_at != found.record.expires_at
@@ -601,6 +603,7 @@ impl Store {
                 }
                 replica::record(|| replica::Op::PutPrincipal {
                     record: record.clone(),
+                    existing: false,
                     released: None,
                     claims: record.external_id.is_some(),
                 });

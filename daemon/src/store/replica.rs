@@ -30,6 +30,8 @@ pub enum Op {
         hash: TokenHash,
         /// The record.
         record: CredentialRecord,
+        /// Whether it rewrites one that exists: a rewrite never brings back a deleted one.
+        existing: bool,
     },
     /// A credential was deleted.
     DeleteCredential {
@@ -42,6 +44,8 @@ pub enum Op {
     PutPrincipal {
         /// The record.
         record: PrincipalRecord,
+        /// Whether it rewrites one that exists: an update never brings back a deleted one.
+        existing: bool,
         /// The external id it held before, if it moved or went.
         released: Option<String>,
         /// Whether its external id is newly claimed (the claim must be free).

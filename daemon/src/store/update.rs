@@ -91,6 +91,7 @@ impl Store {
                 let moved = before != record.external_id;
                 replica::record(|| replica::Op::PutPrincipal {
                     record: record.clone(),
+                    existing: true,
                     released: before.filter(|_| moved),
                     claims: moved && record.external_id.is_some(),
                 });
