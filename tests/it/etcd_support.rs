@@ -233,19 +233,17 @@ impl EtcdCluster {
             .collect()
     }
 
+    /// etcdctl `args` on the running members, with one-second dial and command timeouts.
+    fn etcdctl_on_running(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--dial-timeout=1s", "--command-timeout=1s"];
+        all.extend_from_slice(args);
+        self.etcdctl_on(&self.running_urls(), &all)
+    }
+
     /// Why the running members are not all healthy, or `None` if they are.
     fn unhealthy(&self) -> Option<String> {
-        let endpoints = self.running_urls();
         // `endpoint health` reads a key through raft: it succeeds only with a leader and quorum.
-        let out = self.etcdctl_on(
-            &endpoints,
-            &[
-                "--dial-timeout=1s",
-                "--command-timeout=1s",
-                "endpoint",
-                "health",
-            ],
-        );
+        let out = self.etcdctl_on_running(&["endpoint", "health"]);
         (!out.status.success()).then(|| {
             format!(
                 "{}{}",
@@ -303,19 +301,8 @@ impl EtcdCluster {
     /// the leader's id as that member sees it, revision)` for each that answered.
     fn statuses(&self) -> Vec<(usize, u64, u64, i64)> {
         let running = self.running();
-        let endpoints = self.running_urls();
         // A member that does not answer makes etcdctl fail, but the others are still printed.
-        let out = self.etcdctl_on(
-            &endpoints,
-            &[
-                "--dial-timeout=1s",
-                "--command-timeout=1s",
-                "endpoint",
-                "status",
-                "-w",
-                "json",
-            ],
-        );
+        let out = self.etcdctl_on_running(&["endpoint", "status", "-w", "json"]);
         let Ok(serde_json::Value::Array(list)) = serde_json::from_slice(&out.stdout) else {
             return Vec::new();
         };
