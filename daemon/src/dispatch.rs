@@ -43,7 +43,7 @@ pub(crate) fn answer_now(
                 version: env!("CARGO_PKG_VERSION").to_owned(),
             }),
         ),
-        // With `strict_verify`, a verify waits for a quorum read: not on the event loop.
+        // With `strict_verify`, a verify waits for a mark in etcd: not on the event loop.
         Op::Verify { .. } if shared.authority.store().verify_waits() => return Err(request),
         Op::Verify { .. } => return Ok(answer_verify(shared, peer, request)),
         _ => return Err(request),
@@ -87,7 +87,7 @@ pub(crate) async fn answer_later(
     };
     if let Op::Verify { .. } = request.op {
         // A verify that waits for etcd (`strict_verify`): on the blocking pool, where many
-        // can wait for the same quorum read.
+        // can wait for the same mark.
         let (task, id, op_index) = (Arc::clone(shared), request.id, request.op.index());
         return tokio::task::spawn_blocking(move || answer_verify(&task, peer, request))
             .await
@@ -263,6 +263,12 @@ fn start(
             return refused(e);
         }
     };
+    // A host whose copy may be stale or wrong refuses a change before it touches the copy.
+    if change.is_some() {
+        if let Err(e) = auth.store().check_settled() {
+            return refused(Fault::from(e).to_wire());
+        }
+    }
     let audit = if audited {
         match audit::begin(auth.store(), auth.now_ms(), peer, ctx.map(|c| c.key_id), op) {
             Ok(entry) => Some(entry),

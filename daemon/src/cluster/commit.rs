@@ -4,15 +4,15 @@
 //! Rules that span hosts are transaction compares, never a read followed by a write:
 //! - an external id is claimed only if its claim key does not exist (`create_revision = 0`);
 //! - a session or test key is issued only if none of its client's credentials changed since
-//!   the revision this host's copy had applied when it counted them (one range compare on
-//!   `c/<client>/`). If one did, the copy catches up to that revision, the rule is checked
+//!   the revision this host's copy had applied before it counted them (one range compare on
+//!   `c/<client>/`). If one did, the copy catches up ([`super::mark`]), the rule is checked
 //!   again on it, and the transaction is retried; only a rule that still fails refuses.
 //! - a slide writes a session's expiry only if it moves it forward (a byte compare on
 //!   `e/<id>`), and never brings back a deleted session, whose expiry key went with it.
 //!
 //! A change that fails has already been applied to the copy: every key it touched is read
-//! again from etcd ([`reread`]), so the copy ends up holding what etcd holds, whatever became
-//! of the change.
+//! again from etcd ([`repair`]), so the copy ends up holding what etcd holds, whatever became
+//! of the change. Until then the host refuses changes, which would decide on a wrong copy.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::keys::{self, Key};
 use super::{lease, load, Shared};
-use crate::store::replica::{CommitError, Committing, Op, OwnerRule};
+use crate::store::replica::{Change, CommitError, Committing, Op, OwnerRule};
 use crate::store::{CredentialRecord, StoreError, StoredKind};
 
 /// Attempts at a transaction whose owner compare failed while the rule still held.
@@ -215,10 +215,10 @@ impl Plan {
     }
 }
 
-/// Starts committing `ops`; the keys they write count as in flight from now.
-pub fn start(shared: &Arc<Shared>, ops: Vec<Op>) -> Committing {
+/// Starts committing `change`; the keys it writes count as in flight from now.
+pub fn start(shared: &Arc<Shared>, change: Change) -> Committing {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let plan = match plan(shared, &ops) {
+    let plan = match plan(shared, &change.ops) {
         Ok(plan) => plan,
         Err(e) => {
             let _ = tx.send(Err(CommitError::Store(e)));
@@ -227,16 +227,15 @@ pub fn start(shared: &Arc<Shared>, ops: Vec<Op>) -> Committing {
     };
     // A copy that may be stale, or holds a failed change, decides nothing: not even that
     // there is nothing to write.
+    // Changes are refused before they touch the copy while it is unsettled; this one began
+    // just before it became so.
     if let Some(why) = shared.unsettled() {
-        let _ = tx.send(Err(CommitError::Store(StoreError::Unavailable(why))));
-        // Applied to the copy all the same: read back what etcd holds. These re-reads do
-        // not hold up writes themselves, or a busy host refusing writes would never settle.
+        // Applied to the copy all the same: read back what etcd holds, refusing writes
+        // until then, as after a failed write.
         shared.echo.begin(&plan.keys);
         let again = shared.echo.end(&plan.keys, None);
-        let task = Arc::clone(shared);
-        shared
-            .runtime
-            .spawn(async move { reread(&task, again, false).await });
+        repair(shared, again);
+        let _ = tx.send(Err(CommitError::Store(StoreError::Unavailable(why))));
         return rx;
     }
     // A change that writes nothing but relied on a rule (a revoke of no sessions) still
@@ -248,21 +247,38 @@ pub fn start(shared: &Arc<Shared>, ops: Vec<Op>) -> Committing {
     shared.echo.begin(&plan.keys);
     let task = Arc::clone(shared);
     shared.runtime.spawn(async move {
-        let (result, revision) = run(&task, &plan).await;
+        let (result, revision) = run(&task, &plan, change.seen).await;
         let again = task.echo.end(&plan.keys, revision);
-        // Acknowledged before the re-read: it does not change the answer.
-        let _ = tx.send(result);
-        reread(&task, again, revision.is_none()).await;
+        if revision.is_none() {
+            // Held before the answer: a retry must not decide on the copy as it stands.
+            repair(&task, again);
+            let _ = tx.send(result);
+        } else {
+            // Answered before the re-read: it does not change the answer.
+            let _ = tx.send(result);
+            reread(&task, again, false).await;
+        }
     });
     rx
 }
 
-/// Runs the transaction, retrying while the rules it relied on still hold. Returns the
-/// outcome and, if it committed, its revision.
-async fn run(shared: &Shared, plan: &Plan) -> (Result<(), CommitError>, Option<i64>) {
+/// Reads `keys` again after a change the copy holds and etcd may not; writes are refused
+/// from now until they are read ([`Shared::unsettled`]).
+fn repair(shared: &Arc<Shared>, keys: Vec<Vec<u8>>) {
+    use std::sync::atomic::Ordering;
+    shared.repairing.fetch_add(keys.len(), Ordering::AcqRel);
+    let task = Arc::clone(shared);
+    shared
+        .runtime
+        .spawn(async move { reread(&task, keys, true).await });
+}
+
+/// Runs the transaction, its rules compared against the copy as it was at `seen`, retrying
+/// while they still hold. Returns the outcome and, if it committed, its revision.
+async fn run(shared: &Shared, plan: &Plan, seen: i64) -> (Result<(), CommitError>, Option<i64>) {
     let timeout = shared.config.timeout;
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut applied = shared.applied();
+    let mut applied = seen;
     for _ in 0..ATTEMPTS {
         let mut kv = shared.client.kv_client();
         let attempt = async { kv.txn(plan.txn(shared, applied).await?).await };
@@ -300,16 +316,15 @@ async fn run(shared: &Shared, plan: &Plan) -> (Result<(), CommitError>, Option<i
         }
         // Another host changed a client's credentials: look again once the copy has them.
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if !shared.caught_up(revision, left).await {
-            return (
-                Err(unavailable("this host's copy did not catch up", timeout)),
-                None,
-            );
+        if let Err(why) = super::mark::reach(shared, left).await {
+            return (Err(unavailable(&why, timeout)), None);
         }
+        // Read before the rules are checked, as `seen` was.
+        let at = shared.applied();
         if let Err(refused) = check_rules(shared, &plan.rules) {
             return (Err(refused), None);
         }
-        applied = shared.applied().max(revision);
+        applied = at;
     }
     (
         Err(unavailable(
@@ -374,12 +389,9 @@ fn unavailable(why: &str, timeout: Duration) -> CommitError {
 }
 
 /// Reads `keys` again from etcd and applies what it holds, retrying until etcd answers.
-/// After a write that `failed`, this host refuses writes until they are read
-/// ([`Shared::unsettled`]): its copy may hold a change etcd never took.
-pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>, failed: bool) {
+/// For a `repair` ([`repair`]), each key read lowers the count of keys being repaired.
+pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>, repair: bool) {
     use std::sync::atomic::Ordering;
-    let repairing = if failed { keys.len() } else { 0 };
-    shared.repairing.fetch_add(repairing, Ordering::AcqRel);
     for key in keys {
         let mut backoff = Duration::from_millis(50);
         loop {
@@ -410,7 +422,7 @@ pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>, failed: bool) {
                 break;
             }
         }
-        if failed {
+        if repair {
             shared.repairing.fetch_sub(1, Ordering::AcqRel);
         }
     }

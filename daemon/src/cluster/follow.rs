@@ -1,6 +1,7 @@
 //! Following etcd: one watch on the prefix from the revision after the copy's, applying every
 //! event in order, and asking for progress notifications so that a quiet cluster and a lost
-//! one can be told apart.
+//! one can be told apart. How far the copy has applied comes from events only
+//! ([`super::mark`] says why).
 //!
 //! The copy counts as fresh while the watch hears from etcd (an event or a progress
 //! notification) at least every `max_staleness`; progress is requested four times as often.
@@ -124,12 +125,11 @@ async fn watch(shared: &Arc<Shared>) -> Ended {
                         healthy = true;
                         tracing::info!(from, "watching etcd");
                     }
-                } else if response.events().is_empty() {
-                    // A progress notification: everything up to its revision has been sent.
-                    shared.applied_up_to(response.header().map_or(0, |h| h.revision()));
-                } else {
+                } else if !response.events().is_empty() {
                     shared.applied_up_to(last);
                 }
+                // A progress notification says etcd is there, not how far the watch has sent:
+                // etcd 3.4.23 may answer it ahead of queued events (see `super::mark`).
                 shared.heard_now();
                 let missing = shared.take_missing();
                 if !missing.is_empty() {

@@ -8,6 +8,7 @@
 //! | `p/<id>` | a principal's record |
 //! | `x/<t or l>/<external id>` | the claim of an external id: the principal's id |
 //! | `d/<id>` | a disabled id: when, 8 bytes big-endian |
+//! | `h` | nothing: a mark in the watch's stream, leased |
 //!
 //! Ids are 32 hex digits. Credentials are filed under their owner so that one range compare
 //! covers a client's credentials (its seats).
@@ -75,6 +76,11 @@ impl Keys {
 
     pub fn disabled(&self, id: Uuid) -> Vec<u8> {
         format!("{}d/{}", self.prefix, hex(id)).into_bytes()
+    }
+
+    /// The key hosts write to put a mark in the watch's stream ([`super::mark`]).
+    pub fn mark(&self) -> Vec<u8> {
+        format!("{}h", self.prefix).into_bytes()
     }
 
     /// The prefix of one kind of record: `c/`, `e/`, `p/` or `d/`.

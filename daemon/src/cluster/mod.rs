@@ -19,6 +19,7 @@ pub mod import;
 mod keys;
 mod lease;
 mod load;
+mod mark;
 mod snapshot;
 mod strict;
 mod sweep;
@@ -33,7 +34,7 @@ use keyward_protocol::token::TokenHash;
 
 use crate::clock::Clock;
 use crate::config::{EtcdConfig, StaleVerify};
-use crate::store::replica::{Committing, Op, Replica};
+use crate::store::replica::{Change, Committing, Replica};
 use crate::store::{CredentialRecord, Store, StoreError};
 
 use echo::Echo;
@@ -80,7 +81,7 @@ pub enum ClusterError {
 #[derive(Debug)]
 pub struct Cluster {
     shared: Arc<Shared>,
-    /// With `strict_verify`, the queue of verifies waiting for a quorum read.
+    /// With `strict_verify`, the queue of verifies waiting for a mark.
     strict: Option<tokio::sync::mpsc::UnboundedSender<strict::Waiter>>,
 }
 
@@ -268,8 +269,18 @@ impl Cluster {
 }
 
 impl Replica for Cluster {
-    fn commit(&self, ops: Vec<Op>) -> Committing {
-        commit::start(&self.shared, ops)
+    fn commit(&self, change: Change) -> Committing {
+        commit::start(&self.shared, change)
+    }
+
+    fn position(&self) -> i64 {
+        self.shared.applied()
+    }
+
+    fn settled(&self) -> Result<(), StoreError> {
+        self.shared
+            .unsettled()
+            .map_or(Ok(()), |why| Err(StoreError::Unavailable(why)))
     }
 
     fn fresh(&self) -> Result<(), StoreError> {

@@ -1,13 +1,14 @@
 //! `strict_verify`: linearizable verifies, read-index style.
 //!
-//! A verify asks etcd for its current revision with a quorum read, and waits until this
-//! host's copy has applied at least that revision; then it reads the copy. One quorum read
-//! serves every verify waiting when it starts: verifies that arrive during a read wait for
-//! the next one, so each sees every change acknowledged before it arrived.
+//! A verify waits until this host's copy has applied at least etcd's revision as of a quorum
+//! operation that began after the verify arrived; then it reads the copy. The operation is a
+//! write of the mark ([`super::mark`]) rather than a read: on etcd 3.4.23 only an event, not
+//! a progress notification, says how far the copy has applied. One mark serves every verify
+//! waiting when it starts: verifies that arrive during a round wait for the next one, so
+//! each sees every change acknowledged before it arrived.
 
 use std::sync::mpsc as blocking;
 
-use etcd_client::GetOptions;
 use tokio::sync::mpsc;
 
 use super::Shared;
@@ -30,29 +31,14 @@ pub async fn serve(shared: std::sync::Arc<Shared>, mut asks: mpsc::UnboundedRece
     }
 }
 
-/// One quorum read, then the wait for the copy to apply its revision.
+/// One mark (a quorum write), then the wait for the copy to apply it.
 async fn round(shared: &Shared) -> Result<(), String> {
-    let timeout = shared.config.timeout;
-    let mut kv = shared.client.kv_client();
-    let read = kv.get(
-        shared.keys.prefix().as_bytes(),
-        Some(GetOptions::new().with_count_only()),
-    );
-    let revision = match tokio::time::timeout(timeout, read).await {
-        Ok(Ok(got)) => got.header().map_or(0, |h| h.revision()),
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(_) => return Err("no answer to the quorum read".into()),
-    };
-    if shared.caught_up(revision, timeout).await {
-        Ok(())
-    } else {
-        Err(format!(
-            "this host's copy did not reach revision {revision}"
-        ))
-    }
+    super::mark::reach(shared, shared.config.timeout)
+        .await
+        .map(drop)
 }
 
-/// Blocks the calling thread until the copy has caught up with a quorum read that began
+/// Blocks the calling thread until the copy has caught up with a mark that began
 /// after the call.
 ///
 /// # Errors

@@ -38,7 +38,7 @@ pub struct EtcdConfig {
     pub max_staleness: Duration,
     /// What a verify does when the copy is stale.
     pub stale_verify: StaleVerify,
-    /// Whether every verify first catches up with a quorum read.
+    /// Whether every verify first catches up with a quorum write (a mark).
     pub strict_verify: bool,
     /// How long a write may wait for etcd to commit it.
     pub timeout: Duration,

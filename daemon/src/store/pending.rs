@@ -62,13 +62,25 @@ impl Store {
 
     /// Whether verifies may be answered from this store: always with the local backend; with
     /// a replicated one, unless its copy may be stale (or, with `strict_verify`, once it has
-    /// caught up with a quorum read).
+    /// caught up with a quorum write).
     ///
     /// # Errors
     /// `Unavailable` when verifies must be refused.
     pub(crate) fn check_fresh(&self) -> Result<(), StoreError> {
         match self.replica() {
             Some(replica) => replica.fresh(),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a change may be made now: always with the local backend; with a replicated
+    /// one, unless its copy may be stale or is being repaired.
+    ///
+    /// # Errors
+    /// `Unavailable` when changes must be refused.
+    pub(crate) fn check_settled(&self) -> Result<(), StoreError> {
+        match self.replica() {
+            Some(replica) => replica.settled(),
             None => Ok(()),
         }
     }

@@ -8,7 +8,7 @@
 //! they arrive, through the store's `mirror_*` calls, which capture nothing.
 //!
 //! Capture is per thread and per change: the authority starts it when a change begins
-//! ([`Capture::begin`]) and takes the ops when the change is complete. Every mutation of the
+//! ([`Capture::for_replica`]) and takes the ops when the change is complete. Every mutation of the
 //! store made meanwhile on that thread is recorded, and nothing else: verify's slides, sweeps
 //! and the replica's own applies run outside any change.
 
@@ -111,11 +111,34 @@ pub enum CommitError {
 /// runs whether or not anyone waits for it.
 pub type Committing = tokio::sync::oneshot::Receiver<Result<(), CommitError>>;
 
+/// The ops of one change, and how far the copy had applied the truth when the change began
+/// reading it.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// Every store mutation of the change, in order.
+    pub ops: Vec<Op>,
+    /// The replica's position ([`Replica::position`]) read before the change read anything:
+    /// a rule the change checked on the copy held at least up to there, so that is what the
+    /// transaction compares against. Read later, it could cover another host's change that
+    /// the copy applied after the rule was checked.
+    pub seen: i64,
+}
+
 /// The shared truth a store copies (etcd).
 pub trait Replica: Send + Sync + std::fmt::Debug {
-    /// Starts committing `ops` as one transaction. It goes on whether or not anyone waits
-    /// for the answer.
-    fn commit(&self, ops: Vec<Op>) -> Committing;
+    /// Starts committing `change` as one transaction. It goes on whether or not anyone
+    /// waits for the answer.
+    fn commit(&self, change: Change) -> Committing;
+    /// How far this host's copy has applied the truth (etcd's revision): every change up to
+    /// here is in the copy.
+    fn position(&self) -> i64;
+    /// `Err` with the reason when this host must not decide a change now: its copy may be
+    /// stale, or holds a change the truth may never have taken. Checked before a change
+    /// touches the copy, so a refused change leaves nothing behind.
+    ///
+    /// # Errors
+    /// When changes must be refused.
+    fn settled(&self) -> Result<(), StoreError>;
     /// `Err` with the reason when this host's copy may be stale and verifies must be refused.
     ///
     /// # Errors
@@ -134,7 +157,7 @@ pub trait Replica: Send + Sync + std::fmt::Debug {
 }
 
 thread_local! {
-    static CAPTURED: RefCell<Option<Vec<Op>>> = const { RefCell::new(None) };
+    static CAPTURED: RefCell<Option<Change>> = const { RefCell::new(None) };
 }
 
 /// Capture of the ops of one change on this thread; ends when dropped, and commits what was
@@ -151,19 +174,23 @@ pub struct Capture {
 impl Capture {
     /// Starts capturing this thread's store mutations for `replica`.
     pub fn for_replica(replica: std::sync::Arc<dyn Replica>) -> Capture {
-        let mut capture = Capture::begin();
+        let seen = replica.position();
+        let mut capture = Capture::begin_at(seen);
         capture.replica = Some(replica);
         capture
     }
 
-    /// Starts capturing this thread's store mutations.
-    pub fn begin() -> Capture {
+    /// Starts capturing this thread's store mutations, the copy being at `seen`.
+    fn begin_at(seen: i64) -> Capture {
         let outer = CAPTURED.with(|c| {
             let mut c = c.borrow_mut();
             if c.is_some() {
                 return false;
             }
-            *c = Some(Vec::new());
+            *c = Some(Change {
+                ops: Vec::new(),
+                seen,
+            });
             true
         });
         Capture {
@@ -172,12 +199,16 @@ impl Capture {
         }
     }
 
-    /// The ops captured so far, leaving the capture running.
-    pub fn take() -> Vec<Op> {
+    /// The ops captured so far, leaving the capture running (with the position it began
+    /// at, which is older than anything a later op relies on).
+    pub fn take() -> Change {
         CAPTURED.with(|c| {
             c.borrow_mut()
                 .as_mut()
-                .map(std::mem::take)
+                .map(|change| Change {
+                    ops: std::mem::take(&mut change.ops),
+                    seen: change.seen,
+                })
                 .unwrap_or_default()
         })
     }
@@ -189,7 +220,7 @@ impl Drop for Capture {
             return;
         }
         let left = CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default();
-        if let (Some(replica), false) = (&self.replica, left.is_empty()) {
+        if let (Some(replica), false) = (&self.replica, left.ops.is_empty()) {
             drop(replica.commit(left));
         }
     }
@@ -198,8 +229,8 @@ impl Drop for Capture {
 /// Records `op` if this thread is capturing a change.
 pub(crate) fn record(op: impl FnOnce() -> Op) {
     CAPTURED.with(|c| {
-        if let Some(ops) = c.borrow_mut().as_mut() {
-            ops.push(op());
+        if let Some(change) = c.borrow_mut().as_mut() {
+            change.ops.push(op());
         }
     });
 }
@@ -221,16 +252,16 @@ mod tests {
         };
         record(op);
         assert!(!capturing());
-        let capture = Capture::begin();
+        let capture = Capture::begin_at(0);
         record(op);
-        let nested = Capture::begin();
+        let nested = Capture::begin_at(0);
         record(op);
         drop(nested);
         std::thread::spawn(move || record(op)).join().unwrap();
-        assert_eq!(Capture::take().len(), 2);
+        assert_eq!(Capture::take().ops.len(), 2);
         record(op);
         drop(capture);
         assert!(!capturing());
-        assert!(Capture::take().is_empty());
+        assert!(Capture::take().ops.is_empty());
     }
 }
