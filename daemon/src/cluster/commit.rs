@@ -7,8 +7,6 @@
 //!   the revision this host's copy had applied before it counted them (one range compare on
 //!   `c/<client>/`). If one did, the copy catches up ([`super::mark`]), the rule is checked
 //!   again on it, and the transaction is retried; only a rule that still fails refuses.
-//! - a slide writes a session's expiry only if it moves it forward (a byte compare on
-//!   `e/<id>`), and never brings back a deleted session, whose expiry key went with it.
 //!
 //! A change that fails has already been applied to the copy: every key it touched is read
 //! again from etcd ([`repair`]), so the copy ends up holding what etcd holds, whatever became
@@ -18,13 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use etcd_client::{Compare, CompareOp, PutOptions, Txn, TxnOp, TxnOpResponse};
-use keyward_protocol::token::TokenHash;
 use uuid::Uuid;
 
-use super::keys::{self, Key};
+use super::keys;
 use super::{lease, load, Shared};
 use crate::store::replica::{Change, CommitError, Committing, Op, OwnerRule};
-use crate::store::{CredentialRecord, StoreError, StoredKind};
+use crate::store::{StoreError, StoredKind};
 
 /// Attempts at a transaction whose owner compare failed while the rule still held.
 const ATTEMPTS: usize = 5;
@@ -426,30 +423,4 @@ pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>, repair: bool) {
             shared.repairing.fetch_sub(1, Ordering::AcqRel);
         }
     }
-}
-
-/// Writes a session's slid expiry, if it moves it forward; a slide that loses to a later
-/// one, or to a revocation, is dropped.
-pub fn slide(shared: &Arc<Shared>, _hash: &TokenHash, record: &CredentialRecord) {
-    let Some(at) = record.expires_at else {
-        return;
-    };
-    let key = shared.keys.expiry(record.id);
-    debug_assert!(matches!(shared.keys.parse(&key), Some(Key::Expiry { .. })));
-    let value = keys::encode_expiry(at, record.owner);
-    // The expiry key keeps its lease: a slide never moves the 7-day cap.
-    let txn = Txn::new()
-        .when([Compare::value(key.clone(), CompareOp::Less, value.clone())])
-        .and_then([TxnOp::put(
-            key,
-            value,
-            Some(PutOptions::new().with_ignore_lease()),
-        )]);
-    let task = Arc::clone(shared);
-    shared.runtime.spawn(async move {
-        let mut kv = task.client.kv_client();
-        if let Ok(Err(e)) = tokio::time::timeout(task.config.timeout, kv.txn(txn)).await {
-            tracing::debug!(error = %e, "a slide was not written to etcd");
-        }
-    });
 }

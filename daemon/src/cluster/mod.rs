@@ -20,6 +20,7 @@ mod keys;
 mod lease;
 mod load;
 mod mark;
+mod slides;
 mod snapshot;
 mod strict;
 mod sweep;
@@ -109,6 +110,8 @@ struct Shared {
     leases: lease::Leases,
     /// How often and how late etcd is swept; `grace` also holds back local sweeps.
     sweeping: Sweeping,
+    /// Slides waiting to be written.
+    slides: slides::Slides,
     /// Keys being read again after a failed write: while any are, writes are refused.
     repairing: std::sync::atomic::AtomicUsize,
     /// Keys to read again, found missing while applying a change.
@@ -234,6 +237,7 @@ impl Cluster {
             leases: lease::Leases::default(),
             missing: std::sync::Mutex::new(Vec::new()),
             repairing: std::sync::atomic::AtomicUsize::new(0),
+            slides: slides::Slides::default(),
             sweeping,
         });
         let loading = runtime.spawn({
@@ -252,6 +256,7 @@ impl Cluster {
         );
         runtime.spawn(follow::run(Arc::clone(&shared)));
         runtime.spawn(sweep::run(Arc::clone(&shared), sweeping));
+        runtime.spawn(slides::run(Arc::clone(&shared)));
         let strict = config.strict_verify.then(|| {
             let (asks, queue) = tokio::sync::mpsc::unbounded_channel();
             runtime.spawn(strict::serve(Arc::clone(&shared), queue));
@@ -318,8 +323,14 @@ impl Replica for Cluster {
         self.shared.sweeping.grace
     }
 
-    fn slide(&self, hash: &TokenHash, record: &CredentialRecord) {
-        commit::slide(&self.shared, hash, record);
+    fn slide(&self, _hash: &TokenHash, record: &CredentialRecord) {
+        if let Some(at) = record.expires_at {
+            let shared = &self.shared;
+            shared.slides.queue(
+                shared.keys.expiry(record.id),
+                keys::encode_expiry(at, record.owner),
+            );
+        }
     }
 }
 
