@@ -75,14 +75,13 @@ pub(crate) struct ClusterArgs {
     pub workload: ClusterWorkload,
 }
 
-/// The cluster workloads. `strict_verify` has none: keywardd parses the key but does not
-/// honour it yet.
+/// The cluster workloads. `verify` also measures a host with `strict_verify = true`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ClusterWorkload {
     /// verify, issue, revocation and coldstart.
     All,
     /// Verify on a host with `backend = "etcd"` against a single host (`backend = "local"`),
-    /// same sessions, connections and duration.
+    /// same sessions, connections and duration; also on a host with `strict_verify = true`.
     Verify,
     /// Durable session issue on a host with `backend = "etcd"` against etcd's own rate for
     /// the same transactions, sent straight from etcd-client, as many in flight.

@@ -59,6 +59,8 @@ pub(crate) struct EtcdBackend {
     pub endpoints: Vec<String>,
     /// Where the hosts of one cluster keep their keys.
     pub prefix: String,
+    /// `strict_verify`: every verify waits for a mark in etcd first.
+    pub strict_verify: bool,
 }
 
 impl Default for Settings {
@@ -94,6 +96,8 @@ struct ConfigFile {
     etcd_endpoints: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     etcd_prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict_verify: Option<bool>,
 }
 
 /// Connections the daemon serves at once: room for every load and preload connection. All of
@@ -115,6 +119,7 @@ impl Settings {
             backend: self.etcd.as_ref().map(|_| "etcd"),
             etcd_endpoints: self.etcd.as_ref().map(|e| e.endpoints.clone()),
             etcd_prefix: self.etcd.as_ref().map(|e| e.prefix.clone()),
+            strict_verify: self.etcd.as_ref().map(|e| e.strict_verify),
         })?)
     }
 }
@@ -376,6 +381,7 @@ mod tests {
             etcd: Some(EtcdBackend {
                 endpoints: urls,
                 prefix: "/kwb/".into(),
+                strict_verify: true,
             }),
             ..Settings::default()
         };
@@ -384,5 +390,6 @@ mod tests {
         assert_eq!(table["backend"].as_str(), Some("etcd"));
         assert_eq!(table["etcd_endpoints"].as_array().map(Vec::len), Some(2));
         assert_eq!(table["etcd_prefix"].as_str(), Some("/kwb/"));
+        assert_eq!(table["strict_verify"].as_bool(), Some(true));
     }
 }

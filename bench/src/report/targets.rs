@@ -1,7 +1,7 @@
 //! The issue's targets, judged from the rows of a run: the keyward/Redis ratios (1–4) and the
 //! sweep, memory and cold-start goals (5–7); then issue 14 §6's HTTP goals (14a, 14b) and its
 //! forward-auth goal (14c); then issue 15 §7's goals at scale (15a–15e); then issue 16 §4's
-//! cluster figures (16a–16e), of which two are goals and three are reported without one.
+//! cluster figures (16a–16f), of which two are goals and four are reported without one.
 //!
 //! A target is judged only from rows that measure exactly what it states; anything else is
 //! shown as not judged, with the reason, never guessed. Goals stated for a million sessions are
@@ -11,7 +11,7 @@ use std::fmt;
 
 use super::row::{Row, Target, Workload};
 use super::table::thousands;
-use crate::workloads::cluster::{NO_SLIDE, SLIDES_DUE};
+use crate::workloads::cluster::{NO_SLIDE, SLIDES_DUE, STRICT};
 
 /// The session count targets 5–7 are stated for.
 pub(crate) const TARGET_SESSIONS: u64 = 1_000_000;
@@ -197,7 +197,7 @@ pub(crate) fn evaluate(rows: &[Row]) -> Vec<Verdict> {
         cluster_verify(
             rows,
             ("16a", "verify on a cluster host >= 0.9x single-host verify"),
-            NO_SLIDE,
+            (NO_SLIDE, NO_SLIDE),
             Some(0.9),
         ),
         cluster_issue(rows),
@@ -206,28 +206,37 @@ pub(crate) fn evaluate(rows: &[Row]) -> Vec<Verdict> {
         cluster_verify(
             rows,
             ("16e", "verify, every slide due: cluster / single host"),
-            SLIDES_DUE,
+            (SLIDES_DUE, SLIDES_DUE),
+            None,
+        ),
+        cluster_verify(
+            rows,
+            ("16f", "verify with strict_verify: cluster / single host"),
+            (STRICT, NO_SLIDE),
             None,
         ),
     ]
 }
 
 /// Issue 16 §4: verify on a host with `backend = "etcd"` against a single host in the same
-/// run, at the cluster row's shape, on rows with the same `note` (whether slides were due).
-/// `floor` is the goal; `None` reports the ratio without judging it.
+/// run, at the cluster row's shape, on the cluster row noted `cluster` and the single-host
+/// row noted `local` (whether slides were due, whether verifies were strict). `floor` is
+/// the goal; `None` reports the ratio without judging it.
 fn cluster_verify(
     rows: &[Row],
     (label, goal): (&'static str, &'static str),
-    note: &'static str,
+    (cluster, local): (&'static str, &'static str),
     floor: Option<f64>,
 ) -> Verdict {
-    let noted = |r: &&Row| r.workload == Workload::Verify && r.extra.command == Some(note);
+    let noted = |note: &'static str| {
+        move |r: &&Row| r.workload == Workload::Verify && r.extra.command == Some(note)
+    };
     let pair = rows
         .iter()
-        .filter(noted)
+        .filter(noted(cluster))
         .find(|r| r.target == Target::Cluster)
         .and_then(|c| {
-            let local = rows.iter().filter(noted).find(|r| {
+            let local = rows.iter().filter(noted(local)).find(|r| {
                 r.is(
                     Workload::Verify,
                     Target::Keyward,
@@ -251,7 +260,9 @@ fn cluster_verify(
         _ => unmeasured(
             label,
             goal,
-            &format!("needs cluster and keyward verify rows at one shape, \"{note}\""),
+            &format!(
+                "needs a cluster verify row \"{cluster}\" and a keyward one \"{local}\" at one shape"
+            ),
         ),
     }
 }
@@ -807,6 +818,7 @@ mod tests {
             row(Workload::Issue, Target::Etcd, (16, 1), 4_000.0, 4_000.0),
             noted(Target::Keyward, (16, 1), 180_000.0, SLIDES_DUE),
             noted(Target::Cluster, (16, 1), 45_000.0, SLIDES_DUE),
+            noted(Target::Cluster, (16, 1), 20_000.0, STRICT),
         ];
         let at = |rows: &[Row], label| {
             evaluate(rows)
@@ -821,6 +833,9 @@ mod tests {
         assert_eq!((v.status, v.value), (Status::Reported, Some(0.75)));
         let v = at(&rows, "16e");
         assert_eq!((v.status, v.value), (Status::Reported, Some(0.25)));
+        // Strict against the single host without slides.
+        let v = at(&rows, "16f");
+        assert_eq!((v.status, v.value), (Status::Reported, Some(0.1)));
         assert!(matches!(at(&rows, "16c").status, Status::Unjudged(_)));
         let mut lag = Row {
             p50_us: Some(3_000.0),

@@ -11,12 +11,14 @@
 //!   the verify path alone (target 16a);
 //! - [`SLIDES_DUE`]: both reloaded to the default 60 s once every session is older than
 //!   that, so each session's first verify in the row stores its slide (16e, reported). The
-//!   single host goes first: the cluster host's slides keep etcd busy after its row.
+//!   single host goes first: the cluster host's slides keep etcd busy after its row;
+//! - [`STRICT`]: a second cluster host with `strict_verify = true` on the same sessions,
+//!   before the reload, against the single host's [`NO_SLIDE`] row (16f, reported).
 
 use anyhow::{bail, Result};
 use std::time::{Duration, Instant};
 
-use super::{Bench, Cluster, NO_SLIDE, SLIDES_DUE};
+use super::{Bench, Cluster, NO_SLIDE, SLIDES_DUE, STRICT};
 use crate::keyward::daemon::{self, Daemon};
 use crate::keyward::population;
 use crate::report::{Shape, Target};
@@ -51,7 +53,7 @@ pub(super) async fn run(bench: &mut Bench, shape: Shape) -> Result<()> {
     let local = Daemon::start(&bench.settings.keywardd, &lazy).await?;
     let on_local = population::preload(&local, sessions, 1, "verify").await?;
     let last_issue = Instant::now();
-    let rows = 2 * (bench.settings.warmup + bench.settings.duration);
+    let rows = 3 * (bench.settings.warmup + bench.settings.duration);
     if first_issue.elapsed() + rows >= LAZY {
         bail!(
             "issuing {sessions} sessions took {:.0} s: the first would be due a slide before \
@@ -77,6 +79,23 @@ pub(super) async fn run(bench: &mut Bench, shape: Shape) -> Result<()> {
         Some(NO_SLIDE),
     )
     .await?;
+
+    // The sessions are in etcd: a strict host loads them at start.
+    let strict = Daemon::start(
+        &bench.settings.keywardd,
+        &cluster.configure_strict(&lazy, true),
+    )
+    .await?;
+    verify::keyward_as(
+        bench,
+        Target::Cluster,
+        &strict,
+        &on_cluster,
+        shape,
+        Some(STRICT),
+    )
+    .await?;
+    drop(strict);
 
     let eager = daemon::Settings {
         slide_granularity: Some(DEFAULT_GRANULARITY),
