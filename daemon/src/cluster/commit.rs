@@ -3,6 +3,7 @@
 //!
 //! Rules that span hosts are transaction compares, never a read followed by a write:
 //! - an external id is claimed only if its claim key does not exist (`create_revision = 0`);
+//! - a credential is created only if its owner still exists (`version > 0` on `p/<owner>`);
 //! - a session or test key is issued only if none of its client's credentials changed since
 //!   the revision this host's copy had applied before it counted them (one range compare on
 //!   `c/<client>/`). If one did, the copy catches up ([`super::mark`]), the rule is checked
@@ -51,8 +52,7 @@ struct Plan {
     keys: Vec<Vec<u8>>,
 }
 
-fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
-    let k = &shared.keys;
+fn plan(k: &keys::Keys, ops: &[Op]) -> Result<Plan, StoreError> {
     let mut plan = Plan {
         compares: Vec::new(),
         ops: Vec::new(),
@@ -78,6 +78,18 @@ fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
             _ => None,
         })
         .collect();
+    // Principals this change creates: their credentials need no compare that they exist.
+    let created: std::collections::HashSet<Uuid> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::PutPrincipal {
+                record,
+                existing: false,
+                ..
+            } => Some(record.id),
+            _ => None,
+        })
+        .collect();
     for op in ops {
         match op {
             Op::PutCredential {
@@ -85,6 +97,16 @@ fn plan(shared: &Shared, ops: &[Op]) -> Result<Plan, StoreError> {
                 record,
                 existing,
             } => {
+                if !*existing && !record.owner.is_nil() && !created.contains(&record.owner) {
+                    // A credential issued to a principal another host deleted meanwhile (or
+                    // one whose delete committed first, while this change was in doubt) must
+                    // not outlive it: the delete's range delete has already run.
+                    plan.compares.push(Compare::version(
+                        k.principal(record.owner),
+                        CompareOp::Greater,
+                        0,
+                    ));
+                }
                 let key = k.credential(record.owner, record.id);
                 plan.compares.push(Compare::version(
                     key,
@@ -215,7 +237,7 @@ impl Plan {
 /// Starts committing `change`; the keys it writes count as in flight from now.
 pub fn start(shared: &Arc<Shared>, change: Change) -> Committing {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let plan = match plan(shared, &change.ops) {
+    let plan = match plan(&shared.keys, &change.ops) {
         Ok(plan) => plan,
         Err(e) => {
             let _ = tx.send(Err(CommitError::Store(e)));
@@ -422,5 +444,65 @@ pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>, repair: bool) {
         if repair {
             shared.repairing.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredEnv};
+
+    fn session(owner: Uuid) -> Op {
+        Op::PutCredential {
+            hash: [7; 32],
+            record: CredentialRecord {
+                id: Uuid::new_v4(),
+                kind: StoredKind::Session,
+                env: StoredEnv::Live,
+                owner,
+                label: None,
+                created_at: 1,
+                last_used_at: None,
+                expires_at: Some(2),
+                max_expires_at: Some(3),
+                scopes: Vec::new(),
+            },
+            existing: false,
+        }
+    }
+
+    /// A credential for an existing principal compares that the principal is still there (a
+    /// delete that commits first takes it); one for a principal made in the same change
+    /// cannot, and an admin key has no principal.
+    #[test]
+    fn new_credentials_compare_that_their_owner_exists() {
+        let k = keys::Keys::new("/t/");
+        let owner = Uuid::new_v4();
+        // Its own key's `version = 0`, and its owner's `version > 0`.
+        assert_eq!(plan(&k, &[session(owner)]).unwrap().compares.len(), 2);
+        assert_eq!(plan(&k, &[session(Uuid::nil())]).unwrap().compares.len(), 1);
+        let principal = Op::PutPrincipal {
+            record: PrincipalRecord {
+                id: owner,
+                kind: PrincipalKind::ApiToken,
+                env: StoredEnv::Live,
+                label: None,
+                scopes: Vec::new(),
+                max_sessions: None,
+                created_at: 1,
+                external_id: None,
+                meta: Vec::new(),
+            },
+            existing: false,
+            released: None,
+            claims: false,
+        };
+        assert_eq!(
+            plan(&k, &[principal, session(owner)])
+                .unwrap()
+                .compares
+                .len(),
+            2
+        );
     }
 }
