@@ -450,23 +450,12 @@ pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>, repair: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CredentialRecord, PrincipalKind, PrincipalRecord, StoredEnv};
+    use crate::store::{PrincipalKind, PrincipalRecord, StoredEnv};
 
     fn session(owner: Uuid) -> Op {
         Op::PutCredential {
             hash: [7; 32],
-            record: CredentialRecord {
-                id: Uuid::new_v4(),
-                kind: StoredKind::Session,
-                env: StoredEnv::Live,
-                owner,
-                label: None,
-                created_at: 1,
-                last_used_at: None,
-                expires_at: Some(2),
-                max_expires_at: Some(3),
-                scopes: Vec::new(),
-            },
+            record: crate::store::tests::live_session(Uuid::new_v4(), owner),
             existing: false,
         }
     }

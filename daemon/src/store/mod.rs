@@ -702,12 +702,12 @@ fn sled_remove(e: &Engine, found: &Found) -> Result<bool, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A session record that never expires in a test, as a backup or an old layout holds it:
     /// without scopes.
-    pub(super) fn live_session(id: Uuid, owner: Uuid) -> CredentialRecord {
+    pub(crate) fn live_session(id: Uuid, owner: Uuid) -> CredentialRecord {
         CredentialRecord {
             id,
             kind: StoredKind::Session,
