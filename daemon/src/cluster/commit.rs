@@ -245,9 +245,8 @@ pub fn start(shared: &Arc<Shared>, change: Change) -> Committing {
         }
     };
     // A copy that may be stale, or holds a failed change, decides nothing: not even that
-    // there is nothing to write.
-    // Changes are refused before they touch the copy while it is unsettled; this one began
-    // just before it became so.
+    // there is nothing to write. Changes are refused before they touch the copy while it is
+    // unsettled (`dispatch`); this one began just before it became so.
     if let Some(why) = shared.unsettled() {
         // Applied to the copy all the same: read back what etcd holds, refusing writes
         // until then, as after a failed write.
