@@ -427,6 +427,7 @@ pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>, repair: bool) {
                 }
             };
             let revision = got.header().map_or(0, |h| h.revision());
+            let applying = shared.gate.write();
             if shared.echo.reread_applies(&key, begun, revision) {
                 let applied = match got.kvs().first() {
                     Some(item) => load::apply_put(shared, &key, item.value()),
@@ -436,6 +437,7 @@ pub async fn reread(shared: &Shared, keys: Vec<Vec<u8>>, repair: bool) {
                     tracing::error!(error = %e, "applying a re-read from etcd failed");
                 }
             }
+            drop(applying);
             if !shared.echo.reread_ends(&key, revision) {
                 break;
             }

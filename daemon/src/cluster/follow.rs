@@ -108,6 +108,7 @@ async fn watch(shared: &Arc<Shared>) -> Ended {
                 for event in response.events() {
                     let Some(kv) = event.kv() else { continue };
                     last = last.max(kv.mod_revision());
+                    let _applying = shared.gate.write();
                     if !shared.echo.admits(kv.key(), kv.mod_revision()) {
                         continue;
                     }

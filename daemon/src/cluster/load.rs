@@ -175,6 +175,7 @@ fn apply_loaded(shared: &Shared, item: &KeyValue, seen: &mut Seen) -> Result<(),
         }
         _ => {}
     }
+    let _applying = shared.gate.write();
     if shared.echo.admits(item.key(), item.mod_revision()) {
         apply_put(shared, item.key(), item.value())?;
     }
@@ -231,6 +232,7 @@ fn drop_unseen(
     revision: i64,
 ) -> Result<(), StoreError> {
     let store = &shared.store;
+    let _applying = shared.gate.write();
     for &id in held.credentials.difference(&seen.credentials) {
         let Some(found) = store.credential_by_id(id)? else {
             continue;

@@ -35,7 +35,7 @@ use keyward_protocol::token::TokenHash;
 
 use crate::clock::Clock;
 use crate::config::{EtcdConfig, StaleVerify};
-use crate::store::replica::{Change, Committing, Replica};
+use crate::store::replica::{Change, Committing, Gate, Replica};
 use crate::store::{CredentialRecord, Store, StoreError};
 
 use echo::Echo;
@@ -112,6 +112,9 @@ struct Shared {
     sweeping: Sweeping,
     /// Slides waiting to be written.
     slides: slides::Slides,
+    /// Held exclusively while the truth is applied to a key of the copy
+    /// ([`crate::store::replica::Gate`]).
+    gate: Gate,
     /// Keys being read again after a failed write: while any are, writes are refused.
     repairing: std::sync::atomic::AtomicUsize,
     /// Keys to read again, found missing while applying a change.
@@ -238,6 +241,7 @@ impl Cluster {
             missing: std::sync::Mutex::new(Vec::new()),
             repairing: std::sync::atomic::AtomicUsize::new(0),
             slides: slides::Slides::default(),
+            gate: Gate::default(),
             sweeping,
         });
         let loading = runtime.spawn({
@@ -280,6 +284,10 @@ impl Replica for Cluster {
 
     fn position(&self) -> i64 {
         self.shared.applied()
+    }
+
+    fn gate(&self) -> &Gate {
+        &self.shared.gate
     }
 
     fn settled(&self) -> Result<(), StoreError> {

@@ -124,8 +124,20 @@ pub struct Change {
     pub seen: i64,
 }
 
+/// Held shared by a change from before it touches the copy until its keys are marked in
+/// flight ([`Replica::commit`]), and exclusively by the replica while it applies the truth
+/// to a key: an event can then never land between a change's write to the copy and the mark
+/// that tells the replica to pass such events over, where it would undo the change in the
+/// copy while etcd keeps it.
+pub type Gate = std::sync::Arc<parking_lot::RwLock<()>>;
+
+/// What a change holds of the [`Gate`].
+pub type GateHeld = lock_api::ArcRwLockReadGuard<parking_lot::RawRwLock, ()>;
+
 /// The shared truth a store copies (etcd).
 pub trait Replica: Send + Sync + std::fmt::Debug {
+    /// The gate between this host's changes and the replica's applies.
+    fn gate(&self) -> &Gate;
     /// Starts committing `change` as one transaction. It goes on whether or not anyone
     /// waits for the answer.
     fn commit(&self, change: Change) -> Committing;
@@ -169,14 +181,21 @@ pub struct Capture {
     /// Whether this guard started the capture (a nested one leaves it running).
     outer: bool,
     replica: Option<std::sync::Arc<dyn Replica>>,
+    /// The outer capture's hold on the replica's gate, released after the ops are handed
+    /// over. Declared last: dropped after `drop` has committed what was left.
+    _gate: Option<GateHeld>,
 }
 
 impl Capture {
     /// Starts capturing this thread's store mutations for `replica`.
     pub fn for_replica(replica: std::sync::Arc<dyn Replica>) -> Capture {
+        // Only the outer capture holds the gate: a second read hold on one thread could wait
+        // behind the replica's exclusive one, which waits for the first.
+        let gate = (!capturing()).then(|| replica.gate().read_arc());
         let seen = replica.position();
         let mut capture = Capture::begin_at(seen);
         capture.replica = Some(replica);
+        capture._gate = gate;
         capture
     }
 
@@ -196,6 +215,7 @@ impl Capture {
         Capture {
             outer,
             replica: None,
+            _gate: None,
         }
     }
 
