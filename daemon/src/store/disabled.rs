@@ -80,6 +80,17 @@ impl Store {
         let set = &self.inner.disabled;
         if disabled {
             if !set.insert(id) {
+                // A replica's copy may be behind the truth (another host enabled it a moment
+                // ago): write what was asked all the same, with the time the copy holds.
+                if replica::capturing() {
+                    let at = self
+                        .engine()?
+                        .disabled
+                        .get(id.as_bytes())?
+                        .and_then(|v| v.as_ref().try_into().ok().map(i64::from_be_bytes))
+                        .unwrap_or(now);
+                    replica::record(|| replica::Op::Disabled { id, at: Some(at) });
+                }
                 return Ok(false);
             }
             let written = self.write_sled(|e| {
@@ -95,6 +106,8 @@ impl Store {
             written.map(|()| true)
         } else {
             if !set.ids.contains(&id) {
+                // As above: another host may have disabled it a moment ago.
+                replica::record(|| replica::Op::Disabled { id, at: None });
                 return Ok(false);
             }
             self.write_sled(|e| {
@@ -104,5 +117,36 @@ impl Store {
             replica::record(|| replica::Op::Disabled { id, at: None });
             Ok(set.remove(id))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::replica::{Capture, Op};
+    use super::*;
+
+    /// With a replica, a disable or enable the copy already agrees with is still written: the
+    /// copy may be behind another host's opposite switch, which etcd already holds.
+    #[test]
+    fn a_switch_the_copy_agrees_with_is_still_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = Uuid::new_v4();
+        let capture = Capture::for_test();
+        assert!(store.set_disabled(id, true, 5).unwrap());
+        assert!(!store.set_disabled(id, true, 9).unwrap());
+        assert!(store.set_disabled(id, false, 0).unwrap());
+        assert!(!store.set_disabled(id, false, 0).unwrap());
+        let ops: Vec<Option<i64>> = Capture::take()
+            .ops
+            .into_iter()
+            .map(|op| match op {
+                Op::Disabled { at, .. } => at,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        // The second disable keeps the time the copy holds.
+        assert_eq!(ops, vec![Some(5), Some(5), None, None]);
+        drop(capture);
     }
 }

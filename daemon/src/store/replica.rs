@@ -200,6 +200,13 @@ impl Capture {
     }
 
     /// Starts capturing this thread's store mutations, the copy being at `seen`.
+    /// Starts capturing this thread's store mutations with no replica: what a test reads
+    /// back with [`Capture::take`].
+    #[cfg(test)]
+    pub(crate) fn for_test() -> Capture {
+        Capture::begin_at(0)
+    }
+
     fn begin_at(seen: i64) -> Capture {
         let outer = CAPTURED.with(|c| {
             let mut c = c.borrow_mut();
