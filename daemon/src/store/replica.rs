@@ -126,9 +126,9 @@ pub struct Change {
 
 /// Held shared by a change from before it touches the copy until its keys are marked in
 /// flight ([`Replica::commit`]), and exclusively by the replica while it applies the truth
-/// to a key: an event can then never land between a change's write to the copy and the mark
-/// that tells the replica to pass such events over, where it would undo the change in the
-/// copy while etcd keeps it.
+/// to a key: an event can then never land between a change's write to the copy and the
+/// moment its keys count as in flight (when the replica starts passing such events over),
+/// where it would undo the change in the copy while etcd keeps it.
 pub type Gate = std::sync::Arc<parking_lot::RwLock<()>>;
 
 /// What a change holds of the [`Gate`].
@@ -199,7 +199,6 @@ impl Capture {
         capture
     }
 
-    /// Starts capturing this thread's store mutations, the copy being at `seen`.
     /// Starts capturing this thread's store mutations with no replica: what a test reads
     /// back with [`Capture::take`].
     #[cfg(test)]
@@ -207,6 +206,7 @@ impl Capture {
         Capture::begin_at(0)
     }
 
+    /// Starts capturing this thread's store mutations, the copy being at `seen`.
     fn begin_at(seen: i64) -> Capture {
         let outer = CAPTURED.with(|c| {
             let mut c = c.borrow_mut();
