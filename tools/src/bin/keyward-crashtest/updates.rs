@@ -301,14 +301,7 @@ fn settle(
         // a cut-off one (below).
         Err(Error::Daemon(e)) if m.spread.is_some() && e.code == ErrorCode::Unavailable => {
             m.tally.unavailable += 1;
-            m.tally.updates_cut.0 += 1;
-            let u = &mut m.updates[index];
-            if let Held::Known(old) = &u.held {
-                if *old != next {
-                    u.held = Held::Either(old.clone(), next);
-                }
-            }
-            return false;
+            return in_doubt(&mut m, index, next);
         }
         Err(Error::Daemon(e)) => m.violation(
             "refused",
@@ -316,22 +309,26 @@ fn settle(
             format!("a valid update of {what}, which exists"),
             e.to_string(),
         ),
-        Err(_) => {
-            // Cut off by the kill: it may or may not have been made durable, but not in part.
-            m.tally.updates_cut.0 += 1;
-            let u = &mut m.updates[index];
-            if let Held::Known(old) = &u.held {
-                if *old != next {
-                    u.held = Held::Either(old.clone(), next);
-                }
-            }
-            return false;
-        }
+        // Cut off by the kill: it may or may not have been made durable, but not in part.
+        Err(_) => return in_doubt(&mut m, index, next),
     }
     true
 }
 
 /// Records an acknowledged update whose reply showed `shown`.
+/// Records an update whose outcome is unknown: it holds either its old settings or `next`.
+/// Returns `false`: the connection is treated as down.
+fn in_doubt(m: &mut Model, index: usize, next: Settings) -> bool {
+    m.tally.updates_cut.0 += 1;
+    let u = &mut m.updates[index];
+    if let Held::Known(old) = &u.held {
+        if *old != next {
+            u.held = Held::Either(old.clone(), next);
+        }
+    }
+    false
+}
+
 fn acknowledged(m: &mut Model, index: usize, next: Settings, shown: Settings, what: &str) {
     if shown != next {
         m.violation(
